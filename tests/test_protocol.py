@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from benchmark.protocol import ProtocolError, read_epoch, read_predictions, write_inputs
+from benchmark.protocol import ProtocolError, write_inputs
+from benchmark.tasks.var_misuse import read_predictions
 
 TOKS = ["#NEWLINE#", "a", "=", "b", "+", "a"]
 
@@ -47,11 +48,11 @@ def test_inputs_hold_given_labels_for_train_and_no_labels_elsewhere(tmp_path):
         assert set(row) == {"id", "source_tokens", "edges", "repair_candidates"}
 
 
-def _expected() -> pl.DataFrame:
-    return pl.DataFrame({
-        "sample_id": ["t1", "t2", "v1", "x1"], "split": ["train", "train", "valid", "test"],
-        "repair_candidates": [[1, 3, 5]] * 4,
-    })  # fmt: skip
+def _expected() -> dict[str, pl.DataFrame]:
+    """What the harness knows of each split's samples: their ids and repair candidates."""
+    ids = {"train": ["t1", "t2"], "valid": ["v1"], "test": ["x1"]}
+    return {s: pl.DataFrame({"id": i, "repair_candidates": [[1, 3, 5]] * len(i)})
+            for s, i in ids.items()}  # fmt: skip
 
 
 def _good() -> list[dict]:
@@ -72,7 +73,8 @@ def _write(path: Path, rows: list) -> Path:
 
 
 def test_reads_a_good_epoch(tmp_path):
-    df = read_epoch(_write(tmp_path / "epoch-001.jsonl", _good()), 1, _expected())
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", _good())
+    df = read_predictions(tmp_path, 1, _expected())
     assert df.height == 4 and df["epoch"].unique().to_list() == [1]
     assert df.filter(pl.col("split") != "train")["loss"].null_count() == 2
 
@@ -93,14 +95,16 @@ BAD = {
     "boolean location": lambda rows: [{**rows[0], "location": True}, *rows[1:]],
     "wrong split": lambda rows: [*rows[:-1], {**rows[-1], "split": "valid"}],
     "huge line": lambda rows: [{**rows[0], "junk": "x" * 10000}, *rows[1:]],
+    "huge file": lambda rows: [*rows, *[" " * 4000] * 8],
+    "p_other out of range": lambda rows: [{**rows[0], "p_other": -0.1}, *rows[1:]],
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_rejects_garbage_with_one_line(tmp_path, case):
-    path = _write(tmp_path / "epoch-001.jsonl", BAD[case](_good()))
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", BAD[case](_good()))
     with pytest.raises(ProtocolError) as e:
-        read_epoch(path, 1, _expected())
+        read_predictions(tmp_path, 1, _expected())
     assert "\n" not in str(e.value) and "epoch-001.jsonl" in str(e.value)
 
 

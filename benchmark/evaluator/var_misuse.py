@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from benchmark.tasks.var_misuse import OPTIONAL_PREDICTIONS
+
 SIDES: tuple[str, ...] = ("given", "true")
 
 LABEL_SCHEMA: dict[str, pl.DataType] = {
@@ -39,8 +41,6 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
     "p_other": pl.Float64(),
     "p_no_bug": pl.Float64(),
 }
-# Optional protocol fields: predictions without them get nulls, so older models still score.
-OPTIONAL_PREDICTIONS: tuple[str, ...] = ("p_other", "p_no_bug")
 
 # Columns that decide correctness: a null in any of them would turn a row's verdict into null,
 # which the means behind every metric would then skip without a word.

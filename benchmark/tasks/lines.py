@@ -1,4 +1,4 @@
-"""Reading a model's per-epoch prediction files for the method-level tasks, checked line by line.
+"""Reading a model's per-epoch prediction files, for every task, checked line by line.
 
 Every violation raises ``ProtocolError`` with one line naming the file and line, so a broken
 model ends its unit with a reason instead of a wrong score.
@@ -32,6 +32,11 @@ def number(v: object, lo: float = 0.0, hi: float = 1.0) -> bool:
     )
 
 
+def integer(v: object) -> bool:
+    """An int that is not a bool (JSON's true would pass ``isinstance(v, int)``)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def tokens(v: object, limit: int = 512) -> bool:
     """A list of at most ``limit`` strings."""
     return isinstance(v, list) and len(v) <= limit and all(isinstance(t, str) for t in v)
@@ -39,17 +44,24 @@ def tokens(v: object, limit: int = 512) -> bool:
 
 def read_epoch(
     path: Path, epoch: int, expected: dict[str, tuple[str, Any]], check: Check,
-    schema: dict[str, pl.DataType],
+    schema: dict[str, pl.DataType], max_line_bytes: int = MAX_LINE_BYTES,
 ) -> pl.DataFrame:  # fmt: skip
-    """One epoch file: every expected sample exactly once, each line passed through ``check``."""
+    """One epoch file: every expected sample exactly once, each line passed through ``check``.
+
+    Lines longer than ``max_line_bytes``, and so files longer than that times the samples, are
+    garbage: they are refused before anything is parsed.
+    """
     name = f"predictions/{path.name}"
+    size = path.stat().st_size
+    if size > max_line_bytes * max(len(expected), 1):
+        raise ProtocolError(f"{name}: {size} bytes is far more than the samples need")
     rows: list[Row] = []
     seen: set[str] = set()
     with path.open("rb") as f:
         for no, raw in enumerate(f, 1):
             where = f"{name} line {no}"
-            if len(raw) > MAX_LINE_BYTES:
-                raise ProtocolError(f"{where}: line longer than {MAX_LINE_BYTES} bytes")
+            if len(raw) > max_line_bytes:
+                raise ProtocolError(f"{where}: line longer than {max_line_bytes} bytes")
             try:
                 r = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -87,7 +99,7 @@ def read_epoch(
 
 def read_predictions(
     folder: Path, epochs: int, expected: dict[str, tuple[str, Any]], check: Check,
-    schema: dict[str, pl.DataType],
+    schema: dict[str, pl.DataType], max_line_bytes: int = MAX_LINE_BYTES,
 ) -> pl.DataFrame:  # fmt: skip
     """Every epoch's predictions, checked; the model must have written epochs 1..epochs."""
     files = epoch_files(folder)
@@ -96,7 +108,7 @@ def read_predictions(
         raise ProtocolError(
             f"expected predictions for epochs 1..{epochs}, found {numbers or 'none'}"
         )
-    return pl.concat([read_epoch(p, e, expected, check, schema) for e, p in files])
+    return pl.concat([read_epoch(p, e, expected, check, schema, max_line_bytes) for e, p in files])
 
 
 def expected_ids(splits: dict[str, pl.DataFrame], extra: str | None = None) -> dict:

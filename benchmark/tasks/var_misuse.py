@@ -17,12 +17,18 @@ import polars as pl
 
 from benchmark import protocol
 from benchmark.noise.var_misuse import flip_labels, insert_markers
+from benchmark.protocol import ProtocolError
+from benchmark.tasks import lines
 from native import python as pylang
 from native.parse import parse
 
 PRIMARY_METRIC = "acc"
 MIN_TOKENS = 8
 BUG_PROBABILITY = 0.5
+MAX_LINE_BYTES = 4096  # a prediction line is ~150 bytes; far longer is garbage
+# Optional train-sample fields (protocol 1 extension): predictions without them get nulls, and
+# the metrics that need them fall back (see benchmark/metrics/memorization.py).
+OPTIONAL_PREDICTIONS = ("p_other", "p_no_bug")
 
 
 def split_of(rel_path: str, valid: float = 0.1, test: float = 0.1) -> str:
@@ -147,13 +153,31 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
     protocol.write_inputs(folder, task, splits)
 
 
+def _check(r: dict, where: str, candidates: list[int]) -> dict:
+    """A prediction points at candidates: location 0 ("no bug") or a variable occurrence,
+    repair at a candidate (anything for a sample that has none)."""
+    loc, rep = r.get("location"), r.get("repair")
+    if not (lines.integer(loc) and lines.integer(rep)):
+        raise ProtocolError(f"{where}: 'location' and 'repair' must be integers")
+    if not (lines.number(r.get("location_score")) and lines.number(r.get("repair_score"))):
+        raise ProtocolError(f"{where}: scores must be finite numbers in [0, 1]")
+    if not (loc == 0 or loc in candidates) or (candidates and rep not in candidates):
+        raise ProtocolError(f"{where}: 'location' or 'repair' is not a repair candidate")
+    train = r["split"] == "train"
+    optional = {k: r.get(k) if train else None for k in OPTIONAL_PREDICTIONS}
+    if any(v is not None and not lines.number(v) for v in optional.values()):
+        raise ProtocolError(
+            f"{where}: 'p_other' and 'p_no_bug', when given, must be finite numbers in [0, 1]"
+        )
+    return {"location": loc, "repair": rep, "location_score": float(r["location_score"]),
+            "repair_score": float(r["repair_score"]),
+            **{k: None if v is None else float(v) for k, v in optional.items()}}  # fmt: skip
+
+
 def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    expected = pl.concat(
-        [
-            splits[s].select(
-                pl.col("id").alias("sample_id"), pl.lit(s).alias("split"), "repair_candidates"
-            )
-            for s in protocol.SPLITS
-        ]
-    )
-    return protocol.read_predictions(folder, epochs, expected)
+    """Every epoch's predictions, checked against the samples' repair candidates."""
+    schema = {"location": pl.Int64, "repair": pl.Int64, "location_score": pl.Float64,
+              "repair_score": pl.Float64,
+              **dict.fromkeys(OPTIONAL_PREDICTIONS, pl.Float64)}  # fmt: skip
+    expected = lines.expected_ids(splits, "repair_candidates")
+    return lines.read_predictions(folder, epochs, expected, _check, schema, MAX_LINE_BYTES)
