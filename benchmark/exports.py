@@ -1,7 +1,8 @@
 """The leaderboard as CSV, JSON and Markdown files.
 
 Model, task and dataset names come from submissions, so they are data, never markup: Markdown
-cells escape both HTML and Markdown syntax, and the CSV writer quotes whatever a name holds.
+cells escape both HTML and Markdown syntax, and the CSV writer quotes whatever a name holds and
+defuses text that a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -61,8 +62,19 @@ def flat(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text a spreadsheet would evaluate (``=HYPERLINK(...)``, ``@SUM``, ``-2+3``) gets a
+    leading apostrophe, as OWASP advises for CSV injection; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    records = flat(rows)
+    records = [{k: spreadsheet_safe(v) for k, v in r.items()} for r in flat(rows)]
     buf = io.StringIO()
     columns = list(records[0]) if records else ["task", "model"]
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

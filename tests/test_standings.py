@@ -3,9 +3,12 @@ folders are written by hand, which is all the scan reads)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
+from benchmark.exports import to_csv
 from benchmark.results import Unit
 from benchmark.site import publish
 from benchmark.standings import collect, leaderboard
@@ -96,3 +99,14 @@ def test_model_page_embeds_report_figures_when_a_report_exists(tmp_path):
     pages = sorted((tmp_path / "site").glob("*.html"))
     assert len(pages) == 4
     assert not any("http://" in p.read_text() or "https://" in p.read_text() for p in pages)
+
+
+def test_csv_export_defuses_spreadsheet_formulas(tmp_path):
+    """A model named like a formula is text in a spreadsheet; figures stay numbers."""
+    evil = '=HYPERLINK("http://x","y")'
+    unit_folder(tmp_path, u(evil, 0.0), 0.5)
+    unit_folder(tmp_path, u(evil, 0.5), 0.4)
+    rows, _ = leaderboard([tmp_path])
+    (record,) = csv.DictReader(io.StringIO(to_csv(rows)))
+    assert record["model"] == "'" + evil
+    assert float(record["clean"]) == 0.5 and float(record["score@0.5"]) == 0.4
