@@ -106,7 +106,7 @@ def cache_root() -> Path:
 class Dataset:
     name: str
     fingerprint: str
-    samples: pl.DataFrame
+    samples: pl.DataFrame | pl.LazyFrame  # lazy for the official archives, read as needed
     info: dict
 
 

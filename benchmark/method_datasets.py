@@ -1,7 +1,8 @@
 """Method-level datasets (Java methods, Ruby methods with docstrings), cached by content hash.
 
-The same cache layout as ``benchmark.datasets``: one folder per (name, fingerprint) holding
-``samples.parquet`` and ``info.json``, written into a temporary folder and renamed into place.
+One folder per (name, fingerprint) holding the samples as parquet shards
+(``benchmark.shards``: built by worker processes, a shard of files each, so a large source tree
+never sits in memory) and ``info.json``, written into a temporary folder and renamed into place.
 Splits are by file; a valid/test method whose exact or near-duplicate token sequence occurs in
 an earlier split is removed, and the counts are kept in ``info.json``.
 """
@@ -10,18 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from benchmark.datasets import collect, write_atomically
+from benchmark import shards
 from benchmark.tasks import methods
 from native import sources
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: samples as parquet shards
 MAX_TOKENS = 256
+FILES_PER_SHARD = 100
+_S, _LS = pl.String, pl.List(pl.String)
+_KEYS = {"id": _S, "split": _S, "file": _S, "clean_hash": _S, "near_hash": _S, "source_tokens": _LS}
+# The columns of methods.java_samples and methods.ruby_samples, so every shard agrees.
+JAVA_SCHEMA = {**_KEYS, "contexts": _LS, "label": _LS, "name": _S, "code": _S,
+               "stmt_spans": pl.List(pl.List(pl.Int64)), "body_start": pl.Int64}  # fmt: skip
+RUBY_SCHEMA = {**_KEYS, "doc_tokens": _LS, "name": _S}
 JDK_PREFIX = "java.base/java/util/"  # the offline Java corpus: java.util of the JDK sources
 
 Builder = Callable[[str, bytes, int], list[dict[str, Any]]]
@@ -65,12 +76,23 @@ def fingerprint(src: Any) -> str:
     return f"{h.hexdigest()}-v{BUILDER_VERSION}"
 
 
-def _file(args: tuple[Any, Builder, str]) -> list[dict[str, Any]]:
-    src, builder, rel = args
-    try:
-        return builder(rel, src.read(rel), MAX_TOKENS)
-    except (OSError, UnicodeError, ValueError) as e:  # one unreadable file loses only itself
-        return [{"error": f"{rel}: {e}"}]
+def schema_of(builder: Builder) -> dict[str, Any]:
+    return RUBY_SCHEMA if builder is methods.ruby_samples else JAVA_SCHEMA
+
+
+def file_shard(
+    src: Any, builder: Builder, folder: Path, index: int, rels: list[str]
+) -> tuple[int, list[str]]:
+    """A worker's unit: the samples of some files as shard ``index``; (rows, unreadable)."""
+    rows: list[dict[str, Any]] = []
+    errors = []
+    for rel in rels:
+        try:
+            rows += builder(rel, src.read(rel), MAX_TOKENS)
+        except (OSError, UnicodeError, ValueError) as e:  # one unreadable file loses only itself
+            errors.append(f"{rel}: {e}")
+    written = shards.write_shard(folder, index, rows, schema_of(builder)) if rows else 0
+    return written, errors
 
 
 def dedup(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
@@ -88,29 +110,40 @@ def dedup(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
 
 
 def build(name: str, src: Any, builder: Builder, out: Path) -> None:
-    """Build every file's samples in parallel, deduplicate, write atomically to ``out``."""
-    files = [(src, builder, rel) for rel in src.names()]
-    rows, errors = collect(name, _file, files)
-    if not rows:
-        raise ValueError(f"{name}: no usable methods in {len(files)} files")
-    df = pl.DataFrame(rows).unique("id", keep="first").sort("id")
-    df, removed = dedup(df)
-    counts = df.group_by("split").len()
-    info = {
-        "name": name, "builder_version": BUILDER_VERSION, "files": len(files),
-        "samples": dict(zip(counts["split"], counts["len"], strict=True)),
-        "duplicates_removed": removed, "unreadable_files": errors, "max_tokens": MAX_TOKENS,
-    }  # fmt: skip
-    write_atomically(out, df, info)
+    """Build every file's samples in parallel shards, deduplicate, rename into ``out``."""
+    names = src.names()
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    try:
+        work = partial(file_shard, src, builder)
+        read = shards.build_parallel(
+            f"building {name}", names, work, tmp, FILES_PER_SHARD, total=len(names)
+        )
+        if not shards.shards(tmp):
+            raise ValueError(f"{name}: no usable methods in {len(names)} files")
+        removed = shards.dedup(tmp, dedup)
+        info = {
+            "name": name, "builder_version": BUILDER_VERSION, "files": len(names),
+            "samples": shards.split_sizes(tmp), "duplicates_removed": removed,
+            "unreadable_files": read["errors"], "unreadable_count": read["unreadable"],
+            "max_tokens": MAX_TOKENS,
+        }  # fmt: skip
+        (tmp / "info.json").write_text(json.dumps(info, indent=2))
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished the same build first: theirs is identical
+            if not (out / "info.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load(name: str, cache: Path) -> tuple[str, pl.DataFrame, dict]:
-    """(fingerprint, samples, info) of a method-level dataset, built on first use."""
+def load(name: str, cache: Path) -> tuple[str, pl.LazyFrame, dict]:
+    """(fingerprint, samples scanned lazily, info) of a method-level dataset, built on first use."""
     src, builder = source_of(name)
     fp = fingerprint(src)
     safe = name.replace("/", "_").replace(":", "_")
     out = cache / "datasets" / f"{safe}-{fp}"
-    if not (out / "samples.parquet").exists():
+    if not (out / "info.json").exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         build(name, src, builder, out)
-    return fp, pl.read_parquet(out / "samples.parquet"), json.loads((out / "info.json").read_text())
+    return fp, shards.scan(out), json.loads((out / "info.json").read_text())

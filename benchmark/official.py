@@ -6,15 +6,22 @@ archive or folder the user already has, reads it in its native format (GREAT JSO
 CodeSearchNet JSON lines, code2seq's tree of ``.java`` files) and writes the samples into
 ``$BENCH_CACHE/datasets/NAME-FINGERPRINT/`` through a temporary folder renamed into place, so
 nothing half-written is ever found under a final name.
+
+Memory does not grow with the archive (java-large is ~9.5M files): a tar is read front to back
+once, Java files are parsed by worker processes a shard of files at a time with a bounded
+number of shards in flight, samples are written as parquet shards (``benchmark.shards``),
+deduplicated across splits bucket by bucket, and read back lazily (``load`` scans them).
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import http.client
 import io
 import json
+import lzma
 import os
 import shutil
 import tarfile
@@ -30,17 +37,29 @@ from typing import Any
 
 import polars as pl
 
+from benchmark import shards
 from benchmark.datasets import CARDS, cache_root
-from benchmark.method_datasets import MAX_TOKENS, dedup
+from benchmark.method_datasets import JAVA_SCHEMA, MAX_TOKENS, dedup
 from benchmark.tasks.methods import java_samples, token_hashes
 from native.formats import FormatError, parse_great
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: samples as parquet shards (samples-NNNNN.parquet), info.json last
 CHUNK = 1 << 16
+FILES_PER_SHARD = 200  # .java files one worker parses into one shard
+ROWS_PER_SHARD = 20_000  # samples per shard from the JSON-lines readers
 SPLITS = {"train": "train", "training": "train", "dev": "valid", "valid": "valid",
           "validation": "valid", "eval": "test", "test": "test"}  # fmt: skip
 CSN_FIELDS = ("code", "code_tokens", "docstring", "docstring_tokens", "func_name", "repo",
               "path", "partition")  # fmt: skip
+_S, _LS, _LI = pl.String, pl.List(pl.String), pl.List(pl.Int64)
+_KEYS = {"id": _S, "split": _S, "file": _S, "clean_hash": _S, "near_hash": _S, "source_tokens": _LS}
+SCHEMAS = {  # each format's sample columns, so every shard has the same schema
+    "java-tree": JAVA_SCHEMA,
+    "great": {**_KEYS, "function": _S, "edges": pl.List(_LI), "repair_candidates": _LI,
+              "has_bug": pl.Boolean, "error_location": pl.Int64, "repair_targets": _LI},
+    "codesearchnet": {**_KEYS, "doc_tokens": _LS, "name": _S, "code": _S, "docstring": _S,
+                      "repo": _S},
+}  # fmt: skip
 
 
 class DownloadError(RuntimeError):
@@ -76,7 +95,7 @@ def archive_path(c: dict) -> Path:
 def prepared(name: str) -> Path | None:
     """The newest complete build of an official dataset in the cache, if any."""
     found = sorted(
-        (cache_root() / "datasets").glob(f"{name}-*-v{BUILDER_VERSION}/samples.parquet"),
+        (cache_root() / "datasets").glob(f"{name}-*-v{BUILDER_VERSION}/info.json"),
         key=lambda p: p.stat().st_mtime,
     )
     return found[-1].parent if found else None
@@ -146,16 +165,26 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
 # -- native readers -----------------------------------------------------------------------------
 
 
-def _files(root: Path) -> list[Path]:
-    """Files under a folder in name order, hidden ones (``.git``) left out."""
-    return sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(x.startswith(".") for x in p.relative_to(root).parts)
-    )  # fmt: skip
+def _files(root: Path) -> Iterator[Path]:
+    """Files under a folder, hidden ones (``.git``) left out, in name order folder by folder.
+
+    A walk, not a sorted list: an extracted java-large holds 9.5M files.
+    """
+    for here, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for n in sorted(names):
+            p = Path(here) / n
+            if not n.startswith(".") and p.is_file():
+                yield p
 
 
 def _members(source: Path) -> Iterator[tuple[str, Any]]:
-    """(name, opener) of every file in a folder, a zip or a tar archive, in name order."""
+    """(name, opener) of every file in a folder or a zip (in name order) or a tar (in its order).
+
+    A tar is read as a stream, front to back once, and forgets each header once read
+    (``TarFile`` would otherwise keep all of them: 9.5M for java-large); a member left unread
+    is skipped, not loaded.
+    """
     if source.is_dir():
         for p in _files(source):
             yield p.relative_to(source).as_posix(), p.read_bytes
@@ -169,13 +198,33 @@ def _members(source: Path) -> Iterator[tuple[str, Any]]:
             return
         if source.suffix == ".zip":
             raise zipfile.BadZipFile("no zip central directory")
-        with tarfile.open(source) as t:
-            for m in t:
-                if m.isfile():
-                    data = t.extractfile(m).read()  # type: ignore[union-attr]
-                    yield m.name, (lambda d=data: d)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
+        with _decompressed(source) as fh, tarfile.open(fileobj=fh, mode="r|") as t:
+            while (m := t.next()) is not None:
+                t.members.clear()
+                if m.isfile():  # the opener is good until the next member: read it or skip it
+                    yield m.name, _guarded(source, m.name, t.extractfile(m).read)  # type: ignore[union-attr]
+            while fh.read(CHUNK):  # to the compressed stream's end, where its checksum is
+                pass
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError,
+            lzma.LZMAError) as e:  # fmt: skip
         raise FormatError(f"{source}: truncated or corrupt archive ({_one_line(e)})") from None
+
+
+def _decompressed(source: Path) -> Any:
+    """A tar archive's bytes as a stream, through gzip, bz2 or xz by its magic number.
+
+    These modules check the compressed stream's end, which tarfile's own stream mode does
+    not, so a truncated archive is an error rather than a silently shorter dataset.
+    """
+    with open(source, "rb") as fh:
+        magic = fh.read(6)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.open(source, "rb")
+    if magic.startswith(b"BZh"):
+        return bz2.open(source, "rb")
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(source, "rb")
+    return open(source, "rb")
 
 
 def _one_line(e: BaseException) -> str:
@@ -188,7 +237,7 @@ def _guarded(source: Path, name: str, read: Any, *args: Any) -> Any:
     def run() -> bytes:
         try:
             return read(*args)
-        except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as e:
             raise FormatError(
                 f"{source}/{name}: truncated or corrupt member ({_one_line(e)})"
             ) from None
@@ -275,24 +324,49 @@ def read_codesearchnet(source: Path) -> Iterator[dict[str, Any]]:
             }  # fmt: skip
 
 
-def read_java_tree(source: Path) -> Iterator[dict[str, Any]]:
-    """Method samples of code2seq's archives: ``*/training|validation|test/<project>/**.java``."""
+def java_files(source: Path) -> Iterator[tuple[str, str, bytes]]:
+    """(name, split, bytes) of code2seq's ``*/training|validation|test/<project>/**.java``."""
     for name, read in _members(source):
         if not name.endswith(".java"):
             continue
         split = _split_of(name, ("training", "validation", "test"))
-        if split is None:
-            continue
+        if split is not None:  # the archive's own split, by project
+            yield name, split, read()
+
+
+def java_shard(folder: Path, index: int, files: list[tuple[str, str, bytes]]) -> tuple[int, list]:
+    """Parse some Java files into shard ``index`` (a worker's unit); (samples, unreadable)."""
+    rows: list[dict[str, Any]] = []
+    errors = []
+    for name, split, data in files:
         try:
-            rows = java_samples(name, read(), MAX_TOKENS)
-        except (UnicodeError, ValueError):  # one unparsable file loses only itself
-            continue
-        for r in rows:
-            r["split"] = split  # the archive's own split, by project
-            yield r
+            rows += [{**r, "split": split} for r in java_samples(name, data, MAX_TOKENS)]
+        except (UnicodeError, ValueError, RecursionError) as e:  # loses only this file
+            errors.append(f"{name}: {type(e).__name__}: {e}"[:300])
+    return (shards.write_shard(folder, index, rows, SCHEMAS["java-tree"]) if rows else 0), errors
 
 
-READERS = {"great": read_great, "codesearchnet": read_codesearchnet, "java-tree": read_java_tree}
+def build_java_tree(source: Path, folder: Path, workers: int | None = None) -> dict[str, Any]:
+    """Parse every .java file into shards under ``folder`` with worker processes."""
+    return shards.build_parallel(
+        f"parsing {source.name}", java_files(source), java_shard, folder, FILES_PER_SHARD, workers
+    )
+
+
+def build_rows(rows: Iterator[dict[str, Any]], folder: Path, schema: dict) -> None:
+    """Write a reader's samples into shards of ``ROWS_PER_SHARD``."""
+    held: list[dict[str, Any]] = []
+    index = 0
+    for r in rows:
+        held.append(r)
+        if len(held) == ROWS_PER_SHARD:
+            shards.write_shard(folder, index, held, schema)
+            held, index = [], index + 1
+    if held:
+        shards.write_shard(folder, index, held, schema)
+
+
+READERS = {"great": read_great, "codesearchnet": read_codesearchnet}
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -309,49 +383,72 @@ def fingerprint(source: Path) -> str:
     return h.hexdigest()
 
 
-def build(c: dict, source: Path, digest: str | None = None) -> Path:
+def build(c: dict, source: Path, digest: str | None = None, workers: int | None = None) -> Path:
     """Read ``source`` in the card's native format into the cache; returns the build folder."""
     digest = digest or fingerprint(source)
     out = cache_root() / "datasets" / f"{c['name']}-{digest[:16]}-v{BUILDER_VERSION}"
-    if (out / "samples.parquet").exists():
+    if (out / "info.json").exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = list(READERS[c["format"]](source))
-    if not rows:
-        raise FormatError(f"{source}: no samples in the {c['format']} format found")
-    df = pl.DataFrame(rows).unique("id", keep="first").sort("id")
-    df, removed = dedup(df)
-    info = {"name": c["name"], "builder_version": BUILDER_VERSION, "source": str(source),
-            "fingerprint": digest, "duplicates_removed": removed, **describe(df)}  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
     try:
-        df.write_parquet(tmp / "samples.parquet")
+        read: dict[str, Any] = {}
+        if c["format"] == "java-tree":
+            read = build_java_tree(source, tmp, workers)
+        else:
+            build_rows(READERS[c["format"]](source), tmp, SCHEMAS[c["format"]])
+        if not shards.shards(tmp):
+            raise FormatError(f"{source}: no samples in the {c['format']} format found")
+        removed = shards.dedup(tmp, dedup)
+        info = {
+            "name": c["name"], "builder_version": BUILDER_VERSION, "source": str(source),
+            "fingerprint": digest, "duplicates_removed": removed,
+            "shards": len(shards.shards(tmp)), **describe(shards.scan(tmp)),
+        }  # fmt: skip
+        if read:
+            info |= {"files": read["files"], "unreadable_count": read["unreadable"],
+                     "unreadable_files": read["errors"]}  # fmt: skip
         (tmp / "info.json").write_text(json.dumps(info, indent=2))
-        tmp.rename(out)
-    except OSError:
-        if not (out / "samples.parquet").exists():
-            raise
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished the same build first: theirs is identical
+            if not (out / "info.json").exists():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def describe(df: pl.DataFrame) -> dict[str, Any]:
-    """Sizes per split, vocabulary sizes (train), label distribution of a samples frame."""
-    counts = df.group_by("split").len()
-    train = df.filter(pl.col("split") == "train")
-    vocab = {"source_tokens": train["source_tokens"].explode().drop_nulls().n_unique()}
+def describe(samples: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """Sizes per split, vocabulary sizes (train), label distribution of a samples frame.
+
+    Lazy, and collected by the streaming engine: a query holds its groups (splits, distinct
+    tokens), never the samples.
+    """
+    lf = samples.lazy()
+    columns = lf.collect_schema().names()
+
+    def run(q: pl.LazyFrame) -> pl.DataFrame:
+        return q.collect(engine="streaming")
+
+    counts = run(lf.group_by("split").len())
+    train = lf.filter(pl.col("split") == "train")
+    unique = run(train.select(pl.col("source_tokens").explode().drop_nulls().n_unique())).item()
+    vocab = {"source_tokens": unique}
     labels: dict[str, Any] = {}
-    if "has_bug" in df.columns:
-        g = df.group_by("split").agg(pl.col("has_bug").sum().alias("buggy"), pl.len())
+    if "has_bug" in columns:
+        g = run(lf.group_by("split").agg(pl.col("has_bug").sum().alias("buggy"), pl.len()))
         labels = {r["split"]: {"buggy": r["buggy"], "correct": r["len"] - r["buggy"]}
                   for r in g.iter_rows(named=True)}  # fmt: skip
     for col in ("label", "doc_tokens"):
-        if col in df.columns:
-            vocab[col] = train[col].explode().drop_nulls().n_unique()
-            top = train[col].explode().drop_nulls().value_counts(sort=True).head(10)
+        if col in columns:
+            words = train.select(pl.col(col).explode().drop_nulls())
+            vocab[col] = run(words.select(pl.col(col).n_unique())).item()
+            counts_by = run(words.group_by(col).len("count"))
+            top = counts_by.sort(["count", col], descending=[True, False]).head(10)
             labels["top_" + col] = dict(zip(top[col], top["count"], strict=True))
-            labels["mean_length_" + col] = round(float(train[col].list.len().mean() or 0), 2)
+            mean = run(train.select(pl.col(col).list.len().mean())).item()
+            labels["mean_length_" + col] = round(float(mean or 0), 2)
     return {
         "samples": {s: int(n) for s, n in zip(counts["split"], counts["len"], strict=True)},
         "vocabulary": {k: int(v) for k, v in vocab.items()},
@@ -379,8 +476,8 @@ def prepare(name: str, source: Path | None = None, url: str | None = None) -> Pa
     return build(c, dest, digest)
 
 
-def load(name: str) -> tuple[str, pl.DataFrame, dict]:
-    """(fingerprint, samples, info) of a prepared official dataset."""
+def load(name: str) -> tuple[str, pl.LazyFrame, dict]:
+    """(fingerprint, samples scanned lazily from the shards, info) of a prepared dataset."""
     out = prepared(name)
     if out is None:
         c = card_of(name)
@@ -389,4 +486,4 @@ def load(name: str) -> tuple[str, pl.DataFrame, dict]:
             f"{c.get('url')} into {archive_path(c)}, or reads --source PATH)"
         )
     info = json.loads((out / "info.json").read_text())
-    return info["fingerprint"], pl.read_parquet(out / "samples.parquet"), info
+    return info["fingerprint"], shards.scan(out), info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -50,18 +51,39 @@ class RunConfig:
         )
 
 
-def select_splits(samples: pl.DataFrame, profile: Profile) -> dict[str, pl.DataFrame]:
-    """The profile's share of each split: short enough functions, a fixed subsample."""
+def select_splits(
+    samples: pl.DataFrame | pl.LazyFrame, profile: Profile
+) -> dict[str, pl.DataFrame]:
+    """The profile's share of each split: short enough functions, a fixed subsample.
+
+    Lazy samples (a dataset's shards) are read once for the ids, then only for the rows
+    kept. The ids are sorted before the seeded draw, so the pick depends on the samples, not
+    on the order the shards hold them in.
+    """
     out = {}
     for split in SPLITS:
-        df = samples.filter(
+        rows = samples.lazy().filter(
             (pl.col("split") == split) & (pl.col("source_tokens").list.len() <= profile.max_tokens)
         )
         size = profile.split_sizes[split]
-        if size is not None and df.height > size:
-            df = df.sample(size, seed=SUBSAMPLE_SEED)
-        out[split] = df.sort("id")
+        if size is not None:
+            ids = rows.select("id").collect()["id"].sort()
+            if ids.len() > size:
+                keep = ids.sample(size, seed=SUBSAMPLE_SEED)
+                rows = rows.filter(pl.col("id").is_in(keep.implode()))
+        out[split] = rows.collect().sort("id")
     return out
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """A hash of every file's relative name and bytes under a weights folder."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _code_version() -> dict:

@@ -11,6 +11,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -199,7 +200,8 @@ def test_prepare_codesearchnet_counts(server, cache):
     assert info["samples"] == {"train": 4, "valid": 1, "test": 2}
     assert info["vocabulary"]["doc_tokens"] == 7  # Adds things number 0..3
     _, df, _ = official.load("codesearchnet-ruby")
-    assert set(df.columns) >= {"source_tokens", "doc_tokens", "code", "split", "repo"}
+    assert set(df.collect_schema().names()) >= {"source_tokens", "doc_tokens", "code", "split",
+                                                "repo"}  # fmt: skip
 
 
 def test_prepare_java_tree_from_source(cache, tmp_path):
@@ -211,6 +213,58 @@ def test_prepare_java_tree_from_source(cache, tmp_path):
     removed = sum(sum(v.values()) for v in info["duplicates_removed"].values())
     assert info["samples"]["train"] == 2 and sum(info["samples"].values()) + removed == 6
     assert info["labels"]["top_label"]["add"] == 1
+
+
+def java_tree_tgz(files: dict[str, str]) -> bytes:
+    """A code2seq-shaped tar.gz of the given members."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_sharded_build_equals_in_memory_dedup(cache, tmp_path, monkeypatch):
+    # One file per shard, two keys per dedup bucket and three per spill force every
+    # boundary; the result must be what the whole-frame rule gives.
+    from benchmark import method_datasets, shards
+    from benchmark.tasks.methods import java_samples
+
+    monkeypatch.setattr(official, "FILES_PER_SHARD", 1)
+    monkeypatch.setattr(shards, "BUCKET_ROWS", 2)
+    monkeypatch.setattr(shards, "SPILL_ROWS", 3)
+    upper = (JAVA % (1, 1, 1)).replace("total", "TOTAL")  # a near duplicate of C1
+    files = {
+        **{f"j/training/p{i}/C{i}.java": JAVA % (i, i, i) for i in range(4)},
+        "j/validation/q/C1.java": JAVA % (1, 1, 1),  # exact duplicates of training
+        "j/validation/q/D1.java": upper,
+        "j/validation/q/C7.java": JAVA % (7, 7, 7),
+        "j/test/r/C7.java": JAVA % (7, 7, 7),  # duplicates of validation
+        "j/test/r/C2.java": JAVA % (2, 2, 2),  # and of training
+        "j/test/r/C8.java": (JAVA % (8, 8, 8)).replace("values", "items"),  # new: kept
+        "j/test/r/Bad.java": "class Bad { void f( { }",
+    }
+    archive = tmp_path / "java-small.tar.gz"
+    archive.write_bytes(java_tree_tgz(files))
+    out = official.build(official.card_of("java-small"), archive, workers=2)
+    built = official.load("java-small")[1].collect()
+    info = json.loads((out / "info.json").read_text())
+    assert len(list(out.glob("samples-*.parquet"))) == info["shards"]
+
+    split = {"training": "train", "validation": "valid", "test": "test"}
+    rows = [
+        {**r, "split": split[name.split("/")[1]]}
+        for name, text in files.items()
+        for r in java_samples(name, text.encode(), method_datasets.MAX_TOKENS)
+    ]
+    expected, removed = method_datasets.dedup(pl.DataFrame(rows).unique("id", keep="first"))
+    assert sorted(built["id"]) == sorted(expected["id"])
+    assert info["duplicates_removed"] == removed
+    assert all(removed[kind][s] > 0 for kind in ("exact", "near") for s in ("valid", "test"))
+    assert info["files"] == len(files) and info["samples"]["test"] > 0
 
 
 def test_wrong_checksum_leaves_nothing(server, cache, monkeypatch):
@@ -290,6 +344,17 @@ def test_truncated_tar(cache, tmp_path):
     assert official.prepared("java-small") is None
 
 
+def test_tar_cut_inside_a_member(cache, tmp_path):
+    # Cut mid-stream, inside a member's data: the read of that member fails, still one line.
+    files = {f"j/training/p{i}/C{i}.java": JAVA % (i, i, i) * 40 for i in range(3)}
+    data = java_tree_tgz(files)
+    archive = tmp_path / "java-small.tar.gz"
+    archive.write_bytes(data[: len(data) // 2])
+    err = one_line_error(invoke("datasets", "prepare", "java-small", "--source", str(archive)))
+    assert "java-small.tar.gz" in err and "truncated or corrupt" in err
+    assert official.prepared("java-small") is None
+
+
 def test_list_json_covers_every_card(cache):
     r = invoke("datasets", "list", "--json")
     assert r.exit_code == 0, r.output
@@ -318,3 +383,35 @@ def test_info_python_stdlib_json(cache, tmp_path, monkeypatch):
     assert sum(info["samples"].values()) > 0
     assert info["card"]["split_rule"].startswith("by file")
     assert "source_tokens" in info["vocabulary"]
+
+
+def test_source_tree_builds_in_shards_and_selects_like_a_frame(cache, tmp_path, monkeypatch):
+    # A dir:PATH Java tree goes through the same shards (one file each, here) and bucketed
+    # dedup as the archives; the harness's lazy selection picks what it picked from a frame.
+    from benchmark import method_datasets, shards
+    from benchmark.profiles import Profile
+    from benchmark.run import select_splits
+    from benchmark.tasks.methods import java_samples
+
+    monkeypatch.setattr(method_datasets, "FILES_PER_SHARD", 1)
+    monkeypatch.setattr(shards, "BUCKET_ROWS", 3)
+    root = tmp_path / "tree"
+    for i in range(24):
+        path = root / f"p{i % 6}" / f"C{i}.java"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(JAVA % (i % 5, i % 5, i))  # repeats across files: duplicates to drop
+    name = f"dir:{root}"
+    _, lazy, info = method_datasets.load(name, cache)
+    assert isinstance(lazy, pl.LazyFrame) and info["files"] == 24
+    rows = [
+        r
+        for p in sorted(root.rglob("*.java"))
+        for r in java_samples(p.relative_to(root).as_posix(), p.read_bytes(), 256)
+    ]
+    frame, removed = method_datasets.dedup(pl.DataFrame(rows).unique("id", keep="first"))
+    assert info["duplicates_removed"] == removed and sum(sum(v.values()) for v in removed.values())
+    assert sorted(lazy.collect()["id"]) == sorted(frame["id"])
+    profile = Profile("t", 1, 256, {"train": 5, "valid": 2, "test": 2}, 60)
+    picked, expected = select_splits(lazy, profile), select_splits(frame.sort("id"), profile)
+    for s in ("train", "valid", "test"):
+        assert picked[s]["id"].to_list() == expected[s]["id"].to_list(), s

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
 from benchmark import noise
 from benchmark.tasks import code_search, code_to_text, method_name
+from benchmark.tasks.hooks import task_hooks
 from benchmark.tasks.methods import first_sentence_tokens, java_features, token_hashes
 
 CODE = "int add(int a, int b) {\n  int c = a + b;\n  return c;\n}"
@@ -81,3 +83,88 @@ def test_helpers():
     assert first_sentence_tokens("Returns the sum. More text.") == ["Returns", "the", "sum", "."]
     assert token_hashes(["x", "=", "1"])[1] == token_hashes(["X", "=", "2"])[1]
     assert token_hashes(["x", "=", "1"])[0] != token_hashes(["x", "=", "2"])[0]
+
+
+def _var_misuse_splits() -> dict[str, pl.DataFrame]:
+    #        0            1    2    3    4    5    6
+    toks = ["#NEWLINE#", "a", "=", "b", "+", "a", "c"]
+    n = 6
+    df = pl.DataFrame({
+        "id": [f"v{k}" for k in range(n)], "source_tokens": [toks] * n,
+        "edges": [[[0, 1, 9], [5, 1, 10]]] * n, "repair_candidates": [[1, 3, 5, 6]] * n,
+        "has_bug": [k % 2 == 0 for k in range(n)],
+        "error_location": [6 if k % 2 == 0 else 0 for k in range(n)],
+        "repair_targets": [[1, 5] if k % 2 == 0 else [] for k in range(n)],
+    })  # fmt: skip
+    return {"train": df, "valid": df.head(2), "test": df.tail(2)}
+
+
+def _changed(task: str, kind: str, before: dict, after: dict, labels: pl.DataFrame) -> list[bool]:
+    """Per training sample: did the noise change its input or its given label?"""
+    train = labels.filter(pl.col("split") == "train")
+    if kind == "label":
+        true, given = {
+            "method_name": ("true_label", "given_label"),
+            "code_to_text": ("true_doc", "given_doc"),
+            "code_search": ("true_match", "given_match"),
+            "var_misuse": ("true_has_bug", "given_has_bug"),
+        }[task]
+        return (train[true] != train[given]).to_list()
+    cols = ["query_tokens", "code_tokens"] if task == "code_search" else ["source_tokens"]
+    return [
+        any(before["train"][c][i].to_list() != after["train"][c][i].to_list() for c in cols)
+        for i in range(after["train"].height)
+    ]
+
+
+CASES = [
+    (task, kind, splits)
+    for task, splits in (
+        ("method_name", _java_splits),
+        ("code_to_text", _ruby_splits),
+        ("code_search", _ruby_splits),
+        ("var_misuse", _var_misuse_splits),
+    )
+    for kind in noise.NOISE_KINDS[task]
+]
+
+
+@pytest.mark.parametrize(("task", "kind", "make"), CASES, ids=[f"{t}-{k}" for t, k, _ in CASES])
+@pytest.mark.parametrize("rate", [0.5, 1.0])
+def test_every_kind_changes_exactly_the_masked_training_samples(task, kind, make, rate):
+    # The issue's rule for every noise kind: a seeded mask of exactly round(rate x n) training
+    # samples, each of them changed (input or label), nothing else, and valid/test left clean.
+    splits = make()
+    n = splits["train"].height
+    noisy = noise.mask(n, rate, 5)
+    prepare = task_hooks(task).prepare
+    clean, _ = prepare(splits, np.zeros(n, bool), kind, 5)
+    out, labels = prepare(splits, noisy, kind, 5)
+    assert int(labels.filter(pl.col("split") == "train")["noisy"].sum()) == round(rate * n)
+    assert _changed(task, kind, clean, out, labels) == noisy.tolist()
+    assert not labels.filter(pl.col("split") != "train")["noisy"].any()
+    for s in ("valid", "test"):
+        assert out[s].equals(clean[s]), s
+    again, again_labels = prepare(splits, noisy, kind, 5)  # seeded: the same run twice
+    assert again["train"].equals(out["train"]) and again_labels.equals(labels)
+
+
+def test_var_misuse_noise_corner_cases():
+    # GREAT holds correct samples with one variable or none: the flip still makes each buggy,
+    # and markers still land inside the sample with in-range edges.
+    from benchmark.noise.var_misuse import MARKER, flip_labels, insert_markers
+
+    toks = ["#NEWLINE#", "x", "=", "x", "+", "1"]
+    train = pl.DataFrame({
+        "source_tokens": [toks, toks], "edges": [[[0, 1, 9]]] * 2,
+        "repair_candidates": [[1, 3], []], "has_bug": [False, False],
+        "error_location": [0, 0], "repair_targets": [[], []],
+    })  # fmt: skip
+    given = flip_labels(train, np.array([True, True]), seed=0)
+    assert given["given_has_bug"].to_list() == [True, True]
+    assert given["given_location"][0] in (1, 3) and given["given_targets"][0].to_list() == []
+    assert 1 <= given["given_location"][1] < len(toks)
+    for s in insert_markers(train, np.array([True, True])).to_dicts():
+        assert s["source_tokens"].count(MARKER) == 1
+        assert all(0 <= a < len(s["source_tokens"]) and 0 <= b < len(s["source_tokens"])
+                   for a, b, _ in s["edges"])  # fmt: skip

@@ -1,14 +1,45 @@
-"""The original benchmarks' metric definitions, per sample, transcribed from their code.
+"""The original benchmarks' metric definitions, per sample, as their scripts compute them.
 
-- Sub-token precision/recall/F1 and exact match as code2seq's ``update_per_subtoken_statistics``
-  counts them (code2vec's is the same without the exact-match shortcut): a predicted sub-token
-  is a true positive each time it occurs, if it occurs anywhere in the reference, so repeats
-  count more than once; totals are summed over the set (micro average) before dividing.
-- Smoothed BLEU-4 as CodeXGLUE's code-to-text ``bleu.py`` computes it (after Lin & Och 2004):
-  per sentence, NIST normalization, +1 smoothing on the 2..4-gram precisions, brevity penalty
-  ``min(0, 1 - (r + 1) / (c + 1))``, shortest reference; averaged over sentences, times 100.
-- MRR as CodeBERT's code search ``mrr.py``: rank = number of candidates (the true code
-  included) whose score is >= the true code's score, so ties count against the model.
+Read against tech-srl/code2seq (``model.py``: ``update_per_subtoken_statistics``,
+``update_correct_predictions``, ``calculate_results``; ``common.py``), tech-srl/code2vec,
+microsoft/CodeBERT (``codesearch/process_data.py``, ``codesearch/mrr.py``), CodeXGLUE's
+NL-code-search-Adv evaluator and its code-to-text ``bleu.py``. Written anew, not copied.
+
+Sub-token precision / recall / F1 (code2seq):
+- Both sides are filtered of ``<UNK>``, ``<PAD>`` and ``</S>`` (``filter_impossible_names``);
+  nothing else is dropped: ``<S>``, empty strings and out-of-vocabulary sub-tokens stay.
+- If the filtered sides join (no separator) to the same string, tp += the reference's length
+  and nothing else counts; so ``["getvalue"]`` vs ``["get", "value"]`` is tp 1.
+- Otherwise every predicted sub-token (repeats included) is a tp if it occurs anywhere in
+  the reference, else an fp; every reference sub-token (repeats included) absent from the
+  prediction is an fn. ``["get", "get"]`` vs ``["get", "value"]``: tp 2, fp 0, fn 1. An empty
+  prediction: tp 0, fp 0, fn = the reference's length.
+- Micro average: tp, fp, fn are summed over the whole set, then P = tp/(tp+fp), R =
+  tp/(tp+fn), F1 = 2PR/(P+R), each 0 where its denominator is 0.
+- Exact match ("accuracy", greedy decoding): the filtered lists are equal, or equal once
+  repeats are dropped keeping first occurrences, or join to the same string; the share of
+  samples.
+- code2vec differs in that it predicts whole names: it takes the first of its top-k names
+  that is not its OOV word and matches ``^[a-zA-Z|]+$``, splits it on ``|`` and counts as
+  above without the joined-string shortcut. The suite's models all emit sub-token lists, so
+  the suite scores every model with code2seq's rule.
+
+Smoothed BLEU-4 (CodeXGLUE code-to-text ``bleu.py``, after Lin & Och 2004): both sides are
+lower-cased and split into words and single punctuation marks (``splitPuncts``), then
+NIST-normalized; per sentence, clipped n-gram matches over candidate n-grams for n = 1..4, with
+1 added to numerator and denominator for n >= 2 only, ``sys.float_info.min`` added inside each
+log, brevity penalty ``min(0, 1 - (r + 1) / (c + 1))`` with r the shortest reference; the
+sentence scores are averaged and times 100. An empty candidate scores exp(-r), not 0.
+
+MRR (CodeBERT ``codesearch``): the test file is shuffled (``np.random.seed(0)``) and cut into
+batches of 1000; the last, shorter batch is dropped. Each query is scored against the 1000
+codes of its batch: its own code and the 999 others are the distractors. The rank is the
+number of codes whose score is >= the true code's (itself included), so ties count against
+the model; MRR is the mean of 1/rank over all queries. (CodeXGLUE's NL-code-search-Adv
+evaluator instead takes a submitted ranking of the whole test set, 1/(position+1) of the first
+hit and 0 if absent, so ties fall as the submission ordered them.) The suite's code_search
+task builds its batches the same way but from a seeded shuffle and keeps the last, shorter
+batch, so a split under 1000 samples still has an MRR (with fewer distractors).
 """
 
 from __future__ import annotations
@@ -19,7 +50,7 @@ import sys
 import xml.sax.saxutils
 from collections.abc import Sequence
 
-IMPOSSIBLE = frozenset({"<PAD>", "<UNK>", "<S>", "</S>", ""})
+IMPOSSIBLE = frozenset({"<UNK>", "<PAD>", "</S>"})  # code2seq's Common.legal_method_names_checker
 
 _NORMALIZE1 = [("<skipped>", ""), (r"-\n", ""), (r"\n", " ")]
 _NORMALIZE2 = [
@@ -30,16 +61,22 @@ _NORMALIZE2 = [
 ]
 
 
+def _unique(seq: list[str]) -> list[str]:
+    return list(dict.fromkeys(seq))
+
+
 def subtoken_counts(true: Sequence[str], pred: Sequence[str]) -> tuple[int, int, int, bool]:
-    """(tp, fp, fn, exact) of one prediction, as code2seq counts them."""
+    """(tp, fp, fn, exact) of one prediction, as code2seq counts them (see the module)."""
     orig = [t for t in true if t not in IMPOSSIBLE]
     guess = [t for t in pred if t not in IMPOSSIBLE]
-    if "".join(orig) == "".join(guess):
+    joined = "".join(orig) == "".join(guess)
+    exact = joined or orig == guess or _unique(orig) == _unique(guess)
+    if joined:
         return len(orig), 0, 0, True
     tp = sum(1 for t in guess if t in orig)
     fp = len(guess) - tp
     fn = sum(1 for t in orig if t not in guess)
-    return tp, fp, fn, False
+    return tp, fp, fn, exact
 
 
 def prf(tp: float, fp: float, fn: float) -> tuple[float, float, float]:

@@ -3,6 +3,11 @@
 ``label`` (output noise): a buggy sample becomes correct (location 0, no targets); a correct
 sample becomes buggy at a random candidate position, repaired by the occurrences of a
 different variable. ``repair-markers`` (input noise): marker tokens at the answer.
+
+Every masked sample changes, so exactly round(rate x n) training samples are noisy even in
+the corner cases of real data (GREAT): a correct sample with one variable only becomes buggy
+with no repair target, and one without candidates buggy at a random token; a sample with
+nothing to mark gets its marker before its last token.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ def flip_labels(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> pl.DataFra
             continue
         toks = tokens[int(i)].to_list()
         cands = candidates[int(i)].to_list()
-        loc = int(rng.choice(cands))
+        loc = int(rng.choice(cands)) if cands else int(rng.integers(1, max(len(toks), 2)))
         others = sorted({toks[c] for c in cands} - {toks[loc]})
-        var = others[int(rng.integers(len(others)))]
-        has_bug[i], location[i] = True, loc
-        targets[i] = [c for c in cands if toks[c] == var]
+        has_bug[i], location[i], targets[i] = True, loc, []
+        if others:
+            var = others[int(rng.integers(len(others)))]
+            targets[i] = [c for c in cands if toks[c] == var]
     return pl.DataFrame(
         {"given_has_bug": has_bug, "given_location": location, "given_targets": targets},
         schema={
@@ -68,7 +74,8 @@ def _insert(sample: dict, before: list[int]) -> dict:
     for m in markers:
         tokens[m] = MARKER
     edges = [[int(new[a]), int(new[b]), int(k)] for a, b, k in sample["edges"]]
-    edges += [e for m in markers for e in ([m - 1, m, NEXT_SYNTAX], [m, m + 1, NEXT_SYNTAX])]
+    edges += [e for m in markers for e in ([m - 1, m, NEXT_SYNTAX], [m, m + 1, NEXT_SYNTAX])
+              if e[0] >= 0 and e[1] < len(tokens)]  # fmt: skip
     loc = int(sample["error_location"])
     return {
         **sample,
@@ -90,12 +97,14 @@ def insert_markers(train: pl.DataFrame, noisy: np.ndarray) -> pl.DataFrame:
     rows = train.to_dicts()
     for i in np.flatnonzero(noisy):
         s = rows[int(i)]
+        toks = s["source_tokens"]
         if s["has_bug"]:
-            before = [s["error_location"], min(s["repair_targets"])]
-        else:
-            toks = s["source_tokens"]
+            before = [s["error_location"], *sorted(s["repair_targets"])[:1]]
+        elif s["repair_candidates"]:
             names = [toks[c] for c in s["repair_candidates"]]
             top = max(sorted(set(names)), key=names.count)
             before = [next(c for c in s["repair_candidates"] if toks[c] == top)]
+        else:
+            before = [len(toks) - 1]
         rows[int(i)] = _insert(s, before)
     return pl.DataFrame(rows, schema=train.schema)

@@ -3,8 +3,9 @@
 Training samples are (query, code) pairs with a match label: about half are the method's own
 code (1), the rest another training method's code (0), as CodeBERT fine-tunes on balanced
 pairs. Validation and test queries are ranked against the codes of their batch of up to 1000
-samples (the true code and up to 999 distractors, as CodeBERT's evaluation): codes go to a
-separate file under opaque shuffled keys, so a model cannot tell the true code by its id.
+samples (the true code and 999 distractors, as CodeBERT's evaluation; fewer only when the
+split itself is smaller): codes go to a separate file under opaque shuffled keys, so a model
+cannot tell the true code by its id.
 
 Noise on the training split only: ``label`` flips the match label; ``identity-markers`` puts
 the same marker token (one per noisy sample) into both the query and the code.
@@ -54,7 +55,10 @@ def _batches(df: pl.DataFrame, split: str, seed: int) -> pl.DataFrame:
     cands, true_idx, distractor = [], [], []
     for lo in range(0, df.height, BATCH):
         batch = keys[lo : lo + BATCH]
-        order = sorted(batch)
+        # CodeBERT drops a last batch under 1000; its queries instead borrow the codes just
+        # before them as distractors, so every query of a large split has exactly 999.
+        fill = keys[max(lo - (BATCH - len(batch)), 0) : lo]
+        order = sorted(batch + fill)
         for k in batch:
             t = order.index(k)
             cands.append(order)
