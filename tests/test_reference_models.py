@@ -1,6 +1,7 @@
 """The reference var-misuse models on the shared trainer: GREAT, Transformer and BiRNN train
-through ``python -m benchmark.trainer`` and write outputs the harness accepts; a trainer killed
-with SIGKILL resumes from its last checkpoint and ends with the bytes of an uninterrupted run;
+through ``python -m benchmark.trainer`` and write outputs the harness accepts; a trainer (and
+code2seq's method_name loop) killed with SIGKILL resumes from its last checkpoint and ends with
+the bytes of an uninterrupted run;
 the harness re-uses a unit's staging folder; ``bench models list`` counts every model.
 
 Inputs are made from the real GREAT shard, as in test_ggnn.py.
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +26,7 @@ from benchmark import trainer
 from benchmark.cli import app
 from benchmark.results import Unit, UnitBusy, release, staging
 from benchmark.tasks.var_misuse import read_predictions
+from tests.test_code2vec import make_input as make_method_input
 from tests.test_ggnn import SHARD, events, make_input
 
 VAR_MISUSE = ("great", "transformer", "rnn")
@@ -91,20 +94,14 @@ def test_great_fits_a_small_training_set(rows: list[dict], tmp_path: Path) -> No
     assert sum(r["p_given"] > 0.5 for r in train) >= 0.8 * len(train)
 
 
-@pytest.mark.slow
-def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
-    rows: list[dict], tmp_path: Path
-) -> None:
-    """Dropout on, so the restored RNG states matter as much as the weights and Adam's."""
-    hp = {"dropout": 0.1, "hidden": 16}
-    input_dir = make_input(tmp_path / "in", rows, (240, 30, 30), hp, epochs=3)
+def kill_mid_epoch_then_resume(command: Callable[[Path], list[str]], tmp_path: Path) -> None:
+    """Run ``command(output)`` to the end; run it again in another folder, SIGKILL it early in
+    its second epoch, start it once more: it must resume and end with the same bytes."""
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
-    done = subprocess.run(trainer_command("transformer", input_dir, reference),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(command(reference), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
-    proc = subprocess.Popen(trainer_command("transformer", input_dir, resumed),
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(command(resumed), stderr=subprocess.DEVNULL)
     checkpoint = resumed / trainer.CHECKPOINT
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -115,8 +112,7 @@ def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
     killed = [e["event"] for e in events(resumed)]
     assert "done" not in killed and killed.count("epoch_end") < 3, killed
 
-    again = subprocess.run(trainer_command("transformer", input_dir, resumed),
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    again = subprocess.run(command(resumed), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "resuming after epoch" in again.stderr
     got = events(resumed)
@@ -127,6 +123,25 @@ def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
     for epoch in range(1, 4):
         name = f"predictions/epoch-{epoch:03d}.jsonl"
         assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
+    rows: list[dict], tmp_path: Path
+) -> None:
+    """Dropout on, so the restored RNG states matter as much as the weights and Adam's."""
+    hp = {"dropout": 0.1, "hidden": 16}
+    input_dir = make_input(tmp_path / "in", rows, (240, 30, 30), hp, epochs=3)
+    kill_mid_epoch_then_resume(lambda out: trainer_command("transformer", input_dir, out), tmp_path)
+
+
+@pytest.mark.slow
+def test_code2seq_killed_mid_epoch_resumes_to_the_same_bytes(tmp_path: Path) -> None:
+    """The method_name loop (methodname.py, shared with code2vec) under a real SIGKILL."""
+    hp = {"dropout": 0.2, "path_dropout": 0.2}
+    input_dir = make_method_input(tmp_path / "in", (3000, 50, 50), 3, hp)
+    command = [sys.executable, "-m", "benchmark.models.code2seq", "--input", str(input_dir)]
+    kill_mid_epoch_then_resume(lambda out: [*command, "--output", str(out)], tmp_path)
 
 
 def test_checkpoint_of_another_input_is_a_one_line_error(rows: list[dict], tmp_path: Path) -> None:
@@ -175,9 +190,11 @@ def test_models_list_json_counts_every_model() -> None:
         assert rows[name]["tasks"] == ["var_misuse"] and rows[name]["inputs"] == "great-jsonl"
         counts = rows[name]["parameters"]
         assert 0 < counts["smoke"] < counts["cpu"] < counts["paper"], (name, counts)
-    code2vec = rows["code2vec"]
-    assert code2vec["tasks"] == ["method_name"] and code2vec["inputs"] == "method-name-jsonl"
-    assert 0 < code2vec["parameters"]["smoke"] < code2vec["parameters"]["cpu"]
+    for name in ("code2vec", "code2seq"):
+        assert rows[name]["tasks"] == ["method_name"]
+        assert rows[name]["inputs"] == "method-name-jsonl"
+        counts = rows[name]["parameters"]
+        assert 0 < counts["smoke"] < counts["cpu"] < counts["paper"], (name, counts)
     assert all(r["source"] == "reference" for r in rows.values())
     # GREAT is the Transformer plus one vector per edge type.
     assert rows["great"]["parameters"]["smoke"] > rows["transformer"]["parameters"]["smoke"]

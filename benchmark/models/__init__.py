@@ -13,6 +13,7 @@ class ModelSpec:
     representation: str
     command: tuple[str, ...]  # the protocol adds --input DIR --output DIR
     per_task: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (task, command) where it differs
+    weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
 
     def command_for(self, task: str) -> tuple[str, ...]:
         """The command that runs this model on ``task``."""
@@ -38,6 +39,19 @@ MODELS["code2vec"] = ModelSpec(
     ("method_name",),
     "method-name-jsonl",
     (sys.executable, "-m", "benchmark.models.code2vec"),
+)
+MODELS["code2seq"] = ModelSpec(
+    "code2seq",
+    ("method_name",),
+    "method-name-jsonl",
+    (sys.executable, "-m", "benchmark.models.code2seq"),
+)
+MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.json
+    "codebert",
+    ("code_to_text", "code_search"),
+    "task-jsonl",
+    (sys.executable, "-m", "benchmark.models.codebert"),
+    weights=True,
 )
 
 # Models declared in TOML manifests named by $BENCH_MODELS (see manifests.py).

@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+
+from benchmark.trainer import Events, guarded, write_predictions
 
 K = 5
 ALPHA = 0.1
@@ -142,45 +143,36 @@ def _code_search(inp: Path, task: dict) -> dict[str, list[dict]]:
     return preds
 
 
+def run(inp: Path, out: Path, events: Events) -> None:
+    """Predict once, then write the same epoch file for every epoch the harness asks for."""
+    task = json.loads((inp / "task.json").read_text())
+    events.emit("start", parameters=0, device="cpu")
+    name = task["task"]
+    if name == "var_misuse":
+        preds = _var_misuse(inp, task)
+    elif name == "method_name":
+        preds = _seq_task(inp, "label", "subtokens", task)
+    elif name == "code_to_text":
+        preds = _seq_task(inp, "doc_tokens", "tokens", task)
+    elif name == "code_search":
+        preds = _code_search(inp, task)
+    else:
+        raise ValueError(f"no baseline for task {name!r}")
+    text = "".join(json.dumps(p) + "\n" for s in ("train", "valid", "test") for p in preds[s])
+    losses = [p["loss"] for p in preds["train"]]
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    for epoch in range(1, int(task["epochs"]) + 1):
+        write_predictions(out / "predictions" / f"epoch-{epoch:03d}.jsonl", iter([text]))
+        events.emit("epoch_end", epoch=epoch, train_loss=float(np.mean(losses or [0.0])))
+    events.emit("done")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--input", type=Path, required=True)
     ap.add_argument("--output", type=Path, required=True)
     args = ap.parse_args(argv)
-    out: Path = args.output
-    (out / "predictions").mkdir(parents=True, exist_ok=True)
-    events = (out / "events.jsonl").open("a")
-
-    def event(**e: object) -> None:
-        events.write(json.dumps(e) + "\n")
-        events.flush()
-
-    task = json.loads((args.input / "task.json").read_text())
-    event(event="start", parameters=0, device="cpu")
-    try:
-        name = task["task"]
-        if name == "var_misuse":
-            preds = _var_misuse(args.input, task)
-        elif name == "method_name":
-            preds = _seq_task(args.input, "label", "subtokens", task)
-        elif name == "code_to_text":
-            preds = _seq_task(args.input, "doc_tokens", "tokens", task)
-        elif name == "code_search":
-            preds = _code_search(args.input, task)
-        else:
-            raise ValueError(f"no baseline for task {name!r}")
-        text = "".join(json.dumps(p) + "\n" for s in ("train", "valid", "test") for p in preds[s])
-        losses = [p["loss"] for p in preds["train"]]
-        for epoch in range(1, int(task["epochs"]) + 1):
-            tmp = out / "predictions" / f".epoch-{epoch:03d}.jsonl"
-            tmp.write_text(text)
-            os.replace(tmp, out / "predictions" / f"epoch-{epoch:03d}.jsonl")
-            event(event="epoch_end", epoch=epoch, train_loss=float(np.mean(losses or [0.0])))
-    except Exception as e:  # the harness gets one line; the traceback stays in the log
-        event(event="error", message=f"{type(e).__name__}: {e}")
-        raise
-    event(event="done")
-    return 0
+    return guarded(args.output, lambda events: run(args.input, args.output, events))
 
 
 if __name__ == "__main__":

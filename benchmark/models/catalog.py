@@ -38,6 +38,12 @@ def parameter_counts(name: str) -> dict[str, int]:
 
     if name == "code2vec":
         return code2vec_counts()
+    if name == "code2seq":
+        return code2seq_counts()
+    if name == "codebert":  # without weights; the code_to_text model (encoder and decoder)
+        from benchmark.models.codebert import parameter_counts as codebert_counts
+
+        return codebert_counts()
     definition = trainer.MODELS.get(name)
     if definition is None:
         return {}
@@ -73,6 +79,32 @@ def code2vec_counts() -> dict[str, int]:
         with torch.inference_mode():
             if not torch.isfinite(model(contexts)).all():
                 raise RuntimeError(f"code2vec at profile {profile} gives non-finite outputs")
+        counts[profile] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
+def code2seq_counts() -> dict[str, int]:
+    """code2seq per profile, with full sub-token, node and target vocabularies, run once (a
+    greedy decoding and a loss) on two methods, the second with one context of two."""
+    from benchmark.models.code2seq import DEFAULTS, Batch, Code2Seq
+
+    counts = {}
+    batch = Batch(
+        contexts=torch.tensor([[[1, 1, 2], [2, 2, 1]], [[1, 2, 1], [0, 0, 0]]]),
+        mask=torch.tensor([[True, True], [True, False]]),
+        terminals=torch.tensor([[0, 0], [2, 3], [4, 0]]),
+        paths=torch.tensor([[0, 0, 0], [2, 3, 4], [5, 2, 0]]),
+        path_lengths=torch.tensor([1, 3, 2]),
+        targets=torch.tensor([[4, 5, 3], [6, 3, 0]]),
+    )
+    for profile, hp in DEFAULTS.items():
+        torch.manual_seed(0)
+        sizes = (int(hp["vocab_size"]), int(hp["node_vocab_size"]), int(hp["target_vocab_size"]))
+        model = Code2Seq(*sizes, hp).eval()
+        with torch.inference_mode():
+            _, logp = model.greedy(batch, int(hp["max_target"]))
+            if not (torch.isfinite(logp).all() and torch.isfinite(model.losses(batch)).all()):
+                raise RuntimeError(f"code2seq at profile {profile} gives non-finite outputs")
         counts[profile] = sum(p.numel() for p in model.parameters())
     return counts
 

@@ -13,61 +13,18 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from benchmark.models.varmisuse import VarMisuseModel
+from benchmark.models.varmisuse import VarMisuseModel, with_shared
 
-# Per-profile defaults; task.json's ``hyperparameters`` override any of them. A training batch
-# holds at most ``batch_size`` samples and ``batch_tokens`` tokens; prediction batches only the
-# tokens. ``cpu`` trains 9,000 stdlib functions (73 tokens on average) for 8 epochs in about 3
-# minutes on one core and reaches ~0.4 test joint accuracy; 6 steps or 128-sample batches were
-# slower and no better. ``paper`` follows GREAT's training setup (12,500-token batches, lr 1e-4).
-# ``threads`` is torch's intra-op thread count, fixed per run because results depend on it
-# (0: torch's default). One thread, because this model's small matrices gain only ~1.5x from
-# two cores on an idle machine, while OpenMP's spin-waiting makes two threads 30x slower as soon
-# as another process keeps one core busy (parallel units, tests, a browser).
-DEFAULTS: dict[str, dict[str, float | int | bool]] = {
-    "smoke": {
-        "hidden": 16,
-        "steps": 2,
-        "dropout": 0.0,
-        "reverse_edges": True,
-        "vocab_size": 2000,
-        "lr": 3e-3,
-        "batch_tokens": 2000,
-        "batch_size": 32,
-        "clip": 1.0,
-        "weight_decay": 0.0,
-        "epochs": 2,
-        "threads": 1,
-    },
-    "cpu": {
-        "hidden": 64,
-        "steps": 4,
-        "dropout": 0.1,
-        "reverse_edges": True,
-        "vocab_size": 10000,
-        "lr": 2e-3,
-        "batch_tokens": 6000,
-        "batch_size": 32,
-        "clip": 1.0,
-        "weight_decay": 0.0,
-        "epochs": 8,
-        "threads": 1,
-    },
-    "paper": {
-        "hidden": 256,
-        "steps": 8,
-        "dropout": 0.1,
-        "reverse_edges": True,
-        "vocab_size": 10000,
-        "lr": 1e-4,
-        "batch_tokens": 12500,
-        "batch_size": 256,
-        "clip": 0.25,
-        "weight_decay": 0.0,
-        "epochs": 50,
-        "threads": 0,
-    },
-}
+# Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
+# override any of them. A training batch holds at most ``batch_size`` samples and
+# ``batch_tokens`` tokens; prediction batches only the tokens. ``cpu`` trains 9,000 stdlib
+# functions (73 tokens on average) for 8 epochs in about 3 minutes on one core and reaches ~0.4
+# test joint accuracy; 6 steps or 128-sample batches were slower and no better.
+DEFAULTS = with_shared({
+    "smoke": {"hidden": 16, "steps": 2},
+    "cpu": {"hidden": 64, "steps": 4},
+    "paper": {"hidden": 256, "steps": 8},
+})  # fmt: skip
 
 
 class GGNN(nn.Module):

@@ -21,9 +21,10 @@ from benchmark.models.transformer import BiasFn, Transformer
 from benchmark.models.varmisuse import VarMisuseModel
 
 # GREAT's sizes are the Transformer's (paper: 6 layers of width 512, 8 heads, as in the GREAT
-# paper's main results); only the edge vectors are added.
-DEFAULTS: dict[str, dict[str, float | int | bool]] = {
-    name: dict(hp) for name, hp in TRANSFORMER_DEFAULTS.items()
+# paper's main results); only the edge vectors are added. It keeps sinusoidal positions at every
+# profile: its edges already tell it which tokens are related.
+DEFAULTS: dict[str, dict[str, float | int | bool | str]] = {
+    name: {**hp, "positions": "sinusoidal"} for name, hp in TRANSFORMER_DEFAULTS.items()
 }
 
 
@@ -31,10 +32,16 @@ class GREAT(Transformer):
     """A Transformer whose attention is biased by typed program-graph edges."""
 
     def __init__(
-        self, hidden: int, layers: int, heads: int, ff: int, dropout: float, num_edge_types: int
+        self,
+        hidden: int,
+        layers: int,
+        heads: int,
+        ff: int,
+        dropout: float,
+        num_edge_types: int,
+        positions: str = "sinusoidal",
     ) -> None:
-        super().__init__(hidden, layers, heads, ff, dropout)
-        self.heads = heads
+        super().__init__(hidden, layers, heads, ff, dropout, positions)
         self.edge_vectors = nn.Embedding(num_edge_types, hidden)
         nn.init.normal_(self.edge_vectors.weight, std=hidden**-0.5)
 
@@ -68,7 +75,6 @@ class GREATVarMisuse(VarMisuseModel):
 
     def __init__(self, vocab_size: int, num_edge_types: int, hp: dict) -> None:
         hidden, dropout = int(hp["hidden"]), float(hp["dropout"])
-        encoder = GREAT(
-            hidden, int(hp["layers"]), int(hp["heads"]), int(hp["ff"]), dropout, num_edge_types
-        )
+        encoder = GREAT(hidden, int(hp["layers"]), int(hp["heads"]), int(hp["ff"]), dropout,
+                        num_edge_types, str(hp["positions"]))  # fmt: skip
         super().__init__(vocab_size, hidden, encoder, dropout)

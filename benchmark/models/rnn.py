@@ -13,55 +13,16 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
-from benchmark.models.varmisuse import VarMisuseModel
+from benchmark.models.varmisuse import VarMisuseModel, with_shared
 
-# Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` follows
-# the GREAT study's RNN (2 bidirectional GRU layers, 512 wide, 12,500-token batches, lr 1e-4);
-# ``cpu`` is one layer of width 64. ``threads`` as in ggnn.py.
-DEFAULTS: dict[str, dict[str, float | int | bool]] = {
-    "smoke": {
-        "hidden": 16,
-        "layers": 1,
-        "dropout": 0.0,
-        "reverse_edges": False,
-        "vocab_size": 2000,
-        "lr": 3e-3,
-        "batch_tokens": 2000,
-        "batch_size": 32,
-        "clip": 1.0,
-        "weight_decay": 0.0,
-        "epochs": 2,
-        "threads": 1,
-    },
-    "cpu": {
-        "hidden": 64,
-        "layers": 1,
-        "dropout": 0.1,
-        "reverse_edges": False,
-        "vocab_size": 10000,
-        "lr": 2e-3,
-        "batch_tokens": 6000,
-        "batch_size": 32,
-        "clip": 1.0,
-        "weight_decay": 0.0,
-        "epochs": 8,
-        "threads": 1,
-    },
-    "paper": {
-        "hidden": 512,
-        "layers": 2,
-        "dropout": 0.1,
-        "reverse_edges": False,
-        "vocab_size": 10000,
-        "lr": 1e-4,
-        "batch_tokens": 12500,
-        "batch_size": 256,
-        "clip": 0.25,
-        "weight_decay": 0.0,
-        "epochs": 50,
-        "threads": 0,
-    },
-}
+# Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
+# override any of them. ``paper`` follows the GREAT study's RNN (2 bidirectional GRU layers,
+# 512 wide); ``cpu`` is one layer of width 64. The RNN reads no edges.
+DEFAULTS = with_shared({
+    "smoke": {"hidden": 16, "layers": 1, "reverse_edges": False},
+    "cpu": {"hidden": 64, "layers": 1, "reverse_edges": False},
+    "paper": {"hidden": 512, "layers": 2, "reverse_edges": False},
+})  # fmt: skip
 
 
 class BiRNN(nn.Module):

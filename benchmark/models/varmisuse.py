@@ -33,6 +33,31 @@ _SUBTOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\w\s]+")
 _SPECIAL = re.compile(r"#\w+#")
 
 
+# Hyperparameters every var-misuse model shares, per profile; a model's DEFAULTS add its own
+# keys (sizes) and override these where it differs. ``paper`` follows GREAT's training setup
+# (12,500-token batches of at most 256 functions, lr 1e-4, gradients clipped at 0.25);
+# ``threads`` is torch's intra-op thread count, fixed per run because results depend on it
+# (0: torch's default). One thread on the small profiles, because their small matrices gain
+# only ~1.5x from two cores on an idle machine, while OpenMP's spin-waiting makes two threads
+# 30x slower as soon as another process keeps one core busy.
+SHARED_DEFAULTS: dict[str, dict[str, float | int | bool]] = {
+    "smoke": {"dropout": 0.0, "reverse_edges": True, "vocab_size": 2000, "lr": 3e-3,
+              "batch_tokens": 2000, "batch_size": 32, "clip": 1.0, "weight_decay": 0.0,
+              "epochs": 2, "threads": 1},
+    "cpu": {"dropout": 0.1, "reverse_edges": True, "vocab_size": 10000, "lr": 2e-3,
+            "batch_tokens": 6000, "batch_size": 32, "clip": 1.0, "weight_decay": 0.0,
+            "epochs": 8, "threads": 1},
+    "paper": {"dropout": 0.1, "reverse_edges": True, "vocab_size": 10000, "lr": 1e-4,
+              "batch_tokens": 12500, "batch_size": 256, "clip": 0.25, "weight_decay": 0.0,
+              "epochs": 50, "threads": 0},
+}  # fmt: skip
+
+
+def with_shared(own: dict[str, dict[str, float | int | bool]]) -> dict[str, dict]:
+    """A model's per-profile defaults: SHARED_DEFAULTS updated with its own keys."""
+    return {profile: {**shared, **own[profile]} for profile, shared in SHARED_DEFAULTS.items()}
+
+
 class InputError(ValueError):
     """An input file that breaks docs/protocol.md; the message is one line naming the place."""
 

@@ -4,10 +4,10 @@
                                   [--threads T] [--json]
 
 On the first N training samples of the task's offline default dataset (python-stdlib for the
-var-misuse models, jdk for code2vec, as ``bench run`` selects and writes them for the profile),
-each model is built with the profile's hyperparameters and trained for one warm-up pass over a
-few batches, then for one timed pass over the N samples with its trainer's own ``train_epoch``.
-Prints samples/s per model; never fails on time.
+var-misuse models, jdk for code2vec and code2seq, as ``bench run`` selects and writes them for
+the profile), each model is built with the profile's hyperparameters and trained for one
+warm-up pass over a few batches, then for one timed pass over the N samples with its trainer's
+own ``train_epoch``. Prints samples/s per model; never fails on time.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmark import datasets, noise, trainer
-from benchmark.models import code2vec
+from benchmark.models import code2seq, code2vec, methodname
 from benchmark.models.varmisuse import EdgeTypes, Vocabulary, read_samples
 from benchmark.profiles import PROFILES
 from benchmark.protocol import EDGE_TYPES, write_inputs
 from benchmark.run import select_splits
 from benchmark.tasks import method_name
 
-MODELS = (*trainer.MODELS, "code2vec")
+MODELS = (*trainer.MODELS, "code2vec", "code2seq", "codebert")
 
 
 def training_samples(profile: str, n: int) -> list:
@@ -53,13 +53,13 @@ def training_samples(profile: str, n: int) -> list:
 
 def method_rows(profile: str, n: int) -> list[dict]:
     """The first ``n`` method_name training samples (jdk), written and read back as code2vec
-    reads them in a run at noise 0."""
+    and code2seq read them in a run at noise 0."""
     splits = select_splits(datasets.load("jdk").samples, PROFILES[profile])
     splits["train"] = splits["train"].head(n)
     splits, _ = method_name.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
     with tempfile.TemporaryDirectory() as tmp:
         method_name.write_inputs(Path(tmp), {"task": "method_name"}, splits)
-        return code2vec.read_rows(Path(tmp) / "train.jsonl", labelled=True)
+        return methodname.read_rows(Path(tmp) / "train.jsonl", labelled=True)
 
 
 def measure_code2vec(profile: str, rows: list[dict], threads: int) -> dict:
@@ -88,6 +88,70 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int) -> dict:
         "seconds": round(seconds, 3),
         "samples_per_s": round(len(rows) / seconds, 1),
     }
+
+
+def measure_code2seq(profile: str, rows: list[dict], threads: int) -> dict:
+    hp = dict(code2seq.DEFAULTS[profile])
+    torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
+    trainer.seed_everything(0)
+    data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
+    net = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp)
+    optimizer = torch.optim.Adam(net.parameters(), lr=float(hp["lr"]))
+    ctx = trainer.Context(torch.device("cpu"))
+    order = np.random.default_rng(0).permutation(len(rows))
+    net.train()
+    code2seq.train_epoch(net, optimizer, data, order[: 3 * int(hp["batch_size"])], hp, ctx)
+    started = time.perf_counter()
+    code2seq.train_epoch(net, optimizer, data, order, hp, ctx)
+    seconds = time.perf_counter() - started
+    return {
+        "model": "code2seq",
+        "profile": profile,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "threads": torch.get_num_threads(),
+        "samples": len(rows),
+        "mean_contexts": round(float((data.contexts["train"][:, :, 1] > 0).sum(1).mean()), 1),
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(len(rows) / seconds, 1),
+    }
+
+
+def measure_codebert(profile: str, n: int, threads: int) -> list[dict]:
+    """codebert on each of its tasks: the first ``n`` ruby-stdlib training samples at noise 0,
+    written and read back as the model reads them in a run, timed with its ``train_epoch``."""
+    from benchmark.models import codebert
+    from benchmark.tasks.hooks import task_hooks
+
+    out = []
+    for task in codebert.TASKS:
+        splits = select_splits(datasets.load("ruby-stdlib").samples, PROFILES[profile])
+        splits["train"] = splits["train"].head(n)
+        hooks = task_hooks(task)
+        splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
+        with tempfile.TemporaryDirectory() as tmp:
+            hooks.write_inputs(Path(tmp), {"task": task, "profile": profile}, splits)
+            meta = codebert.read_task(Path(tmp))
+            hp = codebert.checked_hyperparameters(meta)
+            rows, codes, _ = codebert.read_inputs(Path(tmp), meta)
+        torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
+        trainer.seed_everything(0)
+        net, _, data, _ = codebert.setup(task, rows, codes, hp, None)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=float(hp["lr"]))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        ctx = trainer.Context(torch.device("cpu"))
+        order = np.random.default_rng(0).permutation(len(rows["train"]))
+        warm = order[: 3 * int(hp["batch_size"])]
+        codebert.train_epoch(net, optimizer, schedule, data, warm, hp, ctx)
+        started = time.perf_counter()
+        codebert.train_epoch(net, optimizer, schedule, data, order, hp, ctx)
+        seconds = time.perf_counter() - started
+        out.append({
+            "model": "codebert", "task": task, "profile": profile,
+            "parameters": sum(p.numel() for p in net.parameters()),
+            "threads": torch.get_num_threads(), "samples": len(order),
+            "seconds": round(seconds, 3), "samples_per_s": round(len(order) / seconds, 1),
+        })  # fmt: skip
+    return out
 
 
 def measure(model: str, profile: str, samples: list, threads: int) -> dict:
@@ -139,6 +203,11 @@ def main() -> None:
     if "code2vec" in models:
         methods = method_rows(args.profile, args.samples)
         rows.append(measure_code2vec(args.profile, methods, args.threads))
+    if "code2seq" in models:
+        methods = method_rows(args.profile, args.samples)
+        rows.append(measure_code2seq(args.profile, methods, args.threads))
+    if "codebert" in models:
+        rows += measure_codebert(args.profile, args.samples, args.threads)
     if args.json:
         print(json.dumps({"device": "cpu", "rows": rows}))
     else:

@@ -1,0 +1,338 @@
+"""code2seq (Alon et al. 2019) for method_name, in plain PyTorch, behind docs/protocol.md.
+
+    python -m benchmark.models.code2seq --input IN_DIR --output OUT_DIR
+
+A method is its bag of path contexts ``src,path,dst``. Each context becomes one vector: the
+sum of its source terminal's sub-token embeddings, the path's node sequence read by a
+bidirectional LSTM (both final states), and the sum of its target terminal's sub-token
+embeddings, joined by a tanh dense layer. An LSTM decoder, started from the contexts' mean and
+attending over them at every step (Luong attention with input feeding, as the release's
+AttentionWrapper), writes the name one sub-token at a time: teacher forcing in training, greedy
+decoding at prediction, so it can name a method with sub-tokens never seen together.
+
+Unlike code2vec it can compose new names; like it, it never predicts PAD, UNK or the start
+marker. Every distinct path and terminal of a batch is encoded once and shared by the contexts
+that hold it (the encoding is a function of the path alone). Reading, checkpoints and
+resumption are shared with code2vec (methodname.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from benchmark import trainer
+from benchmark.models import methodname
+from benchmark.models.methodname import PAD, UNK, Index, contexts_of
+
+SOS, EOS = "<s>", "</s>"
+TARGET_SPECIALS = (PAD, UNK, SOS, EOS)  # ids 0..3 of the target vocabulary
+MAX_PARTS = 5  # sub-tokens kept per terminal, as the release's MAX_NAME_PARTS
+
+# Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` follows
+# code2seq's release (128-wide embeddings, a path LSTM of 128 each way, a 320-wide decoder, 200
+# contexts, batches of 512, names of at most 6 sub-tokens plus the end marker, dropout 0.25 on
+# the context vectors and 0.5 on the path states), with Adam in place of its momentum SGD.
+# ``cpu`` is narrower (a path LSTM of 32 each way: the packed LSTM's backward pass dominates a
+# step on CPU) and takes batches of 32 at lr 3e-3, enough steps for the cpu profile's 8 epochs
+# over a few thousand methods, with dropout 0.1 (on jdk, 0.25 left the training split at F1
+# 0.66 after 8 epochs, 0.1 at 0.70, with the same test F1, 0.35 and 0.34); ``smoke`` is tiny.
+DEFAULTS: dict[str, dict[str, float | int | bool]] = {
+    "smoke": {"embed": 16, "path_hidden": 16, "decoder": 32, "contexts": 100, "dropout": 0.0,
+              "path_dropout": 0.0, "vocab_size": 5000, "node_vocab_size": 1000,
+              "target_vocab_size": 2000, "max_target": 6, "lr": 3e-3, "batch_size": 32,
+              "clip": 5.0, "weight_decay": 0.0, "epochs": 2, "threads": 1},
+    "cpu": {"embed": 64, "path_hidden": 32, "decoder": 128, "contexts": 200, "dropout": 0.1,
+            "path_dropout": 0.1, "vocab_size": 20000, "node_vocab_size": 5000,
+            "target_vocab_size": 10000, "max_target": 6, "lr": 3e-3, "batch_size": 32,
+            "clip": 5.0, "weight_decay": 0.0, "epochs": 8, "threads": 1},
+    "paper": {"embed": 128, "path_hidden": 128, "decoder": 320, "contexts": 200, "dropout": 0.25,
+              "path_dropout": 0.5, "vocab_size": 190_000, "node_vocab_size": 5000,
+              "target_vocab_size": 27_000, "max_target": 6, "lr": 1e-3, "batch_size": 512,
+              "clip": 5.0, "weight_decay": 0.0, "epochs": 20, "threads": 0},
+}  # fmt: skip
+POSITIVE = ("embed", "path_hidden", "decoder", "contexts", "batch_size", "vocab_size",
+            "node_vocab_size", "target_vocab_size", "max_target")  # fmt: skip
+
+
+@dataclass
+class Batch:
+    """A batch of methods, its distinct terminals and paths gathered once.
+
+    ``contexts`` [B, C, 3] index (terminal, path, terminal) rows of ``terminals`` [T, parts]
+    (sub-token ids, 0-padded) and ``paths`` [P, length] (node ids, 0-padded, ``path_lengths``
+    [P]); ``mask`` [B, C] marks real contexts. ``targets`` [B, steps] (training only) are the
+    name's sub-token ids, then EOS, then PAD."""
+
+    contexts: Tensor
+    mask: Tensor
+    terminals: Tensor
+    paths: Tensor
+    path_lengths: Tensor
+    targets: Tensor | None = None
+
+
+class Code2Seq(nn.Module):
+    """Path-context encoder and attention decoder over sub-token vocabularies."""
+
+    def __init__(self, subtokens: int, nodes: int, targets: int, hp: dict[str, Any]) -> None:
+        super().__init__()
+        embed, path_hidden, decoder = int(hp["embed"]), int(hp["path_hidden"]), int(hp["decoder"])
+        self.subtokens = nn.Embedding(subtokens, embed, padding_idx=0)
+        self.nodes = nn.Embedding(nodes, embed, padding_idx=0)
+        self.path_lstm = nn.LSTM(embed, path_hidden, batch_first=True, bidirectional=True)
+        self.combine = nn.Linear(2 * embed + 2 * path_hidden, decoder, bias=False)
+        self.target_embed = nn.Embedding(targets, embed, padding_idx=0)
+        self.cell = nn.LSTMCell(embed + decoder, decoder)
+        self.keys = nn.Linear(decoder, decoder, bias=False)  # Luong's "general" score
+        self.attend = nn.Linear(2 * decoder, decoder, bias=False)
+        self.out = nn.Linear(decoder, targets, bias=False)
+        self.dropout = nn.Dropout(float(hp["dropout"]))
+        self.path_dropout = nn.Dropout(float(hp["path_dropout"]))
+
+    def encode(self, b: Batch) -> Tensor:
+        """Context vectors [B, C, decoder]."""
+        terminals = self.subtokens(b.terminals).sum(1)  # [T, embed]
+        packed = pack_padded_sequence(
+            self.nodes(b.paths), b.path_lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, (final, _) = self.path_lstm(packed)  # [2, P, path_hidden]: both directions' ends
+        paths = self.path_dropout(torch.cat([final[0], final[1]], dim=-1))
+        src, path, dst = b.contexts.unbind(-1)
+        shape = (*src.shape, -1)
+        pairs = ((terminals, src), (paths, path), (terminals, dst))
+        joined = torch.cat([t.index_select(0, i.flatten()).view(shape) for t, i in pairs], dim=-1)
+        return torch.tanh(self.combine(self.dropout(joined)))
+
+    def start(self, contexts: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The decoder's first (h, c, attentional vector) and the attention keys: h and c are
+        the mean of the method's contexts, as the release."""
+        weights = mask.to(contexts.dtype).unsqueeze(-1)
+        mean = (contexts * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return mean, mean, torch.zeros_like(mean), self.keys(contexts)
+
+    def step(
+        self,
+        token: Tensor,
+        state: tuple[Tensor, Tensor, Tensor],
+        contexts: Tensor,
+        keys: Tensor,
+        mask: Tensor,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """One decoder step from the previous sub-token ids [B]: logits [B, targets]."""
+        h, c, attentional = state
+        h, c = self.cell(torch.cat([self.target_embed(token), attentional], dim=-1), (h, c))
+        scores = torch.bmm(keys, h.unsqueeze(-1)).squeeze(-1).masked_fill(~mask, -1e9)
+        context = torch.bmm(scores.softmax(-1).unsqueeze(1), contexts).squeeze(1)
+        attentional = torch.tanh(self.attend(torch.cat([h, context], dim=-1)))
+        return self.out(self.dropout(attentional)).float(), (h, c, attentional)
+
+    def losses(self, b: Batch) -> Tensor:
+        """Per method, -log p(given name) under teacher forcing: the sum over its sub-tokens
+        and the end marker."""
+        assert b.targets is not None
+        contexts = self.encode(b)
+        h, c, attentional, keys = self.start(contexts, b.mask)
+        state = (h, c, attentional)
+        token = b.targets.new_full((b.targets.size(0),), TARGET_SPECIALS.index(SOS))
+        total = contexts.new_zeros(b.targets.size(0), dtype=torch.float32)
+        for t in range(b.targets.size(1)):
+            logits, state = self.step(token, state, contexts, keys, b.mask)
+            total = total + F.cross_entropy(logits, b.targets[:, t], ignore_index=0,
+                                            reduction="none")  # fmt: skip
+            token = b.targets[:, t]
+        return total
+
+    def greedy(self, b: Batch, max_len: int) -> tuple[Tensor, Tensor]:
+        """Greedy names: sub-token ids [B, max_len] (0 after the end) and each name's log
+        probability (its sub-tokens and, when it ended before ``max_len``, the end marker).
+        PAD, UNK and the start marker are never chosen, nor the end marker first."""
+        contexts = self.encode(b)
+        h, c, attentional, keys = self.start(contexts, b.mask)
+        state = (h, c, attentional)
+        n = contexts.size(0)
+        token = torch.full((n,), TARGET_SPECIALS.index(SOS), device=contexts.device)
+        eos = TARGET_SPECIALS.index(EOS)
+        out = torch.zeros(n, max_len, dtype=torch.long, device=contexts.device)
+        logp = torch.zeros(n, device=contexts.device)
+        running = torch.ones(n, dtype=torch.bool, device=contexts.device)
+        for t in range(max_len + 1):
+            logits, state = self.step(token, state, contexts, keys, b.mask)
+            step_lp = logits.log_softmax(-1)  # the model's own probabilities, not renormalized
+            if t == max_len:  # only the end marker is left: its probability closes the name
+                logp += torch.where(running, step_lp[:, eos], 0.0)
+                break
+            allowed = step_lp.clone()
+            allowed[:, : eos + (t == 0)] = -math.inf
+            best_lp, token = allowed.max(-1)
+            logp += torch.where(running, best_lp, 0.0)
+            running &= token != eos
+            out[:, t] = torch.where(running, token, 0)
+            if not running.any():
+                break
+        return out, logp
+
+
+class Data:
+    """Every split as context rows over two shared tables, the distinct terminals and paths of
+    the whole input (terminals as sub-token ids, paths as node ids, both from the training
+    vocabularies), so that a batch gathers each distinct one once."""
+
+    def __init__(self, rows: dict[str, list[dict]], hp: dict[str, Any]) -> None:
+        limit = int(hp["contexts"])
+        sub_counts: Counter[str] = Counter()
+        node_counts: Counter[str] = Counter()
+        for src, path, dst in contexts_of(rows["train"], limit):
+            sub_counts.update(src.split("|")[:MAX_PARTS])
+            sub_counts.update(dst.split("|")[:MAX_PARTS])
+            node_counts.update(path.split("|"))
+        self.subtokens = Index(sub_counts, int(hp["vocab_size"]))
+        self.nodes = Index(node_counts, int(hp["node_vocab_size"]))
+        name_counts = Counter(t for r in rows["train"] for t in r["label"])
+        self.targets = Index(name_counts, int(hp["target_vocab_size"]), TARGET_SPECIALS)
+
+        terminal_ids: dict[str, int] = {"": 0}  # row 0: padding
+        path_ids: dict[str, int] = {"": 0}
+        self.contexts: dict[str, np.ndarray] = {}
+        for split, split_rows in rows.items():
+            out = np.zeros((len(split_rows), limit, 3), dtype=np.int64)
+            for i, r in enumerate(split_rows):
+                for j, (src, path, dst) in enumerate(contexts_of([r], limit)):
+                    out[i, j] = (terminal_ids.setdefault(src, len(terminal_ids)),
+                                 path_ids.setdefault(path, len(path_ids)),
+                                 terminal_ids.setdefault(dst, len(terminal_ids)))  # fmt: skip
+            self.contexts[split] = out
+        self.terminals = np.zeros((len(terminal_ids), MAX_PARTS), dtype=np.int64)
+        for text, k in terminal_ids.items():
+            parts = [self.subtokens.get(p) for p in text.split("|")[:MAX_PARTS]] if text else []
+            self.terminals[k, : len(parts)] = parts
+        longest = max(len(p.split("|")) for p in path_ids)
+        self.paths = np.zeros((len(path_ids), longest), dtype=np.int64)
+        self.path_lengths = np.ones(len(path_ids), dtype=np.int64)  # padding: one PAD node
+        for text, k in path_ids.items():
+            if text:
+                nodes = [self.nodes.get(p) for p in text.split("|")]
+                self.paths[k, : len(nodes)] = nodes
+                self.path_lengths[k] = len(nodes)
+        # Training names: sub-tokens, end marker, PAD (never truncated, so the loss and p_given
+        # are of the whole given name; ``max_target`` bounds decoding only).
+        steps = max(len(r["label"]) for r in rows["train"]) + 1
+        self.targets_train = np.zeros((len(rows["train"]), steps), dtype=np.int64)
+        for i, r in enumerate(rows["train"]):
+            ids = [self.targets.get(t) for t in r["label"]] + [TARGET_SPECIALS.index(EOS)]
+            self.targets_train[i, : len(ids)] = ids
+
+    def batch(self, split: str, idx: np.ndarray, device: torch.device, labelled: bool) -> Batch:
+        """Methods ``idx`` of ``split``, cut to their most contexts and longest name."""
+        ctx = self.contexts[split][idx]
+        width = max(1, int((ctx[:, :, 1] > 0).sum(1).max()))
+        ctx = ctx[:, :width]
+        terminals, term_at = np.unique(ctx[:, :, [0, 2]], return_inverse=True)
+        paths, path_at = np.unique(ctx[:, :, 1], return_inverse=True)
+        local = np.stack([term_at.reshape(ctx.shape[0], width, 2)[..., 0],
+                          path_at.reshape(ctx.shape[0], width),
+                          term_at.reshape(ctx.shape[0], width, 2)[..., 1]], axis=-1)  # fmt: skip
+        targets = None
+        if labelled:
+            y = self.targets_train[idx]
+            targets = torch.from_numpy(y[:, : int((y > 0).sum(1).max())]).to(device)
+        lengths = self.path_lengths[paths]
+        return Batch(
+            contexts=torch.from_numpy(local).to(device),
+            mask=torch.from_numpy(ctx[:, :, 1] > 0).to(device),
+            terminals=torch.from_numpy(self.terminals[terminals]).to(device),
+            paths=torch.from_numpy(self.paths[paths][:, : int(lengths.max())]).to(device),
+            path_lengths=torch.from_numpy(lengths),
+            targets=targets,
+        )
+
+
+def train_epoch(
+    model: Code2Seq,
+    optimizer: torch.optim.Optimizer,
+    data: Data,
+    order: np.ndarray,
+    hp: dict[str, Any],
+    ctx: trainer.Context,
+) -> float:
+    """One pass of Adam steps over ``order`` in batches of ``batch_size``; the mean loss."""
+    total, size = 0.0, int(hp["batch_size"])
+    for begin in range(0, len(order), size):
+        b = data.batch("train", order[begin : begin + size], ctx.device, labelled=True)
+        with ctx.amp():
+            losses = model.losses(b)
+        total += methodname.step(model, optimizer, losses, float(hp["clip"]))
+    return total / max(len(order), 1)
+
+
+def prediction_lines(
+    model: Code2Seq,
+    rows: dict[str, list[dict]],
+    data: Data,
+    hp: dict[str, Any],
+    batch: int,
+    device: torch.device,
+) -> Iterator[str]:
+    """Every sample of every split, in file order: the greedy name and its probability, and
+    for training samples the loss and probability of the given name."""
+    words = data.targets.words
+    for split in methodname.SPLITS:
+        labelled = split == "train"
+        for idx in methodname.batches(len(rows[split]), batch):
+            b = data.batch(split, idx, device, labelled)
+            names, logp = model.greedy(b, int(hp["max_target"]))
+            losses = model.losses(b).tolist() if labelled else None
+            for k, (ids, lp) in enumerate(zip(names.tolist(), logp.tolist(), strict=True)):
+                subtokens = [words[t] for t in ids if t]
+                loss = losses[k] if losses is not None else None
+                p_given = math.exp(-loss) if loss is not None else None
+                yield methodname.prediction_line(rows[split][idx[k]]["id"], split, subtokens,
+                                                 math.exp(lp), loss, p_given)  # fmt: skip
+
+
+def build(
+    task: dict[str, Any], hp: dict[str, Any], rows: dict[str, list[dict]], ctx: trainer.Context
+) -> methodname.Setup:
+    """Vocabularies of the training split, every split encoded once, the model and Adam."""
+    data = Data(rows, hp)
+    model = Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).to(ctx.device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
+    )
+    eval_size = int(hp["batch_size"]) * (4 if ctx.device.type == "cuda" else 1)
+    return methodname.Setup(
+        model=model,
+        optimizer=optimizer,
+        train_epoch=lambda order: train_epoch(model, optimizer, data, order, hp, ctx),
+        prediction_lines=lambda: prediction_lines(model, rows, data, hp, eval_size, ctx.device),
+        vocabularies=[data.subtokens.words, data.nodes.words, data.targets.words],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, required=True, help="the harness's input folder")
+    parser.add_argument("--output", type=Path, required=True, help="a writable folder")
+    args = parser.parse_args(argv)
+    return trainer.guarded(
+        args.output,
+        lambda events: methodname.run(
+            "code2seq", DEFAULTS, POSITIVE, build, args.input, args.output, events
+        ),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

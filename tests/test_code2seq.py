@@ -1,0 +1,104 @@
+"""code2seq on method_name: trains through its protocol entry point on a synthetic input folder,
+writes epoch files the harness accepts, learns names its contexts give away, scores its own
+prediction as it scores the given name, and after a crash between a checkpoint and its event
+resumes to the bytes of an uninterrupted run (the SIGKILL test is in test_reference_models.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from benchmark import trainer
+from benchmark.models import code2seq, methodname
+from benchmark.tasks import method_name
+from tests.test_code2vec import events, make_input
+
+
+def test_trains_learns_and_writes_what_the_harness_accepts(tmp_path: Path) -> None:
+    inp = make_input(tmp_path / "in", (200, 30, 30), 8, {"lr": 0.01})
+    out = tmp_path / "out"
+    assert code2seq.main(["--input", str(inp), "--output", str(out)]) == 0
+    got = events(out)
+    assert [e["event"] for e in got] == ["start", *["epoch_end"] * 8, "done"]
+    assert got[0]["parameters"] > 0 and got[0]["hyperparameters"]["decoder"] == 32
+    assert got[-2]["train_loss"] < 0.2 * got[1]["train_loss"]
+    splits = {
+        s: pl.read_ndjson(inp / f"{s}.jsonl").select("id") for s in ("train", "valid", "test")
+    }
+    table = method_name.read_predictions(out, 8, splits)  # the harness's own checks
+    last = table.filter(pl.col("epoch") == 8, pl.col("split") == "train")
+    assert last.height == 200 and (last["p_given"] > 0.5).mean() > 0.9
+    # Where the greedy name is the given one, its score is the given name's probability.
+    given = {json.loads(x)["id"]: json.loads(x)["label"]
+             for x in (inp / "train.jsonl").read_text().splitlines()}  # fmt: skip
+    same = [r for r in last.iter_rows(named=True) if r["subtokens"] == given[r["sample_id"]]]
+    assert len(same) > 150
+    assert all(abs(r["score"] - r["p_given"]) < 1e-4 for r in same)
+    test = table.filter(pl.col("epoch") == 8, pl.col("split") == "test")
+    assert test.height == 30 and all(0 < len(t) <= 6 for t in test["subtokens"].to_list())
+
+
+def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inp = make_input(tmp_path / "in", (120, 20, 20), 3, {"dropout": 0.2, "path_dropout": 0.2})
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert code2seq.main(["--input", str(inp), "--output", str(reference)]) == 0
+
+    emit = trainer.Events.emit
+
+    def crash_at_second_epoch_end(self: trainer.Events, event: str, **fields: object) -> None:
+        if event == "epoch_end" and fields.get("epoch") == 2:
+            raise KeyboardInterrupt  # as a kill: after checkpoint 2, before its event
+        emit(self, event, **fields)
+
+    monkeypatch.setattr(trainer.Events, "emit", crash_at_second_epoch_end)
+    with pytest.raises(KeyboardInterrupt):
+        code2seq.main(["--input", str(inp), "--output", str(resumed)])
+    monkeypatch.undo()
+    assert code2seq.main(["--input", str(inp), "--output", str(resumed)]) == 0
+    got = events(resumed)
+    assert [e.get("epoch") for e in got if e["event"] == "epoch_end"] == [1, 2, 3]
+    assert [e["event"] for e in got][-1] == "done"
+    for epoch in (1, 2, 3):
+        name = f"predictions/epoch-{epoch:03d}.jsonl"
+        assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_a_batch_encodes_each_distinct_path_once() -> None:
+    rows = [
+        {"id": "a", "contexts": ["x|y,A|B,z", "x,A|B,q", "z,C,x"], "label": ["get", "x"]},
+        {"id": "b", "contexts": ["q,A|B,x"], "label": ["set"]},
+    ]
+    data = code2seq.Data({"train": rows, "valid": [], "test": []}, code2seq.DEFAULTS["smoke"])
+    b = data.batch("train", np.arange(2), torch.device("cpu"), labelled=True)
+    assert b.paths.shape[0] == 3  # A|B, C and the padding path
+    assert b.terminals.shape[0] == 5  # x|y, z, x, q and the padding terminal
+    assert b.mask.tolist() == [[True, True, True], [True, False, False]]
+    eos = code2seq.TARGET_SPECIALS.index(code2seq.EOS)
+    assert b.targets is not None and b.targets[1].tolist() == [data.targets.get("set"), eos, 0]
+
+
+def test_bad_hyperparameter_and_wrong_task_are_one_line_errors(tmp_path: Path) -> None:
+    inp = make_input(tmp_path / "in", (10, 2, 2), 1, {"max_target": 0})
+    assert code2seq.main(["--input", str(inp), "--output", str(tmp_path / "a")]) == 1
+    assert events(tmp_path / "a")[-1] == {
+        "event": "error",
+        "message": "task.json: max_target must be a positive integer, not 0",
+    }
+    task = json.loads((inp / "task.json").read_text())
+    (inp / "task.json").write_text(json.dumps({**task, "task": "var_misuse"}))
+    assert code2seq.main(["--input", str(inp), "--output", str(tmp_path / "b")]) == 1
+    assert events(tmp_path / "b")[-1]["message"] == "task.json: code2seq does method_name only"
+
+
+def test_index_ranks_by_count_then_string() -> None:
+    from collections import Counter
+
+    index = methodname.Index(Counter({"b": 2, "a": 2, "c": 5, "d": 1}), 5)
+    assert index.words == ["<pad>", "<unk>", "c", "a", "b"] and index.get("d") == 1
