@@ -15,6 +15,7 @@ from rich.table import Table
 from benchmark import console
 from benchmark.datasets import DATASETS
 from benchmark.datasets_cli import app as datasets_app
+from benchmark.images_cli import app as images_app
 from benchmark.models import MODELS
 from benchmark.noise import NOISE_KINDS
 from benchmark.profiles import PROFILES
@@ -40,6 +41,17 @@ def check_choice(what: str, value: str, choices: object, also: str = "") -> None
         raise fail(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}{also}")
 
 
+def check_weights(model: str, weights: Path | None) -> None:
+    """--weights names a folder, and only for a model that starts from pretrained weights."""
+    if weights is None:
+        return
+    if not MODELS[model].weights:
+        takers = ", ".join(n for n, s in MODELS.items() if s.weights)
+        raise fail(f"model {model!r} takes no pretrained weights (--weights); {takers} does")
+    if not weights.is_dir():
+        raise fail(f"--weights {weights} is not a folder")
+
+
 @app.command()
 def run(
     model: Annotated[str, typer.Option(help=f"Model to train: {', '.join(MODELS)}.")],
@@ -63,6 +75,17 @@ def run(
     profile: Annotated[str, typer.Option(help=f"Size of the run: {', '.join(PROFILES)}.")] = "cpu",
     results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
     device: Annotated[str, typer.Option(help="Device for the model: auto, cpu or cuda.")] = "auto",
+    runner: Annotated[
+        str, typer.Option(help="How the model is started: process, or docker (a sandbox).")
+    ] = "process",
+    image: Annotated[
+        str | None,
+        typer.Option(help="--runner docker: the image to run; the model's own image if unset."),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Run again even if this unit's results are complete.")
     ] = False,
@@ -72,7 +95,17 @@ def run(
 ) -> None:
     """Train one model on one task at one noise rate and score it."""
     from benchmark.run import RunConfig, existing, run_unit
+    from benchmark.submit import BadSubmission, adhoc_model, register
 
+    register(results)  # submitted models run by name, like the reference models
+    check_choice("runner", runner, ("process", "docker"))
+    if image is not None:
+        if runner != "docker":
+            raise fail("--image needs --runner docker")
+        try:
+            adhoc_model(model, task)
+        except BadSubmission as e:
+            raise fail(str(e)) from None
     check_choice("model", model, MODELS)
     check_choice("task", task, TASKS)
     dataset = dataset or next(n for n, d in DATASETS.items() if task in d.tasks)
@@ -93,9 +126,11 @@ def run(
         )
     if not 0.0 <= noise <= 1.0:
         raise fail(f"noise rate {noise} is outside [0, 1]")
+    check_weights(model, weights)
     cfg = RunConfig(
         task, dataset, model, noise_kind, noise, seed, profile,
-        epochs or PROFILES[profile].epochs, device, results,
+        epochs or PROFILES[profile].epochs, device, results, runner, image,
+        weights.resolve() if weights else None,
     )  # fmt: skip
     try:
         metrics = None if force else existing(cfg)
@@ -276,6 +311,7 @@ sweep_app = typer.Typer(
 )
 app.add_typer(sweep_app, name="sweep")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(images_app, name="images")
 SLURM = "Slurm (--executor slurm)"
 
 
@@ -300,12 +336,18 @@ def sweep(
         int | None, typer.Option(help="Epochs per unit; the profile's by default.", min=1)
     ] = None,
     device: Annotated[str, typer.Option(help="Device for the models: auto, cpu or cuda.")] = "auto",
-    runner: Annotated[str, typer.Option(help="How each model is started: process.")] = "process",
+    runner: Annotated[
+        str, typer.Option(help="How each model is started: process, or docker (its image).")
+    ] = "process",
     executor: Annotated[str, typer.Option(help="Where units run: local or slurm.")] = "local",
     max_parallel: Annotated[
         int | None, typer.Option(help="Units at once; local: the GPUs or cores by default.")
     ] = None,
     retries: Annotated[int, typer.Option(help="Extra attempts for a unit that fails.")] = 2,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
     partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=SLURM)] = None,
     time: Annotated[
@@ -327,12 +369,15 @@ def sweep(
 
     if ctx.invoked_subcommand is not None:
         return
+    from benchmark.submit import register
+
+    register(results)  # submitted models sweep by name, like the reference models
     if models is None:
         raise fail(f"--models is required; choose from: {', '.join(sorted(MODELS))}")
     slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem)
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
-                            device, runner)  # fmt: skip
+                            device, runner, weights)  # fmt: skip
         engine = sw.make_executor(executor, spec, results, max_parallel, slurm)
         summary = sw.run_sweep(spec, results, engine, retries)
     except (sw.BadOption, sw.SweepBusy) as e:
@@ -387,6 +432,121 @@ def sweep_status(
                 what = f"{s['sweep']} {u['unit']} after {u['attempts']} attempts"
                 console.err.print(f"[red]failed[/] {what}: {u['reason']}", highlight=False,
                                   soft_wrap=True)  # fmt: skip
+
+
+@app.command()
+def verify(
+    image: Annotated[str, typer.Argument(help="The image to check (name, tag or id).")],
+    task: Annotated[
+        list[str] | None,
+        typer.Option(help="Task to check it on (repeatable); those it claims by default."),
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option(help="Seconds each run of the image may take.", min=1)
+    ] = 300.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Run IMAGE on a tiny task and check every rule of the protocol; exit 1 if one fails."""
+    from benchmark.verify import verify as check
+
+    with console.progress() as bar:
+        job = bar.add_task(f"verifying {image}", total=None)
+        report = check(image, task, time_limit, progress=lambda s: bar.update(job, description=s))
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.out.print(verify_table(report))
+    if not report["passed"]:
+        raise typer.Exit(1)
+
+
+def verify_table(report: dict) -> Table:
+    verdict = "[green]passed[/]" if report["passed"] else "[red]failed[/]"
+    t = Table(title=f"bench verify {escape(report['image'])}: {verdict} "
+                    f"({report['seconds']:.0f} s)")  # fmt: skip
+    for col in ("task", "rule", "status", "what it checks", "reason"):
+        t.add_column(col, overflow="fold")
+    colors = {"passed": "green", "failed": "red"}
+    for r in report["rules"]:
+        status = f"[{colors.get(r['status'], 'yellow')}]{r['status']}[/]"
+        t.add_row(r["task"], r["rule"], status, r["description"], escape(r["reason"]))
+    return t
+
+
+@app.command()
+def submit(
+    target: Annotated[str, typer.Argument(help="An image, or a folder with a Dockerfile.")],
+    name: Annotated[str, typer.Option(help="The model's name on the leaderboard.")],
+    task: Annotated[
+        str | None, typer.Option(help="Task to run it on; those it claims by default.")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Size of each run (standard: cpu).")] = None,
+    noise: Annotated[
+        str | None, typer.Option(help="Comma-separated noise rates (standard: 0,0.25,0.5,1).")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per rate (standard: 1).", min=1)] = None,
+    device: Annotated[str, typer.Option(help="Device for the model: auto, cpu or cuda.")] = "auto",
+    max_parallel: Annotated[int | None, typer.Option(help="Units at once.")] = None,
+    results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
+    base: Annotated[
+        str | None,
+        typer.Option(help="For a folder on ARG BASE: the image under the suite's base image."),
+    ] = None,
+    wheelhouse: Annotated[
+        Path | None,
+        typer.Option(help="For a folder on ARG BASE: install the suite's packages from here."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the submission's summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Build (if a folder), verify, record and run the standard sweep of a new model."""
+    from dataclasses import replace
+
+    from benchmark import submit as sub
+    from benchmark.sweep import BadOption
+
+    check_choice("device", device, ("auto", "cpu", "cuda"))
+    standard = sub.STANDARD
+    if profile is not None:
+        check_choice("profile", profile, PROFILES)
+        standard = replace(standard, profile=profile)
+    if seeds is not None:
+        standard = replace(standard, seeds=seeds)
+    if noise is not None:
+        try:
+            rates = tuple(float(r) for r in noise.split(",") if r.strip())
+        except ValueError:
+            raise fail(f"--noise {noise!r} is not a comma-separated list of rates") from None
+        if not rates or any(not 0.0 <= r <= 1.0 for r in rates):
+            raise fail(f"--noise {noise!r}: give rates in [0, 1], such as 0,0.5,1")
+        standard = replace(standard, noise_rates=rates)
+    try:
+        summary = sub.submit(
+            target, name, results, task, standard, device, max_parallel,
+            log=lambda s: console.err.print(escape(s), highlight=False, soft_wrap=True),
+            base=base, wheelhouse=wheelhouse,
+        )  # fmt: skip
+    except sub.Rejected as e:
+        console.out.print(verify_table(e.report))
+        raise fail(str(e), code=1) from None
+    except (sub.BadSubmission, BadOption) as e:
+        raise fail(str(e)) from None
+    except UnitFailed as e:
+        raise fail(str(e), code=1) from None
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    for f in (f for s in summary["sweeps"] for f in s["failed"]):
+        console.err.print(f"[red]failed[/] {escape(f['unit'])}: {escape(str(f['reason']))}",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+    done = sum(s["complete"] for s in summary["sweeps"])
+    total = sum(s["units"] for s in summary["sweeps"])
+    console.err.print(f"{name}: {done}/{total} units complete; recorded in {summary['record']}",
+                      highlight=False)  # fmt: skip
+    if not summary["ok"]:
+        raise typer.Exit(1)
 
 
 class Terminated(SystemExit):

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,9 @@ class RunConfig:
     epochs: int
     device: str
     results: Path
+    runner: str = "process"  # or "docker"
+    image: str | None = None  # docker: the image to run; the model's own image if None
+    weights: Path | None = None  # an absolute folder of pretrained weights (--weights)
 
     @property
     def unit(self) -> Unit:
@@ -134,13 +138,34 @@ def existing(cfg: RunConfig) -> dict | None:
             f"{final} already holds a run with profile {run['profile']} and {run['epochs']} "
             "epochs; pass --force to replace it or --results to write elsewhere"
         )
+    if run.get("weights") != (str(cfg.weights) if cfg.weights else None):
+        raise UnitFailed(
+            f"{final} already holds a run with weights {run.get('weights')}; pass --force to "
+            "replace it or --results to write elsewhere"
+        )
     return read_json(final / "metrics.json")
+
+
+def start_model(
+    cfg: RunConfig, staged: Path, timeout_s: float, on_event: Callable[[dict], None]
+) -> tuple[list[dict], dict]:
+    """Run the model with the configured runner; return its events and what run.json records
+    about how it ran beyond the defaults (a container's image, digest and command)."""
+    if cfg.runner != "docker":
+        command = MODELS[cfg.model].command
+        args = (staged / "input", staged / "output", staged / "model.log", timeout_s, on_event)
+        return process_runner.run(command, *args), {}
+    from benchmark.runner import docker as docker_runner
+
+    return docker_runner.run_unit_model(cfg, staged, timeout_s, on_event)
 
 
 def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
     """Run one unit and publish its results folder; return its metrics."""
     profile = PROFILES[cfg.profile]
     spec = MODELS[cfg.model]
+    if cfg.weights is not None and not spec.weights:
+        raise UnitFailed(f"model {cfg.model!r} takes no pretrained weights (--weights)")
     started = datetime.now(UTC)
     t0 = time.monotonic()
     dataset = datasets.load(cfg.dataset)
@@ -156,7 +181,12 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
     hooks = task_hooks(cfg.task)
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
 
-    staged = staging(cfg.results, cfg.unit, f"{cfg.profile}/{cfg.epochs}/{cfg.device}")
+    settings = f"{cfg.profile}/{cfg.epochs}/{cfg.device}"
+    if cfg.runner == "docker":  # another image must not resume this one's checkpoints
+        settings += f"/docker/{cfg.image or ''}"
+    if cfg.weights is not None:  # other weights must not resume this one's checkpoints
+        settings += f"/weights/{cfg.weights}"
+    staged = staging(cfg.results, cfg.unit, settings)
     try:
         labels.write_parquet(staged / "labels.parquet")
         task = {
@@ -164,6 +194,8 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "device": cfg.device, "profile": cfg.profile, "time_budget_s": profile.time_budget_s,
             "hyperparameters": {},
         }  # fmt: skip
+        if cfg.weights is not None:
+            task["weights"] = str(cfg.weights)
         hooks.write_inputs(staged / "input", task, splits)
         with console.progress() as bar:
             job = bar.add_task(f"training {cfg.model}", total=cfg.epochs)
@@ -174,10 +206,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                     note = f" loss {loss:.3f}" if isinstance(loss, int | float) else ""
                     bar.update(job, advance=1, description=f"training {cfg.model}{note}")
 
-            events = process_runner.run(
-                spec.command_for(cfg.task), staged / "input", staged / "output",
-                staged / "model.log", profile.time_budget_s, on_event,
-            )  # fmt: skip
+            events, provenance = start_model(cfg, staged, profile.time_budget_s, on_event)
         predictions = hooks.read_predictions(staged / "output", cfg.epochs, splits)
         table = score(cfg.task, labels, predictions)
         table.write_parquet(staged / "samples.parquet")
@@ -192,10 +221,14 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         shutil.copy(staged / "output" / "events.jsonl", staged / "events.jsonl")
         start = next((e for e in events if e["event"] == "start"), {})
         run = {
-            "config": {**asdict(cfg), "results": str(cfg.results)},
+            "config": {**asdict(cfg), "results": str(cfg.results),
+                       "weights": str(cfg.weights) if cfg.weights else None},
+            "weights": {"path": str(cfg.weights), "fingerprint": weights_fingerprint(cfg.weights)}
+            if cfg.weights else None,
             "hyperparameters": start.get("hyperparameters", {}),
             "command": sys.argv,
-            "model_command": list(spec.command_for(cfg.task)),
+            "model_command": list(spec.command),
+            **provenance,  # a container's image, digest and command, a submission's record
             "code": _code_version(),
             "dataset": {"name": cfg.dataset, "fingerprint": dataset.fingerprint,
                         "sizes": {s: splits[s].height for s in SPLITS}},

@@ -157,6 +157,21 @@ def image_digest(run: dict[str, Any]) -> str | None:
     return None
 
 
+def submission_items(run: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A submitted model's provenance (`bench submit`), as run.json records it."""
+    sub = run.get("submission")
+    if not isinstance(sub, dict):
+        return []
+    image = run.get("image") if isinstance(run.get("image"), dict) else {}
+    source = sub.get("source") or "an image"
+    if sub.get("source_hash"):
+        source += f" (sha256 {str(sub['source_hash'])[:16]})"
+    return [("image", image.get("name", sub.get("image"))),
+            ("submitted", f"{sub.get('name')} on {sub.get('submitted')}, verified: "
+                          f"{'yes' if sub.get('verified') else 'no'}"),
+            ("submitted from", source)]  # fmt: skip
+
+
 def _reports(runs: Sequence[RunRecord]) -> list[Path]:
     """`bench report` outputs written for these runs: in a run's folder or above it, up to
     the model's folder."""
@@ -204,6 +219,7 @@ def run_page(r: RunRecord) -> str:
         ("noise", f"{u.noise_kind} {u.noise_rate:g}"), ("seed", u.seed),
         ("profile", r.profile), ("code version", f"{code.get('package', '?')} {commit}"),
         ("image digest", image_digest(run) or "none (ran as a local process)"),
+        *submission_items(run),
         ("dataset fingerprint", run.get("dataset", {}).get("fingerprint", "unknown")),
         ("hardware", hardware_label(run)),
         ("hardware details", json.dumps(run.get("hardware", {}), sort_keys=True)),

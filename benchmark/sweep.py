@@ -33,7 +33,7 @@ from benchmark.executors.base import Executor, ExecutorError, Job, JobState, Job
 from benchmark.metrics.sweep import robustness
 from benchmark.results import Unit, is_complete, read_json
 
-RUNNERS = ("process",)  # what `bench run` can start a model with; docker comes with its runner
+RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
 HEARTBEAT_S = 5.0  # how often a live driver touches its state file
@@ -63,11 +63,14 @@ class SweepSpec:
     epochs: int
     device: str = "auto"
     runner: str = "process"
+    weights: str | None = None  # an absolute folder of pretrained weights (--weights)
 
     @property
     def id(self) -> str:
         grid = asdict(self)
         del grid["device"], grid["runner"]
+        if grid["weights"] is None:  # the ids of sweeps without weights stay as they were
+            del grid["weights"]
         digest = hashlib.sha256(json.dumps(grid, sort_keys=True).encode()).hexdigest()
         return f"{self.task}-{digest[:10]}"
 
@@ -102,7 +105,7 @@ def _items(text: str) -> list[str]:
 
 def make_spec(
     task: str, dataset: str | None, models: str, noise: str, noise_kind: str, seeds: int,
-    profile: str, epochs: int | None, device: str, runner: str,
+    profile: str, epochs: int | None, device: str, runner: str, weights: Path | None = None,
 ) -> SweepSpec:  # fmt: skip
     """Check the options the way ``bench run`` does and expand them; raise BadOption."""
     from benchmark.datasets import DATASETS
@@ -131,6 +134,10 @@ def make_spec(
         choice("model", name, MODELS)
         if task not in MODELS[name].tasks:
             raise BadOption(f"model {name!r} does not do task {task!r}")
+        if weights is not None and not MODELS[name].weights:
+            raise BadOption(f"model {name!r} takes no pretrained weights (--weights)")
+    if weights is not None and not weights.is_dir():
+        raise BadOption(f"--weights {weights} is not a folder")
     rates: list[float] = []
     for text in _items(noise):
         try:
@@ -148,6 +155,7 @@ def make_spec(
     return SweepSpec(
         task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
         epochs or PROFILES[profile].epochs, device, runner,
+        str(weights.resolve()) if weights else None,
     )  # fmt: skip
 
 
@@ -157,7 +165,8 @@ def bench_run_argv(spec: SweepSpec, unit: Unit, results: Path) -> tuple[str, ...
         sys.executable, "-m", "benchmark", "run", "--task", unit.task, "--dataset", unit.dataset,
         "--model", unit.model, "--noise-kind", unit.noise_kind, "--noise", repr(unit.noise_rate),
         "--seed", str(unit.seed), "--profile", spec.profile, "--epochs", str(spec.epochs),
-        "--device", spec.device, "--results", str(results.resolve()),
+        "--device", spec.device, "--results", str(results.resolve()), "--runner", spec.runner,
+        *(("--weights", spec.weights) if spec.weights else ()),
     )  # fmt: skip
 
 
@@ -171,6 +180,11 @@ def conflict(spec: SweepSpec, unit: Unit, results: Path) -> str | None:
         return (
             f"{unit.path(results)} already holds a run with profile {cfg.get('profile')} and "
             f"{cfg.get('epochs')} epochs; move it away or sweep into another --results folder"
+        )
+    if cfg.get("weights") != spec.weights:
+        return (
+            f"{unit.path(results)} already holds a run with weights {cfg.get('weights')}; "
+            "move it away or sweep into another --results folder"
         )
     return None
 

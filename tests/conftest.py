@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The Docker fixtures (daemon, OS base, wheelhouse, images built once) for every test module.
+pytest_plugins = ["tests.docker_fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def bench_cache(tmp_path_factory):

@@ -11,13 +11,8 @@ class ModelSpec:
     name: str
     tasks: tuple[str, ...]
     representation: str
-    command: tuple[str, ...]  # the protocol adds --input DIR --output DIR
-    per_task: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (task, command) where it differs
+    command: tuple[str, ...]  # one for every task (task.json says which); + --input/--output
     weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
-
-    def command_for(self, task: str) -> tuple[str, ...]:
-        """The command that runs this model on ``task``."""
-        return dict(self.per_task).get(task, self.command)
 
 
 def _var_misuse(name: str) -> ModelSpec:

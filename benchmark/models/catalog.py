@@ -109,14 +109,21 @@ def code2seq_counts() -> dict[str, int]:
     return counts
 
 
+def source(spec: ModelSpec) -> str:
+    """Reference models run a module of this package, manifests name their own commands, and
+    a submission has none: its image's entry point is the model."""
+    if not spec.command:
+        return "submission"
+    return "reference" if "benchmark" in " ".join(spec.command[1:3]) else "manifest"
+
+
 def describe(spec: ModelSpec) -> dict[str, Any]:
     """One row of the listing."""
     return {
         "name": spec.name,
         "tasks": list(spec.tasks),
         "inputs": spec.representation,
-        # Reference models run a module of this package; manifests name their own commands.
-        "source": "reference" if "benchmark" in " ".join(spec.command[1:3]) else "manifest",
+        "source": source(spec),
         "parameters": parameter_counts(spec.name),
         "command": list(spec.command),
     }

@@ -1,0 +1,215 @@
+"""codebert on code_to_text and code_search: smoke runs through ``bench run``, ``--weights`` from
+a tiny RoBERTa saved with transformers (built here from a vocabulary of our own: nothing is
+downloaded), same bytes for a seed, and resumption after SIGKILL.
+
+Inputs are ruby-stdlib's at the smoke profile, written by the tasks' own hooks as a run does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark import datasets, noise, trainer
+from benchmark.models.codebert import TASKS
+from benchmark.profiles import PROFILES
+from benchmark.run import select_splits, weights_fingerprint
+from benchmark.tasks.hooks import task_hooks
+
+HIDDEN = 24  # the tiny RoBERTa's width, unlike any profile's, so its use is visible
+WORDS = ["def", "end", "self", "return", "if", "else", "nil", "true", "false", "name",
+         "value", "new", "each", "do", "the", "a", "of", "to", "returns", "is", "and", "in",
+         "for", "with", "by", "string", "array", "hash", "object", "file", "path", "key",
+         "block", "given", "as"]  # fmt: skip
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True,
+                          text=True, env=os.environ.copy(), timeout=600)  # fmt: skip
+
+
+def model_command(input_dir: Path, output_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "benchmark.models.codebert", "--input", str(input_dir),
+            "--output", str(output_dir)]  # fmt: skip
+
+
+def events(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+
+def make_input(folder: Path, task: str, epochs: int, **extra: object) -> Path:
+    """The input folder ``bench run`` writes for ruby-stdlib at the smoke profile, noise 0."""
+    splits = select_splits(datasets.load("ruby-stdlib").samples, PROFILES["smoke"])
+    hooks = task_hooks(task)
+    mask = noise.mask(splits["train"].height, 0.0, 0)
+    splits, _ = hooks.prepare(splits, mask, "label", 0)
+    meta = {"task": task, "model": "codebert", "seed": 0, "epochs": epochs, "device": "cpu",
+            "profile": "smoke", "hyperparameters": {}, **extra}  # fmt: skip
+    hooks.write_inputs(folder, meta, splits)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialized RobertaModel and a word-level tokenizer trained on a few strings,
+    saved in Hugging Face's format as a real CodeBERT folder would be."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
+
+    folder = tmp_path_factory.mktemp("tiny-roberta")
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0..4
+    core = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.train_from_iterator([" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))],
+                             trainers.WordLevelTrainer(special_tokens=specials))  # fmt: skip
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", cls_token="<s>",
+                                  eos_token="</s>", sep_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>", mask_token="<mask>")  # fmt: skip
+    tok.save_pretrained(folder)
+    config = RobertaConfig(vocab_size=len(tok), hidden_size=HIDDEN, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=48,
+                           max_position_embeddings=130, type_vocab_size=1, pad_token_id=1,
+                           bos_token_id=0, eos_token_id=2)  # fmt: skip
+    torch.manual_seed(0)
+    RobertaModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_smoke_runs_through_bench_run(task: str, tmp_path: Path) -> None:
+    kind = {"code_to_text": "token-masking", "code_search": "identity-markers"}[task]
+    proc = bench("run", "--task", task, "--model", "codebert", "--noise", "0.5", "--noise-kind",
+                 kind, "--profile", "smoke", "--results", str(tmp_path), "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads(proc.stdout)
+    assert m["model"] == "codebert" and m["noise"]["n_noisy"] == round(0.5 * m["noise"]["n_train"])
+    primary = m["selection"]["metric"]
+    assert m["test"][primary] is not None and m["valid"][primary] is not None
+    unit = next(tmp_path.glob(f"{task}/ruby-stdlib/codebert/*/seed-0"))
+    got = events(unit)
+    assert [e["event"] for e in got] == ["start", "epoch_end", "epoch_end", "done"]
+    assert got[0]["parameters"] > 0 and got[0]["weights"] is None
+    assert json.loads((unit / "run.json").read_text())["weights"] is None
+
+
+@pytest.mark.slow
+def test_weights_are_the_starting_point(weights_dir: Path, tmp_path: Path) -> None:
+    """At lr 0 the checkpoint after an epoch holds the saved weights exactly; at the profile's
+    lr they moved from there. The tokenizer is the folder's: predictions use its words."""
+    from transformers import AutoModel
+
+    saved = AutoModel.from_pretrained(weights_dir, local_files_only=True).state_dict()
+    for lr, same in ((0.0, True), (None, False)):
+        hints = {} if lr is None else {"lr": lr}
+        inp = make_input(tmp_path / f"in-{lr}", "code_to_text", 1, weights=str(weights_dir),
+                         hyperparameters=hints)  # fmt: skip
+        out = tmp_path / f"out-{lr}"
+        proc = subprocess.run(model_command(inp, out), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        start = events(out)[0]
+        assert start["weights"] == str(weights_dir) and start["hyperparameters"]["hidden"] == HIDDEN
+        state = torch.load(out / trainer.CHECKPOINT, weights_only=False)["model"]
+        for name in ("embeddings.word_embeddings.weight", "encoder.layer.1.output.dense.weight"):
+            assert torch.equal(state[f"encoder.{name}"], saved[name]) is same, (lr, name)
+        lines = [json.loads(x) for x in (out / "predictions/epoch-001.jsonl").open()]
+        said = {t for r in lines for t in r["tokens"]}
+        assert said <= set(WORDS) | {"<unk>"}, said - set(WORDS)
+
+
+@pytest.mark.slow
+def test_bench_run_with_weights_records_them(weights_dir: Path, tmp_path: Path) -> None:
+    proc = bench("run", "--task", "code_search", "--model", "codebert", "--profile", "smoke",
+                 "--epochs", "1", "--weights", str(weights_dir), "--results", str(tmp_path),
+                 "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    unit = next(tmp_path.glob("code_search/ruby-stdlib/codebert/*/seed-0"))
+    run = json.loads((unit / "run.json").read_text())
+    assert run["config"]["weights"] == str(weights_dir.resolve())
+    assert run["weights"] == {"path": str(weights_dir.resolve()),
+                              "fingerprint": weights_fingerprint(weights_dir)}  # fmt: skip
+    assert run["hyperparameters"]["hidden"] == HIDDEN
+    assert events(unit)[0]["weights"] == str(weights_dir.resolve())
+
+
+def test_weights_for_a_model_without_them_is_a_one_line_error(
+    weights_dir: Path, tmp_path: Path
+) -> None:
+    proc = bench("run", "--task", "code_search", "--model", "baseline", "--profile", "smoke",
+                 "--weights", str(weights_dir), "--results", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 2 and "takes no pretrained weights" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = bench("run", "--task", "code_search", "--model", "codebert", "--profile", "smoke",
+                 "--weights", str(tmp_path / "nowhere"), "--results", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_same_seed_same_bytes(task: str, tmp_path: Path) -> None:
+    inp = make_input(tmp_path / "in", task, 2, hyperparameters={"dropout": 0.1})
+    for name in ("a", "b"):
+        proc = subprocess.run(model_command(inp, tmp_path / name), capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    for epoch in (1, 2):
+        rel = f"predictions/epoch-{epoch:03d}.jsonl"
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
+    task: str, tmp_path: Path
+) -> None:
+    """Dropout on, so the restored RNG states matter as much as the weights, AdamW's state
+    and the learning-rate schedule."""
+    inp = make_input(tmp_path / "in", task, 3, hyperparameters={"dropout": 0.1})
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    done = subprocess.run(model_command(inp, reference), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    proc = subprocess.Popen(model_command(inp, resumed), stderr=subprocess.DEVNULL)
+    checkpoint = resumed / trainer.CHECKPOINT
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # into epoch 2
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    killed = [e["event"] for e in events(resumed)]
+    assert "done" not in killed and killed.count("epoch_end") < 3, killed
+
+    again = subprocess.run(model_command(inp, resumed), capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming after epoch" in again.stderr
+    got = events(resumed)
+    assert [e["epoch"] for e in got if e["event"] == "epoch_end"] == [1, 2, 3]
+    assert got[-1]["event"] == "done"
+    losses = [e["train_loss"] for e in got if e["event"] == "epoch_end"]
+    assert losses == [e["train_loss"] for e in events(reference) if e["event"] == "epoch_end"]
+    for epoch in (1, 2, 3):
+        rel = f"predictions/epoch-{epoch:03d}.jsonl"
+        assert (resumed / rel).read_bytes() == (reference / rel).read_bytes(), rel
+
+
+def test_malformed_input_is_a_one_line_error(tmp_path: Path) -> None:
+    inp = make_input(tmp_path / "in", "code_search", 1)
+    with open(inp / "train.jsonl", "a") as f:
+        f.write('{"id": "x", "query_tokens": "not a list"}\n')
+    proc = subprocess.run(model_command(inp, tmp_path / "out"), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 1
+    error = events(tmp_path / "out")[-1]
+    assert error["event"] == "error"
+    assert error["message"].startswith("train.jsonl line ") and "query_tokens" in error["message"]
