@@ -44,6 +44,17 @@ def test_method_name_noise_kinds():
         assert splits["train"]["name"][int(i)] in out["train"]["source_tokens"][int(i)].to_list()
 
 
+def test_method_name_label_noise_finds_a_rare_other_name():
+    """999 samples named `get` and one `size`: every noisy `get` must still change, though 8
+    random draws rarely find the one other name; a split of one name cannot change."""
+    names = [["get"]] * 999 + [["size"]]
+    noisy = noise.mask(1000, 0.5, 1)
+    given = method_name._other_names(names, noisy, np.random.default_rng(0))
+    assert all((g != n) == bool(m) for g, n, m in zip(given, names, noisy, strict=True))
+    assert method_name._other_names([["get"]] * 4, np.ones(4, bool), np.random.default_rng(0)) == [
+        ["get"]] * 4  # fmt: skip
+
+
 def _ruby_splits() -> dict[str, pl.DataFrame]:
     df = pl.DataFrame({
         "id": [f"r{k}" for k in range(6)],

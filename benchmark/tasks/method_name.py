@@ -48,6 +48,28 @@ def _reparse(train: pl.DataFrame, noisy: np.ndarray, seed: int, kind: str) -> pl
     )
 
 
+def _other_names(
+    names: list[list[str]], noisy: np.ndarray, rng: np.random.Generator
+) -> list[list[str]]:
+    """Each noisy sample gets the name of a random training sample whose name differs from its
+    own (up to 8 draws, in constant time however large the split; then one drawn among the
+    other distinct names). Only a split with a single distinct name leaves it as it was."""
+    given = list(names)
+    distinct: list[tuple[str, ...]] | None = None
+    for i in np.flatnonzero(noisy).tolist():
+        other = next((j for j in rng.integers(len(names), size=8).tolist()
+                      if names[j] != names[i]), None)  # fmt: skip
+        if other is not None:
+            given[i] = names[other]
+            continue
+        if distinct is None:
+            distinct = sorted({tuple(n) for n in names})
+        rest = [n for n in distinct if list(n) != names[i]]
+        if rest:
+            given[i] = list(rest[int(rng.integers(len(rest)))])
+    return given
+
+
 def prepare(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, kind: str, seed: int
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
@@ -55,11 +77,7 @@ def prepare(
     train = splits["train"]
     given = train["label"].to_list()
     if kind == "label":
-        rng = _rng(seed, 0x6C61626C)
-        names = train["label"].to_list()
-        for i in np.flatnonzero(noisy).tolist():
-            others = [j for j in rng.permutation(len(names))[:8].tolist() if names[j] != names[i]]
-            given[i] = names[others[0]] if others else names[i]
+        given = _other_names(given, noisy, _rng(seed, 0x6C61626C))
     elif kind in ("statement-deletion", "name-leakage"):
         train = _reparse(train, noisy, seed, kind)
     else:
