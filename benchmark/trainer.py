@@ -459,13 +459,29 @@ def guarded(output: Path, body: Callable[[Events], None]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help=f"one of {', '.join(MODELS)}; default: task.json's model")
+def command_line(
+    doc: str | None,
+    body: Callable[[argparse.Namespace, Events], None],
+    argv: Sequence[str] | None = None,
+    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
+) -> int:
+    """A model's protocol command line: ``--input DIR --output DIR`` (and any ``options``),
+    then ``body`` under ``guarded``; returns the exit status."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    options(parser)
     parser.add_argument("--input", type=Path, required=True, help="the harness's input folder")
-    parser.add_argument("--output", type=Path, required=True, help="an empty writable folder")
+    parser.add_argument("--output", type=Path, required=True, help="a writable folder")
     args = parser.parse_args(argv)
-    return guarded(args.output, lambda events: run(args.model, args.input, args.output, events))
+    return guarded(args.output, lambda events: body(args, events))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def model_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", help=f"one of {', '.join(MODELS)}; default: task.json's")
+
+    return command_line(
+        __doc__, lambda a, events: run(a.model, a.input, a.output, events), argv, model_option
+    )
 
 
 if __name__ == "__main__":

@@ -12,17 +12,18 @@ The same predictions are written for every epoch the harness asks for.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from benchmark.trainer import Events, guarded, write_predictions
+from benchmark import trainer
+from benchmark.trainer import Events, write_predictions
 
 K = 5
 ALPHA = 0.1
@@ -167,12 +168,8 @@ def run(inp: Path, out: Path, events: Events) -> None:
     events.emit("done")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--input", type=Path, required=True)
-    ap.add_argument("--output", type=Path, required=True)
-    args = ap.parse_args(argv)
-    return guarded(args.output, lambda events: run(args.input, args.output, events))
+def main(argv: Sequence[str] | None = None) -> int:
+    return trainer.command_line(__doc__, lambda a, events: run(a.input, a.output, events), argv)
 
 
 if __name__ == "__main__":

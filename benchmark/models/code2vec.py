@@ -11,12 +11,10 @@ never predicted. Reading, checkpoints and resumption are shared with code2seq (m
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,16 +168,7 @@ def build(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, required=True, help="the harness's input folder")
-    parser.add_argument("--output", type=Path, required=True, help="a writable folder")
-    args = parser.parse_args(argv)
-    return trainer.guarded(
-        args.output,
-        lambda events: methodname.run(
-            "code2vec", DEFAULTS, POSITIVE, build, args.input, args.output, events
-        ),
-    )
+    return methodname.main("code2vec", DEFAULTS, POSITIVE, build, __doc__, argv)
 
 
 if __name__ == "__main__":

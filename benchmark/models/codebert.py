@@ -31,14 +31,13 @@ trainer's (benchmark.trainer): same events, same checkpoint discipline, same byt
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -829,12 +828,7 @@ def parameter_counts(task: str = "code_to_text") -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, required=True, help="the harness's input folder")
-    parser.add_argument("--output", type=Path, required=True, help="a writable folder")
-    args = parser.parse_args(argv)
-    body: Callable[[trainer.Events], None] = lambda events: run(args.input, args.output, events)  # noqa: E731
-    return trainer.guarded(args.output, body)
+    return trainer.command_line(__doc__, lambda a, events: run(a.input, a.output, events), argv)
 
 
 if __name__ == "__main__":

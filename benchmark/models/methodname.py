@@ -252,3 +252,13 @@ def step(
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     return float(losses.detach().sum())
+
+
+def main(
+    name: str, defaults: dict[str, dict[str, Any]], positive: Sequence[str], build: Build,
+    doc: str | None, argv: Sequence[str] | None = None,
+) -> int:  # fmt: skip
+    """The protocol command line of a method-name model (trainer.command_line around run)."""
+    return trainer.command_line(
+        doc, lambda a, events: run(name, defaults, positive, build, a.input, a.output, events), argv
+    )
