@@ -41,7 +41,7 @@ from benchmark import shards
 from benchmark.datasets import CARDS, cache_root
 from benchmark.method_datasets import JAVA_SCHEMA, MAX_TOKENS, dedup
 from benchmark.tasks.methods import java_samples, token_hashes
-from native.formats import FormatError, parse_great
+from native.formats import FormatError, json_record, parse_great
 
 BUILDER_VERSION = 2  # 2: samples as parquet shards (samples-NNNNN.parquet), info.json last
 CHUNK = 1 << 16
@@ -300,15 +300,7 @@ def read_codesearchnet(source: Path) -> Iterator[dict[str, Any]]:
         if not name.endswith((".jsonl", ".jsonl.gz")):
             continue
         for where, line in _lines(f"{source}/{name}", read(), name.endswith(".gz")):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FormatError(f"{where}: not JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise FormatError(f"{where}: not a JSON object")
-            missing = [k for k in CSN_FIELDS if k not in obj]
-            if missing:
-                raise FormatError(f"{where}: missing {', '.join(missing)}")
+            obj = json_record(line, where, CSN_FIELDS)
             split = SPLITS.get(str(obj["partition"]))
             if split is None:
                 raise FormatError(f"{where}: unknown partition {obj['partition']!r}")

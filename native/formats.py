@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,16 +182,23 @@ def great_edges(e: np.ndarray) -> list[list[Any]]:
     return [[int(s), int(d), int(t), EDGE_TYPES[int(t)]] for s, d, t in e.tolist()]
 
 
-def parse_great(line: str, where: str = "<line>") -> GreatSample:
+def json_record(line: str | bytes, where: str, required: Sequence[str]) -> dict[str, Any]:
+    """One JSON-lines record: an object holding every ``required`` key, or a FormatError
+    naming ``where`` (the file and line)."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         raise FormatError(f"{where}: not JSON ({err.msg})") from None
     if not isinstance(obj, dict):
         raise FormatError(f"{where}: not a JSON object")
-    missing = [k for k in _REQUIRED if k not in obj]
+    missing = [k for k in required if k not in obj]
     if missing:
         raise FormatError(f"{where}: missing {', '.join(missing)}")
+    return obj
+
+
+def parse_great(line: str, where: str = "<line>") -> GreatSample:
+    obj = json_record(line, where, _REQUIRED)
     known = {
         "source_tokens", "has_bug", "error_location", "repair_targets", "repair_candidates",
         "edges", "provenances",
