@@ -13,10 +13,9 @@ import polars as pl
 import pytest
 import torch
 
-from benchmark import trainer
 from benchmark.models import code2seq, methodname
 from benchmark.tasks import method_name
-from tests.test_code2vec import events, make_input
+from tests.test_code2vec import crash_after_checkpoint_then_resume, events, make_input
 
 
 def test_trains_learns_and_writes_what_the_harness_accepts(tmp_path: Path) -> None:
@@ -47,27 +46,7 @@ def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inp = make_input(tmp_path / "in", (120, 20, 20), 3, {"dropout": 0.2, "path_dropout": 0.2})
-    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
-    assert code2seq.main(["--input", str(inp), "--output", str(reference)]) == 0
-
-    emit = trainer.Events.emit
-
-    def crash_at_second_epoch_end(self: trainer.Events, event: str, **fields: object) -> None:
-        if event == "epoch_end" and fields.get("epoch") == 2:
-            raise KeyboardInterrupt  # as a kill: after checkpoint 2, before its event
-        emit(self, event, **fields)
-
-    monkeypatch.setattr(trainer.Events, "emit", crash_at_second_epoch_end)
-    with pytest.raises(KeyboardInterrupt):
-        code2seq.main(["--input", str(inp), "--output", str(resumed)])
-    monkeypatch.undo()
-    assert code2seq.main(["--input", str(inp), "--output", str(resumed)]) == 0
-    got = events(resumed)
-    assert [e.get("epoch") for e in got if e["event"] == "epoch_end"] == [1, 2, 3]
-    assert [e["event"] for e in got][-1] == "done"
-    for epoch in (1, 2, 3):
-        name = f"predictions/epoch-{epoch:03d}.jsonl"
-        assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
+    crash_after_checkpoint_then_resume(code2seq.main, inp, tmp_path, monkeypatch)
 
 
 def test_a_batch_encodes_each_distinct_path_once() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -65,12 +66,13 @@ def test_trains_learns_and_writes_what_the_harness_accepts(tmp_path: Path) -> No
     assert last.height == 200 and (last["p_given"] > 0.5).mean() > 0.9
 
 
-def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def crash_after_checkpoint_then_resume(
+    main: Callable[[list[str]], int], inp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inp = make_input(tmp_path / "in", (120, 20, 20), 3, {"dropout": 0.2})
+    """Crash a model between epoch 2's checkpoint and its epoch_end event, start it again,
+    and check it ends with the events and bytes of an uninterrupted run (3 epochs)."""
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
-    assert code2vec.main(["--input", str(inp), "--output", str(reference)]) == 0
+    assert main(["--input", str(inp), "--output", str(reference)]) == 0
 
     emit = trainer.Events.emit
 
@@ -81,15 +83,22 @@ def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
 
     monkeypatch.setattr(trainer.Events, "emit", crash_at_second_epoch_end)
     with pytest.raises(KeyboardInterrupt):
-        code2vec.main(["--input", str(inp), "--output", str(resumed)])
+        main(["--input", str(inp), "--output", str(resumed)])
     monkeypatch.undo()
-    assert code2vec.main(["--input", str(inp), "--output", str(resumed)]) == 0
+    assert main(["--input", str(inp), "--output", str(resumed)]) == 0
     got = events(resumed)
     assert [e.get("epoch") for e in got if e["event"] == "epoch_end"] == [1, 2, 3]
     assert [e["event"] for e in got][-1] == "done"
     for epoch in (1, 2, 3):
         name = f"predictions/epoch-{epoch:03d}.jsonl"
         assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inp = make_input(tmp_path / "in", (120, 20, 20), 3, {"dropout": 0.2})
+    crash_after_checkpoint_then_resume(code2vec.main, inp, tmp_path, monkeypatch)
 
 
 def test_wrong_task_is_a_one_line_error(tmp_path: Path) -> None:
