@@ -1,12 +1,13 @@
-"""The model side of docs/protocol.md for the reference var-misuse models.
+"""The one trainer of every reference model: the model side of docs/protocol.md.
 
-    python -m benchmark.trainer --model ggnn --input IN_DIR --output OUT_DIR
-
-Reads task.json and the three splits, trains with Adam on token-budget batches, and after every
-epoch writes every sample's prediction to ``predictions/epoch-NNN.jsonl``, a checkpoint and an
-``epoch_end`` event. Started again on the same folders (after a crash or a kill), it resumes
-from the last checkpoint and ends with the same bytes as an uninterrupted run. Only the encoder
-differs between models: MODELS maps a name to its per-profile defaults and its constructor.
+A model file holds its network and how a batch becomes losses and prediction lines; this module
+does the rest the same way for all of them. ``prepare`` reads the profile's hyperparameters,
+seeds every generator and picks the device; ``fit`` trains epoch after epoch, writes every
+sample's prediction to ``predictions/epoch-NNN.jsonl``, saves a checkpoint (weights, optimizer,
+schedule, every random state) and emits an ``epoch_end`` event. Started again on the same
+folders after a crash or a kill, ``fit`` resumes from the last checkpoint and ends with the same
+bytes as an uninterrupted run. ``command_line`` and ``guarded`` turn a model's body into a
+protocol program whose failures become one ``error`` event.
 """
 
 from __future__ import annotations
@@ -22,26 +23,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch_geometric.data import Batch, Data
-
-from benchmark.models import ggnn, great, rnn, transformer
-from benchmark.models.varmisuse import (
-    EdgeTypes,
-    InputError,
-    Sample,
-    VarMisuseModel,
-    Vocabulary,
-    predictions,
-    read_samples,
-    sample_losses,
-    to_data,
-)
 
 SPLITS = ("train", "valid", "test")
 CHECKPOINT = "checkpoint.pt"
@@ -50,20 +37,22 @@ POSITIVE_INTS = ("epochs", "batch_tokens", "batch_size", "hidden", "steps", "lay
                  "ff", "vocab_size")  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ModelDefinition:
-    """What the trainer needs of a model: its per-profile defaults and how to build it."""
-
-    defaults: dict[str, dict[str, Any]]
-    build: Callable[[int, int, dict[str, Any]], VarMisuseModel]
+class InputError(ValueError):
+    """An input file that breaks docs/protocol.md; the message is one line naming the place."""
 
 
-MODELS: dict[str, ModelDefinition] = {
-    "ggnn": ModelDefinition(ggnn.DEFAULTS, ggnn.GGNNVarMisuse),
-    "great": ModelDefinition(great.DEFAULTS, great.GREATVarMisuse),
-    "transformer": ModelDefinition(transformer.DEFAULTS, transformer.TransformerVarMisuse),
-    "rnn": ModelDefinition(rnn.DEFAULTS, rnn.RNNVarMisuse),
-}
+def jsonl(path: Path) -> Iterator[tuple[str, object]]:
+    """(where, object) for each non-blank line of an input file; bad JSON is an InputError
+    naming the file and line, as the protocol promises."""
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {number}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
 
 
 class Events:
@@ -105,7 +94,7 @@ def log(message: str) -> None:
 
 
 def read_task(input_dir: Path) -> dict[str, Any]:
-    """task.json, checked for what this trainer can do."""
+    """task.json, checked for what every model reads; a model checks its task after."""
     path = input_dir / "task.json"
     try:
         task = json.loads(path.read_text(encoding="utf-8"))
@@ -117,12 +106,6 @@ def read_task(input_dir: Path) -> dict[str, Any]:
         raise InputError("task.json is not a JSON object")
     if task.get("protocol", 1) != 1:
         raise InputError(f"task.json: protocol {task.get('protocol')!r} is not supported (1 is)")
-    if task.get("task") != "var_misuse":
-        raise InputError(f"task.json: task {task.get('task')!r} is not supported (var_misuse is)")
-    if task.get("representation", "great-jsonl") != "great-jsonl":
-        raise InputError(f"task.json: representation {task['representation']!r} is not great-jsonl")
-    if not isinstance(task.get("edge_types"), dict):
-        raise InputError("task.json: 'edge_types' is missing or not an object")
     files = task.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise InputError("task.json: 'files' is not an object of file names")
@@ -131,13 +114,21 @@ def read_task(input_dir: Path) -> dict[str, Any]:
     return task
 
 
-def hyperparameters(task: dict[str, Any], spec: ModelDefinition) -> dict[str, Any]:
-    """The profile's defaults overridden by task.json's hints (and its top-level ``epochs``)."""
+def split_files(task: dict[str, Any]) -> dict[str, str]:
+    """The file of each split: ``SPLIT.jsonl`` unless task.json's ``files`` says otherwise."""
+    return {**{s: f"{s}.jsonl" for s in SPLITS}, **task.get("files", {})}
+
+
+def hyperparameters(
+    task: dict[str, Any], defaults: dict[str, dict[str, Any]], positive: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The profile's defaults overridden by task.json's hints (and its top-level ``epochs``);
+    the shared POSITIVE_INTS and the model's own ``positive`` keys must be integers >= 1."""
     profile = task.get("profile", "cpu")
-    if profile not in spec.defaults:
+    if profile not in defaults:
         log(f"unknown profile {profile!r}: using the cpu defaults")
         profile = "cpu"
-    hp = dict(spec.defaults[profile])
+    hp = dict(defaults[profile])
     hints = task.get("hyperparameters", {})
     ignored = sorted(set(hints) - set(hp))
     if ignored:
@@ -145,7 +136,7 @@ def hyperparameters(task: dict[str, Any], spec: ModelDefinition) -> dict[str, An
     hp.update({k: v for k, v in hints.items() if k not in ignored})
     if "epochs" in task:
         hp["epochs"] = task["epochs"]
-    for key in (k for k in POSITIVE_INTS if k in hp):
+    for key in (k for k in (*POSITIVE_INTS, *positive) if k in hp):
         if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 1:
             raise InputError(f"task.json: {key} must be a positive integer, not {hp.get(key)!r}")
     if not isinstance(hp.get("threads"), int) or hp["threads"] < 0:
@@ -175,34 +166,6 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def token_batches(
-    sizes: np.ndarray | Sequence[int],
-    order: Sequence[int],
-    budget: int,
-    max_samples: int | None = None,
-) -> list[list[int]]:
-    """Consecutive runs of ``order`` with at most ``budget`` tokens (a larger sample goes alone)
-    and at most ``max_samples`` samples each: batches of about equal work whatever the
-    function lengths, which keeps a step's cost, and so its speed, steady."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    used = 0
-    for i in order:
-        n = int(sizes[i])
-        if current and (used + n > budget or len(current) == max_samples):
-            batches.append(current)
-            current, used = [], 0
-        current.append(i)
-        used += n
-    if current:
-        batches.append(current)
-    return batches
-
-
-def collate(graphs: Sequence[Data], indices: Sequence[int], device: torch.device) -> Batch:
-    return Batch.from_data_list([graphs[i] for i in indices]).to(device)
-
-
 @dataclass(frozen=True)
 class Context:
     """Where the model runs; on CUDA, bf16 autocast (cheap, and no loss scaling unlike fp16)."""
@@ -215,46 +178,29 @@ class Context:
         return nullcontext()
 
 
-def train_epoch(
-    model: VarMisuseModel,
-    optimizer: torch.optim.Optimizer,
-    graphs: Sequence[Data],
-    batches: Sequence[Sequence[int]],
-    hp: dict[str, Any],
-    ctx: Context,
-) -> tuple[float, int]:
-    """One pass of Adam steps over ``batches``; the mean per-sample loss and the sample count."""
-    model.train()
-    total, count = 0.0, 0
-    for indices in batches:
-        batch = collate(graphs, indices, ctx.device)
-        with ctx.amp():
-            losses = sample_losses(model(batch), batch)
-        optimizer.zero_grad(set_to_none=True)
-        losses.mean().backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["clip"]))
-        optimizer.step()
-        total += float(losses.detach().sum())
-        count += len(indices)
-    return total / max(count, 1), count
+@dataclass(frozen=True)
+class Settings:
+    """What ``prepare`` settles before any data is read: hyperparameters, seed and device."""
+
+    hp: dict[str, Any]
+    seed: int
+    ctx: Context
 
 
-def prediction_lines(
-    model: VarMisuseModel,
-    samples: dict[str, list[Sample]],
-    graphs: dict[str, list[Data]],
-    batches: dict[str, list[list[int]]],
-    ctx: Context,
-) -> Iterator[str]:
-    """The epoch file's lines: every sample of every split, in file order, without dropout."""
-    model.eval()
-    with torch.inference_mode(), ctx.amp():
-        for split in SPLITS:
-            for indices in batches[split]:
-                batch = collate(graphs[split], indices, ctx.device)
-                outs = predictions(model(batch), batch, labelled=split == "train")
-                for i, out in zip(indices, outs, strict=True):
-                    yield json.dumps({"id": samples[split][i].id, "split": split, **out}) + "\n"
+def prepare(
+    task: dict[str, Any], defaults: dict[str, dict[str, Any]], positive: Sequence[str] = ()
+) -> Settings:
+    """The run's hyperparameters, seed and device, with torch's threads set and every random
+    generator seeded, so that everything built afterwards is the same for the same seed."""
+    hp = hyperparameters(task, defaults, positive)
+    seed = task.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise InputError(f"task.json: seed must be an integer, not {seed!r}")
+    device = pick_device(task.get("device", "cpu"))
+    if hp["threads"] > 0:  # 0: torch's own choice (OMP_NUM_THREADS, else every core)
+        torch.set_num_threads(hp["threads"])
+    seed_everything(seed)
+    return Settings(hp, seed, Context(device))
 
 
 def write_predictions(path: Path, lines: Iterator[str]) -> None:
@@ -265,10 +211,11 @@ def write_predictions(path: Path, lines: Iterator[str]) -> None:
     os.replace(tmp, path)
 
 
-def input_fingerprint(input_dir: Path, files: dict[str, str], model_name: str) -> str:
-    """What a checkpoint belongs to: the model and the bytes of task.json and the splits."""
-    digest = hashlib.sha256(model_name.encode())
-    for name in ("task.json", *(files[s] for s in SPLITS)):
+def input_fingerprint(input_dir: Path, files: dict[str, str], model: str) -> str:
+    """What a checkpoint belongs to: the model (and its starting point) and the bytes of
+    task.json and of every input file in ``files``."""
+    digest = hashlib.sha256(model.encode())
+    for name in ("task.json", *(files[k] for k in sorted(files))):
         digest.update(name.encode())
         with open(input_dir / name, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -327,56 +274,51 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
     return state
 
 
-def run(model_name: str | None, input_dir: Path, output_dir: Path, events: Events) -> None:
-    task = read_task(input_dir)
-    model_name = model_name or task.get("model")
-    if model_name not in MODELS:
-        raise InputError(f"unknown model {model_name!r}; choose from {', '.join(MODELS)}")
-    spec = MODELS[model_name]
-    hp = hyperparameters(task, spec)
-    seed = task.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InputError(f"task.json: seed must be an integer, not {seed!r}")
-    device = pick_device(task.get("device", "cpu"))
-    if hp["threads"] > 0:  # 0: torch's own choice (OMP_NUM_THREADS, else every core)
-        torch.set_num_threads(hp["threads"])
-    seed_everything(seed)
+@dataclass
+class Fit:
+    """A model ready for ``fit``. ``train_epoch`` takes Adam (or AdamW) steps over an order of
+    the ``samples`` training samples and returns their mean loss; ``prediction_lines`` gives
+    the epoch file's lines (called in eval mode, without gradients); ``vocabularies`` are what
+    a checkpoint must have been trained with; ``start`` adds fields to the start event."""
 
-    files = {**{s: f"{s}.jsonl" for s in SPLITS}, **task.get("files", {})}
-    started = time.perf_counter()
-    samples = {s: read_samples(input_dir / files[s], labelled=s == "train") for s in SPLITS}
-    if not samples["train"]:
-        raise InputError(f"{files['train']} holds no samples")
-    vocab = Vocabulary.build((s.tokens for s in samples["train"]), int(hp["vocab_size"]))
-    edge_types = EdgeTypes(task["edge_types"], reverse=bool(hp["reverse_edges"]))
-    graphs = {s: [to_data(x, vocab, edge_types) for x in samples[s]] for s in SPLITS}
-    sizes = {s: np.array([len(x.tokens) for x in samples[s]]) for s in SPLITS}
-    log(
-        f"read {', '.join(f'{len(samples[s])} {s}' for s in SPLITS)} samples, "
-        f"{len(vocab)} sub-tokens, {len(edge_types)} edge types "
-        f"in {time.perf_counter() - started:.1f}s; hyperparameters {json.dumps(hp)}"
-    )
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    train_epoch: Callable[[np.ndarray], float]
+    prediction_lines: Callable[[], Iterator[str]]
+    vocabularies: list[list[str]]
+    samples: int
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+    start: dict[str, Any] = field(default_factory=dict)
 
-    model = spec.build(len(vocab), len(edge_types), hp).to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
-    )
-    ctx = Context(device)
-    shuffle = np.random.default_rng(seed)
-    fingerprint = input_fingerprint(input_dir, files, model_name)
+
+def fit(
+    run: Fit,
+    settings: Settings,
+    task: dict[str, Any],
+    fingerprint: str,
+    output_dir: Path,
+    events: Events,
+) -> None:
+    """Train for the profile's epochs, resuming after the last checkpoint in ``output_dir``;
+    after each epoch, every sample's prediction, a checkpoint and an ``epoch_end`` event."""
+    hp, ctx = settings.hp, settings.ctx
+    shuffle = np.random.default_rng(settings.seed)
     checkpoint_path = output_dir / CHECKPOINT
     checkpoint = load_checkpoint(checkpoint_path, fingerprint)
     done_epochs: list[dict[str, Any]] = []  # the epoch_end events, kept in the checkpoint
     if checkpoint is not None:
-        if checkpoint["vocab"] != vocab.words:
-            raise InputError(f"{checkpoint_path} was trained with another vocabulary")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint["vocabularies"] != run.vocabularies:
+            raise InputError(f"{checkpoint_path} was trained with other vocabularies")
+        run.model.load_state_dict(checkpoint["model"])
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+        if run.schedule is not None:
+            run.schedule.load_state_dict(checkpoint["schedule"])
         restore_rng_states(checkpoint["rng"], shuffle)
         done_epochs = checkpoint["epochs"]
         log(f"resuming after epoch {len(done_epochs)} from {checkpoint_path}")
-    parameters = sum(p.numel() for p in model.parameters())
-    start = {"parameters": parameters, "device": device.type, "hyperparameters": hp}
+    parameters = sum(p.numel() for p in run.model.parameters())
+    start = {"parameters": parameters, "device": ctx.device.type, "hyperparameters": hp,
+             **run.start}  # fmt: skip
     if done_epochs:
         start["resumed_after_epoch"] = len(done_epochs)
     events.emit("start", **start)
@@ -386,55 +328,54 @@ def run(model_name: str | None, input_dir: Path, output_dir: Path, events: Event
         if record["epoch"] not in logged:
             events.emit("epoch_end", **record)
 
-    budget = int(hp["batch_tokens"])
-    # Without gradients a batch needs far less memory: on CUDA, predict in 4x larger batches.
-    eval_budget = budget * (4 if device.type == "cuda" else 1)
-    eval_batches = {s: token_batches(sizes[s], range(len(sizes[s])), eval_budget) for s in SPLITS}
     pred_dir = output_dir / "predictions"
     pred_dir.mkdir(parents=True, exist_ok=True)
-
-    epochs = int(hp["epochs"])
-    for epoch in range(len(done_epochs) + 1, epochs + 1):
+    started = time.perf_counter()
+    epochs, first = int(hp["epochs"]), len(done_epochs) + 1
+    for epoch in range(first, epochs + 1):
         epoch_start = time.perf_counter()
-        order = shuffle.permutation(len(graphs["train"]))
-        batches = token_batches(sizes["train"], order, budget, int(hp["batch_size"]))
-        train_loss, count = train_epoch(model, optimizer, graphs["train"], batches, hp, ctx)
+        run.model.train()
+        train_loss = run.train_epoch(shuffle.permutation(run.samples))
         if not math.isfinite(train_loss):
             raise RuntimeError(f"the training loss became {train_loss} in epoch {epoch}")
         train_seconds = time.perf_counter() - epoch_start
-        lines = prediction_lines(model, samples, graphs, eval_batches, ctx)
-        write_predictions(pred_dir / f"epoch-{epoch:03d}.jsonl", lines)
+        run.model.eval()
+        with torch.inference_mode(), ctx.amp():
+            write_predictions(pred_dir / f"epoch-{epoch:03d}.jsonl", run.prediction_lines())
         seconds = time.perf_counter() - epoch_start
-        record = {
-            "epoch": epoch,
-            "train_loss": round(train_loss, 6),
-            "samples_per_s": round(count / train_seconds, 1),
-            "seconds": round(seconds, 2),
-        }
+        record = {"epoch": epoch, "train_loss": round(train_loss, 6),
+                  "samples_per_s": round(run.samples / train_seconds, 1),
+                  "seconds": round(seconds, 2)}  # fmt: skip
         done_epochs.append(record)
-        state = {
-            "fingerprint": fingerprint,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_states(shuffle),
-            "vocab": vocab.words,
-            "epochs": done_epochs,
-        }
+        state = {"fingerprint": fingerprint, "model": run.model.state_dict(),
+                 "optimizer": run.optimizer.state_dict(), "rng": rng_states(shuffle),
+                 "vocabularies": run.vocabularies, "epochs": done_epochs}  # fmt: skip
+        if run.schedule is not None:
+            state["schedule"] = run.schedule.state_dict()
         save_checkpoint(checkpoint_path, state)
         events.emit("epoch_end", **record)
-        predicted = sum(len(samples[s]) for s in SPLITS)
         log(
-            f"epoch {epoch}: train loss {train_loss:.4f}, {count / train_seconds:.0f} train "
-            f"samples/s ({train_seconds:.1f}s), {predicted / (seconds - train_seconds):.0f} "
-            f"predicted samples/s ({seconds - train_seconds:.1f}s)"
+            f"epoch {epoch}: train loss {train_loss:.4f}, {run.samples / train_seconds:.0f} train "
+            f"samples/s ({train_seconds:.1f}s), predictions in {seconds - train_seconds:.1f}s"
         )
-        projected = time.perf_counter() - started + seconds * (epochs - epoch)
         budget_s = task.get("time_budget_s")
-        if epoch == 1 and isinstance(budget_s, int | float) and projected > budget_s:
-            log(
-                f"warning: {epochs} epochs will take ~{projected:.0f}s, past the budget {budget_s}s"
-            )
+        projected = time.perf_counter() - started + seconds * (epochs - epoch)
+        if epoch == first and isinstance(budget_s, int | float) and projected > budget_s:
+            log(f"warning: {epochs - first + 1} epochs will take ~{projected:.0f}s, past the "
+                f"budget {budget_s}s")  # fmt: skip
     events.emit("done")
+
+
+def step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, losses: torch.Tensor, clip: float
+) -> float:
+    """One step on the mean of a batch's per-sample losses, gradients clipped to ``clip``;
+    returns their sum, for the epoch's mean."""
+    optimizer.zero_grad(set_to_none=True)
+    losses.mean().backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return float(losses.detach().sum())
 
 
 def guarded(output: Path, body: Callable[[Events], None]) -> int:
@@ -473,16 +414,3 @@ def command_line(
     parser.add_argument("--output", type=Path, required=True, help="a writable folder")
     args = parser.parse_args(argv)
     return guarded(args.output, lambda events: body(args, events))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    def model_option(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--model", help=f"one of {', '.join(MODELS)}; default: task.json's")
-
-    return command_line(
-        __doc__, lambda a, events: run(a.model, a.input, a.output, events), argv, model_option
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

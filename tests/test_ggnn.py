@@ -1,6 +1,6 @@
 """The GGNN var-misuse model against docs/protocol.md, on a real shard of the GREAT data.
 
-End-to-end tests start ``python -m benchmark.trainer`` as the harness does, on an input folder
+End-to-end tests start ``python -m benchmark.models.ggnn`` as the harness does, on an input folder
 made from the shard (GREAT's edges ``[src, dst, type, "enum_NAME"]`` cut to our
 ``[src, dst, type]``, string candidates dropped, ids added, labels in train only).
 """
@@ -18,6 +18,7 @@ import torch
 from torch_geometric.data import Batch
 
 from benchmark import trainer
+from benchmark.models import ggnn
 from benchmark.models.varmisuse import (
     EdgeTypes,
     Pointers,
@@ -29,6 +30,7 @@ from benchmark.models.varmisuse import (
     segment_log_softmax,
     subtokens,
     to_data,
+    token_batches,
 )
 from tests.shared_data import GREAT_SHARD
 
@@ -109,7 +111,7 @@ def make_input(
 
 
 def run_trainer(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "benchmark.trainer", "--model", "ggnn"]
+    command = [sys.executable, "-m", "benchmark.models.ggnn"]
     command += ["--input", str(input_dir), "--output", str(output_dir)]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
@@ -220,7 +222,7 @@ def test_bad_sample_is_a_one_line_error(
         rows[1].update(has_bug=True, repair_candidates=[1, 2], source_tokens=["#NEWLINE#"] * 9)
         rows[1]["edges"] = []
     input_dir = make_input(tmp_path / "in", rows, (10, 5, 5), TINY)
-    assert trainer.main(["--input", str(input_dir), "--output", str(tmp_path / "out")]) == 1
+    assert ggnn.main(["--input", str(input_dir), "--output", str(tmp_path / "out")]) == 1
     got = events(tmp_path / "out")
     assert got[-1]["event"] == "error" and expected in got[-1]["message"]
 
@@ -326,16 +328,15 @@ def test_sample_without_candidates() -> None:
 
 
 def test_hyperparameters_profile_defaults_and_hints() -> None:
-    spec = trainer.MODELS["ggnn"]
     task = {"profile": "smoke", "epochs": 3, "hyperparameters": {"hidden": 8, "unknown": 1}}
-    hp = trainer.hyperparameters(task, spec)
+    hp = trainer.hyperparameters(task, ggnn.DEFAULTS)
     assert hp["hidden"] == 8 and hp["epochs"] == 3 and "unknown" not in hp
-    assert hp["steps"] == spec.defaults["smoke"]["steps"]
+    assert hp["steps"] == ggnn.DEFAULTS["smoke"]["steps"]
     with pytest.raises(trainer.InputError, match="batch_size must be a positive integer"):
-        trainer.hyperparameters({"hyperparameters": {"batch_size": 0}}, spec)
+        trainer.hyperparameters({"hyperparameters": {"batch_size": 0}}, ggnn.DEFAULTS)
 
 
 def test_token_batches_respect_both_limits() -> None:
     sizes = [50, 60, 200, 10, 10, 10]
-    batches = trainer.token_batches(sizes, range(6), budget=120, max_samples=2)
+    batches = token_batches(sizes, range(6), budget=120, max_samples=2)
     assert batches == [[0, 1], [2], [3, 4], [5]]

@@ -223,7 +223,7 @@ def test_ggnn_image_trains_like_the_process(
     built_images: dict[str, str], docker_client: Any, great_rows: list[dict], tmp_path: Path
 ) -> None:
     """The ggnn image on a tiny input obeys the protocol, and (same torch, same seed, CPU)
-    writes the very predictions that `python -m benchmark.trainer` writes here."""
+    writes the very predictions that `python -m benchmark.models.ggnn` writes here."""
     inp = make_input(tmp_path / "in", great_rows, (96, 24, 24), TINY, epochs=2)
     status, log = run_container(docker_client, built_images["ggnn"], inp, tmp_path / "out")
     assert status == 0, log[-2000:]

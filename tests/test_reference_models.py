@@ -1,5 +1,5 @@
 """The reference var-misuse models on the shared trainer: GREAT, Transformer and BiRNN train
-through ``python -m benchmark.trainer`` and write outputs the harness accepts; a trainer (and
+through ``python -m benchmark.models.NAME`` and write outputs the harness accepts; a trainer (and
 code2seq's method_name loop) killed with SIGKILL resumes from its last checkpoint and ends with
 the bytes of an uninterrupted run;
 the harness re-uses a unit's staging folder; ``bench models list`` counts every model.
@@ -9,6 +9,7 @@ Inputs are made from the real GREAT shard, as in test_ggnn.py.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 
 from benchmark import trainer
 from benchmark.cli import app
+from benchmark.models import rnn
 from benchmark.results import Unit, UnitBusy, release, staging
 from benchmark.tasks.var_misuse import read_predictions
 from tests.test_code2vec import make_input as make_method_input
@@ -50,7 +52,7 @@ def rows() -> list[dict]:
 
 
 def trainer_command(model: str, input_dir: Path, output_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "benchmark.trainer", "--model", model,
+    return [sys.executable, "-m", f"benchmark.models.{model}",
             "--input", str(input_dir), "--output", str(output_dir)]  # fmt: skip
 
 
@@ -147,9 +149,9 @@ def test_code2seq_killed_mid_epoch_resumes_to_the_same_bytes(tmp_path: Path) -> 
 def test_checkpoint_of_another_input_is_a_one_line_error(rows: list[dict], tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = make_input(tmp_path / "a", rows, (20, 5, 5), {}, epochs=1)
-    assert trainer.main(["--model", "rnn", "--input", str(first), "--output", str(out)]) == 0
+    assert rnn.main(["--input", str(first), "--output", str(out)]) == 0
     other = make_input(tmp_path / "b", rows, (21, 5, 5), {}, epochs=1)
-    assert trainer.main(["--model", "rnn", "--input", str(other), "--output", str(out)]) == 1
+    assert rnn.main(["--input", str(other), "--output", str(out)]) == 1
     message = events(out)[-1]["message"]
     assert "belongs to another input or model" in message and "\n" not in message
 
@@ -202,9 +204,9 @@ def test_models_list_json_counts_every_model() -> None:
 
 @pytest.mark.parametrize("model", VAR_MISUSE)
 def test_profiles_pass_the_trainers_checks(model: str) -> None:
-    spec = trainer.MODELS[model]
+    defaults = importlib.import_module(f"benchmark.models.{model}").DEFAULTS
     for profile in ("smoke", "cpu", "paper"):
-        hp = trainer.hyperparameters({"profile": profile}, spec)
-        assert hp == spec.defaults[profile]
+        hp = trainer.hyperparameters({"profile": profile}, defaults)
+        assert hp == defaults[profile]
     with pytest.raises(trainer.InputError, match="hidden must be a positive integer"):
-        trainer.hyperparameters({"hyperparameters": {"hidden": 0}}, spec)
+        trainer.hyperparameters({"hyperparameters": {"hidden": 0}}, defaults)

@@ -15,13 +15,15 @@ class ModelSpec:
     weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
 
 
-def _var_misuse(name: str) -> ModelSpec:
-    """A reference var-misuse model: the shared trainer with its encoder (benchmark.trainer)."""
-    command = (sys.executable, "-m", "benchmark.trainer", "--model", name)
-    return ModelSpec(name, ("var_misuse",), "great-jsonl", command)
+# The var-misuse reference models: module benchmark.models.NAME, and its model class there.
+VAR_MISUSE = {"ggnn": "GGNNVarMisuse", "great": "GREATVarMisuse",
+              "transformer": "TransformerVarMisuse", "rnn": "RNNVarMisuse"}  # fmt: skip
 
-
-MODELS = {name: _var_misuse(name) for name in ("ggnn", "great", "transformer", "rnn")}
+MODELS = {
+    name: ModelSpec(name, ("var_misuse",), "great-jsonl",
+                    (sys.executable, "-m", f"benchmark.models.{name}"))
+    for name in VAR_MISUSE
+}  # fmt: skip
 MODELS["baseline"] = ModelSpec(  # one process for every task: it reads task.json
     "baseline",
     ("var_misuse", "method_name", "code_to_text", "code_search"),

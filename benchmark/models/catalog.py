@@ -4,12 +4,13 @@ figures cannot drift from the code."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmark.models import MODELS, ModelSpec
+from benchmark.models import MODELS, VAR_MISUSE, ModelSpec
 from benchmark.protocol import EDGE_TYPES
 
 
@@ -33,7 +34,6 @@ def parameter_counts(name: str) -> dict[str, int]:
     once on a synthetic batch so that nothing is left uninitialised."""
     from torch_geometric.data import Batch
 
-    from benchmark import trainer
     from benchmark.models.varmisuse import EdgeTypes, Vocabulary, parse_sample, to_data
 
     if name == "code2vec":
@@ -44,17 +44,18 @@ def parameter_counts(name: str) -> dict[str, int]:
         from benchmark.models.codebert import parameter_counts as codebert_counts
 
         return codebert_counts()
-    definition = trainer.MODELS.get(name)
-    if definition is None:
+    if name not in VAR_MISUSE:
         return {}
+    module = importlib.import_module(f"benchmark.models.{name}")
+    defaults, build = module.DEFAULTS, getattr(module, VAR_MISUSE[name])
     counts = {}
     names = {str(k): v for k, v in EDGE_TYPES.items()}
     samples = [parse_sample(_tiny_sample(i), "synthetic", labelled=True) for i in range(2)]
-    for profile, hp in definition.defaults.items():
+    for profile, hp in defaults.items():
         torch.manual_seed(0)
         edge_types = EdgeTypes(names, reverse=bool(hp["reverse_edges"]))
         vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
-        model = definition.build(int(hp["vocab_size"]), len(edge_types), hp)
+        model = build(int(hp["vocab_size"]), len(edge_types), hp)
         batch = Batch.from_data_list([to_data(s, vocab, edge_types) for s in samples])
         model.eval()
         with torch.inference_mode():

@@ -271,7 +271,7 @@ def train_epoch(
         b = data.batch("train", order[begin : begin + size], ctx.device, labelled=True)
         with ctx.amp():
             losses = model.losses(b)
-        total += methodname.step(model, optimizer, losses, float(hp["clip"]))
+        total += trainer.step(model, optimizer, losses, float(hp["clip"]))
     return total / max(len(order), 1)
 
 
@@ -302,7 +302,7 @@ def prediction_lines(
 
 def build(
     task: dict[str, Any], hp: dict[str, Any], rows: dict[str, list[dict]], ctx: trainer.Context
-) -> methodname.Setup:
+) -> trainer.Fit:
     """Vocabularies of the training split, every split encoded once, the model and Adam."""
     data = Data(rows, hp)
     model = Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).to(ctx.device)
@@ -310,12 +310,13 @@ def build(
         model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
     )
     eval_size = int(hp["batch_size"]) * (4 if ctx.device.type == "cuda" else 1)
-    return methodname.Setup(
+    return trainer.Fit(
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(model, optimizer, data, order, hp, ctx),
         prediction_lines=lambda: prediction_lines(model, rows, data, hp, eval_size, ctx.device),
         vocabularies=[data.subtokens.words, data.nodes.words, data.targets.words],
+        samples=len(rows["train"]),
     )
 
 

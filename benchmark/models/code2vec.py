@@ -138,13 +138,13 @@ def train_epoch(
         y = torch.from_numpy(given[idx]).to(ctx.device)
         with ctx.amp():
             losses = F.cross_entropy(model(x), y, reduction="none")
-        total += methodname.step(model, optimizer, losses, float(hp["clip"]))
+        total += trainer.step(model, optimizer, losses, float(hp["clip"]))
     return total / max(len(order), 1)
 
 
 def build(
     task: dict[str, Any], hp: dict[str, Any], rows: dict[str, list[dict]], ctx: trainer.Context
-) -> methodname.Setup:
+) -> trainer.Fit:
     """Vocabularies of the training split, every split encoded once, the model and Adam."""
     tokens, paths, targets = vocabularies(rows["train"], hp)
     inputs = {s: encode(rows[s], tokens, paths, int(hp["contexts"])) for s in methodname.SPLITS}
@@ -154,7 +154,7 @@ def build(
         model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
     )
     eval_size = int(hp["batch_size"]) * (4 if ctx.device.type == "cuda" else 1)
-    return methodname.Setup(
+    return trainer.Fit(
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(
@@ -164,6 +164,7 @@ def build(
             model, rows, inputs, given, targets.words, eval_size, ctx.device
         ),
         vocabularies=[tokens.words, paths.words, targets.words],
+        samples=len(rows["train"]),
     )
 
 

@@ -31,7 +31,6 @@ trainer's (benchmark.trainer): same events, same checkpoint discipline, same byt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -47,7 +46,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark import trainer
-from benchmark.models.varmisuse import InputError, jsonl, subtokens
+from benchmark.models.varmisuse import subtokens
+from benchmark.trainer import InputError, jsonl
 
 SPLITS = trainer.SPLITS
 TASKS = ("code_to_text", "code_search")
@@ -77,8 +77,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "weight_decay": 0.0, "batch_size": 32, "clip": 1.0, "overlap": 8,
               "negatives": 0, "epochs": 10, "threads": 0},
 }  # fmt: skip
-SPEC = trainer.ModelDefinition(DEFAULTS, build=lambda *_: None)  # type: ignore[arg-type,return-value]
-MORE_POSITIVE_INTS = ("decoder_layers", "max_source", "max_target", "max_query", "beam")
+POSITIVE = ("decoder_layers", "max_source", "max_target", "max_query", "beam")
 
 
 # --- tokenizers -------------------------------------------------------------------------------
@@ -531,13 +530,9 @@ class CodeSearch:
 
 
 def read_task(input_dir: Path) -> dict[str, Any]:
-    try:
-        task = json.loads((input_dir / "task.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no task.json in {input_dir}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"task.json is not valid JSON ({exc})") from None
-    if not isinstance(task, dict) or task.get("task") not in TASKS:
+    """task.json, checked for codebert."""
+    task = trainer.read_task(input_dir)
+    if task.get("task") not in TASKS:
         raise InputError(f"task.json: codebert does {' and '.join(TASKS)} only")
     if task.get("representation") != REPRESENTATIONS[task["task"]]:
         raise InputError(f"task.json: representation {task.get('representation')!r} is not "
@@ -548,11 +543,8 @@ def read_task(input_dir: Path) -> dict[str, Any]:
     return task
 
 
-def checked_hyperparameters(task: dict[str, Any]) -> dict[str, Any]:
-    hp = trainer.hyperparameters(task, SPEC)
-    for key in MORE_POSITIVE_INTS:
-        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 1:
-            raise InputError(f"task.json: {key} must be a positive integer, not {hp[key]!r}")
+def check_hyperparameters(hp: dict[str, Any]) -> None:
+    """What trainer.prepare does not check: bounds between sizes, and non-negative numbers."""
     if hp["max_source"] < hp["max_query"] + 4 or hp["max_target"] < 3:
         raise InputError("task.json: max_source must exceed max_query + 3, max_target be >= 3")
     for key in ("overlap", "negatives"):
@@ -561,7 +553,6 @@ def checked_hyperparameters(task: dict[str, Any]) -> dict[str, Any]:
     for key in ("lr", "dropout", "warmup", "weight_decay", "clip"):
         if not isinstance(hp[key], int | float) or isinstance(hp[key], bool) or hp[key] < 0:
             raise InputError(f"task.json: {key} must be a number >= 0, not {hp[key]!r}")
-    return hp
 
 
 def load_pretrained(folder: Path, dropout: float) -> tuple[Encoder, PretrainedTokenizer]:
@@ -632,7 +623,7 @@ def build(task: str, encoder: Encoder, hp: dict[str, Any], pretrained: bool) -> 
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
     """The three splits (and code_search's candidate codes) as rows; the files read."""
-    files = {**{s: f"{s}.jsonl" for s in SPLITS}, **task.get("files", {})}
+    files = trainer.split_files(task)
     if task["task"] == "code_to_text":
         fields = {s: {"source_tokens": True, **({"doc_tokens": True} if s == "train" else {})}
                   for s in SPLITS}  # fmt: skip
@@ -691,22 +682,17 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
 
 
 def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
+    """Train on the input folder's task with the one trainer, from ``weights`` if given."""
     task = read_task(input_dir)
     name = task["task"]
-    hp = checked_hyperparameters(task)
-    seed = task.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InputError(f"task.json: seed must be an integer, not {seed!r}")
-    device = trainer.pick_device(task.get("device", "cpu"))
-    if hp["threads"] > 0:
-        torch.set_num_threads(hp["threads"])
-    trainer.seed_everything(seed)
+    settings = trainer.prepare(task, DEFAULTS, POSITIVE)
+    hp, ctx = settings.hp, settings.ctx
+    check_hyperparameters(hp)
     started = time.perf_counter()
     rows, codes, files = read_inputs(input_dir, task)
-
     weights = Path(task["weights"]) if task.get("weights") else None
     model, tok, data, tag = setup(name, rows, codes, hp, weights)
-    model = model.to(device)
+    model = model.to(ctx.device)
     trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} samples, {len(tok)} "
                 f"tokens{' from ' + str(weights) if weights else ''} in "
                 f"{time.perf_counter() - started:.1f}s; hyperparameters {json.dumps(hp)}"
@@ -719,80 +705,26 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     warm = int(float(hp["warmup"]) * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
         (step + 1) / max(warm, 1), max(0.0, (total - step) / max(total - warm, 1))))  # fmt: skip
-    ctx = trainer.Context(device)
-    shuffle = np.random.default_rng(seed)
-    fingerprint = trainer.input_fingerprint(input_dir, files, tag + extra_digest(input_dir, files))
-    checkpoint_path = output_dir / trainer.CHECKPOINT
-    checkpoint = trainer.load_checkpoint(checkpoint_path, fingerprint)
-    done_epochs: list[dict[str, Any]] = []
-    if checkpoint is not None:
-        if checkpoint["vocab"] != tok.words:
-            raise InputError(f"{checkpoint_path} was trained with another vocabulary")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        schedule.load_state_dict(checkpoint["schedule"])
-        trainer.restore_rng_states(checkpoint["rng"], shuffle)
-        done_epochs = checkpoint["epochs"]
-        trainer.log(f"resuming after epoch {len(done_epochs)} from {checkpoint_path}")
-    start = {"parameters": sum(p.numel() for p in model.parameters()), "device": device.type,
-             "hyperparameters": hp, "weights": str(weights) if weights else None}  # fmt: skip
-    if done_epochs:
-        start["resumed_after_epoch"] = len(done_epochs)
-    events.emit("start", **start)
-    logged = {e.get("epoch") for e in trainer.read_own_events(events.path)
-              if e["event"] == "epoch_end"}  # fmt: skip
-    for record in done_epochs:
-        if record["epoch"] not in logged:
-            events.emit("epoch_end", **record)
-
-    pred_dir = output_dir / "predictions"
-    pred_dir.mkdir(parents=True, exist_ok=True)
     # Without gradients a batch needs far less memory: predict in larger batches (4x on CUDA).
-    eval_size = size * (4 if device.type == "cuda" else 2) * (8 if name == "code_search" else 1)
-    for epoch in range(len(done_epochs) + 1, epochs + 1):
-        epoch_start = time.perf_counter()
-        order = shuffle.permutation(n)
-        train_loss = train_epoch(model, optimizer, schedule, data, order, hp, ctx)
-        if not math.isfinite(train_loss):
-            raise RuntimeError(f"the training loss became {train_loss} in epoch {epoch}")
-        train_seconds = time.perf_counter() - epoch_start
-        model.eval()
-        with torch.inference_mode(), ctx.amp():
-            lines = data.lines(model, eval_size, device)  # type: ignore[arg-type]
-            trainer.write_predictions(pred_dir / f"epoch-{epoch:03d}.jsonl", lines)
-        seconds = time.perf_counter() - epoch_start
-        record = {
-            "epoch": epoch,
-            "train_loss": round(train_loss, 6),
-            "samples_per_s": round(n / train_seconds, 1),
-            "seconds": round(seconds, 2),
-        }
-        done_epochs.append(record)
-        state = {"fingerprint": fingerprint, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                 "rng": trainer.rng_states(shuffle), "vocab": tok.words,
-                 "epochs": done_epochs}  # fmt: skip
-        trainer.save_checkpoint(checkpoint_path, state)
-        events.emit("epoch_end", **record)
-        trainer.log(f"epoch {epoch}: train loss {train_loss:.4f}, {n / train_seconds:.0f} train "
-                    f"samples/s ({train_seconds:.1f}s), predictions in "
-                    f"{seconds - train_seconds:.1f}s")  # fmt: skip
-    events.emit("done")
-
-
-def extra_digest(input_dir: Path, files: dict[str, str]) -> str:
-    """code_search's candidate codes files, which the trainer's input fingerprint leaves out."""
-    digest = hashlib.sha256()
-    for key in sorted(k for k in files if k.endswith("-codes")):
-        digest.update((input_dir / files[key]).read_bytes())
-    return ":" + digest.hexdigest()[:16]
+    eval_size = size * (4 if ctx.device.type == "cuda" else 2) * (8 if name == "code_search" else 1)
+    run = trainer.Fit(
+        model=model,
+        optimizer=optimizer,
+        train_epoch=lambda order: train_epoch(model, optimizer, schedule, data, order, hp, ctx),
+        prediction_lines=lambda: data.lines(model, eval_size, ctx.device),  # type: ignore[arg-type]
+        vocabularies=[tok.words],
+        samples=n,
+        schedule=schedule,
+        start={"weights": str(weights) if weights else None},
+    )
+    fingerprint = trainer.input_fingerprint(input_dir, files, tag)
+    trainer.fit(run, settings, task, fingerprint, output_dir, events)
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
                 schedule: torch.optim.lr_scheduler.LRScheduler, data: CodeToText | CodeSearch,
                 order: np.ndarray, hp: dict[str, Any], ctx: trainer.Context) -> float:  # fmt: skip
     """One pass of AdamW steps over ``order`` in batches of ``batch_size``; the mean loss."""
-    model.train()
     total, size = 0.0, int(hp["batch_size"])
     for begin in range(0, len(order), size):
         idx = order[begin : begin + size].tolist()

@@ -1,5 +1,7 @@
 """Gated graph neural network (Li et al. 2016) for variable misuse, in plain PyTorch.
 
+    python -m benchmark.models.ggnn --input IN_DIR --output OUT_DIR
+
 A token is a node; program-analysis edges (task.json's ``edge_types``, plus a reverse type for
 each when ``reverse_edges`` is on) carry messages through a linear map of their own type. Each
 of ``steps`` propagation steps sums the incoming messages per node and updates the node state
@@ -9,10 +11,14 @@ embedding and pointer head come from varmisuse.py, shared with every var-misuse 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from benchmark.models import varmisuse
 from benchmark.models.varmisuse import VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
@@ -76,3 +82,11 @@ class GGNNVarMisuse(VarMisuseModel):
         hidden = int(hp["hidden"])
         encoder = GGNN(hidden, num_edge_types, int(hp["steps"]), float(hp["dropout"]))
         super().__init__(vocab_size, hidden, encoder, float(hp["dropout"]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return varmisuse.main("ggnn", DEFAULTS, GGNNVarMisuse, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,8 @@
 """GREAT, the Graph Relational Embedding Attention Transformer (Hellendoorn et al. 2020), for
 variable misuse, in plain PyTorch.
 
+    python -m benchmark.models.great --input IN_DIR --output OUT_DIR
+
 A Transformer (transformer.py) whose attention logit from token i to token j gains, for every
 edge i -> j of type t, the dot product of i's query with a learned vector of type t (per head,
 shared by all layers), as GREAT's ``bias = einsum(query, edge_embedding)``: the program graph
@@ -11,11 +13,14 @@ types of their own, as in GREAT's data loader.
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from benchmark.models import varmisuse
 from benchmark.models.transformer import DEFAULTS as TRANSFORMER_DEFAULTS
 from benchmark.models.transformer import BiasFn, Transformer
 from benchmark.models.varmisuse import VarMisuseModel
@@ -78,3 +83,11 @@ class GREATVarMisuse(VarMisuseModel):
         encoder = GREAT(hidden, int(hp["layers"]), int(hp["heads"]), int(hp["ff"]), dropout,
                         num_edge_types, str(hp["positions"]))  # fmt: skip
         super().__init__(vocab_size, hidden, encoder, dropout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return varmisuse.main("great", DEFAULTS, GREATVarMisuse, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,29 +1,22 @@
 """What the method_name reference models (code2vec, code2seq) share: reading task.json and the
-``method-name-jsonl`` splits, string vocabularies, the protocol's prediction line, and the epoch
-loop with its checkpoints, so that each model file holds only its network and how it turns a
-batch into losses and predictions.
-
-The loop is the var-misuse trainer's discipline (benchmark.trainer): every random state, the
-weights and Adam's moments are saved after each epoch, a restart on the same folders resumes
-from the last checkpoint, and on CPU the same seed gives the same bytes.
+``method-name-jsonl`` splits, string vocabularies, the protocol's prediction line, and the run
+on the one trainer (benchmark.trainer), so that each model file holds only its network and how
+it turns a batch into losses and predictions.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from benchmark import trainer
-from benchmark.models.varmisuse import InputError, jsonl
+from benchmark.trainer import InputError, jsonl
 
 SPLITS = trainer.SPLITS
 PAD, UNK = "<pad>", "<unk>"
@@ -87,22 +80,12 @@ def contexts_of(rows: Iterable[dict], limit: int) -> Iterator[tuple[str, str, st
 
 def read_task(input_dir: Path, model: str) -> dict[str, Any]:
     """task.json, checked for a method_name model."""
-    try:
-        task = json.loads((input_dir / "task.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no task.json in {input_dir}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"task.json is not valid JSON ({exc})") from None
-    if not isinstance(task, dict) or task.get("task") != "method_name":
+    task = trainer.read_task(input_dir)
+    if task.get("task") != "method_name":
         raise InputError(f"task.json: {model} does method_name only")
     if task.get("representation") != "method-name-jsonl":
         raise InputError(f"task.json: representation {task.get('representation')!r} is not "
                          "method-name-jsonl")  # fmt: skip
-    files = task.get("files", {})
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise InputError("task.json: 'files' is not an object of file names")
-    if not isinstance(task.get("hyperparameters", {}), dict):
-        raise InputError("task.json: 'hyperparameters' is not an object")
     return task
 
 
@@ -129,21 +112,9 @@ def batches(n: int, size: int) -> Iterator[np.ndarray]:
         yield np.arange(start, min(start + size, n))
 
 
-@dataclass
-class Setup:
-    """A model ready to train, as ``run`` needs it: the network and its optimizer (saved in
-    checkpoints), one epoch of steps over an order of the training samples (returning the mean
-    per-sample loss), the epoch file's lines, and the vocabularies a checkpoint must match."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    train_epoch: Callable[[np.ndarray], float]
-    prediction_lines: Callable[[], Iterator[str]]
-    vocabularies: list[list[str]]
-
-
-# (task, hyperparameters, rows per split, context) -> Setup
-Build = Callable[[dict[str, Any], dict[str, Any], dict[str, list[dict]], trainer.Context], Setup]
+# (task, hyperparameters, rows per split, context) -> the model ready for trainer.fit
+Build = Callable[[dict[str, Any], dict[str, Any], dict[str, list[dict]], trainer.Context],
+                 trainer.Fit]  # fmt: skip
 
 
 def run(
@@ -155,103 +126,22 @@ def run(
     output_dir: Path,
     events: trainer.Events,
 ) -> None:
-    """Train ``name`` on the input folder, writing epoch files, checkpoints and events.
-
-    ``positive`` names the model's own hyperparameters that must be positive integers (the
-    trainer checks the shared ones)."""
+    """Train ``name`` on the input folder with the one trainer; ``positive`` names the model's
+    own hyperparameters that must be positive integers."""
     task = read_task(input_dir, name)
-    hp = trainer.hyperparameters(task, trainer.ModelDefinition(defaults, build=None))  # type: ignore[arg-type]
-    for key in positive:
-        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 1:
-            raise InputError(f"task.json: {key} must be a positive integer, not {hp[key]!r}")
-    seed = task.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InputError(f"task.json: seed must be an integer, not {seed!r}")
-    device = trainer.pick_device(task.get("device", "cpu"))
-    if hp["threads"] > 0:  # 0: torch's own choice (OMP_NUM_THREADS, else every core)
-        torch.set_num_threads(hp["threads"])
-    trainer.seed_everything(seed)
-    files = {**{s: f"{s}.jsonl" for s in SPLITS}, **task.get("files", {})}
+    settings = trainer.prepare(task, defaults, positive)
+    files = trainer.split_files(task)
     started = time.perf_counter()
     rows = {s: read_rows(input_dir / files[s], labelled=s == "train") for s in SPLITS}
     if not rows["train"]:
         raise InputError(f"{files['train']} holds no samples")
-    ctx = trainer.Context(device)
-    setup = build(task, hp, rows, ctx)
+    run = build(task, settings.hp, rows, settings.ctx)
     trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} methods in "
                 f"{time.perf_counter() - started:.1f}s, vocabularies of "
-                f"{', '.join(str(len(v)) for v in setup.vocabularies)}; "
-                f"hyperparameters {json.dumps(hp)}")  # fmt: skip
-
-    shuffle = np.random.default_rng(seed)
+                f"{', '.join(str(len(v)) for v in run.vocabularies)}; "
+                f"hyperparameters {json.dumps(settings.hp)}")  # fmt: skip
     fingerprint = trainer.input_fingerprint(input_dir, files, name)
-    checkpoint_path = output_dir / trainer.CHECKPOINT
-    checkpoint = trainer.load_checkpoint(checkpoint_path, fingerprint)
-    done_epochs: list[dict[str, Any]] = []  # the epoch_end events, kept in the checkpoint
-    if checkpoint is not None:
-        if checkpoint["vocabularies"] != setup.vocabularies:
-            raise InputError(f"{checkpoint_path} was trained with other vocabularies")
-        setup.model.load_state_dict(checkpoint["model"])
-        setup.optimizer.load_state_dict(checkpoint["optimizer"])
-        trainer.restore_rng_states(checkpoint["rng"], shuffle)
-        done_epochs = checkpoint["epochs"]
-        trainer.log(f"resuming after epoch {len(done_epochs)} from {checkpoint_path}")
-    parameters = sum(p.numel() for p in setup.model.parameters())
-    start = {"parameters": parameters, "device": device.type, "hyperparameters": hp}
-    if done_epochs:
-        start["resumed_after_epoch"] = len(done_epochs)
-    events.emit("start", **start)
-    # A kill between a checkpoint and its epoch_end event leaves the event unwritten.
-    logged = {e.get("epoch") for e in trainer.read_own_events(events.path)
-              if e["event"] == "epoch_end"}  # fmt: skip
-    for record in done_epochs:
-        if record["epoch"] not in logged:
-            events.emit("epoch_end", **record)
-
-    pred_dir = output_dir / "predictions"
-    pred_dir.mkdir(parents=True, exist_ok=True)
-    epochs, n_train = int(hp["epochs"]), len(rows["train"])
-    for epoch in range(len(done_epochs) + 1, epochs + 1):
-        epoch_start = time.perf_counter()
-        order = shuffle.permutation(n_train)
-        setup.model.train()
-        train_loss = setup.train_epoch(order)
-        if not math.isfinite(train_loss):
-            raise RuntimeError(f"the training loss became {train_loss} in epoch {epoch}")
-        train_seconds = time.perf_counter() - epoch_start
-        setup.model.eval()
-        with torch.inference_mode(), ctx.amp():
-            trainer.write_predictions(pred_dir / f"epoch-{epoch:03d}.jsonl",
-                                      setup.prediction_lines())  # fmt: skip
-        seconds = time.perf_counter() - epoch_start
-        record = {"epoch": epoch, "train_loss": round(train_loss, 6),
-                  "samples_per_s": round(n_train / train_seconds, 1),
-                  "seconds": round(seconds, 2)}  # fmt: skip
-        done_epochs.append(record)
-        state = {"fingerprint": fingerprint, "model": setup.model.state_dict(),
-                 "optimizer": setup.optimizer.state_dict(), "rng": trainer.rng_states(shuffle),
-                 "vocabularies": setup.vocabularies, "epochs": done_epochs}  # fmt: skip
-        trainer.save_checkpoint(checkpoint_path, state)
-        events.emit("epoch_end", **record)
-        trainer.log(f"epoch {epoch}: train loss {train_loss:.4f}, "
-                    f"{n_train / train_seconds:.0f} train samples/s ({train_seconds:.1f}s), "
-                    f"predictions in {seconds - train_seconds:.1f}s")  # fmt: skip
-    events.emit("done")
-
-
-def step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    losses: torch.Tensor,
-    clip: float,
-) -> float:
-    """One Adam step on the mean of a batch's per-sample losses; their sum, for the epoch's
-    mean."""
-    optimizer.zero_grad(set_to_none=True)
-    losses.mean().backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
-    return float(losses.detach().sum())
+    trainer.fit(run, settings, task, fingerprint, output_dir, events)
 
 
 def main(

@@ -1,6 +1,8 @@
 """Bidirectional GRU encoder for variable misuse, the GREAT study's RNN baseline, in plain
 PyTorch.
 
+    python -m benchmark.models.rnn --input IN_DIR --output OUT_DIR
+
 The tokens of each function form one sequence, read left to right and right to left; a token's
 state is the two directions' outputs side by side (``hidden / 2`` each), fed to the shared
 two-pointer head (varmisuse.py). Sequences are packed, so padding never enters a state.
@@ -8,11 +10,15 @@ two-pointer head (varmisuse.py). Sequences are packed, so padding never enters a
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
+from benchmark.models import varmisuse
 from benchmark.models.varmisuse import VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
@@ -58,3 +64,11 @@ class RNNVarMisuse(VarMisuseModel):
     def __init__(self, vocab_size: int, num_edge_types: int, hp: dict) -> None:
         hidden, dropout = int(hp["hidden"]), float(hp["dropout"])
         super().__init__(vocab_size, hidden, BiRNN(hidden, int(hp["layers"]), dropout), dropout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return varmisuse.main("rnn", DEFAULTS, RNNVarMisuse, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,7 @@
 """Transformer encoder (Vaswani et al. 2017) for variable misuse, in plain PyTorch.
 
+    python -m benchmark.models.transformer --input IN_DIR --output OUT_DIR
+
 The tokens of each function form one sequence: sinusoidal positions added to the shared
 sub-token embedding, or a per-head attention bias growing with the distance between tokens
 (``positions``), and pre-norm self-attention layers turn them into token states for the
@@ -11,7 +13,8 @@ only in the edges.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +22,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
+from benchmark.models import varmisuse
 from benchmark.models.varmisuse import InputError, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
@@ -142,3 +146,11 @@ class TransformerVarMisuse(VarMisuseModel):
         encoder = Transformer(hidden, int(hp["layers"]), int(hp["heads"]), int(hp["ff"]), dropout,
                               str(hp["positions"]))  # fmt: skip
         super().__init__(vocab_size, hidden, encoder, dropout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return varmisuse.main("transformer", DEFAULTS, TransformerVarMisuse, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,6 @@
 """What every variable-misuse model shares: reading samples, the sub-token vocabulary, graphs
-as torch_geometric ``Data``, the two-pointer head, the loss and the per-sample predictions.
+as torch_geometric ``Data``, the two-pointer head, the loss, the per-sample predictions, and
+the protocol program that trains any of them on the one trainer (``main``).
 
 The layout follows the GREAT codebase (google-research/google-research/tree/master/great), so
 that GGNN, GREAT, Transformer and BiRNN encoders differ only in how they turn embedded tokens
@@ -12,16 +13,21 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
+
+from benchmark import trainer
+from benchmark.trainer import InputError, jsonl
 
 PAD, UNK = "<pad>", "<unk>"
 MAX_SUBTOKENS = 5
@@ -56,10 +62,6 @@ SHARED_DEFAULTS: dict[str, dict[str, float | int | bool]] = {
 def with_shared(own: dict[str, dict[str, float | int | bool]]) -> dict[str, dict]:
     """A model's per-profile defaults: SHARED_DEFAULTS updated with its own keys."""
     return {profile: {**shared, **own[profile]} for profile, shared in SHARED_DEFAULTS.items()}
-
-
-class InputError(ValueError):
-    """An input file that breaks docs/protocol.md; the message is one line naming the place."""
 
 
 @dataclass(frozen=True)
@@ -144,20 +146,6 @@ def parse_sample(obj: object, where: str, labelled: bool) -> Sample:
         error_location=location,
         repair_targets=targets,
     )
-
-
-def jsonl(path: Path) -> Iterator[tuple[str, object]]:
-    """(where, object) for each non-blank line of an input file; bad JSON is an InputError
-    naming the file and line, as the protocol promises."""
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {number}"
-            try:
-                yield where, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
 
 
 def read_samples(path: Path, labelled: bool) -> list[Sample]:
@@ -431,3 +419,140 @@ class VarMisuseModel(nn.Module):
     def forward(self, batch: Batch) -> Pointers:
         states = self.encoder(self.dropout(self.embed(batch.x)), batch)
         return self.head(states, batch)
+
+
+# --- the protocol program: ``python -m benchmark.models.ggnn --input IN --output OUT`` ---------
+
+
+def read_task(input_dir: Path) -> dict[str, Any]:
+    """task.json, checked for a var-misuse model."""
+    task = trainer.read_task(input_dir)
+    if task.get("task") != "var_misuse":
+        raise InputError(f"task.json: task {task.get('task')!r} is not supported (var_misuse is)")
+    if task.get("representation", "great-jsonl") != "great-jsonl":
+        raise InputError(f"task.json: representation {task['representation']!r} is not great-jsonl")
+    if not isinstance(task.get("edge_types"), dict):
+        raise InputError("task.json: 'edge_types' is missing or not an object")
+    return task
+
+
+def token_batches(
+    sizes: np.ndarray | Sequence[int],
+    order: Sequence[int],
+    budget: int,
+    max_samples: int | None = None,
+) -> list[list[int]]:
+    """Consecutive runs of ``order`` with at most ``budget`` tokens (a larger sample goes alone)
+    and at most ``max_samples`` samples each: batches of about equal work whatever the
+    function lengths, which keeps a step's cost, and so its speed, steady."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for i in order:
+        n = int(sizes[i])
+        if current and (used + n > budget or len(current) == max_samples):
+            batches.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def collate(graphs: Sequence[Data], indices: Sequence[int], device: torch.device) -> Batch:
+    return Batch.from_data_list([graphs[i] for i in indices]).to(device)
+
+
+def train_epoch(
+    model: VarMisuseModel,
+    optimizer: torch.optim.Optimizer,
+    graphs: Sequence[Data],
+    batches: Sequence[Sequence[int]],
+    hp: dict[str, Any],
+    ctx: trainer.Context,
+) -> float:
+    """One pass of Adam steps over ``batches``; the mean per-sample loss."""
+    total, count = 0.0, 0
+    for indices in batches:
+        batch = collate(graphs, indices, ctx.device)
+        with ctx.amp():
+            losses = sample_losses(model(batch), batch)
+        total += trainer.step(model, optimizer, losses, float(hp["clip"]))
+        count += len(indices)
+    return total / max(count, 1)
+
+
+def prediction_lines(
+    model: VarMisuseModel,
+    samples: dict[str, list[Sample]],
+    graphs: dict[str, list[Data]],
+    batches: dict[str, list[list[int]]],
+    device: torch.device,
+) -> Iterator[str]:
+    """The epoch file's lines: every sample of every split, in file order."""
+    for split in trainer.SPLITS:
+        for indices in batches[split]:
+            batch = collate(graphs[split], indices, device)
+            outs = predictions(model(batch), batch, labelled=split == "train")
+            for i, out in zip(indices, outs, strict=True):
+                yield json.dumps({"id": samples[split][i].id, "split": split, **out}) + "\n"
+
+
+# (sub-token vocabulary size, edge type count, hyperparameters) -> the model
+Build = Callable[[int, int, dict[str, Any]], VarMisuseModel]
+
+
+def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir: Path,
+        output_dir: Path, events: trainer.Events) -> None:  # fmt: skip
+    """Train ``name`` on the input folder with the one trainer."""
+    task = read_task(input_dir)
+    settings = trainer.prepare(task, defaults)
+    hp, device = settings.hp, settings.ctx.device
+    files = trainer.split_files(task)
+    started = time.perf_counter()
+    samples = {s: read_samples(input_dir / files[s], labelled=s == "train")
+               for s in trainer.SPLITS}  # fmt: skip
+    if not samples["train"]:
+        raise InputError(f"{files['train']} holds no samples")
+    vocab = Vocabulary.build((s.tokens for s in samples["train"]), int(hp["vocab_size"]))
+    edge_types = EdgeTypes(task["edge_types"], reverse=bool(hp["reverse_edges"]))
+    graphs = {s: [to_data(x, vocab, edge_types) for x in samples[s]] for s in trainer.SPLITS}
+    sizes = {s: np.array([len(x.tokens) for x in samples[s]]) for s in trainer.SPLITS}
+    counts = ", ".join(f"{len(samples[s])} {s}" for s in trainer.SPLITS)
+    seconds = time.perf_counter() - started
+    trainer.log(f"read {counts} samples, {len(vocab)} sub-tokens, {len(edge_types)} edge types "
+                f"in {seconds:.1f}s; hyperparameters {json.dumps(hp)}")  # fmt: skip
+
+    model = build(len(vocab), len(edge_types), hp).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
+    )
+    budget = int(hp["batch_tokens"])
+    # Without gradients a batch needs far less memory: on CUDA, predict in 4x larger batches.
+    eval_budget = budget * (4 if device.type == "cuda" else 1)
+    eval_batches = {s: token_batches(sizes[s], range(len(sizes[s])), eval_budget)
+                    for s in trainer.SPLITS}  # fmt: skip
+
+    def epoch(order: np.ndarray) -> float:
+        batches = token_batches(sizes["train"], order, budget, int(hp["batch_size"]))
+        return train_epoch(model, optimizer, graphs["train"], batches, hp, settings.ctx)
+
+    fingerprint = trainer.input_fingerprint(input_dir, files, name)
+    run = trainer.Fit(
+        model=model,
+        optimizer=optimizer,
+        train_epoch=epoch,
+        prediction_lines=lambda: prediction_lines(model, samples, graphs, eval_batches, device),
+        vocabularies=[vocab.words],
+        samples=len(samples["train"]),
+    )
+    trainer.fit(run, settings, task, fingerprint, output_dir, events)
+
+
+def main(name: str, defaults: dict[str, dict[str, Any]], build: Build, doc: str | None,
+         argv: Sequence[str] | None = None) -> int:  # fmt: skip
+    """The protocol command line of a var-misuse model (trainer.command_line around run)."""
+    return trainer.command_line(
+        doc, lambda a, events: run(name, defaults, build, a.input, a.output, events), argv
+    )

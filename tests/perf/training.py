@@ -13,6 +13,7 @@ own ``train_epoch``. Prints samples/s per model; never fails on time.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import tempfile
@@ -25,14 +26,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmark import datasets, noise, trainer
-from benchmark.models import code2seq, code2vec, methodname
-from benchmark.models.varmisuse import EdgeTypes, Vocabulary, read_samples
+from benchmark.models import VAR_MISUSE, code2seq, code2vec, methodname
+from benchmark.models.varmisuse import (
+    EdgeTypes,
+    Vocabulary,
+    read_samples,
+    to_data,
+    token_batches,
+    train_epoch,
+)
 from benchmark.profiles import PROFILES
 from benchmark.protocol import EDGE_TYPES, write_inputs
 from benchmark.run import select_splits
 from benchmark.tasks import method_name
 
-MODELS = (*trainer.MODELS, "code2vec", "code2seq", "codebert")
+MODELS = (*VAR_MISUSE, "code2vec", "code2seq", "codebert")
 
 
 def training_samples(profile: str, n: int) -> list:
@@ -131,7 +139,7 @@ def measure_codebert(profile: str, n: int, threads: int) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             hooks.write_inputs(Path(tmp), {"task": task, "profile": profile}, splits)
             meta = codebert.read_task(Path(tmp))
-            hp = codebert.checked_hyperparameters(meta)
+            hp = trainer.hyperparameters(meta, codebert.DEFAULTS, codebert.POSITIVE)
             rows, codes, _ = codebert.read_inputs(Path(tmp), meta)
         torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
         trainer.seed_everything(0)
@@ -155,22 +163,24 @@ def measure_codebert(profile: str, n: int, threads: int) -> list[dict]:
 
 
 def measure(model: str, profile: str, samples: list, threads: int) -> dict:
-    spec = trainer.MODELS[model]
-    hp = dict(spec.defaults[profile])
+    module = importlib.import_module(f"benchmark.models.{model}")
+    hp = dict(module.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0)
     vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
     edge_types = EdgeTypes({str(k): v for k, v in EDGE_TYPES.items()}, bool(hp["reverse_edges"]))
-    graphs = [trainer.to_data(s, vocab, edge_types) for s in samples]
-    net = spec.build(len(vocab), len(edge_types), hp)
+    graphs = [to_data(s, vocab, edge_types) for s in samples]
+    net = getattr(module, VAR_MISUSE[model])(len(vocab), len(edge_types), hp)
     optimizer = torch.optim.Adam(net.parameters(), lr=float(hp["lr"]))
     ctx = trainer.Context(torch.device("cpu"))
     sizes = np.array([len(s.tokens) for s in samples])
     order = np.random.default_rng(0).permutation(len(samples))
-    batches = trainer.token_batches(sizes, order, int(hp["batch_tokens"]), int(hp["batch_size"]))
-    trainer.train_epoch(net, optimizer, graphs, batches[:3], hp, ctx)  # warm-up
+    batches = token_batches(sizes, order, int(hp["batch_tokens"]), int(hp["batch_size"]))
+    net.train()
+    train_epoch(net, optimizer, graphs, batches[:3], hp, ctx)  # warm-up
     started = time.perf_counter()
-    _, count = trainer.train_epoch(net, optimizer, graphs, batches, hp, ctx)
+    train_epoch(net, optimizer, graphs, batches, hp, ctx)
+    count = len(samples)
     seconds = time.perf_counter() - started
     return {
         "model": model,
@@ -197,7 +207,7 @@ def main() -> None:
     if unknown:
         choices = ", ".join(MODELS)
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {choices}")
-    var_misuse = [m for m in models if m in trainer.MODELS]
+    var_misuse = [m for m in models if m in VAR_MISUSE]
     samples = training_samples(args.profile, args.samples) if var_misuse else []
     rows = [measure(m, args.profile, samples, args.threads) for m in var_misuse]
     if "code2vec" in models:
