@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.models import MODELS, ModelSpec
-from benchmark.runner.docker import NAME_RE
+from benchmark.runner.names import NAME_RE
 
 RECORDS = ".submissions"
 TASKS_LABEL = "bench.tasks"  # an image's claim: the tasks it does, comma-separated

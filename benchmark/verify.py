@@ -22,6 +22,7 @@ from benchmark.profiles import PROFILES, Profile
 from benchmark.protocol import ProtocolError, read_events
 from benchmark.runner import UnitFailed
 from benchmark.runner import docker as sandbox
+from benchmark.runner.names import NAME_RE, UNSAFE_TEXT
 
 RULES = {
     "image": "the image is on this machine and claims the tasks it does (label bench.tasks)",
@@ -145,7 +146,7 @@ def _labels_plain(image: Any) -> str | None:
     labels = (image.attrs.get("Config") or {}).get("Labels") or {}
     for key, value in labels.items():
         for text in (key, str(value)):
-            if len(text) > 200 or sandbox.UNSAFE_TEXT.search(text):
+            if len(text) > 200 or UNSAFE_TEXT.search(text):
                 return f"label {key[:40]!r} holds {text[:60]!r}, which is not plain text"
     return None
 
@@ -159,7 +160,7 @@ def verify_task(
 
     # task.json's model: the reference model an image of `bench images build` holds, if any
     named = str(((image.attrs.get("Config") or {}).get("Labels") or {}).get(LABEL, ""))
-    model = named if sandbox.NAME_RE.fullmatch(named) else "submission"
+    model = named if NAME_RE.fullmatch(named) else "submission"
     splits, labels = _tiny_inputs(task, model, work / "input", time_limit)
     out: dict[str, tuple[str, str]] = {}
     first = _run(tag, work, "output", time_limit, limits=limits)

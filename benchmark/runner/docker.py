@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmark.protocol import read_events
 from benchmark.runner import UnitFailed
+from benchmark.runner.names import check_events
 
 if TYPE_CHECKING:
     import docker
@@ -34,9 +35,6 @@ IN_DIR, OUT_DIR = "/input", "/output"
 NOBODY = "65534:65534"  # the container's user when the harness itself runs as root
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 LABEL = "bench.output"  # on every container: the host output folder it writes into
-# What a model may call itself (and what `bench submit` accepts as a name): no markup, no paths.
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-UNSAFE_TEXT = re.compile(r"[<>&\"'`\x00-\x1f\x7f]")  # markup and control characters
 GIB = 1 << 30
 
 
@@ -195,41 +193,6 @@ def scan_output(folder: Path, limits: Limits) -> str | None:
     if total > limits.output:
         return (f"the model wrote {human(total)} to its output folder, over the limit of "
                 f"{human(limits.output)}")  # fmt: skip
-    return None
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-def check_events(events: Sequence[dict]) -> str | None:
-    """Why the start event names or describes the model with text the harness will not carry
-    into run.json and leaderboard pages (markup, control characters, overlong strings), or
-    None. Such a model ends as a failed unit rather than being shown escaped."""
-    for event in events:
-        if event.get("event") != "start":
-            continue
-        for key in ("name", "model"):
-            if key in event and not (isinstance(event[key], str) and NAME_RE.fullmatch(event[key])):
-                return (
-                    f"the model's start event names it {str(event[key])[:60]!r}: a name is "
-                    "1-64 of a-z, 0-9, '.', '_', '-' starting with a letter or digit"
-                )
-        for text in _strings(event):
-            if len(text) > 200 or UNSAFE_TEXT.search(text):
-                return f"the model's start event holds {text[:60]!r}, which is not plain text"
-        params = event.get("parameters")
-        if params is not None and not (isinstance(params, int) and not isinstance(params, bool)
-                                       and params >= 0):  # fmt: skip
-            return f"the model's start event has parameters={params!r}, not a count"
     return None
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmark.protocol import read_events
 from benchmark.runner import UnitFailed
+from benchmark.runner.names import check_events
 
 POLL_S = 0.5
 
@@ -51,6 +52,9 @@ def run(
                 except subprocess.TimeoutExpired:
                     code = None
                 events = read_events(output_dir)
+                bad = check_events(events)
+                if bad:
+                    raise UnitFailed(bad)
                 for event in events[seen:]:
                     on_event(event)
                 seen = len(events)
