@@ -498,12 +498,19 @@ def submit(
         Path | None,
         typer.Option(help="For a folder on ARG BASE: install the suite's packages from here."),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Give a name already submitted with another image to this one; the old "
+            "results move to <results>/.replaced/."
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the submission's summary as JSON on stdout.")
     ] = False,
 ) -> None:
     """Build (if a folder), verify, record and run the standard sweep of a new model."""
-    from dataclasses import replace
+    import dataclasses
 
     from benchmark import submit as sub
     from benchmark.sweep import BadOption
@@ -512,9 +519,9 @@ def submit(
     standard = sub.STANDARD
     if profile is not None:
         check_choice("profile", profile, PROFILES)
-        standard = replace(standard, profile=profile)
+        standard = dataclasses.replace(standard, profile=profile)
     if seeds is not None:
-        standard = replace(standard, seeds=seeds)
+        standard = dataclasses.replace(standard, seeds=seeds)
     if noise is not None:
         try:
             rates = tuple(float(r) for r in noise.split(",") if r.strip())
@@ -522,12 +529,12 @@ def submit(
             raise fail(f"--noise {noise!r} is not a comma-separated list of rates") from None
         if not rates or any(not 0.0 <= r <= 1.0 for r in rates):
             raise fail(f"--noise {noise!r}: give rates in [0, 1], such as 0,0.5,1")
-        standard = replace(standard, noise_rates=rates)
+        standard = dataclasses.replace(standard, noise_rates=rates)
     try:
         summary = sub.submit(
             target, name, results, task, standard, device, max_parallel,
             log=lambda s: console.err.print(escape(s), highlight=False, soft_wrap=True),
-            base=base, wheelhouse=wheelhouse,
+            base=base, wheelhouse=wheelhouse, replace=replace,
         )  # fmt: skip
     except sub.Rejected as e:
         console.out.print(verify_table(e.report))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.models import MODELS, ModelSpec
+from benchmark.results import segment
 from benchmark.runner.names import NAME_RE
 
 RECORDS = ".submissions"
+REPLACED = ".replaced"  # results of images a submission replaced, kept rather than deleted
 TASKS_LABEL = "bench.tasks"  # an image's claim: the tasks it does, comma-separated
 REPRESENTATIONS = {
     "var_misuse": "great-jsonl", "method_name": "method-name-jsonl",
@@ -97,6 +100,21 @@ def save(results: Path, record: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, path)
     return path
+
+
+def retire(results: Path, record: dict) -> Path:
+    """Move the results and record of a replaced submission to ``.replaced/NAME-<ns>/``, out
+    of the leaderboard's sight but not lost; return that folder."""
+    name = record["name"]
+    folder = results / REPLACED / f"{name}-{time.time_ns()}"
+    for units in sorted(results.glob(f"*/*/{segment(name)}")):
+        if units.is_dir() and not units.parts[-3].startswith("."):
+            dest = folder / units.relative_to(results)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            units.rename(dest)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    return folder
 
 
 def _spec(name: str, tasks: Sequence[str]) -> ModelSpec:
@@ -222,10 +240,13 @@ def submit(
     log: Callable[[str], None] = lambda s: None,
     base: str | None = None,
     wheelhouse: Path | None = None,
+    replace: bool = False,
 ) -> dict:
     """Build if needed, verify, record and sweep; return a summary. Raises BadSubmission with
     a one-line reason when the submission is refused (its verify report is then in
-    ``summary['verify']`` of the exception's ``report``)."""
+    ``summary['verify']`` of the exception's ``report``). A name already taken by another
+    image is refused unless ``replace``: then, once the new image passes verification, the
+    old one's results move to ``.replaced/`` and the name starts over with the new image."""
     from benchmark import sweep as sw
     from benchmark import verify
     from benchmark.runner.docker import client, get_image, image_digest
@@ -249,10 +270,11 @@ def submit(
     if unknown:
         raise BadSubmission(f"unknown task {unknown[0]!r}; choose from: {', '.join(TASKS)}")
     earlier = load(results, name)
-    if earlier is not None and earlier["image_id"] != found.id:
+    replacing = earlier is not None and earlier["image_id"] != found.id
+    if replacing and not replace:
         raise BadSubmission(
             f"{name!r} was submitted on {earlier['submitted']} with another image "
-            f"({earlier['image']}); submit this one under another name"
+            f"({earlier['image']}); submit this one under another name, or pass --replace"
         )
     log(f"verifying {image} on {', '.join(tasks)}")
     report = verify.verify(image, tasks)
@@ -267,9 +289,14 @@ def submit(
     record = {
         "name": name, "image": image, "image_id": found.id, "digest": image_digest(found),
         "tasks": tasks, "source": source, "source_hash": digest_of_source,
-        "submitted": earlier["submitted"] if earlier else _now(), "verify": report,
-        "sweep": asdict(standard),
+        "submitted": earlier["submitted"] if earlier and not replacing else _now(),
+        "verify": report, "sweep": asdict(standard),
     }  # fmt: skip
+    if replacing:
+        assert earlier is not None
+        moved = retire(results, earlier)
+        log(f"the results of {earlier['image']} moved to {moved}")
+        record["replaces"] = {**provenance(earlier), "results": str(moved)}
     save(results, record)
     register(results)
     summaries = []

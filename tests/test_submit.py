@@ -110,9 +110,39 @@ def test_a_taken_name_keeps_its_image(client, tmp_path):
     other = bench("submit", fakes.build(client, "slow"), "--name", "taken", *QUICK,
                   "--results", str(results))  # fmt: skip
     assert other.returncode == 2
-    assert "was submitted on" in other.stderr and "another name" in other.stderr
+    assert "was submitted on" in other.stderr and "--replace" in other.stderr
     record = json.loads((results / ".submissions" / "taken.json").read_text())
     assert record["image_id"] == client.images.get(fakes.build(client, "good")).id
+    before = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+
+    # --replace with an image that breaks the protocol changes nothing.
+    bad = bench("submit", fakes.build(client, "malformed"), "--name", "taken", *QUICK,
+                "--replace", "--results", str(results))  # fmt: skip
+    assert bad.returncode == 1 and "rule 'predictions'" in bad.stderr
+    assert {p: p.read_bytes() for p in results.rglob("*") if p.is_file()} == before
+
+    # --replace with a good image: the old results move aside whole, the name starts over.
+    new = bench("submit", fakes.build(client, "slow"), "--name", "taken", *QUICK,
+                "--replace", "--results", str(results), "--json")  # fmt: skip
+    assert new.returncode == 0, new.stderr[-2000:]
+    assert json.loads(new.stdout)["ok"]
+    record = json.loads((results / ".submissions" / "taken.json").read_text())
+    slow_id = client.images.get(fakes.build(client, "slow")).id
+    assert record["image_id"] == slow_id
+    assert record["replaces"]["image_id"] == client.images.get(fakes.build(client, "good")).id
+    moved = Path(record["replaces"]["results"])
+    assert moved.parent == results / ".replaced"
+    for path, data in before.items():
+        rel = path.relative_to(results)
+        if rel.parts[0] == "var_misuse":
+            assert (moved / rel).read_bytes() == data, rel
+    units = sorted(results.glob("var_misuse/python-stdlib/taken/noise-*/seed-0"))
+    assert len(units) == 2 and all(is_complete(u) for u in units)
+    for unit in units:
+        run = json.loads((unit / "run.json").read_text())
+        assert run["image"]["digest"] == slow_id
+    board = json.loads(bench("leaderboard", "show", "--results", str(results), "--json").stdout)
+    assert [r["model"] for r in board["rows"]] == ["taken"]
 
 
 def test_a_folder_that_does_not_build_is_one_line(client, tmp_path):
