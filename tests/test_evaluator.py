@@ -11,106 +11,7 @@ from hypothesis import strategies as st
 from benchmark.evaluator import get_scorer, score
 from benchmark.evaluator.var_misuse import TABLE_COLUMNS
 from benchmark.evaluator.var_misuse import score as score_var_misuse
-
-
-def make_labels(rows: list[tuple]) -> pl.DataFrame:
-    """rows: (sample_id, split, noisy, true (has_bug, loc, targets), given (... ) or None)."""
-    records = []
-    for sample_id, split, noisy, true, given_ in rows:
-        given_ = given_ or true
-        records.append(
-            {
-                "sample_id": sample_id,
-                "split": split,
-                "noisy": noisy,
-                "true_has_bug": true[0],
-                "true_location": true[1],
-                "true_targets": true[2],
-                "given_has_bug": given_[0],
-                "given_location": given_[1],
-                "given_targets": given_[2],
-            }
-        )
-    return pl.DataFrame(
-        records,
-        schema={
-            "sample_id": pl.String,
-            "split": pl.String,
-            "noisy": pl.Boolean,
-            "true_has_bug": pl.Boolean,
-            "true_location": pl.Int64,
-            "true_targets": pl.List(pl.Int64),
-            "given_has_bug": pl.Boolean,
-            "given_location": pl.Int64,
-            "given_targets": pl.List(pl.Int64),
-        },
-    )
-
-
-def make_predictions(rows: list[tuple]) -> pl.DataFrame:
-    """rows: (epoch, sample_id, split, location, repair, loss)."""
-    return pl.DataFrame(
-        [
-            {
-                "epoch": epoch,
-                "sample_id": sample_id,
-                "split": split,
-                "location": location,
-                "repair": repair,
-                "location_score": 0.5,
-                "repair_score": 0.5,
-                "loss": loss if split == "train" else None,
-                "p_given": 0.25 if split == "train" else None,
-            }
-            for epoch, sample_id, split, location, repair, loss in rows
-        ],
-        schema={
-            "epoch": pl.Int64,
-            "sample_id": pl.String,
-            "split": pl.String,
-            "location": pl.Int64,
-            "repair": pl.Int64,
-            "location_score": pl.Float64,
-            "repair_score": pl.Float64,
-            "loss": pl.Float64,
-            "p_given": pl.Float64,
-        },
-    )
-
-
-NO_BUG = (False, 0, [])
-LABELS = make_labels(
-    [
-        ("t1", "train", False, (True, 3, [5, 7]), None),
-        ("t2", "train", False, NO_BUG, None),
-        ("t3", "train", True, NO_BUG, (True, 4, [6])),
-        ("t4", "train", True, (True, 2, [8]), NO_BUG),
-        ("v1", "valid", False, (True, 3, [5]), None),
-        ("v2", "valid", False, NO_BUG, None),
-        ("s1", "test", False, (True, 2, [4, 6]), None),
-        ("s2", "test", False, NO_BUG, None),
-    ]
-)
-PREDICTIONS = make_predictions(
-    [
-        (1, "t1", "train", 3, 7, 0.2),
-        (1, "t2", "train", 5, 5, 0.9),
-        (1, "t3", "train", 0, 6, 0.9),
-        (1, "t4", "train", 2, 8, 1.2),
-        (1, "v1", "valid", 3, 1, None),
-        (1, "v2", "valid", 0, 3, None),
-        (1, "s1", "test", 2, 6, None),
-        (1, "s2", "test", 0, 4, None),
-        (2, "t1", "train", 3, 5, 0.1),
-        (2, "t2", "train", 0, 1, 0.5),
-        (2, "t3", "train", 4, 6, 0.4),
-        (2, "t4", "train", 0, 2, 0.35),
-        (2, "v1", "valid", 3, 5, None),
-        (2, "v2", "valid", 7, 7, None),
-        (2, "s1", "test", 2, 5, None),
-        (2, "s2", "test", 0, 4, None),
-    ]
-)
+from tests.test_metrics import LABELS, NO_BUG, PREDICTIONS, make_labels, make_predictions
 
 VERDICTS = [
     f"{w}_{s}" for s in ("given", "true") for w in ("has_bug", "loc_ok", "repair_ok", "correct")
@@ -132,7 +33,7 @@ def test_table_shape_and_order() -> None:
     )
     row = table.filter(pl.col("sample_id") == "t1", pl.col("epoch") == 1).row(0, named=True)
     assert row["pred_location"] == 3 and row["pred_repair"] == 7
-    assert row["loss"] == 0.2 and row["p_given"] == 0.25 and row["noisy"] is False
+    assert row["loss"] == 0.2 and row["p_given"] == 0.3 and row["noisy"] is False
     assert table.filter(pl.col("split") != "train")["p_given"].null_count() == 8
 
 
