@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from benchmark.metrics.originals import sentence_bleu, split_puncts
-from benchmark.protocol import SPLITS, ProtocolError, write_task
+from benchmark.protocol import SPLITS, write_task
 from benchmark.tasks import lines
 
 NOISE_KINDS = ("label", "token-masking")
@@ -102,18 +102,9 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
         df.rename({"given_doc": "doc_tokens"}, strict=False).write_ndjson(folder / f"{s}.jsonl")
 
 
-def _check(r: dict, where: str, extra: object) -> dict:
-    if not lines.tokens(r.get("tokens"), 256):
-        raise ProtocolError(f"{where}: 'tokens' must be a list of at most 256 strings")
-    if not lines.number(r.get("score")):
-        raise ProtocolError(f"{where}: 'score' must be a finite number in [0, 1]")
-    return {"tokens": r["tokens"], "score": float(r["score"])}
-
-
 def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Every epoch's predictions, checked against the samples the harness wrote."""
-    schema = {"tokens": LIST, "score": pl.Float64}
-    return lines.read_predictions(folder, epochs, lines.expected_ids(splits), _check, schema)
+    return lines.read_token_predictions(folder, epochs, splits, "tokens", 256)
 
 
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:

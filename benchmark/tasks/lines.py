@@ -119,3 +119,20 @@ def expected_ids(splits: dict[str, pl.DataFrame], extra: str | None = None) -> d
         vals = df[extra].to_list() if extra else [None] * df.height
         out.update({i: (s, v) for i, v in zip(df["id"].to_list(), vals, strict=True)})
     return out
+
+
+def read_token_predictions(
+    folder: Path, epochs: int, splits: dict[str, pl.DataFrame], field: str, limit: int
+) -> pl.DataFrame:
+    """Every epoch's predictions for a task whose model writes a sequence of strings (a
+    method name's sub-tokens, a docstring's tokens) in ``field`` and a score in [0, 1]."""
+
+    def check(r: Row, where: str, extra: object) -> Row:
+        if not tokens(r.get(field), limit):
+            raise ProtocolError(f"{where}: '{field}' must be a list of at most {limit} strings")
+        if not number(r.get("score")):
+            raise ProtocolError(f"{where}: 'score' must be a finite number in [0, 1]")
+        return {field: r[field], "score": float(r["score"])}
+
+    schema = {field: pl.List(pl.String), "score": pl.Float64}
+    return read_predictions(folder, epochs, expected_ids(splits), check, schema)

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from benchmark.metrics.originals import subtoken_counts
-from benchmark.protocol import SPLITS, ProtocolError, write_task
+from benchmark.protocol import SPLITS, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.methods import java_features
 
@@ -104,18 +104,9 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
         df.rename({"given_label": "label"}, strict=False).write_ndjson(folder / f"{s}.jsonl")
 
 
-def _check(r: dict, where: str, extra: object) -> dict:
-    if not lines.tokens(r.get("subtokens"), 64):
-        raise ProtocolError(f"{where}: 'subtokens' must be a list of at most 64 strings")
-    if not lines.number(r.get("score")):
-        raise ProtocolError(f"{where}: 'score' must be a finite number in [0, 1]")
-    return {"subtokens": r["subtokens"], "score": float(r["score"])}
-
-
 def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Every epoch's predictions, checked against the samples the harness wrote."""
-    schema = {"subtokens": LIST, "score": pl.Float64}
-    return lines.read_predictions(folder, epochs, lines.expected_ids(splits), _check, schema)
+    return lines.read_token_predictions(folder, epochs, splits, "subtokens", 64)
 
 
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
