@@ -38,6 +38,8 @@ def availability(c: dict) -> tuple[bool, str]:
             return True, str(sources.jdk_src_zip())
         if name == "ruby-stdlib":
             return True, str(sources.ruby_stdlib())
+        if name == "ruby-debian":
+            return True, f"{len(sources.debian_ruby().packages)} Debian packages installed"
         if name == "python-stdlib":
             return True, str(sources.python_stdlib())
     except FileNotFoundError:

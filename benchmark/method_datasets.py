@@ -34,6 +34,10 @@ JAVA_SCHEMA = {**_KEYS, "contexts": _LS, "label": _LS, "name": _S, "code": _S,
                "stmt_spans": pl.List(pl.List(pl.Int64)), "body_start": pl.Int64}  # fmt: skip
 RUBY_SCHEMA = {**_KEYS, "doc_tokens": _LS, "name": _S}
 JDK_PREFIX = "java.base/java/util/"  # the offline Java corpus: java.util of the JDK sources
+# ruby-debian's valid and test fractions of files (~250 methods each): code search scores each
+# valid/test query against up to 1,000 candidates every epoch, so these splits' sizes (squared),
+# not training, bound a cpu run's time; the rest of the data goes to training.
+DEBIAN_SPLIT = 0.03
 
 Builder = Callable[[str, bytes, int], list[dict[str, Any]]]
 
@@ -46,6 +50,10 @@ def source_of(name: str) -> tuple[sources.Source, Builder]:
         return _Subset(src, names), methods.java_samples
     if name == "ruby-stdlib":
         return sources.named("ruby-stdlib", "ruby"), methods.ruby_samples
+    if name == "ruby-debian":
+        return sources.named("ruby-debian", "ruby"), partial(
+            methods.ruby_samples, valid=DEBIAN_SPLIT, test=DEBIAN_SPLIT
+        )
     if name.startswith("dir:"):
         lang = "ruby" if name.endswith(":ruby") else "java"
         path = name.removeprefix("dir:").removesuffix(f":{lang}")
@@ -67,9 +75,12 @@ class _Subset:
         return self.source.read(name)
 
 
-def fingerprint(src: Any) -> str:
-    """Hash of every file's name and content, so an upgraded JDK or Ruby rebuilds the cache."""
+def fingerprint(src: Any, builder: Builder | None = None) -> str:
+    """Hash of every file's name and content, so an upgraded JDK or Ruby rebuilds the cache,
+    and of the builder's fixed arguments (ruby-debian's split fractions)."""
     h = hashlib.blake2b(digest_size=16)
+    if getattr(builder, "keywords", None):  # none: the fingerprints of older caches stay valid
+        h.update(repr(sorted(builder.keywords.items())).encode())  # type: ignore[union-attr]
     for n in src.names():
         h.update(n.encode() + b"\0")
         h.update(hashlib.blake2b(src.read(n), digest_size=16).digest())
@@ -77,7 +88,8 @@ def fingerprint(src: Any) -> str:
 
 
 def schema_of(builder: Builder) -> dict[str, Any]:
-    return RUBY_SCHEMA if builder is methods.ruby_samples else JAVA_SCHEMA
+    ruby = getattr(builder, "func", builder) is methods.ruby_samples  # also a partial of it
+    return RUBY_SCHEMA if ruby else JAVA_SCHEMA
 
 
 def file_shard(
@@ -127,6 +139,8 @@ def build(name: str, src: Any, builder: Builder, out: Path) -> None:
             "unreadable_files": read["errors"], "unreadable_count": read["unreadable"],
             "max_tokens": MAX_TOKENS,
         }  # fmt: skip
+        if getattr(src, "packages", ()):  # the Debian packages and versions the files came from
+            info["packages"] = dict(src.packages)
         (tmp / "info.json").write_text(json.dumps(info, indent=2))
         try:
             tmp.rename(out)
@@ -140,7 +154,7 @@ def build(name: str, src: Any, builder: Builder, out: Path) -> None:
 def load(name: str, cache: Path) -> tuple[str, pl.LazyFrame, dict]:
     """(fingerprint, samples scanned lazily, info) of a method-level dataset, built on first use."""
     src, builder = source_of(name)
-    fp = fingerprint(src)
+    fp = fingerprint(src, builder)
     safe = name.replace("/", "_").replace(":", "_")
     out = cache / "datasets" / f"{safe}-{fp}"
     if not (out / "info.json").exists():

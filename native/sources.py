@@ -13,6 +13,7 @@ import subprocess
 import sysconfig
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 SUFFIX = {"java": ".java", "python": ".py", "ruby": ".rb"}
@@ -64,7 +65,87 @@ class DirSource:
         return (self.root / name).read_bytes()
 
 
-Source = ZipSource | DirSource
+@dataclass(frozen=True)
+class FileListSource:
+    """Named files at given paths: the ``.rb`` files of some Debian packages, named
+    ``package/path`` without the gem's version, so a package upgrade keeps each file's split."""
+
+    files: tuple[tuple[str, str], ...]  # (name, absolute path), sorted by name
+    packages: tuple[tuple[str, str], ...] = ()  # (Debian package, installed version)
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.files]
+
+    @cached_property
+    def _paths(self) -> dict[str, str]:
+        return dict(self.files)
+
+    def read(self, name: str) -> bytes:
+        return Path(self._paths[name]).read_bytes()
+
+
+Source = ZipSource | DirSource | FileListSource
+
+# A larger offline Ruby corpus for code_to_text and code_search (`--dataset ruby-debian`):
+# pure-Ruby, well documented libraries of Debian 12, ~10,300 documented methods (ruby-stdlib
+# has ~2,200).
+DEBIAN_RUBY_PACKAGES = (
+    "ruby-activesupport", "ruby-activerecord", "ruby-actionpack", "ruby-actionview",
+    "ruby-activemodel", "ruby-railties", "ruby-activejob", "ruby-actionmailer",
+    "ruby-activestorage", "ruby-actioncable", "ruby-rack", "ruby-sinatra", "ruby-thor",
+    "ruby-i18n", "ruby-rspec-core", "ruby-rspec-expectations", "ruby-rspec-mocks", "ruby-sequel",
+    "rubocop", "ruby-rubocop-ast", "ruby-whitequark-parser", "ruby-concurrent", "yard",
+    "ruby-mail", "ruby-faraday", "ruby-addressable", "ruby-net-ssh", "ruby-httpclient",
+    "ruby-kramdown", "ruby-asciidoctor", "ruby-prawn", "ruby-tzinfo", "ruby-redis",
+)  # fmt: skip
+# Where a package's library code lies; its documentation, examples and test suites are left out.
+_LIB_ROOTS = ("/usr/lib/ruby/vendor_ruby/", "/usr/share/rubygems-integration/all/gems/")
+_SKIP_PARTS = SKIP_DIRS | {"spec", "specs", "example", "examples"}
+
+
+def installed_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """The installed version of each of ``packages`` that dpkg knows as installed."""
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package}\t${Version}\t${db:Status-Abbrev}\n", *packages],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    found = {}
+    for line in out.stdout.splitlines():
+        name, version, status = [*line.split("\t"), "", ""][:3]
+        if status.startswith("ii"):
+            found[name] = version
+    return found
+
+
+def debian_ruby(packages: tuple[str, ...] | None = None) -> FileListSource:
+    """The library ``.rb`` files of installed Debian packages (DEBIAN_RUBY_PACKAGES if None);
+    a one-line error naming the ``apt-get install`` command when some are missing, so the corpus
+    is the same everywhere."""
+    packages = DEBIAN_RUBY_PACKAGES if packages is None else packages
+    if shutil.which("dpkg-query") is None:
+        raise FileNotFoundError("ruby-debian needs a Debian system with dpkg-query")
+    versions = installed_versions(packages)
+    missing = [p for p in packages if p not in versions]
+    if missing:
+        raise FileNotFoundError(
+            f"ruby-debian: {len(missing)} Debian package(s) not installed ({', '.join(missing)}); "
+            f"install them: apt-get install -y --no-install-recommends {' '.join(missing)}"
+        )
+    files: dict[str, str] = {}
+    for package in packages:
+        listed = subprocess.run(["dpkg-query", "-L", package], capture_output=True, text=True,
+                                check=True).stdout.splitlines()  # fmt: skip
+        for path in listed:
+            root = next((r for r in _LIB_ROOTS if path.startswith(r)), None)
+            if root is None or not path.endswith(".rb") or not os.path.isfile(path):
+                continue
+            rel = path.removeprefix(root).split("/")
+            if root.endswith("/gems/"):
+                rel = rel[1:]  # the gem's NAME-VERSION folder
+            if _SKIP_PARTS.intersection(rel[:-1]):
+                continue
+            files[f"{package}/{'/'.join(rel)}"] = path
+    return FileListSource(tuple(sorted(files.items())), tuple(sorted(versions.items())))
 
 
 def jdk_src_zip() -> Path:
@@ -107,7 +188,8 @@ def python_stdlib() -> Path:
 
 
 def named(spec: str, lang: str) -> Source:
-    """A source from a name: ``jdk``, ``python-stdlib``, ``ruby-stdlib``, a .zip or a directory."""
+    """A source from a name: ``jdk``, ``python-stdlib``, ``ruby-stdlib``, ``ruby-debian``, a .zip
+    or a directory."""
     suffix = SUFFIX[lang]
     if spec == "jdk":
         return ZipSource(jdk_src_zip(), suffix)
@@ -115,6 +197,8 @@ def named(spec: str, lang: str) -> Source:
         return DirSource(python_stdlib(), suffix)
     if spec == "ruby-stdlib":
         return DirSource(ruby_stdlib(), suffix)
+    if spec == "ruby-debian":
+        return debian_ruby()
     path = Path(spec.removeprefix("dir:"))
     if path.is_file() and zipfile.is_zipfile(path):
         return ZipSource(path, suffix)

@@ -88,7 +88,8 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_smoke_runs_through_bench_run(task: str, tmp_path: Path) -> None:
     kind = {"code_to_text": "token-masking", "code_search": "identity-markers"}[task]
     proc = bench("run", "--task", task, "--model", "codebert", "--noise", "0.5", "--noise-kind",
-                 kind, "--profile", "smoke", "--results", str(tmp_path), "--json")  # fmt: skip
+                 kind, "--profile", "smoke", "--dataset", "ruby-stdlib", "--results",
+                 str(tmp_path), "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = json.loads(proc.stdout)
     assert m["model"] == "codebert" and m["noise"]["n_noisy"] == round(0.5 * m["noise"]["n_train"])
@@ -128,8 +129,8 @@ def test_weights_are_the_starting_point(weights_dir: Path, tmp_path: Path) -> No
 @pytest.mark.slow
 def test_bench_run_with_weights_records_them(weights_dir: Path, tmp_path: Path) -> None:
     proc = bench("run", "--task", "code_search", "--model", "codebert", "--profile", "smoke",
-                 "--epochs", "1", "--weights", str(weights_dir), "--results", str(tmp_path),
-                 "--json")  # fmt: skip
+                 "--dataset", "ruby-stdlib", "--epochs", "1", "--weights", str(weights_dir),
+                 "--results", str(tmp_path), "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     unit = next(tmp_path.glob("code_search/ruby-stdlib/codebert/*/seed-0"))
     run = json.loads((unit / "run.json").read_text())

@@ -15,9 +15,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from benchmark import datasets, official
+from benchmark import datasets, method_datasets, official, shards
 from benchmark.cli import app
 from benchmark.corpus import source_tree
+from native import sources
 from tests.shared_data import GREAT_SHARD
 
 runner = CliRunner()
@@ -415,3 +416,40 @@ def test_source_tree_builds_in_shards_and_selects_like_a_frame(cache, tmp_path, 
     picked, expected = select_splits(lazy, profile), select_splits(frame.sort("id"), profile)
     for s in ("train", "valid", "test"):
         assert picked[s]["id"].to_list() == expected[s]["id"].to_list(), s
+
+
+# ruby-debian from the Debian packages installed here (.ci/run installs them): real files.
+SOME_RUBY_PACKAGES = ("ruby-thor", "ruby-rack", "ruby-i18n", "ruby-sinatra")
+
+
+def test_ruby_debian_names_the_install_command_when_a_package_is_missing(cache, monkeypatch):
+    monkeypatch.setattr(sources, "DEBIAN_RUBY_PACKAGES", (*SOME_RUBY_PACKAGES, "ruby-no-such-lib"))
+    err = one_line_error(invoke("datasets", "info", "ruby-debian"))
+    assert "ruby-no-such-lib" in err and "ruby-thor" not in err
+    assert "apt-get install -y --no-install-recommends ruby-no-such-lib" in err
+    with pytest.raises(FileNotFoundError, match=r"apt-get install .* ruby-no-such-lib$"):
+        method_datasets.load("ruby-debian", datasets.cache_root())
+
+
+def test_ruby_debian_builds_from_the_installed_packages(cache, tmp_path):
+    card = official.cards()["ruby-debian"]
+    assert tuple(card["packages"]) == sources.DEBIAN_RUBY_PACKAGES
+    assert all(p in card["how_to_get"].split() for p in sources.DEBIAN_RUBY_PACKAGES)
+    src = sources.debian_ruby(SOME_RUBY_PACKAGES)  # fails naming apt-get if they are missing
+    versions = sources.installed_versions(SOME_RUBY_PACKAGES)
+    assert dict(src.packages) == versions and set(versions) == set(SOME_RUBY_PACKAGES)
+    names = src.names()
+    assert names == sorted(names) and {n.split("/")[0] for n in names} == set(SOME_RUBY_PACKAGES)
+    assert not any("/spec/" in n or "/test/" in n for n in names)
+    _, builder = method_datasets.source_of("ruby-debian")
+    out = tmp_path / "built"
+    method_datasets.build("ruby-debian", src, builder, out)
+    info = json.loads((out / "info.json").read_text())
+    assert info["packages"] == versions and info["files"] == len(names)
+    df = shards.scan(out).collect()
+    assert set(df["split"]) == {"train", "valid", "test"} and df.height > 300
+    assert df["id"].str.split("/").list.first().is_in(SOME_RUBY_PACKAGES).all()
+    assert df["doc_tokens"].list.len().min() >= 3
+    # valid/test methods never repeat a training method's tokens, across packages too
+    train = set(df.filter(pl.col("split") == "train")["clean_hash"])
+    assert not train & set(df.filter(pl.col("split") != "train")["clean_hash"])

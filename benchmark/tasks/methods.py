@@ -111,10 +111,13 @@ def java_samples(rel: str, source: bytes, max_tokens: int) -> list[dict[str, Any
     return out
 
 
-def ruby_samples(rel: str, source: bytes, max_tokens: int) -> list[dict[str, Any]]:
-    """Every Ruby method with a comment block of three tokens or more, as a docstring sample."""
+def ruby_samples(
+    rel: str, source: bytes, max_tokens: int, valid: float = 0.1, test: float = 0.1
+) -> list[dict[str, Any]]:
+    """Every Ruby method with a comment block of three tokens or more, as a docstring sample;
+    ``valid``/``test``: the fractions of files in those splits."""
     tree = parse(source, "ruby")
-    split = split_of(rel)
+    split = split_of(rel, valid, test)
     out = []
     for m in mth.methods(tree, ruby_spec()):
         if m.has_error or not m.doc:
