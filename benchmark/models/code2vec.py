@@ -60,6 +60,12 @@ class Code2Vec(nn.Module):
         self.attention = nn.Parameter(torch.randn(hidden) * hidden**-0.5)
         self.targets = nn.Linear(hidden, targets, bias=False)
         self.dropout = nn.Dropout(float(hp["dropout"]))
+        # The release's variance_scaling(FAN_OUT, uniform): variance 1/embed, not torch's N(0, 1),
+        # as in code2seq.py.
+        for table in (self.tokens, self.paths):
+            nn.init.uniform_(table.weight, -((3 / embed) ** 0.5), (3 / embed) ** 0.5)
+            with torch.no_grad():
+                table.weight[0].zero_()
 
     def forward(self, contexts: Tensor) -> Tensor:
         src, path, dst = contexts.unbind(-1)
