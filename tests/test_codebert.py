@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from benchmark.models.codebert import TASKS
 from benchmark.profiles import PROFILES
 from benchmark.run import select_splits, weights_fingerprint
 from benchmark.tasks.hooks import task_hooks
+from tests.test_reference_models import kill_mid_epoch_then_resume
 
 HIDDEN = 24  # the tiny RoBERTa's width, unlike any profile's, so its use is visible
 WORDS = ["def", "end", "self", "return", "if", "else", "nil", "true", "false", "name",
@@ -174,34 +173,8 @@ def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
     """Dropout on, so the restored RNG states matter as much as the weights, AdamW's state
     and the learning-rate schedule."""
     inp = make_input(tmp_path / "in", task, 3, hyperparameters={"dropout": 0.1})
-    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
-    done = subprocess.run(model_command(inp, reference), capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-
-    proc = subprocess.Popen(model_command(inp, resumed), stderr=subprocess.DEVNULL)
-    checkpoint = resumed / trainer.CHECKPOINT
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # into epoch 2
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
-    killed = [e["event"] for e in events(resumed)]
-    assert "done" not in killed and killed.count("epoch_end") < 3, killed
-
-    again = subprocess.run(model_command(inp, resumed), capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "resuming after epoch" in again.stderr
-    got = events(resumed)
-    assert [e["epoch"] for e in got if e["event"] == "epoch_end"] == [1, 2, 3]
-    assert got[-1]["event"] == "done"
-    losses = [e["train_loss"] for e in got if e["event"] == "epoch_end"]
-    assert losses == [e["train_loss"] for e in events(reference) if e["event"] == "epoch_end"]
-    for epoch in (1, 2, 3):
-        rel = f"predictions/epoch-{epoch:03d}.jsonl"
-        assert (resumed / rel).read_bytes() == (reference / rel).read_bytes(), rel
+    kill_mid_epoch_then_resume(lambda out: model_command(inp, out), tmp_path, timeout=300,
+                               into_epoch_s=0.2)  # fmt: skip
 
 
 def test_malformed_input_is_a_one_line_error(tmp_path: Path) -> None:

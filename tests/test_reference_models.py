@@ -96,25 +96,29 @@ def test_great_fits_a_small_training_set(rows: list[dict], tmp_path: Path) -> No
     assert sum(r["p_given"] > 0.5 for r in train) >= 0.8 * len(train)
 
 
-def kill_mid_epoch_then_resume(command: Callable[[Path], list[str]], tmp_path: Path) -> None:
-    """Run ``command(output)`` to the end; run it again in another folder, SIGKILL it early in
-    its second epoch, start it once more: it must resume and end with the same bytes."""
+def kill_mid_epoch_then_resume(
+    command: Callable[[Path], list[str]], tmp_path: Path, timeout: float = 120,
+    into_epoch_s: float = 0.1,
+) -> None:  # fmt: skip
+    """Run ``command(output)`` to the end; run it again in another folder, SIGKILL it
+    ``into_epoch_s`` after its first checkpoint (early in its second epoch), start it once more:
+    it must resume and end with the same bytes. ``timeout`` bounds each run."""
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
-    done = subprocess.run(command(reference), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command(reference), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
 
     proc = subprocess.Popen(command(resumed), stderr=subprocess.DEVNULL)
     checkpoint = resumed / trainer.CHECKPOINT
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.1)  # into epoch 2's training steps
+    time.sleep(into_epoch_s)  # into epoch 2's training steps
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     killed = [e["event"] for e in events(resumed)]
     assert "done" not in killed and killed.count("epoch_end") < 3, killed
 
-    again = subprocess.run(command(resumed), capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command(resumed), capture_output=True, text=True, timeout=timeout)
     assert again.returncode == 0, again.stderr
     assert "resuming after epoch" in again.stderr
     got = events(resumed)
