@@ -141,12 +141,7 @@ def build(name: str, src: Any, builder: Builder, out: Path) -> None:
         }  # fmt: skip
         if getattr(src, "packages", ()):  # the Debian packages and versions the files came from
             info["packages"] = dict(src.packages)
-        (tmp / "info.json").write_text(json.dumps(info, indent=2))
-        try:
-            tmp.rename(out)
-        except OSError:  # another process finished the same build first: theirs is identical
-            if not (out / "info.json").exists():
-                raise
+        shards.publish(tmp, out, info)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -400,12 +400,7 @@ def build(c: dict, source: Path, digest: str | None = None, workers: int | None 
         if read:
             info |= {"files": read["files"], "unreadable_count": read["unreadable"],
                      "unreadable_files": read["errors"]}  # fmt: skip
-        (tmp / "info.json").write_text(json.dumps(info, indent=2))
-        try:
-            tmp.rename(out)
-        except OSError:  # another process finished the same build first: theirs is identical
-            if not (out / "info.json").exists():
-                raise
+        shards.publish(tmp, out, info)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

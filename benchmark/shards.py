@@ -18,6 +18,7 @@ removed sample, whatever the archive's size.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -38,6 +39,17 @@ SPLIT_CODE = {"train": 0, "valid": 1, "test": 2}
 _KEYS = ("id", "split", "clean_hash", "near_hash")
 MAX_ERRORS = 100  # unreadable files named in info.json (all are counted)
 Work = Callable[[Path, int, list[Any]], tuple[int, list[str]]]
+
+
+def publish(tmp: Path, out: Path, info: dict[str, Any]) -> None:
+    """Write ``info.json`` (the mark of a finished build) and rename the build folder ``tmp`` to
+    ``out``; where another process finished the same build first, theirs (identical) stays."""
+    (tmp / "info.json").write_text(json.dumps(info, indent=2))
+    try:
+        tmp.rename(out)
+    except OSError:
+        if not (out / "info.json").exists():
+            raise
 
 
 def shard_path(folder: Path, index: int) -> Path:
