@@ -17,7 +17,13 @@ import pytest
 import torch
 
 from benchmark import datasets, noise, trainer
-from benchmark.models.codebert import TASKS
+from benchmark.models.codebert import (
+    DEFAULTS,
+    TASKS,
+    SubtokenTokenizer,
+    build,
+    random_encoder,
+)
 from benchmark.profiles import PROFILES
 from benchmark.run import select_splits, weights_fingerprint
 from benchmark.tasks.hooks import task_hooks
@@ -80,6 +86,33 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     RobertaModel(config).save_pretrained(folder)
     return folder
+
+
+def test_copy_moves_the_decoders_probability_onto_the_source_words() -> None:
+    """The pointer-generator's mixture is a distribution; with its gate shut it is the
+    vocabulary's alone, and with it open all mass lies on the source's real words (the
+    <s>, </s> and <unk> of the source are never copied)."""
+    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
+    hp = {**DEFAULTS["smoke"], "copy": True}
+    torch.manual_seed(0)
+    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok).eval()
+    source = torch.tensor([[tok.cls_id, 7, tok.unk_id, 9, 7, tok.sep_id, tok.pad_id]])
+    target = torch.tensor([[tok.cls_id, 5, 6]])
+    memory = model.encode(source)
+    with torch.no_grad():
+        for bias, mass in ((-50.0, None), (50.0, 1.0)):
+            model.copy_gate.bias.fill_(bias)
+            p = model.log_probs(memory, target).exp()
+            assert torch.allclose(p.sum(-1), torch.ones(1, 3), atol=1e-5)
+            if mass is None:
+                model.copy = False
+                alone = model.log_probs(memory, target).exp()
+                model.copy = True
+                assert torch.allclose(p, alone, atol=1e-6)
+            else:
+                assert torch.all(p[0, :, [7, 9]].sum(-1) > 1 - 1e-5)
+                last = model.log_probs(memory, target, last=True).exp()
+                assert torch.allclose(last[:, 0], p[:, -1], atol=1e-6)
 
 
 @pytest.mark.slow
