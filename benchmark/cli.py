@@ -305,6 +305,42 @@ def report(
     console.err.print(f"wrote {html_path} and {md_path}", highlight=False)
 
 
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="A run's results folder (.../seed-N).")],
+    run_b: Annotated[Path, typer.Argument(help="The run to compare it with: same task, dataset.")],
+    split: Annotated[
+        str, typer.Option(help="Split the runs are compared on: test or valid.")
+    ] = "test",
+    metric: Annotated[
+        str | None, typer.Option(help="Metric to compare; the task's primary one if unset.")
+    ] = None,
+    replicates: Annotated[
+        int, typer.Option(min=100, help="Bootstrap replicates (resamplings of the samples).")
+    ] = 1000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Whether run A scores above run B: a paired bootstrap 95% interval of A - B."""
+    from benchmark.metrics.compare import compare_runs
+
+    try:
+        r = compare_runs(run_a, run_b, split, metric, replicates)
+    except (ValueError, OSError, KeyError) as e:
+        raise fail(str(e)) from None
+    if as_json:
+        print(json.dumps(r, indent=2))
+        return
+    console.out.print(
+        f"{r['task']} on {r['dataset']} {r['split']} ({r['samples']} samples), {r['metric']}: "
+        f"A {r['a']:.4g}, B {r['b']:.4g}, A - B {r['difference']:+.4g}, 95% interval "
+        f"[{r['low']:+.4g}, {r['high']:+.4g}]; A not above B in {r['p_not_better']:.1%} of "
+        f"{r['replicates']} resamplings",
+        highlight=False,
+    )
+
+
 sweep_app = typer.Typer(
     help="Sweeps over models x noise rates x seeds that skip complete units and resume.",
     no_args_is_help=True,

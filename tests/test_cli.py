@@ -111,6 +111,27 @@ def test_leaderboard_shows_the_run(first_run):
     assert "ggnn" in text
 
 
+def test_compare_with_the_baseline_with_itself_and_with_no_run(first_run, tmp_path):
+    """`bench compare` scores each run at its selected epoch, as its metrics.json does."""
+    results, m = first_run
+    unit = results / "var_misuse/python-stdlib/ggnn/noise-label-0.25/seed-0"
+    base = json.loads(bench("run", "--model", "baseline", "--noise", "0.25", "--profile", "smoke",
+                            "--results", str(tmp_path), "--json").stdout)  # fmt: skip
+    other = tmp_path / "var_misuse/python-stdlib/baseline/noise-label-0.25/seed-0"
+    r = json.loads(bench("compare", str(unit), str(other), "--json").stdout)
+    assert (r["task"], r["split"], r["metric"], r["replicates"]) == ("var_misuse", "test", "acc",
+                                                                     1000)  # fmt: skip
+    assert r["a"] == pytest.approx(m["test"]["acc"]) and r["b"] == pytest.approx(
+        base["test"]["acc"]
+    )
+    assert r["low"] <= r["difference"] <= r["high"]
+    same = bench("compare", str(unit), str(unit), "--metric", "joint_acc", "--split", "valid")
+    assert "A - B +0, 95% interval [+0, +0]; A not above B in 100.0%" in same.stdout
+    proc = bench("compare", str(unit), str(tmp_path), check=False)
+    assert proc.returncode == 2 and "is not a complete run" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1,0 +1,68 @@
+"""The paired bootstrap of `bench compare`: against a direct numpy computation, on micro F1,
+and its refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from benchmark.metrics import method_name
+from benchmark.metrics.compare import paired_bootstrap
+
+
+def bleu_rows(ids: list[str], bleu: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({"sample_id": ids, "bleu_true": bleu, "correct_true": bleu >= 100,
+                         "tokens": [["w"]] * len(ids)})  # fmt: skip
+
+
+def test_mean_metric_matches_resampling_by_hand() -> None:
+    """Mean sentence BLEU: the interval is the percentiles of A - B over the same draws of
+    sample indices (samples in id order), whatever order the rows come in."""
+    rng = np.random.default_rng(1)
+    ids = [f"s{i:03d}" for i in range(60)]
+    a, b = rng.uniform(0, 40, 60), rng.uniform(0, 30, 60)
+    got = paired_bootstrap("code_to_text", bleu_rows(ids, a)[::-1], bleu_rows(ids, b),
+                           replicates=500, seed=7)  # fmt: skip
+    draw = np.random.default_rng(7).integers(0, 60, size=(500, 60))
+    diff = a[draw].mean(1) - b[draw].mean(1)
+    assert got["a"] == pytest.approx(a.mean()) and got["b"] == pytest.approx(b.mean())
+    assert got["difference"] == pytest.approx(a.mean() - b.mean())
+    assert got["low"] == pytest.approx(np.percentile(diff, 2.5))
+    assert got["high"] == pytest.approx(np.percentile(diff, 97.5))
+    assert got["p_not_better"] == pytest.approx(np.mean(diff <= 0))
+    assert (got["metric"], got["samples"], got["replicates"]) == ("bleu", 60, 500)
+
+
+def test_a_constant_gain_is_certain_and_a_tie_is_not() -> None:
+    ids = [f"s{i}" for i in range(30)]
+    b = np.linspace(0, 50, 30)
+    gain = paired_bootstrap("code_to_text", bleu_rows(ids, b + 2), bleu_rows(ids, b))
+    assert gain["low"] == pytest.approx(2) and gain["high"] == pytest.approx(2)
+    assert gain["p_not_better"] == 0
+    tie = paired_bootstrap("code_to_text", bleu_rows(ids, b), bleu_rows(ids, b))
+    assert tie["difference"] == 0 and tie["p_not_better"] == 1
+
+
+def test_micro_f1_is_recomputed_from_the_sums_of_each_draw() -> None:
+    """method_name's F1 is not a mean over samples: the whole-set score equals the task's own
+    aggregate, not the mean of per-sample F1."""
+    ids = ["a", "b", "c", "d"]
+    rows = pl.DataFrame({"sample_id": ids, "tp_true": [3, 0, 1, 0], "fp_true": [0, 2, 1, 1],
+                         "fn_true": [0, 1, 0, 3],
+                         "correct_true": [True, False, False, False]})  # fmt: skip
+    zero = rows.with_columns(pl.col("tp_true") * 0)
+    got = paired_bootstrap("method_name", rows, zero, replicates=200)
+    whole = method_name.aggregate(rows.with_columns(pl.lit(0).alias("g")), "true", ("g",))
+    assert got["a"] == pytest.approx(whole.collect()["f1"][0]) and got["b"] == 0
+    got = paired_bootstrap("method_name", rows, zero, metric="exact_match", replicates=200)
+    assert (got["a"], got["b"]) == (0.25, 0.25)
+
+
+def test_refusals() -> None:
+    ids = [f"s{i}" for i in range(5)]
+    rows = bleu_rows(ids, np.arange(5.0))
+    with pytest.raises(ValueError, match="not scored on the same samples"):
+        paired_bootstrap("code_to_text", rows, rows.head(4))
+    with pytest.raises(ValueError, match="unknown metric 'mrr' for code_to_text"):
+        paired_bootstrap("code_to_text", rows, rows, metric="mrr")
