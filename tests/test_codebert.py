@@ -111,8 +111,31 @@ def test_copy_moves_the_decoders_probability_onto_the_source_words() -> None:
                 assert torch.allclose(p, alone, atol=1e-6)
             else:
                 assert torch.all(p[0, :, [7, 9]].sum(-1) > 1 - 1e-5)
-                last = model.log_probs(memory, target, last=True).exp()
-                assert torch.allclose(last[:, 0], p[:, -1], atol=1e-6)
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_decoding_a_position_a_step_gives_what_the_whole_prefix_gives(copy: bool) -> None:
+    """next_log_probs with its cache of earlier positions equals log_probs over the whole
+    prefix at every step, padded rows included, and after the cache is reordered as beam search
+    reorders hypotheses."""
+    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
+    hp = {**DEFAULTS["cpu"], "copy": copy, "vocab_size": 24}
+    torch.manual_seed(0)
+    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok).eval()
+    memory = model.encode(torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0]]))
+    target = torch.tensor([[2, 5, 6, 7, 8, 9], [2, 9, 3, 0, 0, 0], [2, 4, 4, 4, 5, 6]])
+    with torch.no_grad():
+        whole = model.log_probs(memory, target)
+        caches = [None]
+        for t in range(1, target.shape[1] + 1):
+            step, cache = model.next_log_probs(memory, target[:, :t], caches[-1])
+            caches.append(cache)
+            assert torch.allclose(step, whole[:, t - 1], atol=1e-5), t
+        order = torch.tensor([2, 0, 0])
+        cache = [c[order] for c in caches[-2]]
+        moved = type(memory)(*(t[order] for t in memory))
+        step, _ = model.next_log_probs(moved, target[order], cache)
+        assert torch.allclose(step, whole[order, -1], atol=1e-5)
 
 
 @pytest.mark.slow

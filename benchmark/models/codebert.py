@@ -286,16 +286,38 @@ class Seq2Seq(nn.Module):
     def encode(self, source: Tensor) -> Memory:
         return Memory(self.encoder(source), source == self.encoder.embeddings.pad_id, source)
 
-    def log_probs(self, memory: Memory, target: Tensor, last: bool = False) -> Tensor:
-        """Next-token log-probabilities [B, T, V] (float32) for target prefixes [B, T]; with
-        ``last``, for the last position only ([B, 1, V])."""
+    def log_probs(self, memory: Memory, target: Tensor) -> Tensor:
+        """Next-token log-probabilities [B, T, V] (float32) for target prefixes [B, T]."""
         t = target.shape[1]
         causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=target.device), 1)
         x = self.decoder(self.encoder.embeddings(target), memory.states, tgt_mask=causal,
                          tgt_key_padding_mask=target == self.encoder.embeddings.pad_id,
                          memory_key_padding_mask=memory.pad)  # fmt: skip
-        if last:
-            x = x[:, -1:]
+        return self.head(x, memory)
+
+    def next_log_probs(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
+                       ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
+        """``log_probs`` of the last position only ([B, V]), run through the decoder for that
+        position alone: ``cache`` holds each layer's inputs at the earlier positions (None at
+        the first step), and the one to pass at the next step is returned. Decoding then costs
+        one position per step instead of the whole prefix."""
+        x = self.encoder.embeddings(target)[:, -1:]
+        pad = target == self.encoder.embeddings.pad_id
+        inputs = []
+        for i, layer in enumerate(self.decoder.layers):
+            seen = x if cache is None else torch.cat([cache[i], x], dim=1)
+            inputs.append(seen)
+            a = layer.self_attn(x, seen, seen, key_padding_mask=pad, need_weights=False)[0]
+            x = layer.norm1(x + layer.dropout1(a))
+            kv = memory.states
+            a = layer.multihead_attn(x, kv, kv, key_padding_mask=memory.pad, need_weights=False)[0]
+            x = layer.norm2(x + layer.dropout2(a))
+            f = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+            x = layer.norm3(x + layer.dropout3(f))
+        return self.head(x, memory)[:, 0], inputs
+
+    def head(self, x: Tensor, memory: Memory) -> Tensor:
+        """Log-probabilities [B, T, V] (float32) from the decoder's states [B, T, hidden]."""
         logp = F.log_softmax(self.lm_head(torch.tanh(self.dense(x))).float(), dim=-1)
         if not self.copy:
             return logp
@@ -332,8 +354,9 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int,
     scores = torch.full((b, beam), -math.inf, device=device)
     scores[:, 0] = 0.0
     done = torch.zeros(b * beam, dtype=torch.bool, device=device)
+    cache = None
     for _ in range(max_len - 1):
-        logp = model.log_probs(memory, seqs, last=True)[:, 0]
+        logp, cache = model.next_log_probs(memory, seqs, cache)
         # A finished hypothesis only extends by padding, at no cost.
         logp[done] = -math.inf
         logp[done, model.encoder.embeddings.pad_id] = 0.0
@@ -343,6 +366,7 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int,
         rows = (flat // vocab + torch.arange(b, device=device)[:, None] * beam).view(-1)
         words = (flat % vocab).view(-1, 1)
         seqs = torch.cat([seqs[rows], words], dim=1)
+        cache = [c[rows] for c in cache]
         done = done[rows] | (words[:, 0] == eos)
         if bool(done.view(b, beam)[:, 0].all()):
             break
