@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmark import console
+from benchmark import console, shards
 from benchmark.corpus import Corpus, python_stdlib, source_tree
 from benchmark.tasks import var_misuse
 
@@ -154,11 +154,10 @@ def collect(name: str, work: Callable[[Any], list[dict]], items: list) -> tuple[
 def write_atomically(out: Path, samples: pl.DataFrame, info: dict) -> None:
     """Write a built dataset under a temporary name and rename it to ``out`` when complete."""
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
-    samples.write_parquet(tmp / "samples.parquet")
-    (tmp / "info.json").write_text(json.dumps(info, indent=2))
     try:
-        tmp.rename(out)
-    except OSError:  # another process finished the same build first: theirs is identical
+        samples.write_parquet(tmp / "samples.parquet")
+        shards.publish(tmp, out, info)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
