@@ -25,7 +25,9 @@ SPLITS = ("valid", "test")
 def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
     """A complete run's config and its per-sample rows of ``split`` at its selected epoch."""
     if not is_complete(unit):
-        raise ValueError(f"{unit} is not a complete run (no metrics.json and samples.parquet)")
+        raise ValueError(
+            f"{unit} is not a complete run (it needs run.json, metrics.json and samples.parquet)"
+        )
     config = read_json(unit / "run.json")["config"]
     epoch = read_json(unit / "metrics.json")["selected_epoch"]
     rows = pl.read_parquet(unit / "samples.parquet").filter(
@@ -37,10 +39,10 @@ def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
 
 
 def _scores(
-    task: str, rows: pl.DataFrame, draws: pl.DataFrame, metric: str
+    known: task_metrics.TaskMetrics, rows: pl.DataFrame, draws: pl.DataFrame, metric: str
 ) -> tuple[float, np.ndarray]:
     """The metric on all rows, and on each replicate's draw of them."""
-    aggregate = task_metrics.get(task).aggregate
+    aggregate = known.aggregate
     # List columns (tokens, docstrings) are not scored and would be copied per draw.
     rows = rows.select(c for c, t in rows.schema.items() if not isinstance(t, pl.List))
     rows = rows.sort("sample_id").with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
@@ -70,8 +72,8 @@ def paired_bootstrap(
     n = a.height
     draw = np.random.default_rng(seed).integers(0, n, size=(replicates, n))
     draws = pl.DataFrame({"rep": np.repeat(np.arange(replicates), n), "row": draw.ravel()})
-    score_a, boot_a = _scores(task, a, draws, metric)
-    score_b, boot_b = _scores(task, b, draws, metric)
+    score_a, boot_a = _scores(known, a, draws, metric)
+    score_b, boot_b = _scores(known, b, draws, metric)
     diff = boot_a - boot_b
     low, high = np.percentile(diff, [2.5, 97.5])
     return {"task": task, "metric": metric, "samples": n, "replicates": replicates, "a": score_a,

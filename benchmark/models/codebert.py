@@ -156,6 +156,11 @@ class PretrainedTokenizer:
 Tokenizer = SubtokenTokenizer | PretrainedTokenizer
 
 
+def special_ids(tok: Tokenizer) -> list[int]:
+    """The ids that stand for no word: padding, <s>, </s> and the unknown token (if any)."""
+    return sorted({i for i in (tok.pad_id, tok.cls_id, tok.sep_id, tok.unk_id) if i is not None})
+
+
 # --- the encoder (Hugging Face RoBERTa's layout and parameter names) ---------------------------
 
 
@@ -252,11 +257,13 @@ def init_weights(module: nn.Module) -> None:
 
 
 class Memory(NamedTuple):
-    """The encoded source: states [B, N, hidden], padding mask [B, N], and its token ids."""
+    """The encoded source: states [B, N, hidden], padding mask [B, N], its token ids, and
+    which positions the copy mechanism may not copy from (padding and special tokens)."""
 
     states: Tensor
     pad: Tensor
     ids: Tensor
+    blocked: Tensor
 
     def repeat(self, k: int) -> Memory:
         return Memory(*(t.repeat_interleave(k, 0) for t in self))
@@ -281,10 +288,11 @@ class Seq2Seq(nn.Module):
         if copy:
             self.copy_query = nn.Linear(s["hidden"], s["hidden"])
             self.copy_gate = nn.Linear(2 * s["hidden"], 1)
-        self.register_buffer("special", torch.tensor(sorted(special)), persistent=False)
+        self.register_buffer("special", torch.tensor(special), persistent=False)
 
     def encode(self, source: Tensor) -> Memory:
-        return Memory(self.encoder(source), source == self.encoder.embeddings.pad_id, source)
+        pad = source == self.encoder.embeddings.pad_id
+        return Memory(self.encoder(source), pad, source, pad | torch.isin(source, self.special))
 
     def log_probs(self, memory: Memory, target: Tensor) -> Tensor:
         """Next-token log-probabilities [B, T, V] (float32) for target prefixes [B, T]."""
@@ -324,8 +332,7 @@ class Seq2Seq(nn.Module):
         # Copy: attend over the source's real tokens (not <s>, </s>, <unk>, padding) and move
         # that attention onto the vocabulary ids of the attended tokens; a gate mixes the two.
         scores = self.copy_query(x) @ memory.states.transpose(1, 2) / x.shape[-1] ** 0.5
-        blocked = memory.pad | torch.isin(memory.ids, self.special)
-        scores = scores.float().masked_fill(blocked[:, None, :], -math.inf)
+        scores = scores.float().masked_fill(memory.blocked[:, None, :], -math.inf)
         attention = torch.nan_to_num(torch.softmax(scores, dim=-1))  # all blocked: no copy
         context = attention.to(memory.states.dtype) @ memory.states
         gate = torch.sigmoid(self.copy_gate(torch.cat([x, context], dim=-1)).float())
@@ -517,8 +524,8 @@ class CodeSearch:
         idf = np.log((1 + len(docs)) / (1 + df))
         top = max(float(idf.max()), 1e-9)
         level = 1 + np.minimum((idf / top * levels).astype(np.int64), levels - 1)
-        for i in (self.tok.pad_id, self.tok.cls_id, self.tok.sep_id, self.tok.unk_id):
-            if i is not None and 0 <= i < vocab:
+        for i in special_ids(self.tok):
+            if 0 <= i < vocab:
                 level[i] = 0
         return level if levels > 0 else np.zeros(vocab, dtype=np.int64)
 
@@ -669,9 +676,8 @@ def random_encoder(tok: SubtokenTokenizer, hp: dict[str, Any], task: str) -> Enc
 def build(task: str, encoder: Encoder, hp: dict[str, Any], tok: Tokenizer) -> nn.Module:
     """The task's model around ``encoder``; new layers get RoBERTa's initialization."""
     dropout, pretrained = float(hp["dropout"]), isinstance(tok, PretrainedTokenizer)
-    special = {i for i in (tok.pad_id, tok.cls_id, tok.sep_id, tok.unk_id) if i is not None}
     head = (
-        Seq2Seq(encoder, int(hp["decoder_layers"]), dropout, bool(hp["copy"]), special)
+        Seq2Seq(encoder, int(hp["decoder_layers"]), dropout, bool(hp["copy"]), special_ids(tok))
         if task == "code_to_text"
         else PairClassifier(encoder, dropout, int(hp["overlap"]))
     )
