@@ -288,6 +288,72 @@ def models_list(
     console.out.print(t)
 
 
+@models_app.command("pretrain")
+def models_pretrain(
+    model: Annotated[str, typer.Argument(help="The model whose encoder to pretrain: codebert.")],
+    output: Annotated[Path, typer.Argument(help="The weights folder to write (must not exist).")],
+    dataset: Annotated[
+        list[str], typer.Option(help="A dataset whose train split is read (repeatable).")
+    ],
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A dataset to fine-tune on later: methods duplicating its valid or "
+            "test samples are left out (repeatable)."
+        ),
+    ] = None,
+    profile: Annotated[str, typer.Option(help="Encoder sizes and steps: smoke, cpu or paper.")] = (
+        "cpu"
+    ),
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Optimizer steps; the profile's if unset.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the initialization, batches and masks.")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="CPU threads; 0: torch's default.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the pretraining's summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Pretrain a model's encoder by masked-LM on local code, for `bench run --weights`."""
+    from benchmark.models import pretrain
+
+    check_choice("model", model, ("codebert",), "only codebert's encoder is pretrained")
+    check_choice("profile", profile, pretrain.DEFAULTS)
+    for name in [*dataset, *(exclude or [])]:
+        check_choice("dataset", name, DATASETS)
+    if output.exists():
+        raise fail(f"{output} exists; pretraining writes a new folder")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        frame, counts = pretrain.corpus(dataset, exclude or [])
+    except (ValueError, OSError) as e:
+        raise fail(str(e)) from None
+    console.err.print(f"corpus: {frame.height:,} methods ({counts['read']:,} read, "
+                      f"{counts['duplicates_left_out']:,} duplicates of held-out samples left "
+                      "out)", highlight=False)  # fmt: skip
+    total = steps or pretrain.DEFAULTS[profile]["steps"]
+    with console.progress() as bar:
+        task = bar.add_task("masked-LM", total=total)
+
+        def tick(step: int, loss: float) -> None:
+            if step % 50 == 0 or step == total:
+                bar.update(task, completed=step, description=f"masked-LM loss {loss:.3f}")
+
+        net, tok, stats = pretrain.pretrain(frame, profile, steps, seed, tick)
+    stats["corpus"] = {"datasets": dataset, "exclude": exclude or [], **counts}
+    pretrain.save(net, tok, stats, output)
+    if as_json:
+        print(json.dumps(stats, indent=2))
+        return
+    held = stats["held_out"]
+    scores = f", held-out MLM loss {held['mlm_loss']:.3f}, accuracy {held['mlm_accuracy']:.1%}"
+    done = f"{stats['hyperparameters']['steps']:,} steps in {stats['seconds']:.0f}s"
+    console.err.print(f"wrote {output}: {done}{scores if held else ''}", highlight=False)
+
+
 @app.command()
 def report(
     path: Annotated[Path, typer.Argument(help="A run's results folder, or a folder of runs.")],

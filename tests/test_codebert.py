@@ -95,7 +95,7 @@ def test_copy_moves_the_decoders_probability_onto_the_source_words() -> None:
     tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
     hp = {**DEFAULTS["smoke"], "copy": True}
     torch.manual_seed(0)
-    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok).eval()
+    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
     source = torch.tensor([[tok.cls_id, 7, tok.unk_id, 9, 7, tok.sep_id, tok.pad_id]])
     target = torch.tensor([[tok.cls_id, 5, 6]])
     memory = model.encode(source)
@@ -121,7 +121,7 @@ def test_decoding_a_position_a_step_gives_what_the_whole_prefix_gives(copy: bool
     tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
     hp = {**DEFAULTS["cpu"], "copy": copy, "vocab_size": 24}
     torch.manual_seed(0)
-    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok).eval()
+    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
     memory = model.encode(torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0]]))
     target = torch.tensor([[2, 5, 6, 7, 8, 9], [2, 9, 3, 0, 0, 0], [2, 4, 4, 4, 5, 6]])
     with torch.no_grad():

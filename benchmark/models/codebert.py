@@ -57,6 +57,7 @@ from benchmark.trainer import InputError, jsonl
 SPLITS = trainer.SPLITS
 TASKS = ("code_to_text", "code_search")
 REPRESENTATIONS = {"code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl"}
+VOCABULARY = "subtokens.json"  # a weights folder's sub-token vocabulary (bench models pretrain)
 
 # Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` is
 # CodeBERT (hidden 768, 12 layers, 12 heads) with CodeXGLUE's fine-tuning settings (source 256,
@@ -94,13 +95,31 @@ POSITIVE = ("decoder_layers", "max_source", "max_target", "max_query", "beam")
 
 class SubtokenTokenizer:
     """Without pretrained weights: lower-cased code sub-tokens and docstring words of the
-    training split, most frequent first (ties alphabetical), after PAD, UNK, <s> and </s>."""
+    training split, most frequent first (ties alphabetical), after PAD, UNK, <s> and </s>.
+    A folder from ``bench models pretrain`` keeps its vocabulary in VOCABULARY."""
 
     pad_id, unk_id, cls_id, sep_id = 0, 1, 2, 3
+    SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
 
     def __init__(self, words: Sequence[str]) -> None:
-        self.words = ["<pad>", "<unk>", "<s>", "</s>", *words]
+        self.words = [*self.SPECIAL, *words]
         self.index = {w: i for i, w in enumerate(self.words)}
+
+    @classmethod
+    def read(cls, path: Path) -> SubtokenTokenizer:
+        try:
+            words = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a JSON list of words ({exc})") from None
+        if (
+            not isinstance(words, list)
+            or tuple(words[:4]) != cls.SPECIAL
+            or not all(isinstance(w, str) for w in words)
+            or len(set(words)) != len(words)
+        ):
+            raise InputError(f"{path}: not a list of distinct words that starts with "
+                             f"{', '.join(cls.SPECIAL)}")  # fmt: skip
+        return cls(words[4:])
 
     @classmethod
     def build(cls, codes: Iterable[Sequence[str]], texts: Iterable[Sequence[str]], size: int
@@ -627,14 +646,16 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
             raise InputError(f"task.json: {key} must be a number >= 0, not {hp[key]!r}")
 
 
-def load_pretrained(folder: Path, dropout: float) -> tuple[Encoder, PretrainedTokenizer]:
+def load_pretrained(folder: Path, dropout: float) -> tuple[Encoder, Tokenizer]:
     """The encoder and tokenizer of a local Hugging Face RoBERTa folder (e.g. a saved
-    microsoft/codebert-base), loaded with transformers and copied into this file's encoder."""
+    microsoft/codebert-base, or one from ``bench models pretrain`` with its sub-token
+    vocabulary), loaded with transformers and copied into this file's encoder."""
     from transformers import AutoModel, AutoTokenizer
 
     try:
         hf = AutoModel.from_pretrained(folder, local_files_only=True)
-        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tok: Any = (SubtokenTokenizer.read(folder / VOCABULARY) if (folder / VOCABULARY).exists()
+                    else AutoTokenizer.from_pretrained(folder, local_files_only=True))  # fmt: skip
     except (OSError, ValueError) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"weights {folder} cannot be loaded: {line}") from None
@@ -659,7 +680,7 @@ def load_pretrained(folder: Path, dropout: float) -> tuple[Encoder, PretrainedTo
     if len(tok) > cfg.vocab_size:
         raise InputError(f"weights {folder}: the tokenizer has {len(tok)} tokens, the model "
                          f"{cfg.vocab_size}")  # fmt: skip
-    return encoder, PretrainedTokenizer(tok)
+    return encoder, tok if isinstance(tok, SubtokenTokenizer) else PretrainedTokenizer(tok)
 
 
 def random_encoder(tok: SubtokenTokenizer, hp: dict[str, Any], task: str) -> Encoder:
@@ -673,9 +694,11 @@ def random_encoder(tok: SubtokenTokenizer, hp: dict[str, Any], task: str) -> Enc
     return Encoder(sizes, float(hp["dropout"]))
 
 
-def build(task: str, encoder: Encoder, hp: dict[str, Any], tok: Tokenizer) -> nn.Module:
-    """The task's model around ``encoder``; new layers get RoBERTa's initialization."""
-    dropout, pretrained = float(hp["dropout"]), isinstance(tok, PretrainedTokenizer)
+def build(task: str, encoder: Encoder, hp: dict[str, Any], tok: Tokenizer, pretrained: bool
+          ) -> nn.Module:  # fmt: skip
+    """The task's model around ``encoder``; new layers get RoBERTa's initialization, and the
+    encoder too unless ``pretrained``."""
+    dropout = float(hp["dropout"])
     head = (
         Seq2Seq(encoder, int(hp["decoder_layers"]), dropout, bool(hp["copy"]), special_ids(tok))
         if task == "code_to_text"
@@ -753,7 +776,7 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
         tok = SubtokenTokenizer.build(code_rows, texts, int(hp["vocab_size"]))
         encoder = random_encoder(tok, hp, name)
     data = CodeToText(rows, tok, hp) if name == "code_to_text" else CodeSearch(rows, codes, tok, hp)
-    return build(name, encoder, hp, tok), tok, data, tag
+    return build(name, encoder, hp, tok, weights is not None), tok, data, tag
 
 
 def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
@@ -821,7 +844,7 @@ def parameter_counts(task: str = "code_to_text") -> dict[str, int]:
     for profile, hp in DEFAULTS.items():
         torch.manual_seed(0)
         tok = SubtokenTokenizer([f"w{i}" for i in range(int(hp["vocab_size"]) - 4)])
-        model = build(task, random_encoder(tok, hp, task), hp, tok).eval()
+        model = build(task, random_encoder(tok, hp, task), hp, tok, False).eval()
         ids = torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]])
         with torch.inference_mode():
             if task == "code_to_text":

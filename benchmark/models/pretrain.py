@@ -1,0 +1,248 @@
+"""Masked-LM pretraining of codebert's encoder on local code, into a folder ``--weights`` loads.
+
+    bench models pretrain codebert weights/ruby --dataset ruby-debian --dataset ruby-stdlib \\
+        --exclude ruby-stdlib --steps 30000
+
+CodeBERT starts from weights pretrained on millions of functions; no such weights can be fetched
+here, and from scratch on a few thousand methods the cpu model barely passes the retrieval
+baselines. This pretrains the same encoder the way CodeBERT's MLM objective does, on the bimodal
+sequences ``<s> docstring </s> code </s>`` of the corpus's methods: 15% of the real tokens are
+picked, 80% of those replaced by ``<unk>`` (the sub-token vocabulary has no mask token, and
+fine-tuning meets ``<unk>`` for every word outside it), 10% by a random word, 10% left, and the
+encoder predicts them through RoBERTa's LM head (dense, gelu, LayerNorm, tied output layer).
+
+The corpus is the train split of each ``--dataset``, less every method that duplicates a
+valid or test sample of an ``--exclude`` dataset (the one to be fine-tuned on): the same clean
+or near-duplicate token hash as the datasets' own deduplication, or the same docstring.
+Pretraining on a test method's docstring and code would teach code_to_text its answers.
+
+The folder holds ``config.json`` and ``model.safetensors`` of a ``RobertaForMaskedLM`` (so
+transformers' ``AutoModel`` loads it), ``subtokens.json`` (the vocabulary, a list in id order:
+codebert tokenizes as it does from scratch) and ``pretraining.json`` (corpus, steps,
+hyperparameters, held-out MLM loss and accuracy).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.models import codebert
+
+# Per profile: the encoder's sizes are codebert's at that profile (so that fine-tuning at the
+# same profile keeps them); sequences of ``max_length`` sub-tokens, the docstring's first
+# ``max_doc``; AdamW with a linear warm-up over ``warmup`` of the steps, then linear decay.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "smoke": {"max_length": 64, "max_doc": 16, "batch_size": 16, "lr": 2e-3, "steps": 50},
+    "cpu": {"max_length": 96, "max_doc": 30, "batch_size": 64, "lr": 1e-3, "steps": 30000},
+    "paper": {"max_length": 256, "max_doc": 64, "batch_size": 64, "lr": 5e-4, "steps": 100000},
+}  # fmt: skip
+ENCODER = ("hidden", "layers", "heads", "ff", "vocab_size", "dropout")  # codebert's, per profile
+SHARED = {"mask_rate": 0.15, "warmup": 0.02, "weight_decay": 0.01, "clip": 1.0, "held_out": 0.02}
+
+
+def corpus(names: Sequence[str], exclude: Sequence[str]) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The train-split methods of ``names`` (docstring and code tokens), less duplicates of
+    the held-out samples of ``exclude``; counts of what was read and left out."""
+    from benchmark import datasets
+
+    def frame(name: str) -> pl.DataFrame:
+        df = datasets.load(name).samples
+        df = df.collect() if isinstance(df, pl.LazyFrame) else df
+        missing = {"split", "clean_hash", "near_hash", "source_tokens", "doc_tokens"} - set(
+            df.columns
+        )
+        if missing:
+            raise ValueError(f"dataset {name} has no {', '.join(sorted(missing))}: "
+                             "pretraining reads methods with docstrings")  # fmt: skip
+        return df
+
+    hashes: set[str] = set()
+    docs: set[str] = set()
+    for name in exclude:
+        held = frame(name).filter(pl.col("split") != "train")
+        hashes |= set(held["clean_hash"]) | set(held["near_hash"])
+        docs |= {" ".join(d).lower() for d in held["doc_tokens"]}
+    parts, counts = [], {"read": 0, "duplicates_left_out": 0}
+    for name in names:
+        train = frame(name).filter(pl.col("split") == "train")
+        doc = train["doc_tokens"].list.join(" ").str.to_lowercase()
+        dup = train["clean_hash"].is_in(list(hashes)) | train["near_hash"].is_in(list(hashes))
+        dup = dup | doc.is_in(list(docs))
+        counts["read"] += train.height
+        counts["duplicates_left_out"] += int(dup.sum())
+        parts.append(train.filter(~dup).select("id", "source_tokens", "doc_tokens"))
+    if not parts or sum(p.height for p in parts) == 0:
+        raise ValueError("the pretraining corpus is empty")
+    return pl.concat(parts), counts
+
+
+class MaskedLM(nn.Module):
+    """codebert's encoder and RoBERTa's LM head, the output layer tied to the word vectors."""
+
+    def __init__(self, encoder: codebert.Encoder) -> None:
+        super().__init__()
+        hidden = encoder.sizes["hidden"]
+        self.roberta = encoder
+        self.dense = nn.Linear(hidden, hidden)
+        self.layer_norm = nn.LayerNorm(hidden, eps=encoder.sizes["eps"])
+        self.bias = nn.Parameter(torch.zeros(encoder.sizes["vocab"]))
+
+    def forward(self, ids: Tensor, picked: Tensor) -> Tensor:
+        """Logits [P, vocab] at the ``picked`` positions of ``ids`` [B, N]."""
+        h = self.roberta(ids)[picked]
+        h = self.layer_norm(F.gelu(self.dense(h)))
+        return F.linear(h, self.roberta.embeddings.word_embeddings.weight, self.bias)
+
+
+def sequences(frame: pl.DataFrame, tok: codebert.SubtokenTokenizer, hp: dict[str, Any]
+              ) -> list[list[int]]:  # fmt: skip
+    docs = tok.text(frame["doc_tokens"].to_list())
+    codes = tok.code(frame["source_tokens"].to_list())
+    out = []
+    for d, c in zip(docs, codes, strict=True):
+        d = d[: hp["max_doc"]]
+        out.append([tok.cls_id, *d, tok.sep_id, *c[: hp["max_length"] - 3 - len(d)], tok.sep_id])
+    return out
+
+
+def mask(ids: Tensor, vocab: int, rate: float, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    """BERT's corruption of the real tokens (ids > 3): the inputs and which positions to
+    predict; ``<unk>`` (1) stands for the mask token."""
+    real = ids > 3
+    picked = (torch.rand(ids.shape, generator=g) < rate) & real
+    r = torch.rand(ids.shape, generator=g)
+    x = ids.clone()
+    x[picked & (r < 0.8)] = 1
+    swap = picked & (r >= 0.8) & (r < 0.9)
+    x[swap] = torch.randint(4, vocab, (int(swap.sum()),), generator=g)
+    return x, picked
+
+
+def evaluate(model: MaskedLM, rows: list[list[int]], vocab: int, rate: float, seed: int
+             ) -> dict[str, float]:  # fmt: skip
+    """Held-out MLM loss and accuracy, over a fixed corruption of the held-out methods."""
+    g = torch.Generator().manual_seed(seed + 1)
+    model.eval()
+    loss, right, n = 0.0, 0, 0
+    with torch.inference_mode():
+        for begin in range(0, len(rows), 256):
+            ids = codebert.pad(rows[begin : begin + 256], 0, torch.device("cpu"))
+            x, picked = mask(ids, vocab, rate, g)
+            logits = model(x, picked)
+            gold = ids[picked]
+            loss += float(F.cross_entropy(logits, gold, reduction="sum"))
+            right += int((logits.argmax(-1) == gold).sum())
+            n += int(gold.numel())
+    model.train()
+    return {"mlm_loss": loss / max(n, 1), "mlm_accuracy": right / max(n, 1), "tokens": n}
+
+
+def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
+             tick: Callable[[int, float], None] | None = None
+             ) -> tuple[MaskedLM, codebert.SubtokenTokenizer, dict[str, Any]]:  # fmt: skip
+    """Train the encoder by masked-LM on ``frame``'s methods, deterministically for a seed."""
+    hp = {k: codebert.DEFAULTS[profile][k] for k in ENCODER} | DEFAULTS[profile] | SHARED
+    if steps is not None:
+        hp["steps"] = steps
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(frame.height)
+    n_held = round(SHARED["held_out"] * frame.height) if frame.height >= 100 else 0
+    held, train = frame[order[:n_held]], frame[order[n_held:]]
+    tok = codebert.SubtokenTokenizer.build(
+        train["source_tokens"].to_list(), train["doc_tokens"].to_list(), int(hp["vocab_size"])
+    )
+    rows, held_rows = sequences(train, tok, hp), sequences(held, tok, hp)
+    encoder = codebert.random_encoder(tok, {**hp, "max_source": hp["max_length"]}, "code_search")
+    model = MaskedLM(encoder)
+    codebert.init_weights(model)
+    words = encoder.embeddings.word_embeddings  # as codebert.build does from scratch
+    nn.init.normal_(words.weight, std=encoder.sizes["hidden"] ** -0.5)
+    nn.init.zeros_(words.weight[words.padding_idx])
+
+    total, warm = int(hp["steps"]), max(1, int(hp["warmup"] * hp["steps"]))
+    opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+    )
+    g = torch.Generator().manual_seed(seed)
+    started, recent = time.perf_counter(), []
+    for step in range(total):
+        idx = rng.integers(0, len(rows), int(hp["batch_size"]))
+        ids = codebert.pad([rows[i] for i in idx], 0, torch.device("cpu"))
+        x, picked = mask(ids, len(tok), hp["mask_rate"], g)
+        if not picked.any():
+            continue
+        loss = F.cross_entropy(model(x, picked), ids[picked])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), hp["clip"])
+        opt.step()
+        schedule.step()
+        recent = [*recent[-99:], float(loss.detach())]
+        if tick is not None:
+            tick(step + 1, float(np.mean(recent)))
+    seconds = time.perf_counter() - started
+    stats = {
+        "profile": profile, "seed": seed, "hyperparameters": hp,
+        "methods": {"train": train.height, "held_out": held.height}, "vocabulary": len(tok),
+        "seconds": round(seconds, 1), "sequences_per_second": round(
+            total * hp["batch_size"] / max(seconds, 1e-9), 1),
+        "train_mlm_loss": float(np.mean(recent)) if recent else math.nan,
+        "held_out": evaluate(model, held_rows, len(tok), hp["mask_rate"], seed) if held_rows
+        else None,
+    }  # fmt: skip
+    return model, tok, stats
+
+
+def save(model: MaskedLM, tok: codebert.SubtokenTokenizer, stats: dict[str, Any], out: Path
+         ) -> None:  # fmt: skip
+    """Write the folder beside ``out`` and rename it into place, so that an interrupted run
+    leaves no half-written weights behind."""
+    from transformers import RobertaConfig, RobertaForMaskedLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+    s = model.roberta.sizes
+    config = RobertaConfig(
+        vocab_size=s["vocab"], hidden_size=s["hidden"], num_hidden_layers=s["layers"],
+        num_attention_heads=s["heads"], intermediate_size=s["ff"], hidden_act="gelu",
+        max_position_embeddings=s["positions"], type_vocab_size=s["types"],
+        layer_norm_eps=s["eps"], pad_token_id=tok.pad_id, bos_token_id=tok.cls_id,
+        eos_token_id=tok.sep_id,
+    )  # fmt: skip
+    hf = RobertaForMaskedLM(config)
+    state = {f"roberta.{k}": v for k, v in model.roberta.state_dict().items()}
+    head = {"dense": model.dense, "layer_norm": model.layer_norm}
+    state.update({f"lm_head.{name}.{k}": v for name, m in head.items()
+                  for k, v in m.state_dict().items()})  # fmt: skip
+    state["lm_head.decoder.weight"] = model.roberta.embeddings.word_embeddings.weight
+    state["lm_head.bias"] = state["lm_head.decoder.bias"] = model.bias
+    missing, unexpected = hf.load_state_dict(state, strict=False)
+    left = [k for k in missing if not k.endswith("position_ids")]
+    if left or unexpected:
+        raise RuntimeError(f"RobertaForMaskedLM does not fit the encoder: {left} {unexpected}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        hf.save_pretrained(tmp)
+        (tmp / codebert.VOCABULARY).write_text(json.dumps(tok.words) + "\n")
+        (tmp / "pretraining.json").write_text(json.dumps(stats, indent=2) + "\n")
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

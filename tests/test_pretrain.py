@@ -1,0 +1,176 @@
+"""``bench models pretrain``: the corpus leaves out the fine-tuning target's held-out methods, the
+encoder learns, the same seed gives the same weights, and the folder it writes is a Hugging Face
+RoBERTa that transformers loads and that codebert starts from with the folder's vocabulary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+from benchmark import datasets
+from benchmark.models import codebert, pretrain
+from benchmark.trainer import InputError
+
+STEPS = 150
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True,
+                          text=True, env=os.environ.copy(), timeout=600)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small() -> pl.DataFrame:
+    """1,500 ruby-stdlib training methods, 30 of them held out."""
+    frame, _ = pretrain.corpus(["ruby-stdlib"], ["ruby-stdlib"])
+    return frame.head(1500)
+
+
+@pytest.fixture(scope="module")
+def trained(small: pl.DataFrame) -> tuple:
+    torch.set_num_threads(1)
+    return pretrain.pretrain(small, "smoke", STEPS, 0)
+
+
+@pytest.fixture(scope="module")
+def folder(trained: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model, tok, stats = trained
+    out = tmp_path_factory.mktemp("pretrained") / "weights"
+    pretrain.save(model, tok, stats, out)
+    return out
+
+
+def test_corpus_is_train_methods_without_duplicates_of_held_out_ones() -> None:
+    samples = datasets.load("ruby-stdlib").samples
+    samples = samples.collect() if isinstance(samples, pl.LazyFrame) else samples
+    held = samples.filter(pl.col("split") != "train")
+    train = samples.filter(pl.col("split") == "train")
+    alone, counts = pretrain.corpus(["ruby-stdlib"], [])
+    assert alone.height == train.height == counts["read"] and counts["duplicates_left_out"] == 0
+    kept, counts = pretrain.corpus(["ruby-stdlib"], ["ruby-stdlib"])
+    assert counts["read"] == train.height
+    assert kept.height == train.height - counts["duplicates_left_out"] < train.height
+    assert set(kept["id"]) <= set(train["id"])
+    rows = train.filter(pl.col("id").is_in(kept["id"].implode()))
+    hashes = set(held["clean_hash"]) | set(held["near_hash"])
+    assert not (set(rows["clean_hash"]) | set(rows["near_hash"])) & hashes
+    docs = {" ".join(d).lower() for d in held["doc_tokens"]}
+    assert not {" ".join(d).lower() for d in rows["doc_tokens"]} & docs
+
+
+def test_the_encoder_learns_the_masked_words(small: pl.DataFrame, trained: tuple) -> None:
+    """The held-out masked-LM loss falls far below an untrained encoder's."""
+    _, tok, stats = trained
+    untrained = pretrain.pretrain(small, "smoke", 1, 0)[2]["held_out"]
+    held = stats["held_out"]
+    assert stats["methods"]["held_out"] == 30 and held["tokens"] == untrained["tokens"] > 100
+    assert untrained["mlm_loss"] > 0.9 * math.log(len(tok))
+    assert held["mlm_loss"] < untrained["mlm_loss"] - 1.0, (held, untrained)
+    assert held["mlm_accuracy"] > untrained["mlm_accuracy"]
+
+
+def test_same_seed_same_weights(small: pl.DataFrame, trained: tuple) -> None:
+    again, _, stats = pretrain.pretrain(small, "smoke", STEPS, 0)
+    for (name, a), b in zip(trained[0].state_dict().items(), again.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+    assert stats["held_out"] == trained[2]["held_out"]
+
+
+def test_mask_corrupts_only_real_tokens_in_bert_proportions() -> None:
+    ids = torch.randint(4, 500, (400, 50))
+    ids[:, 0], ids[:, -10:] = 2, 0  # <s> and padding are never picked
+    x, picked = pretrain.mask(ids, 500, 0.15, torch.Generator().manual_seed(0))
+    assert not picked[:, 0].any() and not picked[:, -10:].any()
+    assert torch.equal(x[~picked], ids[~picked])
+    share = picked.sum() / (ids > 3).sum()
+    assert 0.14 < share < 0.16
+    masked = (x[picked] == 1).float().mean()
+    kept = (x[picked] == ids[picked]).float().mean()
+    assert 0.77 < masked < 0.83 and 0.08 < kept < 0.12
+
+
+def test_transformers_loads_the_folder_with_the_same_outputs(trained: tuple, folder: Path
+                                                             ) -> None:  # fmt: skip
+    """RobertaForMaskedLM reads the saved folder and predicts the masked words as we do."""
+    from transformers import RobertaForMaskedLM
+
+    model, tok, _ = trained
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        codebert.VOCABULARY,
+        "pretraining.json",
+    }
+    hf = RobertaForMaskedLM.from_pretrained(folder, local_files_only=True).eval()
+    ids = torch.tensor([[2, 10, 11, 3, 12, 1, 13, 3], [2, 14, 3, 15, 3, 0, 0, 0]])
+    model.eval()
+    with torch.inference_mode():
+        ours = model(ids, ids != 0)
+        theirs = hf(input_ids=ids, attention_mask=(ids != 0).long()).logits[ids != 0]
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    assert json.loads((folder / codebert.VOCABULARY).read_text()) == tok.words
+
+
+def test_codebert_starts_from_the_folder_with_its_vocabulary(trained: tuple, folder: Path
+                                                            ) -> None:  # fmt: skip
+    model, tok, _ = trained
+    encoder, loaded = codebert.load_pretrained(folder, 0.0)
+    assert isinstance(loaded, codebert.SubtokenTokenizer) and loaded.words == tok.words
+    for (name, a), b in zip(encoder.state_dict().items(), model.roberta.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+    head = codebert.build("code_search", encoder, dict(codebert.DEFAULTS["smoke"]), loaded, True)
+    assert torch.equal(head.encoder.embeddings.word_embeddings.weight,
+                       model.roberta.embeddings.word_embeddings.weight)  # fmt: skip
+
+
+def test_a_corrupt_vocabulary_is_a_one_line_error(folder: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for p in folder.iterdir():
+        (bad / p.name).write_bytes(p.read_bytes())
+    for text in ("not json", '["<pad>", "<unk>", "x", "</s>", "a"]', '["<pad>", 3]'):
+        (bad / codebert.VOCABULARY).write_text(text)
+        with pytest.raises(InputError, match=codebert.VOCABULARY) as e:
+            codebert.load_pretrained(bad, 0.0)
+        assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_bench_models_pretrain_then_bench_run_from_it(tmp_path: Path) -> None:
+    out = tmp_path / "weights"
+    args = ("models", "pretrain", "codebert", str(out), "--dataset", "ruby-stdlib", "--exclude",
+            "ruby-stdlib", "--profile", "smoke", "--steps", "20", "--threads", "1")  # fmt: skip
+    proc = bench(*args, "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads(proc.stdout)
+    assert stats["hyperparameters"]["steps"] == 20 and stats["corpus"]["exclude"] == ["ruby-stdlib"]
+    assert stats == json.loads((out / "pretraining.json").read_text())
+    again = bench(*args)
+    assert again.returncode == 2 and "exists" in again.stderr, again.stderr
+    for wrong, what in ((("--dataset", "nowhere"), "unknown dataset"),
+                        (("--profile", "huge"), "unknown profile")):  # fmt: skip
+        proc = bench("models", "pretrain", "codebert", str(tmp_path / "w2"), "--dataset",
+                     "ruby-stdlib", *wrong)  # fmt: skip
+        assert proc.returncode == 2 and what in proc.stderr and not (tmp_path / "w2").exists()
+    proc = bench("models", "pretrain", "ggnn", str(tmp_path / "w3"), "--dataset", "ruby-stdlib")
+    assert proc.returncode == 2 and "only codebert" in proc.stderr
+
+    proc = bench("run", "--task", "code_to_text", "--model", "codebert", "--profile", "smoke",
+                 "--dataset", "ruby-stdlib", "--epochs", "1", "--weights", str(out),
+                 "--results", str(tmp_path / "runs"), "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    unit = next((tmp_path / "runs").glob("code_to_text/ruby-stdlib/codebert/*/seed-0"))
+    run = json.loads((unit / "run.json").read_text())
+    assert run["weights"]["path"] == str(out.resolve())
+    said = set(pl.read_parquet(unit / "samples.parquet")["tokens"].explode().drop_nulls())
+    assert said and said <= set(json.loads((out / codebert.VOCABULARY).read_text()))
