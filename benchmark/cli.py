@@ -335,6 +335,10 @@ def models_pretrain(
                       f"{counts['duplicates_left_out']:,} duplicates of held-out samples left "
                       "out)", highlight=False)  # fmt: skip
     total = steps or pretrain.DEFAULTS[profile]["steps"]
+    state = output.with_name(f".{output.name}.state.pt")  # the training state, while it runs
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if state.exists():
+        console.err.print(f"{state} exists: going on from it if it was saved by this command")
     with console.progress() as bar:
         task = bar.add_task("masked-LM", total=total)
 
@@ -342,9 +346,10 @@ def models_pretrain(
             if step % 50 == 0 or step == total:
                 bar.update(task, completed=step, description=f"masked-LM loss {loss:.3f}")
 
-        net, tok, stats = pretrain.pretrain(frame, profile, steps, seed, tick)
+        net, tok, stats = pretrain.pretrain(frame, profile, steps, seed, tick, state)
     stats["corpus"] = {"datasets": dataset, "exclude": exclude or [], **counts}
     pretrain.save(net, tok, stats, output)
+    state.unlink(missing_ok=True)
     if as_json:
         print(json.dumps(stats, indent=2))
         return

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -83,6 +85,24 @@ def test_same_seed_same_weights(small: pl.DataFrame, trained: tuple) -> None:
                             strict=True):  # fmt: skip
         assert torch.equal(a, b), name
     assert stats["held_out"] == trained[2]["held_out"]
+
+
+def test_a_saved_state_is_continued_only_by_the_same_settings(
+    small: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pretrain, "SAVE_EVERY", 20)
+    state = tmp_path / "state.pt"
+    first = pretrain.pretrain(small, "smoke", 50, 0, state=state)
+    assert first[2]["resumed_from_step"] is None and state.exists()  # saved at steps 20, 40
+    other = pretrain.pretrain(small, "smoke", 60, 0, state=state)  # other steps: a fresh start
+    assert other[2]["resumed_from_step"] is None
+    state.unlink()
+    pretrain.pretrain(small, "smoke", 50, 0, state=state)
+    again = pretrain.pretrain(small, "smoke", 50, 0, state=state)
+    assert again[2]["resumed_from_step"] == 40
+    for (name, a), b in zip(first[0].state_dict().items(), again[0].state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
 
 
 def test_mask_corrupts_only_real_tokens_in_bert_proportions() -> None:
@@ -174,3 +194,34 @@ def test_bench_models_pretrain_then_bench_run_from_it(tmp_path: Path) -> None:
     assert run["weights"]["path"] == str(out.resolve())
     said = set(pl.read_parquet(unit / "samples.parquet")["tokens"].explode().drop_nulls())
     assert said and said <= set(json.loads((out / codebert.VOCABULARY).read_text()))
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_ends_with_the_uninterrupted_weights(tmp_path: Path) -> None:
+    """Killed once a training state is saved, restarted, the weights are those of a run that
+    was never interrupted, and the state file is gone."""
+    steps = str(3 * pretrain.SAVE_EVERY)
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "benchmark", "models", "pretrain", "codebert", str(out),
+                "--dataset", "ruby-stdlib", "--profile", "smoke", "--steps", steps,
+                "--threads", "1", "--json"]  # fmt: skip
+
+    whole = subprocess.run(command(tmp_path / "whole"), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    out = tmp_path / "killed"
+    state = out.with_name(f".{out.name}.state.pt")
+    proc = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and state.exists() and not out.exists()
+    again = subprocess.run(command(out), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    stats = json.loads(again.stdout)
+    assert stats["resumed_from_step"] in (pretrain.SAVE_EVERY, 2 * pretrain.SAVE_EVERY)
+    name = "model.safetensors"
+    assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert stats["held_out"] == json.loads(whole.stdout)["held_out"] and not state.exists()

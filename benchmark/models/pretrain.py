@@ -19,11 +19,14 @@ Pretraining on a test method's docstring and code would teach code_to_text its a
 The folder holds ``config.json`` and ``model.safetensors`` of a ``RobertaForMaskedLM`` (so
 transformers' ``AutoModel`` loads it), ``subtokens.json`` (the vocabulary, a list in id order:
 codebert tokenizes as it does from scratch) and ``pretraining.json`` (corpus, steps,
-hyperparameters, held-out MLM loss and accuracy).
+hyperparameters, held-out MLM loss and accuracy). While it runs, its training state is saved
+beside the folder every few hundred steps, so that the same command after a kill goes on from
+there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -49,6 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {"max_length": 96, "max_doc": 30, "batch_size": 64, "lr": 1e-3, "steps": 30000},
     "paper": {"max_length": 256, "max_doc": 64, "batch_size": 64, "lr": 5e-4, "steps": 100000},
 }  # fmt: skip
+SAVE_EVERY = 500  # steps between saved training states (a few seconds of work at cpu)
 ENCODER = ("hidden", "layers", "heads", "ff", "vocab_size", "dropout")  # codebert's, per profile
 SHARED = {"mask_rate": 0.15, "warmup": 0.02, "weight_decay": 0.01, "clip": 1.0, "held_out": 0.02}
 
@@ -150,13 +154,24 @@ def evaluate(model: MaskedLM, rows: list[list[int]], vocab: int, rate: float, se
     return {"mlm_loss": loss / max(n, 1), "mlm_accuracy": right / max(n, 1), "tokens": n}
 
 
+def resume_key(frame: pl.DataFrame, hp: dict[str, Any], seed: int) -> str:
+    """What a saved state must have been trained on to be continued: corpus, settings, seed."""
+    digest = hashlib.sha256(json.dumps([hp, seed], sort_keys=True).encode())
+    digest.update("\0".join(frame["id"].to_list()).encode())
+    return digest.hexdigest()
+
+
 def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
-             tick: Callable[[int, float], None] | None = None
+             tick: Callable[[int, float], None] | None = None, state: Path | None = None
              ) -> tuple[MaskedLM, codebert.SubtokenTokenizer, dict[str, Any]]:  # fmt: skip
-    """Train the encoder by masked-LM on ``frame``'s methods, deterministically for a seed."""
+    """Train the encoder by masked-LM on ``frame``'s methods, deterministically for a seed.
+    With ``state`` (a file), the training state is saved there every SAVE_EVERY steps and a
+    run with the same corpus, settings and seed continues from it: a killed run restarted
+    ends with the weights of an uninterrupted one."""
     hp = {k: codebert.DEFAULTS[profile][k] for k in ENCODER} | DEFAULTS[profile] | SHARED
     if steps is not None:
         hp["steps"] = steps
+    key = resume_key(frame, hp, seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     order = rng.permutation(frame.height)
@@ -179,8 +194,19 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
     )
     g = torch.Generator().manual_seed(seed)
-    started, recent = time.perf_counter(), []
-    for step in range(total):
+    begin, recent, spent = 0, [], 0.0
+    if state is not None and state.exists():
+        saved = torch.load(state, weights_only=False)
+        if saved["key"] == key:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            rng.bit_generator.state = saved["numpy"]
+            g.set_state(saved["masks"])
+            torch.set_rng_state(saved["torch"])
+            begin, recent, spent = saved["step"], saved["recent"], saved["seconds"]
+    started = time.perf_counter()
+    for step in range(begin, total):
         idx = rng.integers(0, len(rows), int(hp["batch_size"]))
         ids = codebert.pad([rows[i] for i in idx], 0, torch.device("cpu"))
         x, picked = mask(ids, len(tok), hp["mask_rate"], g)
@@ -195,12 +221,20 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
         recent = [*recent[-99:], float(loss.detach())]
         if tick is not None:
             tick(step + 1, float(np.mean(recent)))
-    seconds = time.perf_counter() - started
+        if state is not None and (step + 1) % SAVE_EVERY == 0 and step + 1 < total:
+            tmp = state.with_name(state.name + ".tmp")
+            torch.save({"key": key, "step": step + 1, "model": model.state_dict(),
+                        "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
+                        "numpy": rng.bit_generator.state, "masks": g.get_state(),
+                        "torch": torch.get_rng_state(), "recent": recent,
+                        "seconds": spent + time.perf_counter() - started}, tmp)  # fmt: skip
+            os.replace(tmp, state)
+    seconds = spent + time.perf_counter() - started
     stats = {
         "profile": profile, "seed": seed, "hyperparameters": hp,
         "methods": {"train": train.height, "held_out": held.height}, "vocabulary": len(tok),
-        "seconds": round(seconds, 1), "sequences_per_second": round(
-            total * hp["batch_size"] / max(seconds, 1e-9), 1),
+        "resumed_from_step": begin or None, "seconds": round(seconds, 1),
+        "sequences_per_second": round(total * hp["batch_size"] / max(seconds, 1e-9), 1),
         "train_mlm_loss": float(np.mean(recent)) if recent else math.nan,
         "held_out": evaluate(model, held_rows, len(tok), hp["mask_rate"], seed) if held_rows
         else None,
