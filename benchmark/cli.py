@@ -52,6 +52,23 @@ def check_weights(model: str, weights: Path | None) -> None:
         raise fail(f"--weights {weights} is not a folder")
 
 
+def warn_of_overlap(weights: Path | str | None, dataset: str) -> None:
+    """A warning where `bench models pretrain` made ``weights`` without leaving out
+    ``dataset``'s held-out methods, which the pretraining corpus may then hold."""
+    if weights is None:
+        return
+    try:
+        corpus = json.loads((Path(weights) / "pretraining.json").read_text())["corpus"]
+        if dataset in corpus["exclude"]:
+            return
+        made_of = ", ".join(corpus["datasets"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not made by bench models pretrain
+    console.err.print(f"[yellow]warning:[/] {weights} was pretrained on {made_of} without "
+                      f"--exclude {dataset}: its valid and test methods may be in that corpus",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+
+
 @app.command()
 def run(
     model: Annotated[str, typer.Option(help=f"Model to train: {', '.join(MODELS)}.")],
@@ -127,6 +144,7 @@ def run(
     if not 0.0 <= noise <= 1.0:
         raise fail(f"noise rate {noise} is outside [0, 1]")
     check_weights(model, weights)
+    warn_of_overlap(weights, dataset)
     cfg = RunConfig(
         task, dataset, model, noise_kind, noise, seed, profile,
         epochs or PROFILES[profile].epochs, device, results, runner, image,
@@ -485,6 +503,7 @@ def sweep(
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
                             device, runner, weights)  # fmt: skip
+        warn_of_overlap(spec.weights, spec.dataset)
         engine = sw.make_executor(executor, spec, results, max_parallel, slurm)
         summary = sw.run_sweep(spec, results, engine, retries)
     except (sw.BadOption, sw.SweepBusy) as e:

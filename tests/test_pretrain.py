@@ -165,6 +165,22 @@ def test_a_corrupt_vocabulary_is_a_one_line_error(folder: Path, tmp_path: Path) 
         assert "\n" not in str(e.value)
 
 
+def test_weights_pretrained_without_excluding_the_dataset_draw_a_warning(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from benchmark.cli import warn_of_overlap
+
+    stats = json.loads((folder / "pretraining.json").read_text())
+    for exclude, warned in (([], True), (["ruby-stdlib"], False)):
+        (tmp_path / "pretraining.json").write_text(json.dumps(
+            {**stats, "corpus": {"datasets": ["ruby-stdlib"], "exclude": exclude}}))  # fmt: skip
+        warn_of_overlap(tmp_path, "ruby-stdlib")
+        err = capsys.readouterr().err
+        assert ("without --exclude ruby-stdlib" in err) is warned, err
+    warn_of_overlap(tmp_path / "elsewhere", "ruby-stdlib")  # not from bench models pretrain
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.slow
 def test_bench_models_pretrain_then_bench_run_from_it(tmp_path: Path) -> None:
     out = tmp_path / "weights"
@@ -189,6 +205,7 @@ def test_bench_models_pretrain_then_bench_run_from_it(tmp_path: Path) -> None:
                  "--dataset", "ruby-stdlib", "--epochs", "1", "--weights", str(out),
                  "--results", str(tmp_path / "runs"), "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "warning" not in proc.stderr  # pretrained with --exclude ruby-stdlib
     unit = next((tmp_path / "runs").glob("code_to_text/ruby-stdlib/codebert/*/seed-0"))
     run = json.loads((unit / "run.json").read_text())
     assert run["weights"]["path"] == str(out.resolve())
