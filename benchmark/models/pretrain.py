@@ -52,6 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {"max_length": 96, "max_doc": 30, "batch_size": 64, "lr": 1e-3, "steps": 30000},
     "paper": {"max_length": 256, "max_doc": 64, "batch_size": 64, "lr": 5e-4, "steps": 100000},
 }  # fmt: skip
+COLUMNS = ["id", "split", "clean_hash", "near_hash", "source_tokens", "doc_tokens"]
 SAVE_EVERY = 500  # steps between saved training states (a few seconds of work at cpu)
 ENCODER = ("hidden", "layers", "heads", "ff", "vocab_size", "dropout")  # codebert's, per profile
 SHARED = {"mask_rate": 0.15, "warmup": 0.02, "weight_decay": 0.01, "clip": 1.0, "held_out": 0.02}
@@ -63,15 +64,12 @@ def corpus(names: Sequence[str], exclude: Sequence[str]) -> tuple[pl.DataFrame, 
     from benchmark import datasets
 
     def frame(name: str) -> pl.DataFrame:
-        df = datasets.load(name).samples
-        df = df.collect() if isinstance(df, pl.LazyFrame) else df
-        missing = {"split", "clean_hash", "near_hash", "source_tokens", "doc_tokens"} - set(
-            df.columns
-        )
+        samples = datasets.load(name).samples.lazy()
+        missing = set(COLUMNS) - set(samples.collect_schema().names())
         if missing:
             raise ValueError(f"dataset {name} has no {', '.join(sorted(missing))}: "
                              "pretraining reads methods with docstrings")  # fmt: skip
-        return df
+        return samples.select(COLUMNS).collect()
 
     hashes: set[str] = set()
     docs: set[str] = set()
