@@ -1,27 +1,15 @@
-"""Datasets: building samples from a corpus once, caching them by content hash."""
+"""The datasets by name: local corpora (method_datasets) and official archives (official),
+each built once and cached by content hash, read lazily."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 import tomllib
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from benchmark import console, shards
-from benchmark.corpus import Corpus, python_stdlib, source_tree
-from benchmark.tasks import var_misuse
-
-BUILDER_VERSION = 1  # bump when sample synthesis changes, so caches are rebuilt
-MAX_TOKENS = 256
 CARDS = Path(__file__).resolve().parent.parent / "datasets"
 
 
@@ -29,7 +17,6 @@ CARDS = Path(__file__).resolve().parent.parent / "datasets"
 class DatasetSpec:
     name: str
     tasks: tuple[str, ...]
-    corpus: Callable[[], Corpus] | None = None  # None: a method-level dataset (method_datasets)
     official: bool = False  # prepared by `bench datasets prepare` (benchmark.official)
 
 
@@ -69,15 +56,12 @@ def _folder(name: str) -> DatasetSpec | None:
         lang = max(counts, key=counts.get)
         if counts[lang] == 0:
             return None
-    canonical = f"dir:{root.resolve()}:{lang}"
-    if lang == "python":
-        return DatasetSpec(canonical, _FOLDER_TASKS[lang], partial(source_tree, root, ".py"))
-    return DatasetSpec(canonical, _FOLDER_TASKS[lang])
+    return DatasetSpec(f"dir:{root.resolve()}:{lang}", _FOLDER_TASKS[lang])
 
 
 DATASETS = Registry(
     {
-        "python-stdlib": DatasetSpec("python-stdlib", ("var_misuse",), python_stdlib),
+        "python-stdlib": DatasetSpec("python-stdlib", ("var_misuse",)),
         "jdk": DatasetSpec("jdk", ("method_name",)),
         # The first named dataset of a task is its offline default. ruby-debian (5x the
         # training methods) stays second: codebert at --profile cpu does not clearly beat the
@@ -110,75 +94,8 @@ def cache_root() -> Path:
 class Dataset:
     name: str
     fingerprint: str
-    samples: pl.DataFrame | pl.LazyFrame  # lazy for the official archives, read as needed
+    samples: pl.LazyFrame  # the build's parquet shards, read as far as a query needs
     info: dict
-
-
-def _file_samples(args: tuple[Path, str]) -> list[dict]:
-    root, rel = args
-    try:
-        return var_misuse.samples_from_file(rel, (root / rel).read_bytes(), MAX_TOKENS)
-    except (OSError, UnicodeError, ValueError) as e:  # one unreadable file loses only itself
-        return [{"error": f"{rel}: {e}"}]
-
-
-def _dedup(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Drop valid/test functions whose token sequence occurs in an earlier split."""
-    train = set(df.filter(pl.col("split") == "train")["clean_hash"])
-    valid = set(df.filter(pl.col("split") == "valid")["clean_hash"])
-    drop = ((pl.col("split") == "valid") & pl.col("clean_hash").is_in(train)) | (
-        (pl.col("split") == "test") & pl.col("clean_hash").is_in(train | valid)
-    )
-    removed = df.filter(drop).group_by("split").len()
-    return df.filter(~drop), dict(zip(removed["split"], removed["len"], strict=True))
-
-
-def collect(name: str, work: Callable[[Any], list[dict]], items: list) -> tuple[list, list[str]]:
-    """Run ``work`` on every item across the cores, with a progress bar.
-
-    ``work`` returns a file's samples, or ``[{"error": ...}]`` for a file it could not read,
-    so one bad file loses only itself. Returns (samples, error lines).
-    """
-    rows: list[dict] = []
-    errors: list[str] = []
-    workers = max(1, min(len(os.sched_getaffinity(0)), 8))
-    with console.progress() as progress, ProcessPoolExecutor(workers) as pool:
-        task = progress.add_task(f"building {name}", total=len(items))
-        for result in pool.map(work, items, chunksize=8):
-            for r in result:
-                (errors.append(r["error"]) if "error" in r else rows.append(r))
-            progress.advance(task)
-    return rows, errors
-
-
-def write_atomically(out: Path, samples: pl.DataFrame, info: dict) -> None:
-    """Write a built dataset under a temporary name and rename it to ``out`` when complete."""
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
-    try:
-        samples.write_parquet(tmp / "samples.parquet")
-        shards.publish(tmp, out, info)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def build(name: str, corpus: Corpus, out: Path) -> None:
-    """Build the samples of every file in parallel, then write them atomically to ``out``."""
-    files = [(corpus.root, rel) for rel in corpus.files]
-    rows, errors = collect(name, _file_samples, files)
-    df = pl.DataFrame(rows).sort("id")
-    df, removed = _dedup(df)
-    counts = df.group_by("split").len()
-    info = {
-        "name": name,
-        "builder_version": BUILDER_VERSION,
-        "files": len(files),
-        "samples": dict(zip(counts["split"], counts["len"], strict=True)),
-        "buggy": int(df["has_bug"].sum()),
-        "duplicates_removed": removed,
-        "unreadable_files": errors,
-        "max_tokens": MAX_TOKENS,
-    }
-    write_atomically(out, df, info)
 
 
 def load(name: str) -> Dataset:
@@ -189,17 +106,7 @@ def load(name: str) -> Dataset:
 
         fp, samples, info = official.load(name)
         return Dataset(name, fp, samples, info)
-    if spec.corpus is None:
-        from benchmark import method_datasets
+    from benchmark import method_datasets
 
-        fp, samples, info = method_datasets.load(spec.name, cache_root())
-        return Dataset(name, fp, samples, info)
-    corpus = spec.corpus()
-    fingerprint = f"{corpus.fingerprint()}-v{BUILDER_VERSION}"
-    label = name.replace("/", "_").replace(":", "_")
-    out = cache_root() / "datasets" / f"{label}-{fingerprint}"
-    if not (out / "samples.parquet").exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        build(name, corpus, out)
-    info = json.loads((out / "info.json").read_text())
-    return Dataset(name, fingerprint, pl.read_parquet(out / "samples.parquet"), info)
+    fp, samples, info = method_datasets.load(spec.name, cache_root())
+    return Dataset(name, fp, samples, info)

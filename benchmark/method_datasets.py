@@ -1,10 +1,13 @@
-"""Method-level datasets (Java methods, Ruby methods with docstrings), cached by content hash.
+"""Local datasets (Python functions, Java methods, Ruby methods with docstrings), cached by
+content hash.
 
 One folder per (name, fingerprint) holding the samples as parquet shards
 (``benchmark.shards``: built by worker processes, a shard of files each, so a large source tree
 never sits in memory) and ``info.json``, written into a temporary folder and renamed into place.
 Splits are by file; a valid/test method whose exact or near-duplicate token sequence occurs in
-an earlier split is removed, and the counts are kept in ``info.json``.
+an earlier split is removed, and the counts are kept in ``info.json``. Python functions (the
+var_misuse samples) are deduplicated by exact token sequence only, as they always were, so that
+the splits that the published var_misuse figures were measured on stay the same.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from benchmark import shards
-from benchmark.tasks import methods
+from benchmark.tasks import methods, var_misuse
 from native import sources
 
 BUILDER_VERSION = 2  # 2: samples as parquet shards
@@ -33,6 +36,10 @@ _KEYS = {"id": _S, "split": _S, "file": _S, "clean_hash": _S, "near_hash": _S, "
 JAVA_SCHEMA = {**_KEYS, "contexts": _LS, "label": _LS, "name": _S, "code": _S,
                "stmt_spans": pl.List(pl.List(pl.Int64)), "body_start": pl.Int64}  # fmt: skip
 RUBY_SCHEMA = {**_KEYS, "doc_tokens": _LS, "name": _S}
+# var_misuse.samples_from_file's columns, GREAT's too (benchmark.official)
+PYTHON_SCHEMA = {**_KEYS, "function": _S, "edges": pl.List(pl.List(pl.Int64)),
+                 "repair_candidates": pl.List(pl.Int64), "has_bug": pl.Boolean,
+                 "error_location": pl.Int64, "repair_targets": pl.List(pl.Int64)}  # fmt: skip
 JDK_PREFIX = "java.base/java/util/"  # the offline Java corpus: java.util of the JDK sources
 # ruby-debian's valid and test fractions of files (~250 methods each): code search scores each
 # valid/test query against up to 1,000 candidates every epoch, so these splits' sizes (squared),
@@ -48,6 +55,8 @@ def source_of(name: str) -> tuple[sources.Source, Builder]:
         src = sources.named("jdk", "java")
         names = tuple(n for n in src.names() if n.startswith(JDK_PREFIX))
         return _Subset(src, names), methods.java_samples
+    if name == "python-stdlib":
+        return sources.named("python-stdlib", "python"), var_misuse.samples_from_file
     if name == "ruby-stdlib":
         return sources.named("ruby-stdlib", "ruby"), methods.ruby_samples
     if name == "ruby-debian":
@@ -55,10 +64,11 @@ def source_of(name: str) -> tuple[sources.Source, Builder]:
             methods.ruby_samples, valid=DEBIAN_SPLIT, test=DEBIAN_SPLIT
         )
     if name.startswith("dir:"):
-        lang = "ruby" if name.endswith(":ruby") else "java"
-        path = name.removeprefix("dir:").removesuffix(f":{lang}")
-        builder = methods.ruby_samples if lang == "ruby" else methods.java_samples
-        return sources.named(path, lang), builder
+        path, _, lang = name.removeprefix("dir:").rpartition(":")  # as datasets names them
+        builders = {"python": var_misuse.samples_from_file, "java": methods.java_samples,
+                    "ruby": methods.ruby_samples}  # fmt: skip
+        if lang in builders:
+            return sources.named(path, lang), builders[lang]
     raise KeyError(name)
 
 
@@ -88,8 +98,10 @@ def fingerprint(src: Any, builder: Builder | None = None) -> str:
 
 
 def schema_of(builder: Builder) -> dict[str, Any]:
-    ruby = getattr(builder, "func", builder) is methods.ruby_samples  # also a partial of it
-    return RUBY_SCHEMA if ruby else JAVA_SCHEMA
+    func = getattr(builder, "func", builder)  # also a partial of it
+    if func is var_misuse.samples_from_file:
+        return PYTHON_SCHEMA
+    return RUBY_SCHEMA if func is methods.ruby_samples else JAVA_SCHEMA
 
 
 def file_shard(
@@ -107,17 +119,20 @@ def file_shard(
     return written, errors
 
 
-def dedup(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
-    """Drop valid/test methods whose exact or near token sequence occurs in an earlier split."""
-    removed: dict[str, dict[str, int]] = {"exact": {}, "near": {}}
+def dedup(df: pl.DataFrame, near: bool = True) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+    """Drop valid/test methods whose exact (or ``near``) token sequence occurs in an earlier
+    split."""
+    removed: dict[str, dict[str, int]] = {"exact": {}, **({"near": {}} if near else {})}
     for split, earlier in (("valid", ["train"]), ("test", ["train", "valid"])):
         seen = df.filter(pl.col("split").is_in(earlier))
         here = pl.col("split") == split
         exact = here & pl.col("clean_hash").is_in(seen["clean_hash"].implode())
-        near = here & ~exact & pl.col("near_hash").is_in(seen["near_hash"].implode())
+        close = here & ~exact & pl.col("near_hash").is_in(seen["near_hash"].implode())
+        close = close if near else pl.lit(False)
         removed["exact"][split] = df.filter(exact).height
-        removed["near"][split] = df.filter(near).height
-        df = df.filter(~(exact | near))
+        if near:
+            removed["near"][split] = df.filter(close).height
+        df = df.filter(~(exact | close))
     return df, removed
 
 
@@ -132,13 +147,16 @@ def build(name: str, src: Any, builder: Builder, out: Path) -> None:
         )
         if not shards.shards(tmp):
             raise ValueError(f"{name}: no usable methods in {len(names)} files")
-        removed = shards.dedup(tmp, dedup)
+        python = schema_of(builder) is PYTHON_SCHEMA
+        removed = shards.dedup(tmp, partial(dedup, near=not python))
         info = {
             "name": name, "builder_version": BUILDER_VERSION, "files": len(names),
             "samples": shards.split_sizes(tmp), "duplicates_removed": removed,
             "unreadable_files": read["errors"], "unreadable_count": read["unreadable"],
             "max_tokens": MAX_TOKENS,
         }  # fmt: skip
+        if python:
+            info["buggy"] = int(shards.scan(tmp).select(pl.col("has_bug").sum()).collect().item())
         if getattr(src, "packages", ()):  # the Debian packages and versions the files came from
             info["packages"] = dict(src.packages)
         shards.publish(tmp, out, info)

@@ -39,8 +39,9 @@ import polars as pl
 
 from benchmark import shards
 from benchmark.datasets import CARDS, cache_root
-from benchmark.method_datasets import JAVA_SCHEMA, MAX_TOKENS, dedup
-from benchmark.tasks.methods import java_samples, token_hashes
+from benchmark.method_datasets import JAVA_SCHEMA, MAX_TOKENS, PYTHON_SCHEMA, dedup
+from benchmark.tasks.methods import java_samples
+from benchmark.tasks.var_misuse import token_hashes
 from native.formats import FormatError, json_record, parse_great
 
 BUILDER_VERSION = 2  # 2: samples as parquet shards (samples-NNNNN.parquet), info.json last
@@ -55,8 +56,7 @@ _S, _LS, _LI = pl.String, pl.List(pl.String), pl.List(pl.Int64)
 _KEYS = {"id": _S, "split": _S, "file": _S, "clean_hash": _S, "near_hash": _S, "source_tokens": _LS}
 SCHEMAS = {  # each format's sample columns, so every shard has the same schema
     "java-tree": JAVA_SCHEMA,
-    "great": {**_KEYS, "function": _S, "edges": pl.List(_LI), "repair_candidates": _LI,
-              "has_bug": pl.Boolean, "error_location": pl.Int64, "repair_targets": _LI},
+    "great": PYTHON_SCHEMA,
     "codesearchnet": {**_KEYS, "doc_tokens": _LS, "name": _S, "code": _S, "docstring": _S,
                       "repo": _S},
 }  # fmt: skip

@@ -11,11 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from benchmark.corpus import python_stdlib
 from benchmark.datasets import DATASETS
 from benchmark.models import MODELS
 from benchmark.results import REQUIRED
 from benchmark.tasks import TASKS
+from native import sources
 
 BENCH = [sys.executable, "-m", "benchmark"]
 
@@ -165,7 +165,7 @@ def test_bad_options_get_one_line_and_status_2(args, message, tmp_path):
 def test_any_source_folder_is_a_dataset(lang, task, pattern, tmp_path):
     """`--dataset dir:PATH` builds the task's samples from a user's own source tree."""
     if lang == "python":
-        root = Path(python_stdlib().root)
+        root = sources.python_stdlib()
     else:
         rubylib = subprocess.run(["ruby", "-e", "print RbConfig::CONFIG['rubylibdir']"],
                                  capture_output=True, text=True, check=True).stdout  # fmt: skip

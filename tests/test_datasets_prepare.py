@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from benchmark import datasets, method_datasets, official, shards
 from benchmark.cli import app
-from benchmark.corpus import source_tree
 from native import sources
 from tests.shared_data import GREAT_SHARD
 
@@ -377,8 +376,7 @@ def test_info_python_stdlib_json(cache, tmp_path, monkeypatch):
     body = "def f{i}(a, b):\n    c = a + b\n    d = c * a\n    return d - b + c\n\n"
     for n in ("a.py", "b.py"):
         (root / n).write_text("".join(body.format(i=i) for i in range(4)))
-    spec = datasets.DatasetSpec("python-stdlib", ("var_misuse",), lambda: source_tree(root, ".py"))
-    monkeypatch.setitem(datasets.DATASETS, "python-stdlib", spec)
+    monkeypatch.setattr(sources, "python_stdlib", lambda: root)
     info = info_json("python-stdlib")
     assert info["name"] == "python-stdlib" and info["fingerprint"]
     assert sum(info["samples"].values()) > 0
@@ -401,7 +399,7 @@ def test_source_tree_builds_in_shards_and_selects_like_a_frame(cache, tmp_path, 
         path = root / f"p{i % 6}" / f"C{i}.java"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(JAVA % (i % 5, i % 5, i))  # repeats across files: duplicates to drop
-    name = f"dir:{root}"
+    name = f"dir:{root}:java"
     _, lazy, info = method_datasets.load(name, cache)
     assert isinstance(lazy, pl.LazyFrame) and info["files"] == 24
     rows = [

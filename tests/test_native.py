@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.corpus import python_stdlib
 from native import python as pylang
+from native import sources
 from native.parse import parse
 from tests import oracle
 
@@ -83,8 +83,9 @@ def test_edges_match_oracle_on_sample():
 
 @pytest.mark.parametrize("index", [0, 7, 31, 63, 127, 255])
 def test_edges_match_oracle_on_stdlib(index):
-    corpus = python_stdlib()
-    rel = corpus.files[index * len(corpus.files) // 256]
+    corpus = sources.named("python-stdlib", "python")
+    files = corpus.names()
+    rel = files[index * len(files) // 256]
     source = corpus.read(rel)
     tree = parse(source, "python")
     nodes = {n.start_byte: n for n in oracle.definitions(source, pylang.spec())}

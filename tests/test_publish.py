@@ -1,21 +1,34 @@
-"""Publishing a finished dataset build (shards.publish, through datasets.write_atomically):
-renamed into place, a race lost to an identical build is no error, anything else is."""
+"""Publishing a finished dataset build (shards.publish): renamed into place, a race lost to an
+identical build is no error, anything else is."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from benchmark.datasets import write_atomically
+from benchmark.shards import publish
 
 SAMPLES = pl.DataFrame({"id": ["a", "b"], "split": ["train", "test"]})
 
 
 def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def write_atomically(out: Path, samples: pl.DataFrame, info: dict) -> None:
+    """A build as the builders make one: a temporary folder beside ``out``, published, and
+    removed whatever happened (it is gone once renamed)."""
+    tmp = out.with_name(f".build-{info['name']}")
+    tmp.mkdir()
+    try:
+        samples.write_parquet(tmp / "samples.parquet")
+        publish(tmp, out, info)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_a_finished_build_is_renamed_into_place(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 from benchmark import noise
 from benchmark.tasks import code_search, code_to_text, method_name
 from benchmark.tasks.hooks import task_hooks
-from benchmark.tasks.methods import first_sentence_tokens, java_features, token_hashes
+from benchmark.tasks.methods import first_sentence_tokens, java_features
+from benchmark.tasks.var_misuse import token_hashes
 
 CODE = "int add(int a, int b) {\n  int c = a + b;\n  return c;\n}"
 

@@ -7,15 +7,15 @@ from collections import Counter
 
 import pytest
 
-from benchmark.corpus import python_stdlib
 from benchmark.tasks.var_misuse import samples_from_file, split_of
+from native import sources
 
 
 @pytest.fixture(scope="module")
 def samples():
-    corpus = python_stdlib()
+    corpus = sources.named("python-stdlib", "python")
     out = []
-    for rel in corpus.files[::12]:
+    for rel in corpus.names()[::12]:
         out += samples_from_file(rel, corpus.read(rel), max_tokens=256)
     return out
 
@@ -61,8 +61,9 @@ def test_candidates_and_edges_in_range(samples):
 
 
 def test_synthesis_is_deterministic():
-    corpus = python_stdlib()
-    rel = corpus.files[len(corpus.files) // 2]
+    corpus = sources.named("python-stdlib", "python")
+    files = corpus.names()
+    rel = files[len(files) // 2]
     assert samples_from_file(rel, corpus.read(rel), 256) == samples_from_file(
         rel, corpus.read(rel), 256
     )

@@ -8,13 +8,12 @@ variant can be re-derived by parsing the changed method alone.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
 import numpy as np
 
-from benchmark.tasks.var_misuse import split_of
+from benchmark.tasks.var_misuse import split_of, token_hashes
 from native import formats, paths
 from native import methods as mth
 from native.java import spec as java_spec
@@ -27,14 +26,6 @@ MIN_DOC_TOKENS = 3  # CodeSearchNet drops docstrings shorter than three tokens
 PATH_SEED = 0
 _WRAP = b"class W_ {\n"
 _WORD = re.compile(r"\w+|[^\w\s]")
-_LITERAL = re.compile(r"^(?:\d[\w.]*|[\"'`].*|:.*)$", re.S)
-
-
-def token_hashes(tokens: list[str]) -> tuple[str, str]:
-    """(exact, near) keys of a token sequence: near ignores case and literal values."""
-    exact = hashlib.blake2b("\0".join(tokens).encode(), digest_size=8).hexdigest()
-    near = [("LIT" if _LITERAL.match(t) else t.lower()) for t in tokens]
-    return exact, hashlib.blake2b("\0".join(near).encode(), digest_size=8).hexdigest()
 
 
 def first_sentence_tokens(doc: str) -> list[str]:

@@ -9,6 +9,7 @@ occurrences. Edges are computed on the function as the model sees it, bug includ
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,20 @@ MAX_LINE_BYTES = 4096  # a prediction line is ~150 bytes; far longer is garbage
 # Optional train-sample fields (protocol 1 extension): predictions without them get nulls, and
 # the metrics that need them fall back (see benchmark/metrics/memorization.py).
 OPTIONAL_PREDICTIONS = ("p_other", "p_no_bug")
+_LITERAL = re.compile(r"^(?:\d[\w.]*|[\"'`].*|:.*)$", re.S)  # numbers, strings, symbols
 
 
 def split_of(rel_path: str, valid: float = 0.1, test: float = 0.1) -> str:
     """Split by file, from a hash of its path: stable across machines and corpus growth."""
     u = int.from_bytes(hashlib.blake2b(rel_path.encode(), digest_size=8).digest(), "big") / 2**64
     return "test" if u < test else "valid" if u < test + valid else "train"
+
+
+def token_hashes(tokens: list[str]) -> tuple[str, str]:
+    """(exact, near) keys of a token sequence: near ignores case and literal values."""
+    exact = hashlib.blake2b("\0".join(tokens).encode(), digest_size=8).hexdigest()
+    near = [("LIT" if _LITERAL.match(t) else t.lower()) for t in tokens]
+    return exact, hashlib.blake2b("\0".join(near).encode(), digest_size=8).hexdigest()
 
 
 def _rng(*key: object) -> np.random.Generator:
@@ -71,7 +80,7 @@ def samples_from_file(rel_path: str, source: bytes, max_tokens: int) -> list[dic
             continue
         line = int(tree.start_row[lo]) + 1
         sample_id = f"{rel_path}:{line}:{fn.name}"
-        clean_hash = hashlib.blake2b("\0".join(fn.tokens).encode(), digest_size=8).hexdigest()
+        clean_hash, near_hash = token_hashes(fn.tokens)  # of the tokens before any bug
         rng = _rng("var_misuse", sample_id)
         location, targets = 0, np.empty(0, np.int32)
         if rng.random() < BUG_PROBABILITY:
@@ -89,6 +98,7 @@ def samples_from_file(rel_path: str, source: bytes, max_tokens: int) -> list[dic
                 "file": rel_path,
                 "function": fn.name,
                 "clean_hash": clean_hash,
+                "near_hash": near_hash,
                 "source_tokens": fn.tokens,
                 "edges": edges.tolist(),
                 "repair_candidates": candidates.tolist(),
