@@ -10,6 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
+from native.sources import SUFFIX
+
 CARDS = Path(__file__).resolve().parent.parent / "datasets"
 
 
@@ -33,7 +35,6 @@ class Registry(dict[str, DatasetSpec]):
         return spec
 
 
-_SUFFIX = {"python": ".py", "java": ".java", "ruby": ".rb"}
 _FOLDER_TASKS = {
     "python": ("var_misuse",),
     "java": ("method_name",),
@@ -46,13 +47,13 @@ def _folder(name: str) -> DatasetSpec | None:
     if not name.startswith("dir:"):
         return None
     path, _, lang = name.removeprefix("dir:").rpartition(":")
-    if lang not in _SUFFIX:
+    if lang not in SUFFIX:
         path, lang = name.removeprefix("dir:"), ""
     root = Path(path).expanduser()
     if not root.is_dir():
         return None
     if not lang:
-        counts = {k: sum(1 for _ in root.rglob(f"*{s}")) for k, s in _SUFFIX.items()}
+        counts = {k: sum(1 for _ in root.rglob(f"*{s}")) for k, s in SUFFIX.items()}
         lang = max(counts, key=counts.get)
         if counts[lang] == 0:
             return None
