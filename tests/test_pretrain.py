@@ -242,3 +242,14 @@ def test_sigkill_then_the_same_command_ends_with_the_uninterrupted_weights(tmp_p
     name = "model.safetensors"
     assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
     assert stats["held_out"] == json.loads(whole.stdout)["held_out"] and not state.exists()
+
+
+def test_code_search_fine_tunes_weights_at_its_own_rate() -> None:
+    scratch = {"task": "code_search", "profile": "cpu"}
+    assert codebert.defaults_for(scratch)["cpu"]["lr"] == codebert.DEFAULTS["cpu"]["lr"]
+    tuned = codebert.defaults_for({**scratch, "weights": "/w"})
+    assert tuned["cpu"]["lr"] == codebert.FROM_WEIGHTS["cpu"]["code_search"]["lr"]
+    assert {k: v for k, v in tuned["cpu"].items() if k != "lr"} == {
+        k: v for k, v in codebert.DEFAULTS["cpu"].items() if k != "lr"
+    }
+    assert tuned["paper"] == codebert.DEFAULTS["paper"]
