@@ -127,8 +127,11 @@ def dedup(df: pl.DataFrame, near: bool = True) -> tuple[pl.DataFrame, dict[str, 
         seen = df.filter(pl.col("split").is_in(earlier))
         here = pl.col("split") == split
         exact = here & pl.col("clean_hash").is_in(seen["clean_hash"].implode())
-        close = here & ~exact & pl.col("near_hash").is_in(seen["near_hash"].implode())
-        close = close if near else pl.lit(False)
+        close = (
+            here & ~exact & pl.col("near_hash").is_in(seen["near_hash"].implode())
+            if near
+            else pl.lit(False)
+        )
         removed["exact"][split] = df.filter(exact).height
         if near:
             removed["near"][split] = df.filter(close).height
