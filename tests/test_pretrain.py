@@ -96,6 +96,9 @@ def test_a_saved_state_is_continued_only_by_the_same_settings(
     assert first[2]["resumed_from_step"] is None and state.exists()  # saved at steps 20, 40
     other = pretrain.pretrain(small, "smoke", 60, 0, state=state)  # other steps: a fresh start
     assert other[2]["resumed_from_step"] is None
+    state.write_bytes(b"not a saved state")  # unreadable: a fresh start too, then overwritten
+    torn = pretrain.pretrain(small, "smoke", 50, 0, state=state)
+    assert torn[2]["resumed_from_step"] is None and pretrain.read_state(state)["step"] == 40
     state.unlink()
     pretrain.pretrain(small, "smoke", 50, 0, state=state)
     again = pretrain.pretrain(small, "smoke", 50, 0, state=state)

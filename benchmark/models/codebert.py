@@ -717,14 +717,18 @@ def build(task: str, encoder: Encoder, hp: dict[str, Any], tok: Tokenizer, pretr
             init_weights(module)
     if not pretrained:
         init_weights(encoder)
-        # From scratch, word vectors of norm ~1 rather than RoBERTa's 0.02 * sqrt(hidden): the
-        # tied output layer reads them after a tanh, and with small ones every next-token
-        # distribution stays near uniform for many epochs. The embedding LayerNorm makes the
-        # scale irrelevant on the input side.
-        words = encoder.embeddings.word_embeddings
-        nn.init.normal_(words.weight, std=encoder.sizes["hidden"] ** -0.5)
-        nn.init.zeros_(words.weight[words.padding_idx])
+        init_word_vectors(encoder)
     return head
+
+
+def init_word_vectors(encoder: Encoder) -> None:
+    """From scratch, word vectors of norm ~1 rather than RoBERTa's 0.02 * sqrt(hidden): the
+    tied output layer reads them after a tanh, and with small ones every next-token
+    distribution stays near uniform for many epochs. The embedding LayerNorm makes the scale
+    irrelevant on the input side."""
+    words = encoder.embeddings.word_embeddings
+    nn.init.normal_(words.weight, std=encoder.sizes["hidden"] ** -0.5)
+    nn.init.zeros_(words.weight[words.padding_idx])
 
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:

@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark import trainer
 from benchmark.models import codebert
 
 # Per profile: the encoder's sizes are codebert's at that profile (so that fine-tuning at the
@@ -53,7 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "paper": {"max_length": 256, "max_doc": 64, "batch_size": 64, "lr": 5e-4, "steps": 100000},
 }  # fmt: skip
 COLUMNS = ["id", "split", "clean_hash", "near_hash", "source_tokens", "doc_tokens"]
-SAVE_EVERY = 500  # steps between saved training states (a few seconds of work at cpu)
+SAVE_EVERY = 500  # steps between saved training states (about a minute of work at cpu)
 ENCODER = ("hidden", "layers", "heads", "ff", "vocab_size", "dropout")  # codebert's, per profile
 SHARED = {"mask_rate": 0.15, "warmup": 0.02, "weight_decay": 0.01, "clip": 1.0, "held_out": 0.02}
 
@@ -159,6 +161,18 @@ def resume_key(frame: pl.DataFrame, hp: dict[str, Any], seed: int) -> str:
     return digest.hexdigest()
 
 
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A saved training state, or None where there is none or it cannot be read (then the run
+    starts afresh and overwrites it)."""
+    try:
+        # Not weights_only: the RNG states are numpy and Python objects; the file is this
+        # command's own output, beside the folder it was asked to write.
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
+    return saved if isinstance(saved, dict) and "key" in saved else None
+
+
 def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
              tick: Callable[[int, float], None] | None = None, state: Path | None = None
              ) -> tuple[MaskedLM, codebert.SubtokenTokenizer, dict[str, Any]]:  # fmt: skip
@@ -182,9 +196,7 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
     encoder = codebert.random_encoder(tok, {**hp, "max_source": hp["max_length"]}, "code_search")
     model = MaskedLM(encoder)
     codebert.init_weights(model)
-    words = encoder.embeddings.word_embeddings  # as codebert.build does from scratch
-    nn.init.normal_(words.weight, std=encoder.sizes["hidden"] ** -0.5)
-    nn.init.zeros_(words.weight[words.padding_idx])
+    codebert.init_word_vectors(encoder)
 
     total, warm = int(hp["steps"]), max(1, int(hp["warmup"] * hp["steps"]))
     opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
@@ -193,16 +205,14 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
     )
     g = torch.Generator().manual_seed(seed)
     begin, recent, spent = 0, [], 0.0
-    if state is not None and state.exists():
-        saved = torch.load(state, weights_only=False)
-        if saved["key"] == key:
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            rng.bit_generator.state = saved["numpy"]
-            g.set_state(saved["masks"])
-            torch.set_rng_state(saved["torch"])
-            begin, recent, spent = saved["step"], saved["recent"], saved["seconds"]
+    saved = read_state(state) if state is not None else None
+    if saved is not None and saved["key"] == key:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        trainer.restore_rng_states(saved["rng"], rng)
+        g.set_state(saved["masks"])
+        begin, recent, spent = saved["step"], saved["recent"], saved["seconds"]
     started = time.perf_counter()
     for step in range(begin, total):
         idx = rng.integers(0, len(rows), int(hp["batch_size"]))
@@ -220,13 +230,11 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
         if tick is not None:
             tick(step + 1, float(np.mean(recent)))
         if state is not None and (step + 1) % SAVE_EVERY == 0 and step + 1 < total:
-            tmp = state.with_name(state.name + ".tmp")
-            torch.save({"key": key, "step": step + 1, "model": model.state_dict(),
-                        "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
-                        "numpy": rng.bit_generator.state, "masks": g.get_state(),
-                        "torch": torch.get_rng_state(), "recent": recent,
-                        "seconds": spent + time.perf_counter() - started}, tmp)  # fmt: skip
-            os.replace(tmp, state)
+            trainer.save_checkpoint(state, {
+                "key": key, "step": step + 1, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
+                "rng": trainer.rng_states(rng), "masks": g.get_state(), "recent": recent,
+                "seconds": spent + time.perf_counter() - started})  # fmt: skip
     seconds = spent + time.perf_counter() - started
     stats = {
         "profile": profile, "seed": seed, "hyperparameters": hp,
