@@ -308,7 +308,7 @@ def models_list(
 
 @models_app.command("pretrain")
 def models_pretrain(
-    model: Annotated[str, typer.Argument(help="The model whose encoder to pretrain: codebert.")],
+    model: Annotated[str, typer.Argument(help="The model to pretrain: codebert.")],
     output: Annotated[Path, typer.Argument(help="The weights folder to write (must not exist).")],
     dataset: Annotated[
         list[str], typer.Option(help="A dataset whose train split is read (repeatable).")
@@ -326,16 +326,25 @@ def models_pretrain(
     steps: Annotated[
         int | None, typer.Option(min=1, help="Optimizer steps; the profile's if unset.")
     ] = None,
+    docstring_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Epochs of training the code_to_text model to write the corpus's docstrings "
+            "after masked-LM; the profile's if unset, 0 to skip.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the initialization, batches and masks.")] = 0,
     threads: Annotated[int, typer.Option(min=0, help="CPU threads; 0: torch's default.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the pretraining's summary as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Pretrain a model's encoder by masked-LM on local code, for `bench run --weights`."""
+    """Pretrain a model on local code for `bench run --weights`: its encoder by masked-LM,
+    then its code_to_text model by writing the docstrings."""
     from benchmark.models import pretrain
 
-    check_choice("model", model, ("codebert",), "only codebert's encoder is pretrained")
+    check_choice("model", model, ("codebert",), "only codebert is pretrained")
     check_choice("profile", profile, pretrain.DEFAULTS)
     for name in [*dataset, *(exclude or [])]:
         check_choice("dataset", name, DATASETS)
@@ -353,10 +362,15 @@ def models_pretrain(
                       f"{counts['duplicates_left_out']:,} duplicates of held-out samples left "
                       "out)", highlight=False)  # fmt: skip
     total = steps or pretrain.DEFAULTS[profile]["steps"]
-    state = output.with_name(f".{output.name}.state.pt")  # the training state, while it runs
+    epochs = pretrain.DEFAULTS[profile]["docstring_epochs"] if docstring_epochs is None else (
+        docstring_epochs)  # fmt: skip
+    # The training states, while it runs: the same command after a kill goes on from them.
+    states = [output.with_name(f".{output.name}.{s}state.pt") for s in ("", "docstring.")]
     output.parent.mkdir(parents=True, exist_ok=True)
-    if state.exists():
-        console.err.print(f"{state} exists: going on from it if it was saved by this command")
+    for state in states:
+        if state.exists():
+            console.err.print(f"{state} exists: going on from it if it was saved by this command")
+    seq2seq = None
     with console.progress() as bar:
         task = bar.add_task("masked-LM", total=total)
 
@@ -364,16 +378,32 @@ def models_pretrain(
             if step % 50 == 0 or step == total:
                 bar.update(task, completed=step, description=f"masked-LM loss {loss:.3f}")
 
-        net, tok, stats = pretrain.pretrain(frame, profile, steps, seed, tick, state)
+        net, tok, stats = pretrain.pretrain(frame, profile, steps, seed, tick, states[0])
+        bar.update(task, completed=total)  # also where it went on from its finished state
+        if epochs:
+            stage = bar.add_task("docstrings", total=epochs)
+
+            def epoch_done(epoch: int, loss: float) -> None:
+                bar.update(stage, completed=epoch, description=f"docstrings loss {loss:.3f}")
+
+            seq2seq, stats["docstrings"] = pretrain.docstrings(
+                frame, net, tok, profile, epochs, seed, epoch_done, states[1]
+            )
     stats["corpus"] = {"datasets": dataset, "exclude": exclude or [], **counts}
-    pretrain.save(net, tok, stats, output)
-    state.unlink(missing_ok=True)
+    pretrain.save(net, tok, stats, output, seq2seq)
+    for state in states:
+        state.unlink(missing_ok=True)
     if as_json:
         print(json.dumps(stats, indent=2))
         return
     held = stats["held_out"]
     scores = f", held-out MLM loss {held['mlm_loss']:.3f}, accuracy {held['mlm_accuracy']:.1%}"
     done = f"{stats['hyperparameters']['steps']:,} steps in {stats['seconds']:.0f}s"
+    if "docstrings" in stats:
+        doc = stats["docstrings"]
+        done += f", {doc['epochs']} docstring epochs in {doc['seconds']:.0f}s"
+        if doc["held_out"]:
+            done += f" (held-out loss {doc['held_out']['docstring_loss']:.3f})"
     console.err.print(f"wrote {output}: {done}{scores if held else ''}", highlight=False)
 
 

@@ -4,6 +4,7 @@ RoBERTa that transformers loads and that codebert starts from with the folder's 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -43,10 +45,25 @@ def trained(small: pl.DataFrame) -> tuple:
 
 
 @pytest.fixture(scope="module")
+def docstrung(small: pl.DataFrame, trained: tuple) -> tuple:
+    """The docstring stage after the masked-LM one: 2 epochs."""
+    return pretrain.docstrings(small, trained[0], trained[1], "smoke", 2, 0)
+
+
+@pytest.fixture(scope="module")
 def folder(trained: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model, tok, stats = trained
     out = tmp_path_factory.mktemp("pretrained") / "weights"
     pretrain.save(model, tok, stats, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(trained: tuple, docstrung: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the masked-LM encoder and the docstring stage's code_to_text model."""
+    model, tok, stats = trained
+    out = tmp_path_factory.mktemp("pretrained") / "weights"
+    pretrain.save(model, tok, {**stats, "docstrings": docstrung[1]}, out, docstrung[0])
     return out
 
 
@@ -87,25 +104,76 @@ def test_same_seed_same_weights(small: pl.DataFrame, trained: tuple) -> None:
     assert stats["held_out"] == trained[2]["held_out"]
 
 
+class Killed(Exception):
+    """Stands for a kill: raised by a progress callback, after a training state was saved."""
+
+
+def stop_at(when: int) -> Callable[[int, float], None]:
+    def tick(done: int, loss: float) -> None:
+        if done == when:
+            raise Killed
+
+    return tick
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+
+
 def test_a_saved_state_is_continued_only_by_the_same_settings(
     small: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pretrain, "SAVE_EVERY", 20)
     state = tmp_path / "state.pt"
     first = pretrain.pretrain(small, "smoke", 50, 0, state=state)
-    assert first[2]["resumed_from_step"] is None and state.exists()  # saved at steps 20, 40
+    assert first[2]["resumed_from_step"] is None and pretrain.read_state(state)["step"] == 50
     other = pretrain.pretrain(small, "smoke", 60, 0, state=state)  # other steps: a fresh start
     assert other[2]["resumed_from_step"] is None
     state.write_bytes(b"not a saved state")  # unreadable: a fresh start too, then overwritten
-    torn = pretrain.pretrain(small, "smoke", 50, 0, state=state)
-    assert torn[2]["resumed_from_step"] is None and pretrain.read_state(state)["step"] == 40
-    state.unlink()
-    pretrain.pretrain(small, "smoke", 50, 0, state=state)
+    with pytest.raises(Killed):
+        pretrain.pretrain(small, "smoke", 50, 0, stop_at(45), state=state)
+    assert pretrain.read_state(state)["step"] == 40
     again = pretrain.pretrain(small, "smoke", 50, 0, state=state)
     assert again[2]["resumed_from_step"] == 40
-    for (name, a), b in zip(first[0].state_dict().items(), again[0].state_dict().values(),
-                            strict=True):  # fmt: skip
-        assert torch.equal(a, b), name
+    assert_same_weights(first[0], again[0])
+    done = pretrain.pretrain(small, "smoke", 50, 0, state=state)  # saved at the end: no steps
+    assert done[2]["resumed_from_step"] == 50 and done[2]["held_out"] == first[2]["held_out"]
+    assert_same_weights(first[0], done[0])
+
+
+def test_the_docstring_stage_learns_to_write_docstrings(small: pl.DataFrame, trained: tuple,
+                                                        docstrung: tuple) -> None:  # fmt: skip
+    """The held-out docstrings' loss falls far below that of the stage's starting point (the
+    masked-LM encoder and a new decoder), and the masked-LM encoder is left as it was."""
+    model, tok, _ = trained
+    before = copy.deepcopy(model.state_dict())
+    untrained = pretrain.docstrings(small, model, tok, "smoke", 0, 0)[1]["held_out"]
+    _, stats = docstrung
+    assert stats["held_out"]["tokens"] == untrained["tokens"] > 100
+    assert stats["held_out"]["docstring_loss"] < untrained["docstring_loss"] - 1.0, stats
+    smoke = codebert.DEFAULTS["smoke"]
+    assert stats["hyperparameters"]["decoder_layers"] == smoke["decoder_layers"]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_the_docstring_stage_goes_on_from_its_saved_state(
+    small: pl.DataFrame, trained: tuple, docstrung: tuple, tmp_path: Path
+) -> None:
+    state = tmp_path / "docstring.state.pt"
+    with pytest.raises(Killed):
+        pretrain.docstrings(small, trained[0], trained[1], "smoke", 2, 0, stop_at(2), state)
+    assert pretrain.read_state(state)["epoch"] == 1
+    again, stats = pretrain.docstrings(small, trained[0], trained[1], "smoke", 2, 0, None, state)
+    assert stats["resumed_from_epoch"] == 1 and stats["held_out"] == docstrung[1]["held_out"]
+    assert_same_weights(docstrung[0], again)
+    other = pretrain.docstrings(small, trained[0], trained[1], "smoke", 1, 0, None, state)[1]
+    assert other["resumed_from_epoch"] is None  # saved for 2 epochs, asked for 1: afresh
+    pretrain.docstrings(small, trained[0], trained[1], "smoke", 2, 0, None, state)
+    shorter = pretrain.pretrain(small, "smoke", STEPS - 1, 0)[0]  # another masked-LM encoder
+    other = pretrain.docstrings(small, shorter, trained[1], "smoke", 2, 0, None, state)[1]
+    assert other["resumed_from_epoch"] is None
 
 
 def test_mask_corrupts_only_real_tokens_in_bert_proportions() -> None:
@@ -156,6 +224,56 @@ def test_codebert_starts_from_the_folder_with_its_vocabulary(trained: tuple, fol
                        model.roberta.embeddings.word_embeddings.weight)  # fmt: skip
 
 
+def method_rows(frame: pl.DataFrame) -> dict[str, list[dict]]:
+    rows = frame.select("id", "source_tokens", "doc_tokens").to_dicts()
+    return {"train": rows[:40], "valid": rows[40:50], "test": rows[50:60]}
+
+
+def test_code_to_text_starts_from_the_docstring_model_and_code_search_from_the_encoder(
+    small: pl.DataFrame, trained: tuple, docstrung: tuple, both: Path
+) -> None:
+    """From a folder with both, code_to_text is the docstring stage's whole model, with its
+    decoder's depth and copy setting over the profile's; code_search the masked-LM encoder."""
+    assert (both / codebert.DOCSTRING_MODEL).exists()
+    hp = dict(codebert.DEFAULTS["paper"]) | {"max_source": 64, "max_target": 16}
+    model, _, _, _ = codebert.setup("code_to_text", method_rows(small), {}, hp, both)
+    assert hp["decoder_layers"] == codebert.DEFAULTS["smoke"]["decoder_layers"] != 6
+    assert hp["copy"] is True
+    assert_same_weights(docstrung[0], model)
+    assert model.lm_head.weight is model.encoder.embeddings.word_embeddings.weight
+    encoder, _ = codebert.load_pretrained(both, 0.0)
+    assert_same_weights(trained[0].roberta, encoder)
+
+
+def test_a_corrupt_or_misfit_docstring_model_is_a_one_line_error(
+    small: pl.DataFrame, docstrung: tuple, both: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for p in both.iterdir():
+        (bad / p.name).write_bytes(p.read_bytes())
+    path = bad / codebert.DOCSTRING_MODEL
+    state = {k: v.contiguous() for k, v in docstrung[0].state_dict().items()
+             if k != "lm_head.weight"}  # fmt: skip
+    wrong = (
+        (lambda: path.write_bytes(b"not safetensors"), "cannot be read"),
+        (lambda: save_file(state, str(path)), "cannot be read"),  # no metadata
+        (lambda: save_file(state, str(path), {"decoder_layers": "3", "copy": "true"}),
+         "does not fit"),
+        (lambda: save_file({k: v[..., :1] if k.endswith("copy_gate.weight") else v
+                            for k, v in state.items()}, str(path),
+                           {"decoder_layers": "1", "copy": "true"}), "does not fit"),
+    )  # fmt: skip
+    for write, what in wrong:
+        write()
+        hp = dict(codebert.DEFAULTS["smoke"])
+        with pytest.raises(InputError, match=what) as e:
+            codebert.setup("code_to_text", method_rows(small), {}, hp, bad)
+        assert codebert.DOCSTRING_MODEL in str(e.value) and "\n" not in str(e.value)
+
+
 def test_a_corrupt_vocabulary_is_a_one_line_error(folder: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -194,6 +312,12 @@ def test_bench_models_pretrain_then_bench_run_from_it(tmp_path: Path) -> None:
     stats = json.loads(proc.stdout)
     assert stats["hyperparameters"]["steps"] == 20 and stats["corpus"]["exclude"] == ["ruby-stdlib"]
     assert stats == json.loads((out / "pretraining.json").read_text())
+    assert stats["docstrings"]["epochs"] == 1 and (out / codebert.DOCSTRING_MODEL).exists()
+    assert not list(tmp_path.glob(".*state.pt"))
+    proc = bench(*args[:3], str(tmp_path / "mlm"), *args[4:], "--docstring-epochs", "0", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "docstrings" not in json.loads(proc.stdout)
+    assert not (tmp_path / "mlm" / codebert.DOCSTRING_MODEL).exists()
     again = bench(*args)
     assert again.returncode == 2 and "exists" in again.stderr, again.stderr
     for wrong, what in ((("--dataset", "nowhere"), "unknown dataset"),
@@ -244,7 +368,13 @@ def test_sigkill_then_the_same_command_ends_with_the_uninterrupted_weights(tmp_p
     assert stats["resumed_from_step"] in (pretrain.SAVE_EVERY, 2 * pretrain.SAVE_EVERY)
     name = "model.safetensors"
     assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
-    assert stats["held_out"] == json.loads(whole.stdout)["held_out"] and not state.exists()
+    # The docstring model's tensors, byte for byte (its metadata's order varies between writes).
+    ours, whole_model = (codebert.docstring_model(f) for f in (out, tmp_path / "whole"))
+    assert ours[1] == whole_model[1] and ours[0].keys() == whole_model[0].keys()
+    for key, value in ours[0].items():
+        assert torch.equal(value, whole_model[0][key]), key
+    assert stats["held_out"] == json.loads(whole.stdout)["held_out"]
+    assert not list(tmp_path.glob(".*state.pt"))
 
 
 def test_code_search_fine_tunes_weights_at_its_own_rate() -> None:

@@ -7,7 +7,9 @@ word, learned position and token-type embeddings, then post-LayerNorm Transforme
 Hugging Face's parameter names so that a saved RoBERTa/CodeBERT (task.json's ``weights``: a
 local folder with config.json, the weights and the tokenizer files) loads into it unchanged.
 Without weights the encoder starts from a small random initialization and the tokenizer is a
-sub-token vocabulary of the training split.
+sub-token vocabulary of the training split. A folder from ``bench models pretrain`` may also
+hold a whole code_to_text model trained to write its corpus's docstrings (DOCSTRING_MODEL):
+code_to_text then starts from it, decoder included.
 
 - code_to_text: as CodeXGLUE's code-to-text baseline, a Transformer decoder over the encoder's
   states, its inputs embedded by the encoder's embeddings and its output layer tied to the word
@@ -58,6 +60,7 @@ SPLITS = trainer.SPLITS
 TASKS = ("code_to_text", "code_search")
 REPRESENTATIONS = {"code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl"}
 VOCABULARY = "subtokens.json"  # a weights folder's sub-token vocabulary (bench models pretrain)
+DOCSTRING_MODEL = "docstring.safetensors"  # and its code_to_text model, trained to write docstrings
 
 # Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` is
 # CodeBERT (hidden 768, 12 layers, 12 heads) with CodeXGLUE's fine-tuning settings (source 256,
@@ -691,6 +694,37 @@ def load_pretrained(folder: Path, dropout: float) -> tuple[Encoder, Tokenizer]:
     return encoder, tok if isinstance(tok, SubtokenTokenizer) else PretrainedTokenizer(tok)
 
 
+def save_docstring_model(model: Seq2Seq, path: Path) -> None:
+    """The whole code_to_text model (its output layer is the word vectors, stored once), with
+    the decoder's depth and copy setting in the file's metadata."""
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    meta = {"decoder_layers": str(len(model.decoder.layers)), "copy": json.dumps(model.copy)}
+    save_file(state, str(path), metadata=meta)
+
+
+def docstring_model(folder: Path) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """A weights folder's code_to_text model (DOCSTRING_MODEL) and the settings it was built
+    with, or None where the folder has none."""
+    path = folder / DOCSTRING_MODEL
+    if not path.exists():
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+        shape = {"decoder_layers": int(meta["decoder_layers"]), "copy": json.loads(meta["copy"])}
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"weights {folder}: {DOCSTRING_MODEL} cannot be read: {line}") from None
+    if shape["decoder_layers"] < 1 or not isinstance(shape["copy"], bool):
+        raise InputError(f"weights {folder}: {DOCSTRING_MODEL} has no decoder settings {shape}")
+    return state, shape
+
+
 def random_encoder(tok: SubtokenTokenizer, hp: dict[str, Any], task: str) -> Encoder:
     longest = int(hp["max_source"]) if task == "code_search" else max(
         int(hp["max_source"]), int(hp["max_target"]))  # fmt: skip
@@ -764,8 +798,10 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
           ) -> tuple[nn.Module, Tokenizer, CodeToText | CodeSearch, str]:  # fmt: skip
     """The model, its tokenizer and the encoded splits, from ``weights`` or from scratch, and
     a tag naming the starting point (for the checkpoint's fingerprint). With weights, the
-    encoder's sizes replace the profile's in ``hp``."""
-    tag = "codebert"
+    encoder's sizes replace the profile's in ``hp``; for code_to_text, where the folder holds
+    a code_to_text model (DOCSTRING_MODEL), the whole model starts from it, with its decoder
+    settings."""
+    tag, saved = "codebert", None
     if weights is not None:
         from benchmark.run import weights_fingerprint
 
@@ -778,6 +814,9 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
             raise InputError(f"task.json: max_source/max_target {longest} exceed the weights' "
                              f"{room} positions")  # fmt: skip
         hp.update({k: encoder.sizes[k] for k in ("hidden", "layers", "heads", "ff")})
+        saved = docstring_model(weights) if name == "code_to_text" else None
+        if saved is not None:
+            hp.update(saved[1])
     else:
         if name == "code_to_text":
             texts = (r["doc_tokens"] for r in rows["train"])
@@ -788,7 +827,17 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
         tok = SubtokenTokenizer.build(code_rows, texts, int(hp["vocab_size"]))
         encoder = random_encoder(tok, hp, name)
     data = CodeToText(rows, tok, hp) if name == "code_to_text" else CodeSearch(rows, codes, tok, hp)
-    return build(name, encoder, hp, tok, weights is not None), tok, data, tag
+    model = build(name, encoder, hp, tok, weights is not None)
+    if saved is not None:
+        try:
+            missing, unexpected = model.load_state_dict(saved[0], strict=False)
+        except RuntimeError as exc:  # a tensor of another shape
+            raise InputError(f"weights {weights}: {DOCSTRING_MODEL} does not fit the model: "
+                             f"{str(exc).strip().splitlines()[-1].strip()}") from None  # fmt: skip
+        if [k for k in missing if k != "lm_head.weight"] or unexpected:
+            raise InputError(f"weights {weights}: {DOCSTRING_MODEL} does not fit the model "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")  # fmt: skip
+    return model, tok, data, tag
 
 
 def defaults_for(task: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Masked-LM pretraining of codebert's encoder on local code, into a folder ``--weights`` loads.
+"""Pretraining of codebert on local code, into a folder ``--weights`` loads: masked-LM for the
+encoder, then docstring writing for the code_to_text model.
 
     bench models pretrain codebert weights/ruby --dataset ruby-debian --dataset ruby-stdlib \\
         --exclude ruby-stdlib --steps 30000
@@ -11,6 +12,14 @@ picked, 80% of those replaced by ``<unk>`` (the sub-token vocabulary has no mask
 fine-tuning meets ``<unk>`` for every word outside it), 10% by a random word, 10% left, and the
 encoder predicts them through RoBERTa's LM head (dense, gelu, LayerNorm, tied output layer).
 
+Masked-LM leaves code_to_text's decoder untrained, and fine-tuned on a few thousand methods it
+barely passes the nearest neighbour. So, below ``paper`` (where the decoder starts from random,
+as CodeXGLUE's does from CodeBERT), a second stage trains codebert's code_to_text model at the
+profile (decoder, copy mechanism) to write each corpus method's docstring from its code,
+starting from the masked-LM encoder, for ``docstring_epochs`` epochs. Fine-tuned on
+ruby-stdlib from such a folder (ruby-debian and ruby-stdlib, --exclude ruby-stdlib), its test
+BLEU went from 9.9 (masked-LM only) to 11.1, past the neighbour's 8.8 by a clear margin.
+
 The corpus is the train split of each ``--dataset``, less every method that duplicates a
 valid or test sample of an ``--exclude`` dataset (the one to be fine-tuned on): the same clean
 or near-duplicate token hash as the datasets' own deduplication, or the same docstring.
@@ -19,13 +28,16 @@ Pretraining on a test method's docstring and code would teach code_to_text its a
 The folder holds ``config.json`` and ``model.safetensors`` of a ``RobertaForMaskedLM`` (so
 transformers' ``AutoModel`` loads it), ``subtokens.json`` (the vocabulary, a list in id order:
 codebert tokenizes as it does from scratch) and ``pretraining.json`` (corpus, steps,
-hyperparameters, held-out MLM loss and accuracy). While it runs, its training state is saved
-beside the folder every few hundred steps, so that the same command after a kill goes on from
-there.
+hyperparameters, held-out MLM loss and accuracy, held-out docstring loss), and, after the
+docstring stage, ``docstring.safetensors``: the whole code_to_text model, its decoder's layers
+and copy setting in the file's metadata, which codebert's code_to_text starts from. While it
+runs, its training state is saved beside the folder every few hundred steps (every epoch in
+the docstring stage), so that the same command after a kill goes on from there.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -49,14 +61,23 @@ from benchmark.models import codebert
 # Per profile: the encoder's sizes are codebert's at that profile (so that fine-tuning at the
 # same profile keeps them); sequences of ``max_length`` sub-tokens, the docstring's first
 # ``max_doc``; AdamW with a linear warm-up over ``warmup`` of the steps, then linear decay.
+# The docstring stage trains for ``docstring_epochs`` with codebert's code_to_text settings at
+# the profile (sizes, batches, rate); 10 at cpu (9 min on 2 threads for 11,417 methods). None
+# at ``paper``, which pretrains as CodeBERT did: the encoder only.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": {"max_length": 64, "max_doc": 16, "batch_size": 16, "lr": 2e-3, "steps": 50},
-    "cpu": {"max_length": 96, "max_doc": 30, "batch_size": 64, "lr": 1e-3, "steps": 30000},
-    "paper": {"max_length": 256, "max_doc": 64, "batch_size": 64, "lr": 5e-4, "steps": 100000},
+    "smoke": {"max_length": 64, "max_doc": 16, "batch_size": 16, "lr": 2e-3, "steps": 50,
+              "docstring_epochs": 1},
+    "cpu": {"max_length": 96, "max_doc": 30, "batch_size": 64, "lr": 1e-3, "steps": 30000,
+            "docstring_epochs": 10},
+    "paper": {"max_length": 256, "max_doc": 64, "batch_size": 64, "lr": 5e-4, "steps": 100000,
+              "docstring_epochs": 0},
 }  # fmt: skip
 COLUMNS = ["id", "split", "clean_hash", "near_hash", "source_tokens", "doc_tokens"]
 SAVE_EVERY = 500  # steps between saved training states (about a minute of work at cpu)
 ENCODER = ("hidden", "layers", "heads", "ff", "vocab_size", "dropout")  # codebert's, per profile
+# codebert's code_to_text settings that the docstring stage trains with (recorded)
+SEQ2SEQ = ("decoder_layers", "copy", "max_source", "max_target", "batch_size", "lr", "warmup",
+           "weight_decay", "dropout", "clip")  # fmt: skip
 SHARED = {"mask_rate": 0.15, "warmup": 0.02, "weight_decay": 0.01, "clip": 1.0, "held_out": 0.02}
 
 
@@ -173,22 +194,28 @@ def read_state(path: Path) -> dict[str, Any] | None:
     return saved if isinstance(saved, dict) and "key" in saved else None
 
 
+def held_out(frame: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The methods held out of training (a share of a corpus of 100 or more), and the rest."""
+    order = rng.permutation(frame.height)
+    n_held = round(SHARED["held_out"] * frame.height) if frame.height >= 100 else 0
+    return frame[order[:n_held]], frame[order[n_held:]]
+
+
 def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
              tick: Callable[[int, float], None] | None = None, state: Path | None = None
              ) -> tuple[MaskedLM, codebert.SubtokenTokenizer, dict[str, Any]]:  # fmt: skip
     """Train the encoder by masked-LM on ``frame``'s methods, deterministically for a seed.
-    With ``state`` (a file), the training state is saved there every SAVE_EVERY steps and a
-    run with the same corpus, settings and seed continues from it: a killed run restarted
-    ends with the weights of an uninterrupted one."""
+    With ``state`` (a file), the training state is saved there every SAVE_EVERY steps and at
+    the end, and a run with the same corpus, settings and seed continues from it: a killed run
+    restarted ends with the weights of an uninterrupted one."""
     hp = {k: codebert.DEFAULTS[profile][k] for k in ENCODER} | DEFAULTS[profile] | SHARED
+    hp.pop("docstring_epochs")
     if steps is not None:
         hp["steps"] = steps
     key = resume_key(frame, hp, seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(frame.height)
-    n_held = round(SHARED["held_out"] * frame.height) if frame.height >= 100 else 0
-    held, train = frame[order[:n_held]], frame[order[n_held:]]
+    held, train = held_out(frame, rng)
     tok = codebert.SubtokenTokenizer.build(
         train["source_tokens"].to_list(), train["doc_tokens"].to_list(), int(hp["vocab_size"])
     )
@@ -229,7 +256,7 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
         recent = [*recent[-99:], float(loss.detach())]
         if tick is not None:
             tick(step + 1, float(np.mean(recent)))
-        if state is not None and (step + 1) % SAVE_EVERY == 0 and step + 1 < total:
+        if state is not None and ((step + 1) % SAVE_EVERY == 0 or step + 1 == total):
             trainer.save_checkpoint(state, {
                 "key": key, "step": step + 1, "model": model.state_dict(),
                 "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
@@ -248,10 +275,88 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
     return model, tok, stats
 
 
-def save(model: MaskedLM, tok: codebert.SubtokenTokenizer, stats: dict[str, Any], out: Path
-         ) -> None:  # fmt: skip
+def docstrings(frame: pl.DataFrame, mlm: MaskedLM, tok: codebert.SubtokenTokenizer,
+               profile: str, epochs: int, seed: int,
+               tick: Callable[[int, float], None] | None = None, state: Path | None = None
+               ) -> tuple[codebert.Seq2Seq, dict[str, Any]]:  # fmt: skip
+    """Train codebert's code_to_text model at ``profile`` to write the docstrings of
+    ``frame``'s methods (less the masked-LM stage's held-out ones) from their code, starting
+    from a copy of ``mlm``'s encoder, for ``epochs``; deterministic for a seed. With ``state``,
+    the training state is saved there after every epoch and continued as ``pretrain``'s is."""
+    hp = dict(codebert.DEFAULTS[profile])
+    start = hashlib.sha256()  # a saved state goes on only from the same masked-LM encoder
+    for value in mlm.roberta.state_dict().values():
+        start.update(value.detach().cpu().numpy().tobytes())
+    key = resume_key(frame, {**hp, "epochs": epochs, "encoder": start.hexdigest()}, seed)
+    held, train = held_out(frame, np.random.default_rng(seed))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed + 1)
+    encoder = copy.deepcopy(mlm.roberta)
+    encoder.train()
+    model = codebert.build("code_to_text", encoder, hp, tok, True)
+
+    def rows(part: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+        methods = part.select("source_tokens", "doc_tokens").to_dicts()
+        return {"train": methods, "valid": [], "test": []}
+
+    data = codebert.CodeToText(rows(train), tok, hp)
+    size = int(hp["batch_size"])
+    total = max(1, epochs * math.ceil(train.height / size))
+    warm = int(float(hp["warmup"]) * total)
+    opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), eps=1e-8,
+                            weight_decay=float(hp["weight_decay"]))  # fmt: skip
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(
+        (s + 1) / max(warm, 1), max(0.0, (total - s) / max(total - warm, 1))))  # fmt: skip
+    ctx = trainer.Context(torch.device("cpu"))
+    begin, losses, spent = 0, [], 0.0
+    saved = read_state(state) if state is not None else None
+    if saved is not None and saved["key"] == key:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        trainer.restore_rng_states(saved["rng"], rng)
+        begin, losses, spent = saved["epoch"], saved["losses"], saved["seconds"]
+    started = time.perf_counter()
+    for epoch in range(begin, epochs):
+        model.train()
+        losses.append(codebert.train_epoch(model, opt, schedule, data,
+                                           rng.permutation(train.height), hp, ctx))  # fmt: skip
+        if tick is not None:
+            tick(epoch + 1, losses[-1])
+        if state is not None:
+            trainer.save_checkpoint(state, {
+                "key": key, "epoch": epoch + 1, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
+                "rng": trainer.rng_states(rng), "losses": losses,
+                "seconds": spent + time.perf_counter() - started})  # fmt: skip
+    model.eval()
+    held_loss = None
+    if held.height:
+        test = codebert.CodeToText(rows(held), tok, hp)
+        nll, count = 0.0, 0
+        with torch.inference_mode():
+            for b in range(0, held.height, 256):
+                source, target = test.source["train"][b : b + 256], test.target[b : b + 256]
+                memory = model.encode(codebert.pad(source, tok.pad_id, ctx.device))
+                total_nll, n = codebert.token_losses(
+                    model, memory, codebert.pad(target, tok.pad_id, ctx.device)
+                )
+                nll, count = nll + float(total_nll.sum()), count + int(n.sum())
+        held_loss = {"docstring_loss": nll / max(count, 1), "tokens": count}
+    stats = {
+        "epochs": epochs, "resumed_from_epoch": begin or None,
+        "hyperparameters": {k: hp[k] for k in SEQ2SEQ},
+        "seconds": round(spent + time.perf_counter() - started, 1),
+        "train_loss": losses, "held_out": held_loss,
+    }  # fmt: skip
+    return model, stats
+
+
+def save(model: MaskedLM, tok: codebert.SubtokenTokenizer, stats: dict[str, Any], out: Path,
+         seq2seq: codebert.Seq2Seq | None = None) -> None:  # fmt: skip
     """Write the folder beside ``out`` and rename it into place, so that an interrupted run
-    leaves no half-written weights behind."""
+    leaves no half-written weights behind; with ``seq2seq``, codebert's
+    DOCSTRING_MODEL as well."""
     from transformers import RobertaConfig, RobertaForMaskedLM
     from transformers.utils import logging
 
@@ -283,6 +388,8 @@ def save(model: MaskedLM, tok: codebert.SubtokenTokenizer, stats: dict[str, Any]
         hf.save_pretrained(tmp)
         (tmp / codebert.VOCABULARY).write_text(json.dumps(tok.words) + "\n")
         (tmp / "pretraining.json").write_text(json.dumps(stats, indent=2) + "\n")
+        if seq2seq is not None:
+            codebert.save_docstring_model(seq2seq, tmp / codebert.DOCSTRING_MODEL)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
