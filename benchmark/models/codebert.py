@@ -865,13 +865,8 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
                 f"{time.perf_counter() - started:.1f}s; hyperparameters {json.dumps(hp)}"
                 )  # fmt: skip
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), eps=1e-8,
-                                  weight_decay=float(hp["weight_decay"]))  # fmt: skip
-    n, size, epochs = len(rows["train"]), int(hp["batch_size"]), int(hp["epochs"])
-    total = max(1, epochs * math.ceil(n / size))
-    warm = int(float(hp["warmup"]) * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
-        (step + 1) / max(warm, 1), max(0.0, (total - step) / max(total - warm, 1))))  # fmt: skip
+    n, size = len(rows["train"]), int(hp["batch_size"])
+    optimizer, schedule = optimizer_and_schedule(model, hp, int(hp["epochs"]), n)
     # Without gradients a batch needs far less memory: predict in larger batches (4x on CUDA).
     eval_size = size * (4 if ctx.device.type == "cuda" else 2) * (8 if name == "code_search" else 1)
     run = trainer.Fit(
@@ -886,6 +881,20 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     )
     fingerprint = trainer.input_fingerprint(input_dir, files, tag)
     trainer.fit(run, settings, task, fingerprint, output_dir, events)
+
+
+def optimizer_and_schedule(
+    model: nn.Module, hp: dict[str, Any], epochs: int, samples: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW, its rate warmed up linearly over ``warmup`` of the steps of ``epochs`` over
+    ``samples`` in batches of ``batch_size``, then decayed linearly to 0."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), eps=1e-8,
+                                  weight_decay=float(hp["weight_decay"]))  # fmt: skip
+    total = max(1, epochs * math.ceil(samples / int(hp["batch_size"])))
+    warm = int(float(hp["warmup"]) * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
+        (step + 1) / max(warm, 1), max(0.0, (total - step) / max(total - warm, 1))))  # fmt: skip
+    return optimizer, schedule
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -194,6 +194,23 @@ def read_state(path: Path) -> dict[str, Any] | None:
     return saved if isinstance(saved, dict) and "key" in saved else None
 
 
+def snapshot(key: str, model: nn.Module, opt: torch.optim.Optimizer,
+             schedule: torch.optim.lr_scheduler.LRScheduler, rng: np.random.Generator
+             ) -> dict[str, Any]:  # fmt: skip
+    """What a stage's saved training state holds in common (each adds its own progress)."""
+    return {"key": key, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "schedule": schedule.state_dict(), "rng": trainer.rng_states(rng)}  # fmt: skip
+
+
+def restore(saved: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
+            schedule: torch.optim.lr_scheduler.LRScheduler, rng: np.random.Generator
+            ) -> None:  # fmt: skip
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
+    trainer.restore_rng_states(saved["rng"], rng)
+
+
 def held_out(frame: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The methods held out of training (a share of a corpus of 100 or more), and the rest."""
     order = rng.permutation(frame.height)
@@ -234,10 +251,7 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
     begin, recent, spent = 0, [], 0.0
     saved = read_state(state) if state is not None else None
     if saved is not None and saved["key"] == key:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        trainer.restore_rng_states(saved["rng"], rng)
+        restore(saved, model, opt, schedule, rng)
         g.set_state(saved["masks"])
         begin, recent, spent = saved["step"], saved["recent"], saved["seconds"]
     started = time.perf_counter()
@@ -257,10 +271,8 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
         if tick is not None:
             tick(step + 1, float(np.mean(recent)))
         if state is not None and ((step + 1) % SAVE_EVERY == 0 or step + 1 == total):
-            trainer.save_checkpoint(state, {
-                "key": key, "step": step + 1, "model": model.state_dict(),
-                "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
-                "rng": trainer.rng_states(rng), "masks": g.get_state(), "recent": recent,
+            trainer.save_checkpoint(state, snapshot(key, model, opt, schedule, rng) | {
+                "step": step + 1, "masks": g.get_state(), "recent": recent,
                 "seconds": spent + time.perf_counter() - started})  # fmt: skip
     seconds = spent + time.perf_counter() - started
     stats = {
@@ -300,21 +312,12 @@ def docstrings(frame: pl.DataFrame, mlm: MaskedLM, tok: codebert.SubtokenTokeniz
         return {"train": methods, "valid": [], "test": []}
 
     data = codebert.CodeToText(rows(train), tok, hp)
-    size = int(hp["batch_size"])
-    total = max(1, epochs * math.ceil(train.height / size))
-    warm = int(float(hp["warmup"]) * total)
-    opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), eps=1e-8,
-                            weight_decay=float(hp["weight_decay"]))  # fmt: skip
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(
-        (s + 1) / max(warm, 1), max(0.0, (total - s) / max(total - warm, 1))))  # fmt: skip
+    opt, schedule = codebert.optimizer_and_schedule(model, hp, epochs, train.height)
     ctx = trainer.Context(torch.device("cpu"))
     begin, losses, spent = 0, [], 0.0
     saved = read_state(state) if state is not None else None
     if saved is not None and saved["key"] == key:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        trainer.restore_rng_states(saved["rng"], rng)
+        restore(saved, model, opt, schedule, rng)
         begin, losses, spent = saved["epoch"], saved["losses"], saved["seconds"]
     started = time.perf_counter()
     for epoch in range(begin, epochs):
@@ -324,10 +327,8 @@ def docstrings(frame: pl.DataFrame, mlm: MaskedLM, tok: codebert.SubtokenTokeniz
         if tick is not None:
             tick(epoch + 1, losses[-1])
         if state is not None:
-            trainer.save_checkpoint(state, {
-                "key": key, "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
-                "rng": trainer.rng_states(rng), "losses": losses,
+            trainer.save_checkpoint(state, snapshot(key, model, opt, schedule, rng) | {
+                "epoch": epoch + 1, "losses": losses,
                 "seconds": spent + time.perf_counter() - started})  # fmt: skip
     model.eval()
     held_loss = None
