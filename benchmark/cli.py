@@ -426,8 +426,15 @@ def report(
 
 @app.command()
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="A run's results folder (.../seed-N).")],
-    run_b: Annotated[Path, typer.Argument(help="The run to compare it with: same task, dataset.")],
+    run_a: Annotated[
+        Path,
+        typer.Argument(
+            help="A run's results folder (.../seed-N), or the folder of its seeds to pool them."
+        ),
+    ],
+    run_b: Annotated[
+        Path, typer.Argument(help="The run (or seeds) to compare it with: same task, dataset.")
+    ],
     split: Annotated[
         str, typer.Option(help="Split the runs are compared on: test or valid.")
     ] = "test",
@@ -441,8 +448,12 @@ def compare(
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Whether run A scores above run B: a paired bootstrap 95% interval of A - B."""
+    """Whether run A scores above run B: a paired bootstrap 95% interval of A - B. Seeds
+    pooled on a side score their mean, and are resampled too."""
     from benchmark.metrics.compare import compare_runs
+
+    def seeds(n: int) -> str:
+        return f" (mean of {n} runs)" if n > 1 else ""
 
     try:
         r = compare_runs(run_a, run_b, split, metric, replicates)
@@ -453,7 +464,8 @@ def compare(
         return
     console.out.print(
         f"{r['task']} on {r['dataset']} {r['split']} ({r['samples']} samples), {r['metric']}: "
-        f"A {r['a']:.4g}, B {r['b']:.4g}, A - B {r['difference']:+.4g}, 95% interval "
+        f"A {r['a']:.4g}{seeds(r['runs_a'])}, B {r['b']:.4g}{seeds(r['runs_b'])}, "
+        f"A - B {r['difference']:+.4g}, 95% interval "
         f"[{r['low']:+.4g}, {r['high']:+.4g}]; A not above B in {r['p_not_better']:.1%} of "
         f"{r['replicates']} resamplings",
         highlight=False,

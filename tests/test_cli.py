@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +131,15 @@ def test_compare_with_the_baseline_with_itself_and_with_no_run(first_run, tmp_pa
     proc = bench("compare", str(unit), str(tmp_path), check=False)
     assert proc.returncode == 2 and "is not a complete run" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    pool = tmp_path / "pool"  # a folder of seeds: here the same run twice, so the same answer
+    for seed in (0, 3):
+        shutil.copytree(unit, pool / f"seed-{seed}")
+    pooled = json.loads(bench("compare", str(pool), str(other), "--json").stdout)
+    assert (pooled["runs_a"], pooled["runs_b"]) == (2, 1)
+    assert {k: v for k, v in pooled.items() if k not in ("a_run", "runs_a")} == {
+        k: v for k, v in r.items() if k not in ("a_run", "runs_a")
+    }
+    assert "(mean of 2 runs)" in bench("compare", str(pool), str(other)).stdout
 
 
 @pytest.mark.parametrize(

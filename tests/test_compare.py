@@ -66,3 +66,31 @@ def test_refusals() -> None:
         paired_bootstrap("code_to_text", rows, rows.head(4))
     with pytest.raises(ValueError, match="unknown metric 'mrr' for code_to_text"):
         paired_bootstrap("code_to_text", rows, rows, metric="mrr")
+
+
+def test_seeds_pooled_score_their_mean_and_are_resampled_too() -> None:
+    """A side of several runs: the mean of their scores, and per replicate the mean over a
+    draw of the runs (with replacement), each on the replicate's draw of the samples."""
+    rng = np.random.default_rng(2)
+    ids = [f"s{i:02d}" for i in range(40)]
+    a1, a2, b = rng.uniform(0, 40, 40), rng.uniform(0, 20, 40), rng.uniform(0, 30, 40)
+    got = paired_bootstrap("code_to_text", [bleu_rows(ids, a1), bleu_rows(ids, a2)],
+                           bleu_rows(ids, b), replicates=300, seed=5)  # fmt: skip
+    hand = np.random.default_rng(5)
+    draw = hand.integers(0, 40, size=(300, 40))
+    boot = np.stack([a1[draw].mean(1), a2[draw].mean(1)])
+    pick = hand.integers(0, 2, size=(300, 2))
+    diff = boot[pick, np.arange(300)[:, None]].mean(1) - b[draw].mean(1)
+    assert got["a"] == pytest.approx((a1.mean() + a2.mean()) / 2)
+    assert (got["runs_a"], got["runs_b"]) == (2, 1)
+    assert got["low"] == pytest.approx(np.percentile(diff, 2.5))
+    assert got["high"] == pytest.approx(np.percentile(diff, 97.5))
+    assert got["p_not_better"] == pytest.approx(np.mean(diff <= 0))
+    single = paired_bootstrap("code_to_text", bleu_rows(ids, a1), bleu_rows(ids, b), seed=5)
+    twice = paired_bootstrap("code_to_text", [bleu_rows(ids, a1)] * 2, bleu_rows(ids, b), seed=5)
+    assert {k: v for k, v in twice.items() if k != "runs_a"} == {
+        k: v for k, v in single.items() if k != "runs_a"
+    }
+    with pytest.raises(ValueError, match="not scored on the same samples"):
+        paired_bootstrap("code_to_text", [bleu_rows(ids, a1), bleu_rows(ids[1:], a2[1:])],
+                         bleu_rows(ids, b))  # fmt: skip

@@ -6,10 +6,15 @@ the samples with replacement, and both runs are scored on that same draw with th
 ``aggregate`` (micro F1 for method_name, mean sentence BLEU, MRR, ...). The interval is the
 central 95% of the replicates' A - B; ``p_not_better`` is the share of replicates where A does
 not score above B. Each run counts at its own selected epoch, as in its metrics.json.
+
+A side may also be several runs of one model (its seeds): its score is the mean of its runs'
+scores, and each replicate draws the runs with replacement as well as the samples, so that the
+interval covers seed-to-seed variation too; one lucky seed does not make a clear win.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,17 @@ from benchmark import metrics as task_metrics
 from benchmark.results import is_complete, read_json
 
 SPLITS = ("valid", "test")
+
+
+def runs_in(path: Path) -> list[Path]:
+    """A complete run, or the complete seed-N runs in a folder of one model's seeds."""
+    if is_complete(path):
+        return [path]
+    seeds = [p for p in path.glob("seed-*") if p.name[5:].isdigit() and is_complete(p)]
+    if not seeds:
+        raise ValueError(f"{path} is not a complete run (it needs run.json, metrics.json and "
+                         "samples.parquet) nor a folder of complete seed-N runs")  # fmt: skip
+    return sorted(seeds, key=lambda p: int(p.name[5:]))
 
 
 def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
@@ -51,49 +67,74 @@ def _scores(
     return float(whole[metric][0]), boot.sort("rep")[metric].cast(pl.Float64).to_numpy()
 
 
+def _pooled(
+    known: task_metrics.TaskMetrics, runs: Sequence[pl.DataFrame], draws: pl.DataFrame,
+    metric: str, rng: np.random.Generator,
+) -> tuple[float, np.ndarray]:  # fmt: skip
+    """The runs' mean score, and per replicate the mean over a draw (with replacement) of the
+    runs, each scored on the replicate's draw of the samples."""
+    scored = [_scores(known, rows, draws, metric) for rows in runs]
+    whole = float(np.mean([s[0] for s in scored]))
+    boot = np.stack([s[1] for s in scored])  # [runs, replicates]
+    if len(runs) == 1:
+        return whole, boot[0]
+    replicates = boot.shape[1]
+    pick = rng.integers(0, len(runs), size=(replicates, len(runs)))
+    return whole, boot[pick, np.arange(replicates)[:, None]].mean(1)
+
+
 def paired_bootstrap(
     task: str,
-    a: pl.DataFrame,
-    b: pl.DataFrame,
+    a: pl.DataFrame | Sequence[pl.DataFrame],
+    b: pl.DataFrame | Sequence[pl.DataFrame],
     metric: str | None = None,
     replicates: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """A's and B's ``metric`` (the task's primary by default), A - B and its 95% interval."""
+    """A's and B's ``metric`` (the task's primary by default), A - B and its 95% interval.
+    A and B are each one run's rows, or several runs' (pooled as the module says)."""
     known = task_metrics.get(task)
     metric = metric or known.PRIMARY
     if metric not in known.METRICS:
         raise ValueError(f"unknown metric {metric!r} for {task}; choose from: "
                          f"{', '.join(known.METRICS)}")  # fmt: skip
-    ids_a, ids_b = set(a["sample_id"]), set(b["sample_id"])
-    if ids_a != ids_b or a.height != len(ids_a) or b.height != len(ids_b):
-        raise ValueError(f"the runs were not scored on the same samples ({len(ids_a ^ ids_b)} "
-                         "differ): compare runs of one dataset and split")  # fmt: skip
-    n = a.height
-    draw = np.random.default_rng(seed).integers(0, n, size=(replicates, n))
+    runs_a = [a] if isinstance(a, pl.DataFrame) else list(a)
+    runs_b = [b] if isinstance(b, pl.DataFrame) else list(b)
+    ids = set(runs_a[0]["sample_id"])
+    for rows in runs_a + runs_b:
+        other = set(rows["sample_id"])
+        if other != ids or rows.height != len(other):
+            raise ValueError(f"the runs were not scored on the same samples ({len(ids ^ other)} "
+                             "differ): compare runs of one dataset and split")  # fmt: skip
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    draw = rng.integers(0, n, size=(replicates, n))
     draws = pl.DataFrame({"rep": np.repeat(np.arange(replicates), n), "row": draw.ravel()})
-    score_a, boot_a = _scores(known, a, draws, metric)
-    score_b, boot_b = _scores(known, b, draws, metric)
+    score_a, boot_a = _pooled(known, runs_a, draws, metric, rng)
+    score_b, boot_b = _pooled(known, runs_b, draws, metric, rng)
     diff = boot_a - boot_b
     low, high = np.percentile(diff, [2.5, 97.5])
-    return {"task": task, "metric": metric, "samples": n, "replicates": replicates, "a": score_a,
-            "b": score_b, "difference": score_a - score_b, "low": float(low),
-            "high": float(high), "p_not_better": float(np.mean(diff <= 0))}  # fmt: skip
+    return {"task": task, "metric": metric, "samples": n, "replicates": replicates,
+            "runs_a": len(runs_a), "runs_b": len(runs_b), "a": score_a, "b": score_b,
+            "difference": score_a - score_b, "low": float(low), "high": float(high),
+            "p_not_better": float(np.mean(diff <= 0))}  # fmt: skip
 
 
 def compare_runs(
     unit_a: Path, unit_b: Path, split: str = "test", metric: str | None = None,
     replicates: int = 1000,
 ) -> dict[str, Any]:  # fmt: skip
-    """``paired_bootstrap`` of two complete runs on ``split``; both must be of one task and
-    dataset."""
+    """``paired_bootstrap`` on ``split`` of two complete runs, or folders of seed-N runs (see
+    ``runs_in``); all must be of one task and dataset."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
-    config_a, rows_a = scored_rows(unit_a, split)
-    config_b, rows_b = scored_rows(unit_b, split)
-    for key in ("task", "dataset"):
-        if config_a[key] != config_b[key]:
-            raise ValueError(f"the runs differ in {key}: {config_a[key]} and {config_b[key]}")
-    out = paired_bootstrap(config_a["task"], rows_a, rows_b, metric, replicates)
-    return {"a_run": str(unit_a), "b_run": str(unit_b), "dataset": config_a["dataset"],
+    sides = [[scored_rows(u, split) for u in runs_in(path)] for path in (unit_a, unit_b)]
+    first = sides[0][0][0]
+    for config, _ in sides[0] + sides[1]:
+        for key in ("task", "dataset"):
+            if config[key] != first[key]:
+                raise ValueError(f"the runs differ in {key}: {first[key]} and {config[key]}")
+    out = paired_bootstrap(first["task"], [r for _, r in sides[0]], [r for _, r in sides[1]],
+                           metric, replicates)  # fmt: skip
+    return {"a_run": str(unit_a), "b_run": str(unit_b), "dataset": first["dataset"],
             "split": split, **out}  # fmt: skip
