@@ -397,14 +397,15 @@ def models_pretrain(
         print(json.dumps(stats, indent=2))
         return
     held = stats["held_out"]
-    scores = f", held-out MLM loss {held['mlm_loss']:.3f}, accuracy {held['mlm_accuracy']:.1%}"
-    done = f"{stats['hyperparameters']['steps']:,} steps in {stats['seconds']:.0f}s"
+    done = f"{stats['hyperparameters']['steps']:,} masked-LM steps in {stats['seconds']:.0f}s"
+    if held:
+        done += f" (held-out loss {held['mlm_loss']:.3f}, accuracy {held['mlm_accuracy']:.1%})"
     if "docstrings" in stats:
         doc = stats["docstrings"]
-        done += f", {doc['epochs']} docstring epochs in {doc['seconds']:.0f}s"
+        done += f", {doc['epochs']} docstring epoch(s) in {doc['seconds']:.0f}s"
         if doc["held_out"]:
             done += f" (held-out loss {doc['held_out']['docstring_loss']:.3f})"
-    console.err.print(f"wrote {output}: {done}{scores if held else ''}", highlight=False)
+    console.err.print(f"wrote {output}: {done}", highlight=False)
 
 
 @app.command()
