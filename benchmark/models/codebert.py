@@ -866,7 +866,7 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
                 )  # fmt: skip
 
     n, size = len(rows["train"]), int(hp["batch_size"])
-    optimizer, schedule = optimizer_and_schedule(model, hp, int(hp["epochs"]), n)
+    optimizer, schedule = optimizer_and_schedule(model, hp, int(hp["epochs"]) * math.ceil(n / size))
     # Without gradients a batch needs far less memory: predict in larger batches (4x on CUDA).
     eval_size = size * (4 if ctx.device.type == "cuda" else 2) * (8 if name == "code_search" else 1)
     run = trainer.Fit(
@@ -884,13 +884,13 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
 
 
 def optimizer_and_schedule(
-    model: nn.Module, hp: dict[str, Any], epochs: int, samples: int
+    model: nn.Module, hp: dict[str, Any], steps: int
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW, its rate warmed up linearly over ``warmup`` of the steps of ``epochs`` over
-    ``samples`` in batches of ``batch_size``, then decayed linearly to 0."""
+    """AdamW, its rate warmed up linearly over ``warmup`` of ``steps``, then decayed linearly
+    to 0 (fine-tuning, and both stages of ``bench models pretrain``)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), eps=1e-8,
                                   weight_decay=float(hp["weight_decay"]))  # fmt: skip
-    total = max(1, epochs * math.ceil(samples / int(hp["batch_size"])))
+    total = max(1, steps)
     warm = int(float(hp["warmup"]) * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
         (step + 1) / max(warm, 1), max(0.0, (total - step) / max(total - warm, 1))))  # fmt: skip

@@ -94,15 +94,16 @@ def corpus(names: Sequence[str], exclude: Sequence[str]) -> tuple[pl.DataFrame, 
                              "pretraining reads methods with docstrings")  # fmt: skip
         return samples.select(COLUMNS).collect()
 
+    frames = {name: frame(name) for name in dict.fromkeys([*exclude, *names])}  # each read once
     hashes: set[str] = set()
     docs: set[str] = set()
     for name in exclude:
-        held = frame(name).filter(pl.col("split") != "train")
+        held = frames[name].filter(pl.col("split") != "train")
         hashes |= set(held["clean_hash"]) | set(held["near_hash"])
         docs |= {" ".join(d).lower() for d in held["doc_tokens"]}
     parts, counts = [], {"read": 0, "duplicates_left_out": 0}
     for name in names:
-        train = frame(name).filter(pl.col("split") == "train")
+        train = frames[name].filter(pl.col("split") == "train")
         doc = train["doc_tokens"].list.join(" ").str.to_lowercase()
         dup = train["clean_hash"].is_in(list(hashes)) | train["near_hash"].is_in(list(hashes))
         dup = dup | doc.is_in(list(docs))
@@ -242,11 +243,8 @@ def pretrain(frame: pl.DataFrame, profile: str, steps: int | None, seed: int,
     codebert.init_weights(model)
     codebert.init_word_vectors(encoder)
 
-    total, warm = int(hp["steps"]), max(1, int(hp["warmup"] * hp["steps"]))
-    opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
-    )
+    total = int(hp["steps"])
+    opt, schedule = codebert.optimizer_and_schedule(model, hp, total)
     g = torch.Generator().manual_seed(seed)
     begin, recent, spent = 0, [], 0.0
     saved = read_state(state) if state is not None else None
@@ -312,7 +310,8 @@ def docstrings(frame: pl.DataFrame, mlm: MaskedLM, tok: codebert.SubtokenTokeniz
         return {"train": methods, "valid": [], "test": []}
 
     data = codebert.CodeToText(rows(train), tok, hp)
-    opt, schedule = codebert.optimizer_and_schedule(model, hp, epochs, train.height)
+    steps = epochs * math.ceil(train.height / int(hp["batch_size"]))
+    opt, schedule = codebert.optimizer_and_schedule(model, hp, steps)
     ctx = trainer.Context(torch.device("cpu"))
     begin, losses, spent = 0, [], 0.0
     saved = read_state(state) if state is not None else None
