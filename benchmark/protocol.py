@@ -17,7 +17,8 @@ import polars as pl
 
 from native.graph import EDGE_TYPES
 
-PROTOCOL_VERSION = 1
+# 2: var_misuse predictions carry `repair_probs` (GREAT's repair rule needs the distribution).
+PROTOCOL_VERSION = 2
 SPLITS = ("train", "valid", "test")
 INPUT_FIELDS = ("id", "source_tokens", "edges", "repair_candidates")
 _EPOCH_FILE = re.compile(r"epoch-(\d{3})\.jsonl")

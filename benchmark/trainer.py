@@ -31,6 +31,8 @@ import numpy as np
 import torch
 
 SPLITS = ("train", "valid", "test")
+# The reference models write every field of both versions (2 only adds var_misuse's repair_probs).
+SUPPORTED_PROTOCOLS = (1, 2)
 CHECKPOINT = "checkpoint.pt"
 # Hyperparameters that must be positive integers when a model's defaults have them.
 POSITIVE_INTS = ("epochs", "batch_tokens", "batch_size", "hidden", "steps", "layers", "heads",
@@ -104,8 +106,10 @@ def read_task(input_dir: Path) -> dict[str, Any]:
         raise InputError(f"task.json is not valid JSON ({exc})") from None
     if not isinstance(task, dict):
         raise InputError("task.json is not a JSON object")
-    if task.get("protocol", 1) != 1:
-        raise InputError(f"task.json: protocol {task.get('protocol')!r} is not supported (1 is)")
+    if task.get("protocol", 1) not in SUPPORTED_PROTOCOLS:
+        raise InputError(
+            f"task.json: protocol {task.get('protocol')!r} is not supported (1, 2 are)"
+        )
     files = task.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise InputError("task.json: 'files' is not an object of file names")

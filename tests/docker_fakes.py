@@ -78,7 +78,8 @@ for epoch in range(1, task["epochs"] + 1):
             cands = s["repair_candidates"]
             row = {"id": s["id"], "split": split, "location": 0,
                    "repair": cands[0] if cands else 0, "location_score": 0.5,
-                   "repair_score": 0.5}
+                   "repair_score": 0.5,
+                   "repair_probs": [1.0 / len(cands)] * len(cands)}
             if split == "train":
                 row.update(loss=1.0 / epoch, p_given=0.5)
             if behavior == "malformed":

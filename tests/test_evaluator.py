@@ -3,6 +3,8 @@ mis-joins, and a property check against a plain-Python reimplementation."""
 
 from __future__ import annotations
 
+import itertools
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -11,7 +13,15 @@ from hypothesis import strategies as st
 from benchmark.evaluator import get_scorer, score
 from benchmark.evaluator.var_misuse import TABLE_COLUMNS
 from benchmark.evaluator.var_misuse import score as score_var_misuse
-from tests.test_metrics import LABELS, NO_BUG, PREDICTIONS, make_labels, make_predictions
+from benchmark.metrics import var_misuse as var_misuse_metrics
+from tests.test_metrics import (
+    CANDIDATES,
+    LABELS,
+    NO_BUG,
+    PREDICTIONS,
+    make_labels,
+    make_predictions,
+)
 
 VERDICTS = [
     f"{w}_{s}" for s in ("given", "true") for w in ("has_bug", "loc_ok", "repair_ok", "correct")
@@ -132,10 +142,16 @@ def random_case(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]
     for epoch in range(1, epochs + 1):
         for sample_id, split, _, true, given_ in label_rows:
             loc, rep = draw(positions), draw(positions)
-            pred_rows.append((epoch, sample_id, split, loc, rep, 0.1))
+            # a distribution in eighths, so that sums are exact and 0.5 is hit on the nose
+            n_cuts = len(CANDIDATES) - 1
+            eighths = sorted(draw(st.lists(st.integers(0, 8), min_size=n_cuts, max_size=n_cuts)))
+            cuts = [0, *eighths, 8]
+            probs = [(b - a) / 8 for a, b in itertools.pairwise(cuts)]
+            pred_rows.append((epoch, sample_id, split, loc, rep, 0.1, probs))
             row = {"epoch": epoch, "sample_id": sample_id}
             for side, (has_bug, location, targets) in (("given", given_), ("true", true)):
-                repair_ok = has_bug and rep in targets
+                mass = sum(p for c, p in zip(CANDIDATES, probs, strict=True) if c in targets)
+                repair_ok = has_bug and mass >= 0.5  # GREAT's rule, whatever the arg-max
                 row[f"correct_{side}"] = (not has_bug and loc == 0) or (
                     has_bug and loc == location and repair_ok
                 )
@@ -143,6 +159,55 @@ def random_case(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]
                 row[f"loc_ok_{side}"] = loc == location
             expected.append(row)
     return make_labels(label_rows), make_predictions(pred_rows), expected
+
+
+def test_repair_is_judged_by_greats_mass_rule_not_the_arg_max() -> None:
+    """The two cases where the rules disagree, and GREAT's accuracies derived by hand.
+
+    Four buggy test samples, all located right, candidates [1, 2, 3]:
+    a: targets [1, 2], probs .3/.3/.4 -> arg-max 3 is no target, mass .6 >= .5: right;
+    b: targets [1],    probs .45/.30/.25 -> arg-max 1 is the target, mass .45: wrong;
+    c: targets [3],    probs .1/.4/.5 -> mass .5 exactly: right (>=, as GREAT);
+    d: targets [2],    probs .2/.7/.1, location wrong: repair right, joint wrong.
+    So repair_acc = 3/4 (a, c, d), loc_acc = 3/4, joint_acc = 2/4 (a, c), acc = 2/4; the
+    arg-max rule would have said repair 3/4 (b, c, d) and joint 2/4 (b, c)."""
+    cands = [1, 2, 3]
+    cases = {  # id: (targets, probs, predicted location)
+        "a": ([1, 2], [0.3, 0.3, 0.4], 2),
+        "b": ([1], [0.45, 0.30, 0.25], 2),
+        "c": ([3], [0.1, 0.4, 0.5], 2),
+        "d": ([2], [0.2, 0.7, 0.1], 3),
+    }
+    labels = make_labels(
+        [
+            (k, "test", False, (True, 2, targets), None, cands)
+            for k, (targets, _, _) in cases.items()
+        ]
+    )
+    predictions = make_predictions(
+        [
+            (1, k, "test", loc, cands[probs.index(max(probs))], None, probs)
+            for k, (_, probs, loc) in cases.items()
+        ]
+    )
+    table = score_var_misuse(labels, predictions)
+    ok = dict(zip(table["sample_id"], table["repair_ok_true"], strict=True))
+    assert ok == {"a": True, "b": False, "c": True, "d": True}
+    mass = dict(zip(table["sample_id"], table["repair_mass_true"], strict=True))
+    assert mass == pytest.approx({"a": 0.6, "b": 0.45, "c": 0.5, "d": 0.7})
+    got = var_misuse_metrics.compute(table, "true")
+    assert got == pytest.approx(
+        {"no_bug_acc": None, "loc_acc": 0.75, "repair_acc": 0.75, "joint_acc": 0.5, "acc": 0.5}
+    )
+
+
+def test_repair_probs_that_do_not_fit_the_candidates_are_refused() -> None:
+    bad = PREDICTIONS.with_columns(
+        pl.when(pl.col("sample_id") == "t2").then(pl.lit([1.0])).otherwise(pl.col("repair_probs"))
+        .alias("repair_probs")
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="repair_probs that do not match the candidates"):
+        score_var_misuse(LABELS, bad)
 
 
 @settings(max_examples=60, deadline=None)

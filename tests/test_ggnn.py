@@ -164,6 +164,15 @@ def test_every_sample_once_with_valid_predictions(
             assert r["repair"] in candidates[r["id"]] or not candidates[r["id"]]
             for key in ("location_score", "repair_score"):
                 assert math.isfinite(r[key]) and 0.0 <= r[key] <= 1.0
+            # the repair distribution, one probability per sorted candidate, its arg-max the
+            # predicted repair, its peak the repair score
+            order = sorted(candidates[r["id"]])
+            probs = r["repair_probs"]
+            assert len(probs) == len(order)
+            if probs:
+                assert math.fsum(probs) == pytest.approx(1.0, abs=1e-4)
+                assert r["repair"] == order[probs.index(max(probs))]
+                assert max(probs) == pytest.approx(r["repair_score"], abs=1e-6)
             if r["split"] == "train":
                 assert math.isfinite(r["loss"]) and r["loss"] >= 0.0
                 assert math.isfinite(r["p_given"]) and 0.0 <= r["p_given"] <= 1.0
@@ -320,6 +329,7 @@ def test_sample_without_candidates() -> None:
         "repair": 0,
         "location_score": 1.0,
         "repair_score": 0.0,
+        "repair_probs": [],
         "loss": 0.0,
         "p_given": 1.0,
         "p_other": 0.0,

@@ -26,25 +26,50 @@ LABEL_SCHEMA = {
     "given_has_bug": pl.Boolean,
     "given_location": pl.Int64,
     "given_targets": pl.List(pl.Int64),
+    "candidates": pl.List(pl.Int64),
 }
 NO_BUG = (False, 0, [])
+# Every sample's repair candidates in these examples: each position the tests point at.
+CANDIDATES = list(range(9))
 
 
 def make_labels(rows: list[tuple]) -> pl.DataFrame:
-    """rows: (sample_id, split, noisy, true (has_bug, loc, targets), given or None = true)."""
+    """rows: (sample_id, split, noisy, true (has_bug, loc, targets), given or None = true,
+    candidates (default CANDIDATES))."""
     return pl.DataFrame(
-        [(sid, split, noisy, *true, *(given_ or true)) for sid, split, noisy, true, given_ in rows],
+        [
+            (sid, split, noisy, *true, *(given_ or true), *(rest or [CANDIDATES]))
+            for sid, split, noisy, true, given_, *rest in rows
+        ],
         schema=LABEL_SCHEMA,
         orient="row",
     )
 
 
+def one_hot(repair: int) -> list[float]:
+    """A repair distribution over CANDIDATES that is sure of `repair`: the arg-max and GREAT's
+    mass rule then agree."""
+    return [float(c == repair) for c in CANDIDATES]
+
+
 def make_predictions(rows: list[tuple]) -> pl.DataFrame:
-    """rows: (epoch, sample_id, split, location, repair, loss or None)."""
+    """rows: (epoch, sample_id, split, location, repair, loss or None, repair_probs (default
+    one-hot on `repair`))."""
     return pl.DataFrame(
         [
-            (e, sid, split, loc, rep, 0.5, 0.5, loss, None if loss is None else 0.3)
-            for e, sid, split, loc, rep, loss in rows
+            (
+                e,
+                sid,
+                split,
+                loc,
+                rep,
+                0.5,
+                0.5,
+                loss,
+                None if loss is None else 0.3,
+                rest[0] if rest else one_hot(rep),
+            )
+            for e, sid, split, loc, rep, loss, *rest in rows
         ],
         schema={
             "epoch": pl.Int64,
@@ -56,6 +81,7 @@ def make_predictions(rows: list[tuple]) -> pl.DataFrame:
             "repair_score": pl.Float64,
             "loss": pl.Float64,
             "p_given": pl.Float64,
+            "repair_probs": pl.List(pl.Float64),
         },
         orient="row",
     )

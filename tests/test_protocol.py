@@ -38,7 +38,7 @@ def _splits() -> dict[str, pl.DataFrame]:
 def test_inputs_hold_given_labels_for_train_and_no_labels_elsewhere(tmp_path):
     write_inputs(tmp_path, {"task": "var_misuse", "seed": 0}, _splits())
     task = json.loads((tmp_path / "task.json").read_text())
-    assert task["protocol"] == 1 and task["splits"] == {"train": 2, "valid": 1, "test": 1}
+    assert task["protocol"] == 2 and task["splits"] == {"train": 2, "valid": 1, "test": 1}
     assert task["edge_types"]["9"] == "enum_NEXT_SYNTAX"
     train = [json.loads(x) for x in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert train[0]["has_bug"] is False and train[0]["error_location"] == 0  # the noisy label
@@ -59,7 +59,7 @@ def _good() -> list[dict]:
     rows = []
     for sid, split in [("t1", "train"), ("t2", "train"), ("v1", "valid"), ("x1", "test")]:
         r = {"id": sid, "split": split, "location": 5, "repair": 1, "location_score": 0.5,
-             "repair_score": 0.25}  # fmt: skip
+             "repair_score": 0.5, "repair_probs": [0.5, 0.25, 0.25]}  # fmt: skip
         if split == "train":
             r |= {"loss": 0.7, "p_given": 0.4}
         rows.append(r)
@@ -94,9 +94,21 @@ BAD = {
     ],
     "boolean location": lambda rows: [{**rows[0], "location": True}, *rows[1:]],
     "wrong split": lambda rows: [*rows[:-1], {**rows[-1], "split": "valid"}],
-    "huge line": lambda rows: [{**rows[0], "junk": "x" * 10000}, *rows[1:]],
-    "huge file": lambda rows: [*rows, *[" " * 4000] * 8],
+    "huge line": lambda rows: [{**rows[0], "junk": "x" * 40000}, *rows[1:]],
+    "huge file": lambda rows: [*rows, *[" " * 30000] * 8],
     "p_other out of range": lambda rows: [{**rows[0], "p_other": -0.1}, *rows[1:]],
+    "no repair_probs (protocol 1)": lambda rows: [
+        {k: v for k, v in rows[2].items() if k != "repair_probs"},
+        *rows[:2],
+        rows[3],
+    ],
+    "repair_probs too short": lambda rows: [{**rows[0], "repair_probs": [1.0]}, *rows[1:]],
+    "repair_probs over 1": lambda rows: [{**rows[0], "repair_probs": [0.5, 0.5, 0.5]}, *rows[1:]],
+    "repair_probs negative": lambda rows: [
+        {**rows[0], "repair_probs": [1.5, -0.25, -0.25]},
+        *rows[1:],
+    ],
+    "repair_probs not a list": lambda rows: [{**rows[0], "repair_probs": 0.5}, *rows[1:]],
 }
 
 
@@ -106,6 +118,13 @@ def test_rejects_garbage_with_one_line(tmp_path, case):
     with pytest.raises(ProtocolError) as e:
         read_predictions(tmp_path, 1, _expected())
     assert "\n" not in str(e.value) and "epoch-001.jsonl" in str(e.value)
+
+
+def test_protocol_1_lines_are_refused_naming_the_missing_field(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "repair_probs"} for r in _good()]
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", rows)
+    with pytest.raises(ProtocolError, match=r"line 1: 'repair_probs' is missing \(protocol 2"):
+        read_predictions(tmp_path, 1, _expected())
 
 
 def test_requires_every_epoch(tmp_path):

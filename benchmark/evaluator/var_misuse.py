@@ -3,6 +3,10 @@
 The table has one row per (sample, epoch) and records, for both the given (possibly noisy)
 labels and the true labels, whether each part of the prediction was right. Every metric is an
 aggregation of this table, so the harness never has to look at the raw predictions again.
+
+A repair is right as GREAT counts it (running/meta_model.py, `get_loss`): when the model's
+repair distribution puts probability mass >= 0.5 on the label's repair targets, not when its
+arg-max candidate is one of them. The mass against each label side is kept in the table.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
             (f"{side}_targets", pl.List(pl.Int64())),
         )
     },
+    "candidates": pl.List(pl.Int64()),
 }
 
 PREDICTION_SCHEMA: dict[str, pl.DataType] = {
@@ -36,6 +41,7 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
     "repair": pl.Int64(),
     "location_score": pl.Float64(),
     "repair_score": pl.Float64(),
+    "repair_probs": pl.List(pl.Float64()),
     "loss": pl.Float64(),
     "p_given": pl.Float64(),
     "p_other": pl.Float64(),
@@ -45,7 +51,8 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
 # Columns that decide correctness: a null in any of them would turn a row's verdict into null,
 # which the means behind every metric would then skip without a word.
 _REQUIRED_LABELS = list(LABEL_SCHEMA)
-_REQUIRED_PREDICTIONS = ["epoch", "sample_id", "split", "location", "repair"]
+_REQUIRED_PREDICTIONS = ["epoch", "sample_id", "split", "location", "repair", "repair_probs"]
+REPAIR_MASS = 0.5  # GREAT: "accuracy is computed as achieving >= 50% probability"
 _RANK = "__sample_rank"
 
 TABLE_COLUMNS: list[str] = [
@@ -57,6 +64,9 @@ TABLE_COLUMNS: list[str] = [
     "pred_repair",
     "location_score",
     "repair_score",
+    "top_score",
+    "repair_mass_given",
+    "repair_mass_true",
     "loss",
     "p_given",
     "p_other",
@@ -120,10 +130,20 @@ def _check_predictions(predictions: pl.DataFrame, labels: pl.DataFrame) -> None:
             raise ValueError(f"epoch {epoch} lacks {gone.len()} of {n} sample(s), e.g. {gone[0]!r}")
 
 
+def _target_slots(labels: pl.DataFrame, side: str) -> pl.Series:
+    """Per label row, the indices into its candidates that hold one of the side's targets:
+    where a repair distribution's mass on the targets is read off."""
+    slots = []
+    for cands, targets in zip(labels["candidates"], labels[f"{side}_targets"], strict=True):
+        wanted = set(targets)
+        slots.append([i for i, c in enumerate(cands) if c in wanted])
+    return pl.Series(f"{side}_slots", slots, pl.List(pl.Int64))
+
+
 def _side_columns(side: str) -> list[pl.Expr]:
     has_bug = pl.col(f"{side}_has_bug")
     loc_ok = pl.col("pred_location") == pl.col(f"{side}_location")
-    repair_ok = has_bug & pl.col(f"{side}_targets").list.contains(pl.col("pred_repair"))
+    repair_ok = has_bug & (pl.col(f"repair_mass_{side}") >= REPAIR_MASS)
     correct = (~has_bug & (pl.col("pred_location") == 0)) | (has_bug & loc_ok & repair_ok)
     return [
         has_bug.alias(f"has_bug_{side}"),
@@ -150,9 +170,17 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
 
     # Sorting on an integer rank of the sample id is much faster than on the strings.
     ranked = labels.sort("sample_id").with_row_index(_RANK)
+    ranked = ranked.with_columns(_target_slots(ranked, side) for side in SIDES)
     joined = predictions.rename(
         {"location": "pred_location", "repair": "pred_repair", "split": "pred_split"}
     ).join(ranked, on="sample_id", how="inner", validate="m:1")
+    misfit = joined.filter(pl.col("repair_probs").list.len() != pl.col("candidates").list.len())
+    if misfit.height:
+        row = misfit.row(0, named=True)
+        raise ValueError(
+            f"{misfit.height} prediction(s) give repair_probs that do not match the candidates, "
+            f"e.g. sample {row['sample_id']!r} in epoch {row['epoch']}"
+        )
     wrong_split = joined.filter(pl.col("pred_split") != pl.col("split"))
     if wrong_split.height:
         row = wrong_split.row(0, named=True)
@@ -161,8 +189,20 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
             f"{row['sample_id']!r} in epoch {row['epoch']}: {row['pred_split']!r}, "
             f"labels say {row['split']!r}"
         )
+    # The probability of the model's own top prediction: the location's, times the repair's
+    # where it predicts a bug (the study's "average predicted score" averages it).
+    top_score = pl.col("location_score") * pl.when(pl.col("pred_location") == 0).then(
+        1.0
+    ).otherwise(pl.col("repair_score"))
+    masses = [
+        (pl.col("repair_probs").list.gather(pl.col(f"{side}_slots")).list.sum() + 0.0).alias(
+            f"repair_mass_{side}"
+        )
+        for side in SIDES
+    ]
     return (
-        joined.with_columns(*_side_columns("given"), *_side_columns("true"))
+        joined.with_columns(*masses, top_score.alias("top_score"))
+        .with_columns(*_side_columns("given"), *_side_columns("true"))
         .sort("epoch", _RANK)
         .select(TABLE_COLUMNS)
     )

@@ -99,7 +99,8 @@ def _var_misuse(inp: Path, task: dict) -> dict[str, list[dict]]:
             u = 1 / len(cands)
             line = {"id": r["id"], "split": split, "location": cands[0] if say_bug else 0,
                     "repair": cands[0], "location_score": p_bug * u if say_bug else 1 - p_bug,
-                    "repair_score": u}  # fmt: skip
+                    "repair_score": u,
+                    "repair_probs": [u] * len(r["repair_candidates"])}  # fmt: skip
             if split == "train":
                 if r["has_bug"]:
                     p = p_bug * u * min(1.0, len(r["repair_targets"]) * u)

@@ -376,7 +376,12 @@ def predictions(p: Pointers, batch: Batch, labelled: bool) -> list[dict]:
         repair = torch.zeros_like(rep_at)
     loc_score = loc_lp.exp().clamp(0.0, 1.0)
     rep_score = torch.where(has_rep, rep_lp.exp(), 0.0).clamp(0.0, 1.0)
-    columns = [location.tolist(), repair.tolist(), loc_score.tolist(), rep_score.tolist()]
+    # The whole repair distribution, per graph in candidate order: GREAT's repair rule (mass
+    # >= 0.5 on the targets) is the harness's to apply.
+    per_graph = torch.bincount(p.rep_graph, minlength=g).tolist()
+    rep_probs = [t.tolist() for t in p.rep_logp.exp().clamp(0.0, 1.0).split(per_graph)]
+    columns = [location.tolist(), repair.tolist(), loc_score.tolist(), rep_score.tolist(),
+               rep_probs]  # fmt: skip
     if labelled:
         columns += [
             sample_losses(p, batch).tolist(),
@@ -391,12 +396,13 @@ def predictions(p: Pointers, batch: Batch, labelled: bool) -> list[dict]:
             "repair": values[1],
             "location_score": round(values[2], 6),
             "repair_score": round(values[3], 6),
+            "repair_probs": [round(v, 6) for v in values[4]],
         }
         if labelled:
-            row["loss"] = round(max(0.0, values[4]), 6)  # never -0.0
-            row["p_given"] = round(values[5], 6)
-            row["p_other"] = round(values[6], 6)
-            row["p_no_bug"] = round(values[7], 6)
+            row["loss"] = round(max(0.0, values[5]), 6)  # never -0.0
+            row["p_given"] = round(values[6], 6)
+            row["p_other"] = round(values[7], 6)
+            row["p_no_bug"] = round(values[8], 6)
         rows.append(row)
     return rows
 

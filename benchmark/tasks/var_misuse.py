@@ -9,6 +9,7 @@ occurrences. Edges are computed on the function as the model sees it, bug includ
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from native.parse import parse
 PRIMARY_METRIC = "acc"
 MIN_TOKENS = 8
 BUG_PROBABILITY = 0.5
-MAX_LINE_BYTES = 4096  # a prediction line is ~150 bytes; far longer is garbage
+MAX_LINE_BYTES = 1 << 15  # ~150 bytes plus ~10 per candidate: room for 3,000 candidates
+# A line's repair_probs must sum to 1 within this (each may be rounded to 6 decimals).
+PROBS_TOLERANCE = 1e-3
 # Optional train-sample fields (protocol 1 extension): predictions without them get nulls, and
 # the metrics that need them fall back (see benchmark/metrics/memorization.py).
 OPTIONAL_PREDICTIONS = ("p_other", "p_no_bug")
@@ -113,6 +116,12 @@ def samples_from_file(rel_path: str, source: bytes, max_tokens: int) -> list[dic
 # --- The harness hooks (benchmark.tasks.hooks): noise and labels, inputs, predictions. ---
 
 
+def normalize_candidates(df: pl.DataFrame) -> pl.DataFrame:
+    """Sorted, unique repair candidates."""
+    column = pl.col("repair_candidates").cast(pl.List(pl.Int64))
+    return df.with_columns(column.list.unique().list.sort().alias("repair_candidates"))
+
+
 def labels_frame(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, given: pl.DataFrame
 ) -> pl.DataFrame:
@@ -125,6 +134,7 @@ def labels_frame(
             pl.col("has_bug").alias("true_has_bug"),
             pl.col("error_location").cast(pl.Int64).alias("true_location"),
             pl.col("repair_targets").cast(pl.List(pl.Int64)).alias("true_targets"),
+            pl.col("repair_candidates").alias("candidates"),
         )
         if split == "train":
             df = df.with_columns(pl.Series("noisy", noisy), *given.get_columns())
@@ -142,7 +152,12 @@ def labels_frame(
 def prepare(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, kind: str, seed: int
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Apply the noise kind to the training split; return the splits and the labels frame."""
+    """Apply the noise kind to the training split; return the splits and the labels frame.
+
+    Repair candidates become sorted and unique first (GREAT's files need not be), so that a
+    model's `repair_probs` gives one probability per candidate position, and the harness
+    reads them in the order the model was given."""
+    splits = {s: normalize_candidates(df) for s, df in splits.items()}
     train = splits["train"]
     if kind == "label":
         given = flip_labels(train, noisy, seed)
@@ -163,9 +178,29 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
     protocol.write_inputs(folder, task, splits)
 
 
+def _repair_probs(r: dict, where: str, candidates: list[int]) -> list[float]:
+    """One probability per candidate, a distribution: GREAT's rule sums them on the targets,
+    so probabilities that add up to more than 1 would buy repairs that were never made."""
+    probs = r.get("repair_probs")
+    if probs is None:
+        raise ProtocolError(
+            f"{where}: 'repair_probs' is missing (protocol 2 asks every var_misuse line for one "
+            "probability per repair candidate; docs/protocol.md)"
+        )
+    if not (isinstance(probs, list) and len(probs) == len(candidates)
+            and all(lines.number(p) for p in probs)):  # fmt: skip
+        raise ProtocolError(
+            f"{where}: 'repair_probs' must be {len(candidates)} numbers in [0, 1], one a candidate"
+        )
+    if probs and abs(math.fsum(probs) - 1.0) > PROBS_TOLERANCE:
+        raise ProtocolError(f"{where}: 'repair_probs' sum to {math.fsum(probs):.6g}, not 1")
+    return [float(p) for p in probs]
+
+
 def _check(r: dict, where: str, candidates: list[int]) -> dict:
     """A prediction points at candidates: location 0 ("no bug") or a variable occurrence,
-    repair at a candidate (anything for a sample that has none)."""
+    repair at a candidate (anything for a sample that has none), with the repair
+    distribution over the candidates."""
     loc, rep = r.get("location"), r.get("repair")
     if not (lines.integer(loc) and lines.integer(rep)):
         raise ProtocolError(f"{where}: 'location' and 'repair' must be integers")
@@ -173,6 +208,7 @@ def _check(r: dict, where: str, candidates: list[int]) -> dict:
         raise ProtocolError(f"{where}: scores must be finite numbers in [0, 1]")
     if not (loc == 0 or loc in candidates) or (candidates and rep not in candidates):
         raise ProtocolError(f"{where}: 'location' or 'repair' is not a repair candidate")
+    probs = _repair_probs(r, where, candidates)
     train = r["split"] == "train"
     optional = {k: r.get(k) if train else None for k in OPTIONAL_PREDICTIONS}
     if any(v is not None and not lines.number(v) for v in optional.values()):
@@ -180,14 +216,14 @@ def _check(r: dict, where: str, candidates: list[int]) -> dict:
             f"{where}: 'p_other' and 'p_no_bug', when given, must be finite numbers in [0, 1]"
         )
     return {"location": loc, "repair": rep, "location_score": float(r["location_score"]),
-            "repair_score": float(r["repair_score"]),
+            "repair_score": float(r["repair_score"]), "repair_probs": probs,
             **{k: None if v is None else float(v) for k, v in optional.items()}}  # fmt: skip
 
 
 def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Every epoch's predictions, checked against the samples' repair candidates."""
     schema = {"location": pl.Int64, "repair": pl.Int64, "location_score": pl.Float64,
-              "repair_score": pl.Float64,
+              "repair_score": pl.Float64, "repair_probs": pl.List(pl.Float64),
               **dict.fromkeys(OPTIONAL_PREDICTIONS, pl.Float64)}  # fmt: skip
     expected = lines.expected_ids(splits, "repair_candidates")
     return lines.read_predictions(folder, epochs, expected, _check, schema, MAX_LINE_BYTES)

@@ -51,6 +51,9 @@ def predict(task: str, state: dict, split: str, row: dict) -> dict:
             "repair": candidates[0],
             "location_score": p_bug * u if say_bug else 1 - p_bug,
             "repair_score": u,
+            # one probability per candidate, in their order (protocol 2): the harness counts a
+            # repair as right when the mass on the true targets is >= 0.5, as GREAT does
+            "repair_probs": [u] * len(row["repair_candidates"]),
         }
         if split == "train":
             if row["has_bug"]:
