@@ -231,6 +231,45 @@ def fig_roc(run: Run, samples: pl.DataFrame, out: Path) -> Figure_:
     return _save(fig, out, f"roc-{run.name}", f"{run.name}: noisy-sample detection ROC.")
 
 
+def fig_predicted_scores(run: Run, out: Path) -> Figure_ | None:
+    """The study's average-predicted-score view (Rabin et al. 2023): at evenly spread epochs,
+    the score of the model's own top prediction on each test sample, sorted from high to low.
+    A model that generalizes is confident on many test samples; one that has memorized noise
+    grows confident on train while this curve sags. None where the table has no top score."""
+    lf = pl.scan_parquet(run.folder / "samples.parquet")
+    if "top_score" not in lf.collect_schema().names():
+        return None
+    test = (
+        lf.filter(pl.col("split") == "test")
+        .select("epoch", pl.col("top_score").cast(pl.Float64))
+        .drop_nulls()
+        .collect()
+    )
+    epochs = sorted(test["epoch"].unique().to_list())
+    if not epochs:
+        return None
+    picks = sorted({epochs[round(i)] for i in np.linspace(0, len(epochs) - 1, MAX_EPOCH_PANELS)})
+    cmap = matplotlib.colormaps["viridis"]
+    fig = Figure(figsize=(5.2, 4.0))
+    ax = fig.subplots()
+    for i, epoch in enumerate(picks):
+        scores = np.sort(test.filter(pl.col("epoch") == epoch)["top_score"].to_numpy())[::-1]
+        share = (np.arange(scores.size) + 0.5) / scores.size
+        color = cmap(i / max(len(picks) - 1, 1))
+        ax.plot(share, scores, color=color, label=f"epoch {epoch} (mean {scores.mean():.3f})")
+    ax.set_xlabel("test samples, sorted by score (share)")
+    ax.set_ylabel("score of the top prediction")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(run.name, fontsize=9)
+    return _save(
+        fig, out, f"predicted-score-{run.name}",
+        f"{run.name}: sorted test scores of the top prediction per epoch (average predicted "
+        "score).",
+    )  # fmt: skip
+
+
 def fig_robustness(summary: list[dict[str, Any]], out: Path) -> Figure_:
     """Test score against noise rate, mean over seeds with 95% intervals, per model."""
     fig = Figure(figsize=(5.2, 4.0))
@@ -263,7 +302,7 @@ def _fmt(value: Any) -> str:
 
 def _run_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     header = ["run", "epoch", "test", "gap", "gap (last)", "memorized", "half epoch", "gini"]
-    header += ["avg score", "CSR", "forgetting", "AUM"]
+    header += ["avg predicted score (test)", "mean p_given", "output CSR", "forgetting", "AUM"]
     header += [f"AUROC {s}" for s in memorization.SIGNALS]
     rows = []
     for r in runs:
@@ -279,8 +318,9 @@ def _run_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 _fmt(m.get("memorization_rate")),
                 _fmt(m.get("memorization_half_epoch")),
                 _fmt(m.get("gini_train_loss")),
-                _fmt(m.get("avg_predicted_score")),
-                _fmt(m.get("critical_sample_ratio")),
+                _fmt((m.get("avg_predicted_score") or {}).get("test")),
+                _fmt(m.get("mean_p_given")),
+                _fmt(m.get("output_critical_sample_ratio")),
                 _fmt(m.get("forgetting_events", {}).get("mean")),
                 _fmt(m.get("aum", {}).get("mean")),
                 *[_fmt(det.get(s, {}).get("auroc")) for s in memorization.SIGNALS],
@@ -342,6 +382,8 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
             fig_cartography(run, samples, out),
             fig_roc(run, samples, out),
         ]
+        scores = fig_predicted_scores(run, out)
+        figures += [scores] if scores else []
     figures.append(fig_robustness(summary, out))
     (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
 

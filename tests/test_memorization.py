@@ -50,11 +50,11 @@ def test_per_epoch_gini_score_and_critical_ratio_by_hand() -> None:
     out = memorization.per_epoch_frame(memorization.train_query(hand_table().lazy()).collect())
     # Gini of [1, 2, 3, 4] = 2 * 30 / (4 * 10) - 5 / 4; equal losses give 0; [0, 0, 0, 4] 0.75.
     assert out["gini_train_loss"].to_list() == pytest.approx([0.25, 0.0, 0.75])
-    assert out["avg_predicted_score"].to_list() == pytest.approx([0.45, 0.45, 0.6])
-    assert out["avg_predicted_score_clean"][0] == pytest.approx(0.75)
-    assert out["avg_predicted_score_noisy"][0] == pytest.approx(0.15)
+    assert out["mean_p_given"].to_list() == pytest.approx([0.45, 0.45, 0.6])
+    assert out["mean_p_given_clean"][0] == pytest.approx(0.75)
+    assert out["mean_p_given_noisy"][0] == pytest.approx(0.15)
     # margins epoch 2: a .85, b -.05, c -.3, d -.6 -> one of four within 0.1 of the boundary
-    assert out["critical_sample_ratio"].to_list() == pytest.approx([0.0, 0.25, 0.0])
+    assert out["output_critical_sample_ratio"].to_list() == pytest.approx([0.0, 0.25, 0.0])
     assert out["train_loss_noisy"].to_list() == pytest.approx([3.5, 1.0, 2.0])
 
 
@@ -165,7 +165,8 @@ def test_summarize_carries_every_metric() -> None:
     assert json.loads(json.dumps(m, allow_nan=False)) == m
     for key in ("generalization_gap", "generalization_gap_last", "memorization_rate",
                 "memorization_half_epoch", "gini_train_loss", "avg_predicted_score",
-                "critical_sample_ratio", "forgetting_events", "aum", "cartography", "detection",
+                "mean_p_given", "output_critical_sample_ratio", "forgetting_events", "aum",
+                "cartography", "detection",
                 "noise_detection_auroc", "per_epoch"):  # fmt: skip
         assert key in m, key
     assert set(m["detection"]) == set(memorization.SIGNALS)
@@ -173,6 +174,15 @@ def test_summarize_carries_every_metric() -> None:
     # The example memorizes both noisy labels at epoch 2 (see tests/test_metrics.py).
     assert m["memorization_half_epoch"] == 2
     assert set(m["cartography"]) == {"confidence", "variability", "correctness"}
+    # The study's average predicted score: the mean top-prediction score per split, here
+    # 0.5 * 0.5 where a bug is predicted and 0.5 where "no bug" is (tests/test_metrics.py).
+    # Epoch 1 (selected): train predicts a bug for t1, t2, t4 -> (3 * .25 + .5) / 4.
+    assert m["avg_predicted_score"] == pytest.approx(
+        {"train": 0.3125, "valid": 0.375, "test": 0.375}
+    )
+    assert [e["avg_predicted_score"]["test"] for e in m["per_epoch"]] == pytest.approx(
+        [0.375, 0.375]
+    )
     assert "gini_train_loss" in m["per_epoch"][0]
 
 

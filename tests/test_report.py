@@ -25,7 +25,8 @@ from benchmark.report import write_report
 BENCH = [sys.executable, "-m", "benchmark"]
 RUN_KEYS = (
     "per_epoch", "generalization_gap", "generalization_gap_last", "memorization_rate",
-    "memorization_half_epoch", "gini_train_loss", "avg_predicted_score", "critical_sample_ratio",
+    "memorization_half_epoch", "gini_train_loss", "avg_predicted_score", "mean_p_given",
+    "output_critical_sample_ratio",
     "forgetting_events", "aum", "cartography", "detection", "noise_detection_auroc",
 )  # fmt: skip
 

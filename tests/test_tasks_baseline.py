@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from benchmark.noise import NOISE_KINDS
+from tests.test_metrics_doc import undocumented
 
 CASES = [(task, kind) for task, kinds in NOISE_KINDS.items() for kind in kinds]
 
@@ -28,3 +29,5 @@ def test_baseline_runs_every_task_and_noise_kind(task, kind, tmp_path):
     assert m["noise"]["n_noisy"] == round(0.5 * m["noise"]["n_train"]) > 0
     primary = m["selection"]["metric"]
     assert m["test"][primary] is not None and m["valid"][primary] is not None
+    # Every key of every task's metrics.json is defined, with its original, in docs/metrics.md.
+    assert not undocumented(m), f"docs/metrics.md lacks: {', '.join(undocumented(m))}"

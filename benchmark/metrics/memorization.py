@@ -12,11 +12,11 @@ Definitions (train samples only; epochs are the model's, 1-based):
 - Gini coefficient of the training loss over the samples of one epoch (Rabin et al. 2023,
   "Memorization and generalization in neural code intelligence models"): 0 when every sample
   has the same loss, near 1 when a few samples carry it all.
-- average predicted score: mean p_given, the probability the model gives the labels it was
-  trained on (the same paper's average predicted score, taken on the given label so that it
-  is defined for every task).
-- critical sample ratio: share of samples with |margin| < `CSR_MARGIN`. Arpit et al. 2017
-  ("A closer look at memorization in deep networks", section 3.3) count samples with an
+- mean p_given: the mean probability the model gives the labels it was trained on (all, clean
+  and noisy samples). Not the study's "average predicted score", which is the mean score of
+  the model's own top prediction on evaluation samples (`benchmark.metrics.run`).
+- output critical sample ratio: share of samples with |margin| < `CSR_MARGIN`. Arpit et al.
+  2017 ("A closer look at memorization in deep networks", section 3.3) count samples with an
   adversarial example within a small input radius; the protocol gives no input gradients, so
   this is the output-space analogue: samples the model holds within a small margin of its
   decision boundary.
@@ -99,7 +99,7 @@ def train_query(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
     """One row per epoch: Gini of the training loss, AUROC of the loss at finding the noisy
-    samples, average predicted score (all, clean and noisy samples), critical sample ratio,
+    samples, mean p_given (all, clean and noisy samples), output critical sample ratio,
     and mean loss of clean and noisy samples.
 
     Gini and AUROC share one average rank of the finite losses per epoch: Gini is
@@ -126,10 +126,12 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
         .agg(
             gini_train_loss=gini,
             noise_detection_auroc=pl.when((positives > 0) & (negatives > 0)).then(mann_whitney),
-            avg_predicted_score=p.mean(),
-            avg_predicted_score_clean=p.filter(~noisy).mean(),
-            avg_predicted_score_noisy=p.filter(noisy).mean(),
-            critical_sample_ratio=(pl.col("margin").abs() < CSR_MARGIN).cast(pl.Float64).mean(),
+            mean_p_given=p.mean(),
+            mean_p_given_clean=p.filter(~noisy).mean(),
+            mean_p_given_noisy=p.filter(noisy).mean(),
+            output_critical_sample_ratio=(pl.col("margin").abs() < CSR_MARGIN)
+            .cast(pl.Float64)
+            .mean(),
             train_loss_clean=loss.filter(~noisy).mean(),
             train_loss_noisy=loss.filter(noisy).mean(),
         )
@@ -328,8 +330,8 @@ def run_metrics(
     forgetting["never_learned"] = _plain(1.0 - samples["learned"].cast(pl.Float64).mean())
     out = {
         "gini_train_loss": at.get("gini_train_loss"),
-        "avg_predicted_score": at.get("avg_predicted_score"),
-        "critical_sample_ratio": at.get("critical_sample_ratio"),
+        "mean_p_given": at.get("mean_p_given"),
+        "output_critical_sample_ratio": at.get("output_critical_sample_ratio"),
         "forgetting_events": forgetting,
         "aum": _split_means(samples, "aum"),
         "cartography": {

@@ -38,6 +38,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "correct_true",
 )
 _SUBSET = "__subset"
+# The score of the model's own top prediction, per row; the scorers that can tell it write it.
+TOP_SCORE = "top_score"
 
 MetricDict = dict[str, float | None]
 
@@ -101,6 +103,18 @@ def _by_epoch_and_subset(
     return out
 
 
+def _predicted_scores(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    """The study's average predicted score: per epoch and split, the mean score the model gives
+    its own top prediction (Rabin et al. 2023 draw it on evaluation samples; the training split
+    is kept too). Null where a task's table has no top score."""
+    score = pl.col(TOP_SCORE).cast(pl.Float64) if TOP_SCORE in columns else pl.lit(None)
+    return (
+        lf.group_by("epoch", "split")
+        .agg(score.cast(pl.Float64).mean().alias("avg_predicted_score"))
+        .sort("epoch", "split")
+    )
+
+
 def _select_epoch(
     found: Mapping[tuple[int, str], MetricDict], epochs: Sequence[int], primary: str
 ) -> int:
@@ -125,8 +139,8 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
     `generalization_gap_last` (at the last epoch), `noise_detection_auroc` (of each train
     sample's mean loss over all epochs), `per_epoch`, and the memorization signals of
     `benchmark.metrics.memorization` (`memorization_half_epoch`, `gini_train_loss`,
-    `avg_predicted_score`, `critical_sample_ratio`, `forgetting_events`, `aum`, `cartography`,
-    `detection`).
+    `mean_p_given`, `output_critical_sample_ratio`, `forgetting_events`, `aum`, `cartography`,
+    `detection`), and the study's `avg_predicted_score` per split (docs/metrics.md).
     Raises ValueError for an empty table, missing columns or when no epoch can be selected.
     """
     spec = task_metrics.get(task)
@@ -152,8 +166,9 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         )
         .sort("epoch")
     )
+    queries.append(_predicted_scores(lf, columns))
     queries.append(memorization.train_query(lf))
-    *subset_frames, per_epoch_train, train_rows = pl.collect_all(queries)
+    *subset_frames, per_epoch_train, predicted, train_rows = pl.collect_all(queries)
     mem_epochs = memorization.per_epoch_frame(train_rows)
     mem_samples = memorization.sample_signals(train_rows)
 
@@ -167,12 +182,18 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         return dict(found.get((epoch, subset), empty))
 
     epoch_rows = {int(r["epoch"]): r for r in per_epoch_train.iter_rows(named=True)}
+    avg_scores: dict[int, dict[str, float | None]] = {
+        e: dict.fromkeys(("train", "valid", "test")) for e in epochs
+    }
+    for row in predicted.iter_rows(named=True):
+        avg_scores[int(row["epoch"])][row["split"]] = _plain(row["avg_predicted_score"])
     per_epoch: list[dict[str, Any]] = []
     for epoch in epochs:
         per_epoch.append(
             {
                 "epoch": epoch,
                 **{subset: subset_at(epoch, subset) for subset in SUBSETS},
+                "avg_predicted_score": avg_scores[epoch],
                 "memorization_rate": _plain(epoch_rows[epoch]["memorization_rate"]),
                 "noise_detection_auroc": None,  # from the memorization signals below
                 "train_loss": _plain(epoch_rows[epoch]["train_loss"]),
@@ -201,6 +222,7 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         "generalization_gap": _plain(gap),
         "generalization_gap_last": _plain(gap_last),
         "memorization_half_epoch": half,
+        "avg_predicted_score": avg_scores[selected],
         **run_level,
         "noise_detection_auroc": auroc(
             mem_samples["noisy"].to_numpy(), mem_samples["loss"].to_numpy()

@@ -176,7 +176,12 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         pl.Series("rr", rr, pl.Float64), pl.Series("pair_acc_given", pair_g),
         pl.Series("pair_acc_true", pair_t),
     ).with_columns(
-        pl.when(pl.col("split") == "train").then(pl.col(f"pair_acc_{side}") == 1.0)
-        .otherwise(pl.col("rr") == 1.0).alias(f"correct_{side}")
-        for side in ("given", "true")
+        *[pl.when(pl.col("split") == "train").then(pl.col(f"pair_acc_{side}") == 1.0)
+          .otherwise(pl.col("rr") == 1.0).alias(f"correct_{side}")
+          for side in ("given", "true")],
+        # The score of the top prediction: a pair's match or no-match, whichever it says; a
+        # query's top-ranked code, its score read as p(match) as pair accuracy reads it.
+        pl.when(pl.col("split") == "train")
+        .then(pl.max_horizontal("score", 1.0 - pl.col("score")))
+        .otherwise(pl.col("scores").list.max().clip(0.0, 1.0)).alias("top_score"),
     ).sort("epoch", "sample_id")  # fmt: skip

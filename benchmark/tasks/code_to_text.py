@@ -119,4 +119,8 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
             split_puncts(" ".join(y)) == split_puncts(" ".join(p))
             for y, p in zip(refs, pred, strict=True)
         ]
-    return t.with_columns(pl.DataFrame(cols)).sort("epoch", "sample_id")
+    return (
+        t.with_columns(pl.DataFrame(cols))
+        .with_columns(pl.col("score").alias("top_score"))
+        .sort("epoch", "sample_id")
+    )

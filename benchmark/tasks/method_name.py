@@ -120,4 +120,8 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         for k, name in enumerate(("tp", "fp", "fn")):
             cols[f"{name}_{side}"] = [c[k] for c in counts]
         cols[f"correct_{side}"] = [c[3] for c in counts]
-    return t.with_columns(pl.DataFrame(cols)).sort("epoch", "sample_id")
+    return (
+        t.with_columns(pl.DataFrame(cols))
+        .with_columns(pl.col("score").alias("top_score"))
+        .sort("epoch", "sample_id")
+    )
