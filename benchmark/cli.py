@@ -15,6 +15,7 @@ from rich.table import Table
 from benchmark import console
 from benchmark.datasets import DATASETS
 from benchmark.datasets_cli import app as datasets_app
+from benchmark.findings import CASES as FINDINGS_CASES
 from benchmark.images_cli import app as images_app
 from benchmark.models import MODELS
 from benchmark.noise import NOISE_KINDS
@@ -471,6 +472,67 @@ def compare(
         f"{r['replicates']} resamplings",
         highlight=False,
     )
+
+
+@app.command()
+def findings(
+    results: Annotated[
+        Path, typer.Option(help="Folder for the sweeps' results (kept apart from your own).")
+    ] = Path("results/findings"),
+    out: Annotated[
+        Path, typer.Option(help="Where findings.md and findings/*.svg are written.")
+    ] = Path("docs"),
+    cases: Annotated[
+        str, typer.Option(help="Comma-separated TASK:MODEL pairs, one sweep each.")
+    ] = ",".join(f"{t}:{m}" for t, m in FINDINGS_CASES),
+    noise: Annotated[str, typer.Option(help="Comma-separated label-noise rates.")] = "0,0.5,1",
+    seeds: Annotated[int, typer.Option(min=2, help="Seeds per rate: 0 .. N-1.")] = 3,
+    profile: Annotated[str, typer.Option(help=f"Size of each run: {', '.join(PROFILES)}.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Device for the models: auto, cpu or cuda.")] = "auto",
+    max_parallel: Annotated[
+        int | None, typer.Option(help="Units at once; the GPUs or cores by default.")
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Extra attempts for a unit that fails.")] = 2,
+    sweep: Annotated[
+        bool, typer.Option(help="Run the sweeps first (--no-sweep: only write the page).")
+    ] = True,
+) -> None:
+    """Run the study's experiment (label noise, one reference model per task, several seeds)
+    and write a page that says, per task, whether its finding holds."""
+    import shlex
+
+    from benchmark import findings as fd
+    from benchmark import sweep as sw
+    from benchmark.executors.base import ExecutorError
+
+    try:
+        pairs = fd.parse_cases(cases)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    if sweep:
+        for task, model in pairs:
+            try:
+                spec = sw.make_spec(task, None, model, noise, "label", seeds, profile, None,
+                                    device, "process")  # fmt: skip
+                local = sw.SlurmOptions(None, None, None, 0, 1, None)  # no Slurm option given
+                engine = sw.make_executor("local", spec, results, max_parallel, local)
+                summary = sw.run_sweep(spec, results, engine, retries)
+            except (sw.BadOption, sw.SweepBusy) as e:
+                raise fail(str(e)) from None
+            except ExecutorError as e:
+                raise fail(str(e), code=1) from None
+            if not summary["ok"]:
+                for f in summary["failed"]:
+                    console.err.print(f"[red]failed[/] {f['unit']}: {f['reason']}",
+                                      highlight=False, soft_wrap=True)  # fmt: skip
+                raise fail(f"{task}:{model}: not every unit completed; run the command again",
+                           code=1)  # fmt: skip
+    try:
+        summaries, units = fd.collect(results, pairs)
+        page = fd.write_page(summaries, units, out, "bench " + shlex.join(sys.argv[1:]))
+    except (ValueError, OSError, KeyError) as e:
+        raise fail(str(e)) from None
+    console.err.print(f"wrote {page}", highlight=False)
 
 
 sweep_app = typer.Typer(

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 
@@ -33,6 +32,8 @@ def run_folders(path: Path) -> list[Path]:
 def mean_interval(values: Sequence[float]) -> dict[str, float | int | None]:
     """Mean and 95% Student-t interval over seeds; the interval is None for a single seed,
     where it is undefined (not zero-width)."""
+    from scipy import stats  # a second to import: only where an interval is computed
+
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     n = int(x.size)
     if n == 0:

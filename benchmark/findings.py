@@ -1,0 +1,382 @@
+"""`bench findings`: the study's central finding, measured on every task, as a page with figures.
+
+Rabin et al. (2023) found that at high label noise a model of code still fits its wrong
+training labels while its test score collapses. This module runs that experiment (one reference
+model per task, label noise at a few rates, several seeds: ordinary sweeps, so a second call
+resumes or does nothing) and writes `findings.md` with one SVG figure per task: training score
+against the given labels and test score per epoch at each rate, with 95% intervals over seeds,
+the Gini coefficient of the training loss and the average predicted score. For each task it
+states, from the intervals, whether the signature shows, and where it does not, what was
+measured instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from benchmark.metrics.sweep import CONFIDENCE, mean_interval, run_folders
+
+# One reference model per task: the study's (GGNN for variable misuse, code2vec for method
+# naming, a CodeBERT-style model for both Ruby tasks).
+CASES: tuple[tuple[str, str], ...] = (
+    ("var_misuse", "ggnn"),
+    ("method_name", "code2vec"),
+    ("code_to_text", "codebert"),
+    ("code_search", "codebert"),
+)
+RATES: tuple[float, ...] = (0.0, 0.5, 1.0)
+SEEDS = 3
+# Okabe-Ito: told apart under the common colour blindnesses.
+COLORS = ("#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9")
+# Output columns whose distinct values show whether a generator reads its input.
+OUTPUTS = {"method_name": "subtokens", "code_to_text": "tokens"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One finished unit of a case: its folder, metrics.json and run.json."""
+
+    folder: Path
+    metrics: dict[str, Any]
+    run: dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        return float(self.metrics["noise"]["rate"])
+
+    @property
+    def primary(self) -> str:
+        return str(self.metrics["selection"]["metric"])
+
+
+def parse_cases(text: str) -> list[tuple[str, str]]:
+    """`task:model,task:model` -> pairs; a ValueError names a malformed item."""
+    out = []
+    for item in (i.strip() for i in text.split(",")):
+        task, sep, model = item.partition(":")
+        if not (sep and task and model):
+            raise ValueError(f"--cases item {item!r} is not TASK:MODEL")
+        out.append((task, model))
+    if not out:
+        raise ValueError("--cases names no TASK:MODEL")
+    return out
+
+
+def load_units(results: Path, task: str, model: str, kind: str = "label") -> list[Unit]:
+    """Every finished unit of `model` on `task` with noise of `kind`, under `results`."""
+    units = []
+    for folder in run_folders(results / task) if (results / task).is_dir() else []:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        if metrics.get("model") != model or metrics.get("noise", {}).get("kind") != kind:
+            continue
+        run = json.loads((folder / "run.json").read_text())
+        units.append(Unit(folder, metrics, run))
+    return sorted(units, key=lambda u: (u.rate, u.metrics.get("seed", 0)))
+
+
+def difference_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float | None]:
+    """mean(a) - mean(b) with a 95% Welch interval over the seeds; no interval with fewer than
+    two seeds a side (it would be a guess, not a measurement)."""
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not (x.size and y.size):
+        return {"diff": None, "low": None, "high": None}
+    diff = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return {"diff": diff, "low": None, "high": None}
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(vx + vy)
+    if se == 0.0:
+        return {"diff": diff, "low": diff, "high": diff}
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se)
+    return {"diff": diff, "low": diff - half, "high": diff + half}
+
+
+def _last(unit: Unit, get: Callable[[dict], Any]) -> float | None:
+    value = get(unit.metrics["per_epoch"][-1])
+    return None if value is None else float(value)
+
+
+def _values(units: list[Unit], get: Callable[[Unit], float | None]) -> list[float]:
+    return [v for v in (get(u) for u in units) if v is not None and math.isfinite(v)]
+
+
+def distinct_outputs(unit: Unit, column: str) -> float | None:
+    """Share of distinct outputs among the test predictions of the last epoch: near 0 when a
+    generator writes the same thing whatever the input."""
+    lf = pl.scan_parquet(unit.folder / "samples.parquet")
+    if column not in lf.collect_schema().names():
+        return None
+    last = unit.metrics["per_epoch"][-1]["epoch"]
+    test = (
+        lf.filter((pl.col("split") == "test") & (pl.col("epoch") == last))
+        .select(pl.col(column).list.join(" "))
+        .collect()
+    )
+    return test[column].n_unique() / test.height if test.height else None
+
+
+def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
+    """Per rate, mean and interval over seeds of the figures the page states; and, between the
+    lowest and highest rate, the test score's drop and the memorization margin."""
+    by_rate: dict[float, list[Unit]] = defaultdict(list)
+    for u in units:
+        by_rate[u.rate].append(u)
+    primary = units[0].primary
+    getters: dict[str, Callable[[Unit], float | None]] = {
+        "train_given_last": lambda u: _last(u, lambda e: e["train"][primary]),
+        "test_last": lambda u: _last(u, lambda e: e["test"][primary]),
+        "test_selected": lambda u: u.metrics["test"][primary],
+        "memorization_rate_last": lambda u: u.metrics.get("memorization_rate_last"),
+        "gini_last": lambda u: _last(u, lambda e: e.get("gini_train_loss")),
+        "avg_predicted_score_last": lambda u: _last(
+            u, lambda e: (e.get("avg_predicted_score") or {}).get("test")
+        ),
+    }
+    if task in OUTPUTS:
+        getters["distinct_test_outputs"] = lambda u: distinct_outputs(u, OUTPUTS[task])
+    rates = sorted(by_rate)
+    table = {
+        rate: {name: mean_interval(_values(by_rate[rate], get)) for name, get in getters.items()}
+        | {"seeds": len(by_rate[rate])}
+        for rate in rates
+    }
+    low, high = rates[0], rates[-1]
+    drop = difference_interval(
+        _values(by_rate[low], getters["test_last"]), _values(by_rate[high], getters["test_last"])
+    )
+    fit = difference_interval(
+        _values(by_rate[high], getters["train_given_last"]),
+        _values(by_rate[high], getters["test_last"]),
+    )
+    return {
+        "task": task,
+        "model": model,
+        "dataset": units[0].metrics["dataset"],
+        "metric": primary,
+        "epochs": len(units[0].metrics["per_epoch"]),
+        "rates": rates,
+        "table": table,
+        "drop": drop,  # test at the lowest rate minus test at the highest, last epoch
+        "fit": fit,  # train (given labels) minus test, at the highest rate, last epoch
+        "collapses": drop["low"] is not None and drop["low"] > 0,
+        "fits_noise": fit["low"] is not None and fit["low"] > 0,
+    }
+
+
+def _band(ax: Any, units: list[Unit], get: Callable[[dict], Any], color: str, label: str) -> None:
+    """Mean over seeds per epoch with its 95% interval as a band."""
+    rows = [[get(e) for e in u.metrics["per_epoch"]] for u in units]
+    width = min(len(r) for r in rows)
+    values = np.array(
+        [[np.nan if v is None else float(v) for v in r[:width]] for r in rows], dtype=np.float64
+    )
+    epochs = np.arange(1, width + 1)
+    stats_ = [mean_interval(list(col[np.isfinite(col)])) for col in values.T]
+    mean = np.array([np.nan if s["mean"] is None else s["mean"] for s in stats_])
+    low = np.array(
+        [m if s["ci_low"] is None else s["ci_low"] for s, m in zip(stats_, mean, strict=True)]
+    )
+    high = np.array(
+        [m if s["ci_high"] is None else s["ci_high"] for s, m in zip(stats_, mean, strict=True)]
+    )
+    ax.plot(epochs, mean, color=color, marker="o", ms=3, label=label)
+    ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
+
+
+def figure(case: dict[str, Any], units: list[Unit], path: Path) -> None:
+    """Four panels per task, one line (and 95% band over seeds) per noise rate."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    metric = case["metric"]
+    panels: list[tuple[str, Callable[[dict], Any]]] = [
+        (f"train {metric}, given labels", lambda e: e["train"][metric]),
+        (f"test {metric}", lambda e: e["test"][metric]),
+        ("Gini of the training loss", lambda e: e.get("gini_train_loss")),
+        ("average predicted score (test)", lambda e: (e.get("avg_predicted_score") or {}).get(
+            "test")),
+    ]  # fmt: skip
+    fig = Figure(figsize=(14, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels))
+    for i, rate in enumerate(case["rates"]):
+        members = [u for u in units if u.rate == rate]
+        for ax, (_, get) in zip(axes, panels, strict=True):
+            _band(ax, members, get, COLORS[i % len(COLORS)], f"noise {rate:g}")
+    for ax, (title, _) in zip(axes, panels, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, title="label noise", title_fontsize=8)
+    fig.suptitle(
+        f"{case['task']}: {case['model']} on {case['dataset']} (mean and 95% interval over "
+        "seeds)", fontsize=10,
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context({"svg.hashsalt": "bench-findings", "svg.fonttype": "none"}):
+        fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+
+
+def _fmt(s: dict[str, Any], digits: int = 3) -> str:
+    if s.get("mean") is None:
+        return "-"
+    out = f"{s['mean']:.{digits}f}"
+    if s.get("ci_low") is not None:
+        out += f" [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
+    return out
+
+
+def _fmt_diff(d: dict[str, Any], digits: int = 3) -> str:
+    if d["diff"] is None:
+        return "-"
+    out = f"{d['diff']:+.{digits}f}"
+    if d["low"] is not None:
+        out += f" [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+    return out
+
+
+def verdict(case: dict[str, Any]) -> str:
+    """What the intervals say about the signature, in one paragraph, with the figures."""
+    lo, hi = case["rates"][0], case["rates"][-1]
+    metric = case["metric"]
+    t = case["table"]
+    parts = []
+    drop = f"test {metric} falls by {_fmt_diff(case['drop'])} from noise {lo:g} to {hi:g}"
+    fit = (f"at noise {hi:g} training {metric} against the given labels stands "
+           f"{_fmt_diff(case['fit'])} above test")  # fmt: skip
+    if case["collapses"] and case["fits_noise"]:
+        return (f"**The signature shows.** The {drop}, while {fit}: the model fits labels that "
+                "carry nothing about the code.")  # fmt: skip
+    if case["collapses"]:
+        parts.append(f"The {drop}, but {fit}: the interval includes 0, so at this profile the "
+                     f"model does not fit the permuted labels in {case['epochs']} epochs "
+                     "(memorization rate at the last epoch "
+                     f"{_fmt(t[hi]['memorization_rate_last'])}).")  # fmt: skip
+    else:
+        parts.append(f"The {drop}: the interval includes 0, so a model trained on labels that "
+                     "belong to other samples scores about as well on test as one trained on "
+                     "the true labels. The metric has a floor that needs no reading of the "
+                     "code.")  # fmt: skip
+        if "distinct_test_outputs" in t[lo]:
+            parts.append(f"Distinct test outputs at the last epoch: "
+                         f"{_fmt(t[lo]['distinct_test_outputs'])} of the samples at noise "
+                         f"{lo:g}, {_fmt(t[hi]['distinct_test_outputs'])} at {hi:g}.")  # fmt: skip
+        if case["fits_noise"]:
+            parts.append(f"Meanwhile {fit}: the noise is memorized.")
+    return "**The signature does not show.** " + " ".join(parts)
+
+
+def _provenance(units: list[Unit]) -> str:
+    """Date span, hardware and code version of the runs, from their run.json."""
+    started = sorted(u.run.get("started", "") for u in units if u.run.get("started"))
+    days = sorted({s[:10] for s in started})
+    hw = sorted({f"{u.run['hardware'].get('cpu', '?')} ({u.run['hardware'].get('cores', '?')} "
+                 f"cores, {u.run['hardware'].get('device', '?')})" for u in units
+                 if u.run.get("hardware")})  # fmt: skip
+    code = sorted({f"{u.run['code'].get('git_commit', '?')[:10]}"
+                   f"{' (dirty)' if u.run['code'].get('git_dirty') else ''}" for u in units
+                   if u.run.get("code")})  # fmt: skip
+    return (f"runs of {' to '.join([days[0], days[-1]] if len(days) > 1 else days)} on "
+            f"{', '.join(hw)}, code {', '.join(code)}")  # fmt: skip
+
+
+def write_page(
+    cases: list[dict[str, Any]], units: dict[tuple[str, str], list[Unit]], out: Path,
+    command: str,
+) -> Path:  # fmt: skip
+    """findings.md and findings/<task>-<model>.svg under `out`; returns the page's path."""
+    lines = [
+        "# The study's finding, measured on every task",
+        "",
+        "Rabin et al. (2023) found that at high label noise a neural model of code still fits "
+        "its wrong training labels while its test score collapses. This page is written by",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "from the results of its sweeps (label noise, the profile's epochs; each unit's epoch "
+        "metrics as `bench report` reads them). Figures per task: the training score against "
+        "the given (noisy) labels and the test score per epoch at each noise rate, the Gini "
+        "coefficient of the training loss and the average predicted score (the mean score of "
+        "the model's top prediction on test), each the mean over seeds with its 95% interval. "
+        "At noise 1.0 every training label belongs to another sample, so nothing about the "
+        "code can be learnt: the test score there is the task's floor for the model, and the "
+        "training score against the given labels is pure memorization. Statements use the "
+        "last epoch; intervals are 95% Student-t over seeds (Welch's for differences).",
+        "",
+        "| task | model | dataset | test at lowest rate | test at noise 1.0 | drop [95%] | "
+        "train (given labels) at noise 1.0 | train - test at noise 1.0 [95%] | signature |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cases:
+        lo, hi = c["rates"][0], c["rates"][-1]
+        t = c["table"]
+        shows = "shows" if c["collapses"] and c["fits_noise"] else "does not show"
+        lines.append(
+            f"| {c['task']} | {c['model']} | {c['dataset']} | {_fmt(t[lo]['test_last'])} | "
+            f"{_fmt(t[hi]['test_last'])} | {_fmt_diff(c['drop'])} | "
+            f"{_fmt(t[hi]['train_given_last'])} | {_fmt_diff(c['fit'])} | {shows} |"
+        )
+    for c in cases:
+        key = (c["task"], c["model"])
+        stem = f"{c['task']}-{c['model']}"
+        figure(c, units[key], out / "findings" / f"{stem}.svg")
+        lines += [
+            "",
+            f"## {c['task']} ({c['model']} on {c['dataset']}, metric `{c['metric']}`)",
+            "",
+            verdict(c),
+            "",
+            f"![{c['task']}: train and test {c['metric']}, Gini of the training loss and "
+            f"average predicted score per epoch at each noise rate](findings/{stem}.svg)",
+            "",
+            "| noise | seeds | train, given labels (last epoch) | test (last epoch) | "
+            "test (selected epoch) | memorization rate (last) | Gini of training loss "
+            "(last) | avg predicted score, test (last) |"
+            + (" distinct test outputs (last) |" if c["task"] in OUTPUTS else ""),
+            "|---|---|---|---|---|---|---|---|" + ("---|" if c["task"] in OUTPUTS else ""),
+        ]
+        for rate in c["rates"]:
+            r = c["table"][rate]
+            row = (
+                f"| {rate:g} | {r['seeds']} | {_fmt(r['train_given_last'])} | "
+                f"{_fmt(r['test_last'])} | {_fmt(r['test_selected'])} | "
+                f"{_fmt(r['memorization_rate_last'])} | {_fmt(r['gini_last'])} | "
+                f"{_fmt(r['avg_predicted_score_last'])} |"
+            )
+            if c["task"] in OUTPUTS:
+                row += f" {_fmt(r['distinct_test_outputs'])} |"
+            lines.append(row)  # fmt: skip
+        lines += ["", f"Measured from {_provenance(units[key])}."]
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / "findings.md"
+    page.write_text("\n".join(lines) + "\n")
+    return page
+
+
+def collect(results: Path, cases: list[tuple[str, str]]) -> tuple[list[dict], dict]:
+    """The summary of each case from its units under `results`; a ValueError names a case with
+    no unit or a single noise rate, where there is nothing to compare."""
+    summaries, units = [], {}
+    for task, model in cases:
+        found = load_units(results, task, model)
+        if len({u.rate for u in found}) < 2:
+            raise ValueError(f"{task}:{model} has units at fewer than two noise rates under "
+                             f"{results}; run its sweep first")  # fmt: skip
+        units[(task, model)] = found
+        summaries.append(summarize_case(task, model, found))
+    return summaries, units

@@ -1,0 +1,104 @@
+"""`bench findings`: the intervals and verdicts by hand, and the page end to end at smoke."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from scipy import stats
+
+from benchmark import findings as fd
+
+
+def test_difference_interval_is_welchs() -> None:
+    a, b = [0.61, 0.63, 0.66], [0.02, 0.05, 0.01]
+    got = fd.difference_interval(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert got["diff"] == pytest.approx(sum(a) / 3 - sum(b) / 3)
+    assert (got["low"], got["high"]) == pytest.approx((ci.low, ci.high))
+    assert fd.difference_interval([0.5], [0.1, 0.2]) == {"diff": pytest.approx(0.35),
+                                                         "low": None, "high": None}  # fmt: skip
+    assert fd.difference_interval([], [0.1])["diff"] is None
+
+
+def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[float]) -> None:
+    """A finished unit's metrics.json and run.json, with per-epoch train and test f1."""
+    folder = root / "method_name" / "jdk" / "code2vec" / f"noise-label-{rate:g}" / f"seed-{seed}"
+    folder.mkdir(parents=True)
+    per_epoch = [{"epoch": i + 1, "train": {"f1": tr}, "test": {"f1": te},
+                  "gini_train_loss": 0.3, "avg_predicted_score": {"test": 0.4}}
+                 for i, (tr, te) in enumerate(zip(train, test, strict=True))]  # fmt: skip
+    metrics = {"task": "method_name", "model": "code2vec", "dataset": "jdk", "seed": seed,
+               "noise": {"kind": "label", "rate": rate}, "selection": {"metric": "f1"},
+               "test": {"f1": test[-1]}, "memorization_rate_last": train[-1] if rate else None,
+               "per_epoch": per_epoch}  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    run = {"started": "2026-12-04T10:00:00", "hardware": {"cpu": "x", "cores": 2, "device": "cpu"},
+           "code": {"git_commit": "abcdef0123456", "git_dirty": False}}  # fmt: skip
+    (folder / "run.json").write_text(json.dumps(run))
+    # the last epoch's test names: "get x" for every sample at noise 1, varied at 0
+    names = [["get", "x"]] * 4 if rate else [["get", "x"], ["set", "y"], ["size"], ["get", "x"]]
+    pl.DataFrame(
+        {"epoch": [len(train)] * 4, "split": ["test"] * 4, "subtokens": names}
+    ).write_parquet(folder / "samples.parquet")
+
+
+def test_the_signature_shows_when_test_collapses_and_train_fits_the_noise(tmp_path) -> None:
+    for seed, (clean, noisy) in enumerate([(0.40, 0.010), (0.38, 0.012), (0.39, 0.008)]):
+        _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.35, clean])
+        _unit(tmp_path, 1.0, seed, [0.1, 0.8 + seed / 100], [0.05, noisy])
+    (case,), units = fd.collect(tmp_path, [("method_name", "code2vec")])
+    assert case["collapses"] and case["fits_noise"]
+    assert case["drop"]["diff"] == pytest.approx(0.39 - 0.01)
+    assert case["fit"]["diff"] == pytest.approx(0.81 - 0.01)
+    assert fd.verdict(case).startswith("**The signature shows.**")
+    page = fd.write_page([case], units, tmp_path / "docs", "bench findings").read_text()
+    assert "| method_name | code2vec | jdk | 0.390 [" in page and "| shows |" in page
+    assert (tmp_path / "docs" / "findings" / "method_name-code2vec.svg").is_file()
+    # distinct test outputs: 3 of 4 names at noise 0, 1 of 4 at noise 1
+    assert case["table"][0.0]["distinct_test_outputs"]["mean"] == 0.75
+    assert case["table"][1.0]["distinct_test_outputs"]["mean"] == 0.25
+
+
+def test_a_test_score_that_does_not_move_is_called_a_floor(tmp_path) -> None:
+    for seed, score in enumerate([0.30, 0.32, 0.31]):
+        _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.3, score])
+        _unit(tmp_path, 1.0, seed, [0.2, 0.7], [0.3, score - 0.005 * (seed - 1)])
+    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec")])
+    assert not case["collapses"] and case["fits_noise"]
+    text = fd.verdict(case)
+    assert text.startswith("**The signature does not show.**") and "floor" in text
+
+
+def test_a_case_without_two_rates_is_one_line(tmp_path) -> None:
+    _unit(tmp_path, 0.0, 0, [0.5], [0.3])
+    with pytest.raises(ValueError, match="fewer than two noise rates"):
+        fd.collect(tmp_path, [("method_name", "code2vec")])
+    with pytest.raises(ValueError, match="not TASK:MODEL"):
+        fd.parse_cases("var_misuse")
+
+
+@pytest.mark.slow
+def test_bench_findings_runs_its_sweeps_and_writes_the_page(tmp_path) -> None:
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    argv = [sys.executable, "-m", "benchmark", "findings", "--results", str(results), "--out",
+            str(docs), "--cases", "var_misuse:baseline", "--noise", "0,1", "--seeds", "2",
+            "--profile", "smoke", "--max-parallel", "1"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = (docs / "findings.md").read_text()
+    assert "--cases var_misuse:baseline" in page and "## var_misuse (baseline" in page
+    svg = (docs / "findings" / "var_misuse-baseline.svg").read_text()
+    assert "noise 0" in svg and "noise 1" in svg and "Gini of the training loss" in svg
+    # Again on complete sweeps: nothing runs, and the same bytes come out.
+    again = subprocess.run([*argv, "--no-sweep"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (docs / "findings.md").read_text().replace("--no-sweep", "").split() == page.split()
+    assert (docs / "findings" / "var_misuse-baseline.svg").read_text() == svg
+    bad = subprocess.run([*argv[:-2], "--cases", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "TASK:MODEL" in bad.stderr
