@@ -72,9 +72,18 @@ def parse_cases(text: str) -> list[tuple[str, str]]:
 
 
 def load_units(results: Path, task: str, model: str, kind: str = "label") -> list[Unit]:
-    """Every finished unit of `model` on `task` with noise of `kind`, under `results`."""
+    """Every finished unit of `model` on `task` with noise of `kind` under `results` that
+    verifies (results.verify; one warning line for each that does not)."""
+    from benchmark import console
+    from benchmark.results import verify
+
     units = []
     for folder in run_folders(results / task) if (results / task).is_dir() else []:
+        reason = verify(folder)
+        if reason is not None:
+            console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+            continue
         metrics = json.loads((folder / "metrics.json").read_text())
         if metrics.get("model") != model or metrics.get("noise", {}).get("kind") != kind:
             continue

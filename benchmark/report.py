@@ -24,8 +24,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
+from benchmark import console
 from benchmark.metrics import memorization
 from benchmark.metrics.sweep import robustness, run_folders
+from benchmark.results import verify
 
 MAX_DETAILED = 6  # runs that get per-sample figures; more would bury the page
 MAX_EPOCH_PANELS = 6
@@ -65,10 +67,20 @@ class Figure_:
 
 
 def load_runs(path: Path) -> list[Run]:
-    """Every run at or under `path`, in a stable order; an error if there is none."""
-    runs = [Run(f, json.loads((f / "metrics.json").read_text())) for f in run_folders(path)]
+    """Every run at or under `path` that verifies (results.verify), in a stable order; one
+    warning line for each that does not, and an error if none is left."""
+    runs, left_out = [], 0
+    for folder in run_folders(path):
+        reason = verify(folder)
+        if reason is not None:
+            console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+            left_out += 1
+            continue
+        runs.append(Run(folder, json.loads((folder / "metrics.json").read_text())))
     if not runs:
-        raise ValueError(f"no run folder (with a metrics.json) at or under {path}")
+        also = f" ({left_out} left out: they do not verify)" if left_out else ""
+        raise ValueError(f"no run folder (with a metrics.json) at or under {path}{also}")
     return sorted(runs, key=lambda r: (r.metrics["model"], r.rate, r.metrics.get("seed", 0)))
 
 

@@ -5,6 +5,12 @@ when everything in it is written, so a folder at a unit's path is always complet
 folder is named after the unit and its run settings and locked while a process works in it: a
 unit started again after its process was killed finds the model's checkpoints there and
 resumes, and two processes never build the same unit at once.
+
+A completed unit records a manifest of its files (sha256) and the settings it was made with.
+Every reader checks it (`verify`): a unit that was edited or damaged since, or whose
+metrics.json holds a figure the harness cannot have computed, is left out of every table, and
+`bench run` and `bench sweep` move it aside to `.quarantine` (never deleting it) and run it
+again.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from urllib.parse import quote, unquote
 from benchmark.runner import UnitFailed
 
 REQUIRED = ("run.json", "metrics.json", "samples.parquet")
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,84 @@ def unsegment(part: str) -> str:
 
 
 def is_complete(folder: Path) -> bool:
+    """The unit's files are there (whether they can be trusted is `verify`'s question)."""
     return all((folder / name).is_file() for name in REQUIRED)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, settings: dict) -> None:
+    """Record every file of a finished unit with its size and sha256, and its settings."""
+    files = {
+        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    manifest = {"manifest": MANIFEST_VERSION, "settings": settings, "files": files}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def read_manifest(folder: Path) -> dict:
+    """The unit's manifest; ValueError with the reason when there is none or it is garbage."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ValueError("no manifest.json (made before units recorded one, or not by the "
+                         "harness)") from None  # fmt: skip
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"unreadable manifest.json ({type(e).__name__})") from None
+    if not (isinstance(manifest, dict) and manifest.get("manifest") == MANIFEST_VERSION
+            and isinstance(manifest.get("files"), dict)
+            and isinstance(manifest.get("settings"), dict)):  # fmt: skip
+        raise ValueError("manifest.json is not a manifest this harness writes")
+    return manifest
+
+
+def verify(folder: Path) -> str | None:
+    """Why the unit in ``folder`` cannot be trusted, or None: every file of its manifest is
+    there unchanged, and its metrics.json could be the harness's (metrics.checks)."""
+    from benchmark.metrics.checks import problems
+
+    try:
+        manifest = read_manifest(folder)
+    except ValueError as e:
+        return str(e)
+    listed = manifest["files"]
+    missing = [name for name in REQUIRED if name not in listed]
+    if missing:
+        return f"manifest.json does not list {', '.join(missing)}"
+    for name, entry in sorted(listed.items()):
+        path = folder / name
+        if not isinstance(entry, dict) or ".." in Path(name).parts:
+            return f"manifest.json has a malformed entry for {name!r}"
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != entry.get("bytes") or sha256(path) != entry.get("sha256"):
+            return f"{name} was changed after the unit completed"
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"unreadable metrics.json ({type(e).__name__})"
+    found = problems(metrics)
+    return f"metrics.json: {found[0]}" if found else None
+
+
+def quarantine(folder: Path, root: Path, reason: str) -> Path:
+    """Move a unit that cannot be trusted out of the results, keeping every byte of it, with
+    the reason beside it; return where it went."""
+    dest_root = root / ".quarantine"
+    dest_root.mkdir(parents=True, exist_ok=True)
+    label = "-".join(folder.relative_to(root).parts)
+    dest = dest_root / f"{label}-{time.time_ns()}"
+    folder.rename(dest)
+    (dest_root / f"{dest.name}.reason.txt").write_text(reason + "\n")
+    return dest
 
 
 class UnitBusy(UnitFailed):
@@ -77,7 +163,10 @@ def staging(root: Path, unit: Unit, settings: str = "") -> Path:
     key = "/".join((unit.task, unit.dataset, unit.model, unit.noise_kind,
                     f"{unit.noise_rate:g}", str(unit.seed), settings))  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    label = f"{unit.model}-{unit.noise_kind}-{unit.noise_rate:g}-seed{unit.seed}-{digest}"
+    # Names are segments here too: a model may be called "../x", and its lock and staging
+    # folder must stay inside the results like its unit.
+    label = (f"{segment(unit.model)}-{segment(unit.noise_kind)}-{unit.noise_rate:g}"
+             f"-seed{unit.seed}-{digest}")  # fmt: skip
     folder = tmp / label
     locks = root / ".locks"  # not in .tmp, which holds nothing once every unit is done
     locks.mkdir(exist_ok=True)

@@ -24,7 +24,17 @@ from benchmark.metrics.run import summarize
 from benchmark.models import MODELS
 from benchmark.profiles import PROFILES, Profile
 from benchmark.protocol import SPLITS, ProtocolError
-from benchmark.results import Unit, discard, is_complete, publish, read_json, staging
+from benchmark.results import (
+    Unit,
+    discard,
+    publish,
+    quarantine,
+    read_json,
+    read_manifest,
+    staging,
+    verify,
+    write_manifest,
+)
 from benchmark.runner import UnitFailed
 from benchmark.runner import process as process_runner
 from benchmark.tasks.hooks import task_hooks
@@ -127,10 +137,32 @@ def _hardware() -> dict:
     }
 
 
+def settings_of(cfg: RunConfig, fingerprint: str) -> dict:
+    """What a unit's manifest records of how it was made: reusing it is right only for the
+    same settings and the same dataset."""
+    return {**asdict(cfg), "results": None,
+            "weights": str(cfg.weights) if cfg.weights else None,
+            "dataset_fingerprint": fingerprint}  # fmt: skip
+
+
 def existing(cfg: RunConfig) -> dict | None:
-    """The metrics of this unit if it is already complete with the same profile and epochs."""
+    """The metrics of this unit if it is already complete, intact and made with the same
+    profile, epochs, weights and dataset; None when it must be run. A unit that fails its
+    manifest or was made from another version of the dataset is moved to `.quarantine` first
+    (with a warning), never deleted."""
     final = cfg.unit.path(cfg.results)
-    if not is_complete(final):
+    if not final.exists():
+        return None
+    reason = verify(final)
+    if reason is None:
+        made = read_manifest(final)["settings"].get("dataset_fingerprint")
+        today = datasets.load(cfg.dataset).fingerprint
+        if made != today:
+            reason = f"made from another version of dataset {cfg.dataset} ({made}, now {today})"
+    if reason is not None:
+        where = quarantine(final, cfg.results, reason)
+        console.err.print(f"warning: {final}: {reason}; moved to {where}, running it again",
+                          highlight=False, soft_wrap=True)  # fmt: skip
         return None
     run = read_json(final / "run.json")["config"]
     if (run["profile"], run["epochs"]) != (cfg.profile, cfg.epochs):
@@ -240,6 +272,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         (staged / "run.json").write_text(json.dumps(run, indent=2))
         shutil.rmtree(staged / "input")
         shutil.rmtree(staged / "output")
+        write_manifest(staged, settings_of(cfg, dataset.fingerprint))
         publish(staged, cfg.unit.path(cfg.results), replace=replace)
         return metrics
     except (UnitFailed, ProtocolError) as e:

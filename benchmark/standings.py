@@ -3,9 +3,11 @@ ranked.
 
 Results come from laptops, cluster nodes and submitted containers, then get copied together, so
 nothing in a folder is trusted by position alone: a unit is shown only when its folder is
-complete and its path, run.json and metrics.json all name the same unit. Anything else is a
-warning, never a row. The same unit found in several roots counts once; two different results
-for one unit are a conflict, reported and left out, since neither can be preferred.
+complete, its manifest verifies (results.verify: no file changed, every score in range), its
+path, run.json and metrics.json all name the same unit, and it was made from the same version
+of its dataset as the newest unit of that dataset. Anything else is a warning, never a row.
+The same unit found in several roots counts once; two different results for one unit are a
+conflict, reported and left out, since neither can be preferred.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics.sweep import mean_interval, normalized_area
-from benchmark.results import REQUIRED, Unit, unsegment
+from benchmark.results import REQUIRED, Unit, read_manifest, unsegment, verify
 
 RANKING = (
     "Within each board (one task, dataset, noise kind and profile), models are ranked by "
@@ -117,7 +119,32 @@ def check(root: Path, folder: Path) -> RunRecord | str:
     for source, other in (("metrics.json", in_metrics), ("run.json", in_run)):
         if other != unit:
             return f"{folder}: provenance mismatch: {source} names {other}, path names {unit}"
+    reason = verify(folder)
+    if reason is not None:
+        return f"{folder}: {reason}; not shown"
     return RunRecord(unit, folder, metrics, run)
+
+
+def _fingerprint(record: RunRecord) -> str | None:
+    return read_manifest(record.folder)["settings"].get("dataset_fingerprint")
+
+
+def _same_data(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
+    """Only units made from one version of each dataset: the version of its newest unit.
+    Units of an older version measured something else, and would be ranked beside it."""
+    newest: dict[str, tuple[str, str | None]] = {}
+    for r in runs:
+        stamp = (str(r.run.get("started", "")), _fingerprint(r))
+        if r.unit.dataset not in newest or stamp > newest[r.unit.dataset]:
+            newest[r.unit.dataset] = stamp
+    kept = []
+    for r in runs:
+        if _fingerprint(r) == newest[r.unit.dataset][1]:
+            kept.append(r)
+        else:
+            warnings.append(f"{r.folder}: made from an older version of dataset "
+                            f"{r.unit.dataset}; not shown")  # fmt: skip
+    return kept
 
 
 def collect(roots: Iterable[Path]) -> Collection:
@@ -144,6 +171,7 @@ def collect(roots: Iterable[Path]) -> Collection:
                                 "not shown")  # fmt: skip
             continue
         out.runs.append(copies[0])  # identical copies (merged from several places): one unit
+    out.runs = _same_data(out.runs, out.warnings)
     return out
 
 

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmark import console
 from benchmark.executors.base import Executor, ExecutorError, Job, JobState, JobStatus
 from benchmark.metrics.sweep import robustness
-from benchmark.results import Unit, is_complete, read_json
+from benchmark.results import Unit, is_complete, read_json, read_manifest, verify
 
 RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
@@ -269,6 +269,23 @@ class Sweep:
         self.jobs: dict[str, Job] = {}  # handle -> job
         self.retry_at: dict[str, float] = {}  # unit key -> when to submit it again
         self._saved = 0.0
+        self._fingerprint: str | None = None
+
+    def _done(self, unit: Unit) -> bool:
+        """The unit's folder is complete, verifies, and was made from today's dataset; a unit
+        that is not is run again (and `bench run` moves the old folder to .quarantine)."""
+        folder = unit.path(self.results)
+        if not is_complete(folder) or verify(folder) is not None:
+            return False
+        if self._fingerprint is None:
+            from benchmark import datasets
+
+            try:
+                self._fingerprint = datasets.load(self.spec.dataset).fingerprint
+            except Exception:  # the unit's own run will fail with the real reason
+                return False
+        made = read_manifest(folder)["settings"].get("dataset_fingerprint")
+        return made == self._fingerprint
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -324,7 +341,7 @@ class Sweep:
             prev = old.get("units", {}).get(key, {})
             rec = self._record(key)
             rec["total_attempts"] = prev.get("total_attempts", 0)
-            if is_complete(unit.path(self.results)):
+            if self._done(unit):
                 why = conflict(self.spec, unit, self.results)
                 if why:
                     rec.update(state="failed", reason=why)
@@ -361,7 +378,7 @@ class Sweep:
         rec = self._record(key)
         started = rec.get("started_at")
         retry = st.state != JobState.CANCELLED
-        if is_complete(self.units[key].path(self.results)):
+        if self._done(self.units[key]):
             why = conflict(self.spec, self.units[key], self.results)
             if why is None:
                 rec.update(state="complete", reason=None)
@@ -536,11 +553,7 @@ class Sweep:
             "failed": failed,
             "seconds": round(seconds, 1),
             "robustness": robustness(
-                [
-                    u.path(self.results)
-                    for u in self.spec.units()
-                    if is_complete(u.path(self.results))
-                ]
+                [u.path(self.results) for u in self.spec.units() if self._done(u)]
             ),
         }
 
@@ -675,7 +688,8 @@ def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict
     for unit in spec.units():
         key = unit_key(unit)
         rec = state.get("units", {}).get(key, {})
-        if is_complete(unit.path(results)) and rec.get("state") != "failed":
+        folder = unit.path(results)
+        if is_complete(folder) and verify(folder) is None and rec.get("state") != "failed":
             s = "complete"
         elif rec.get("state") == "failed":
             s = "failed"

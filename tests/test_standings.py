@@ -12,6 +12,7 @@ from benchmark.exports import to_csv
 from benchmark.results import Unit
 from benchmark.site import publish
 from benchmark.standings import collect, leaderboard
+from tests.units import seal
 
 
 def unit_folder(root: Path, unit: Unit, acc: float, **override) -> Path:
@@ -28,7 +29,7 @@ def unit_folder(root: Path, unit: Unit, acc: float, **override) -> Path:
     (folder / "metrics.json").write_text(json.dumps(m))
     (folder / "run.json").write_text(json.dumps(run))
     (folder / "samples.parquet").write_bytes(b"")
-    return folder
+    return seal(folder)
 
 
 def u(model: str = "m", rate: float = 0.0, seed: int = 0) -> Unit:

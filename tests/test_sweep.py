@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmark import datasets
 from benchmark import sweep as sw
 from benchmark.executors.local import LocalExecutor
 from benchmark.profiles import PROFILES
-from benchmark.results import REQUIRED, Unit
+from benchmark.results import Unit
 from benchmark.sweep import BadOption, Store, Sweep, SweepBusy, SweepSpec, make_spec, status
 from tests.sweeps import BENCH, SMOKE, bench, completed, sweep, two_models
+from tests.units import fake_unit
 
 
 def grid(models: tuple[str, ...] = ("a", "b"), seeds: int = 2, epochs: int = 1) -> SweepSpec:
@@ -26,13 +28,10 @@ def grid(models: tuple[str, ...] = ("a", "b"), seeds: int = 2, epochs: int = 1) 
 
 
 def fake_complete(results: Path, unit: Unit, profile: str = "smoke", epochs: int = 1) -> Path:
-    """A complete unit folder as `bench run` leaves it, as far as the sweep looks."""
-    folder = unit.path(results)
-    folder.mkdir(parents=True)
-    for name in REQUIRED:
-        (folder / name).write_text("{}")
-    (folder / "run.json").write_text(json.dumps({"config": {"profile": profile, "epochs": epochs}}))
-    return folder
+    """A complete unit folder as `bench run` leaves it, as far as the sweep looks: sealed,
+    and made from today's dataset."""
+    run = {"config": {"profile": profile, "epochs": epochs}}
+    return fake_unit(results, unit, run, datasets.load(unit.dataset).fingerprint)
 
 
 def test_grid_expands_to_every_unit_in_order():

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from benchmark import metrics as task_metrics
-from benchmark.results import is_complete, read_json
+from benchmark.results import is_complete, read_json, verify
 
 SPLITS = ("valid", "test")
 
@@ -44,6 +44,9 @@ def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
         raise ValueError(
             f"{unit} is not a complete run (it needs run.json, metrics.json and samples.parquet)"
         )
+    reason = verify(unit)
+    if reason is not None:
+        raise ValueError(f"{unit}: {reason}; it cannot be compared")
     config = read_json(unit / "run.json")["config"]
     epoch = read_json(unit / "metrics.json")["selected_epoch"]
     rows = pl.read_parquet(unit / "samples.parquet").filter(

@@ -1,0 +1,77 @@
+"""Whether a metrics.json holds what the harness could have computed: the unit's identity, and
+every score a finite number in its metric's range. A leaderboard must never rank a figure that
+no model can reach (a test accuracy of 7.5), however the file came to hold it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from benchmark import metrics as task_metrics
+from benchmark.metrics.run import SUBSETS
+
+# Metrics that are not shares in [0, 1].
+SCALES: dict[str, tuple[float, float]] = {"bleu": (0.0, 100.0)}
+# Run-level figures that are shares or probabilities, at the top level and in every epoch.
+SHARES = ("memorization_rate", "memorization_rate_last", "noise_detection_auroc",
+          "mean_p_given", "output_critical_sample_ratio", "gini_train_loss")  # fmt: skip
+IDENTITY = ("task", "model", "dataset", "seed", "noise", "selection", "test")
+
+
+def _in(value: Any, low: float, high: float) -> bool:
+    """None (no rows to average) or a finite number in [low, high]."""
+    if value is None:
+        return True
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and low <= value <= high)  # fmt: skip
+
+
+def _scores(entry: dict[str, Any], names: tuple[str, ...], where: str) -> list[str]:
+    out = []
+    for subset in SUBSETS:
+        values = entry.get(subset, {})
+        if not isinstance(values, dict):
+            out.append(f"{where}{subset} is not an object")
+            continue
+        for name in names:
+            low, high = SCALES.get(name, (0.0, 1.0))
+            if not _in(values.get(name), low, high):
+                out.append(f"{where}{subset}.{name} = {values.get(name)!r} is outside "
+                           f"[{low:g}, {high:g}]")  # fmt: skip
+    for name in SHARES:
+        if not _in(entry.get(name), 0.0, 1.0):
+            out.append(f"{where}{name} = {entry.get(name)!r} is outside [0, 1]")
+    scores = entry.get("avg_predicted_score", {})
+    if not isinstance(scores, dict) or not all(_in(v, 0.0, 1.0) for v in scores.values()):
+        out.append(f"{where}avg_predicted_score holds a value outside [0, 1]")
+    return out
+
+
+def problems(metrics: Any) -> list[str]:
+    """What is wrong with a parsed metrics.json; empty when it could be the harness's."""
+    if not isinstance(metrics, dict):
+        return ["metrics.json is not a JSON object"]
+    missing = [k for k in IDENTITY if k not in metrics]
+    if missing:
+        return [f"metrics.json lacks {', '.join(missing)}"]
+    try:
+        spec = task_metrics.get(str(metrics["task"]))
+    except ValueError as e:
+        return [str(e)]
+    names = spec.METRICS
+    selection, test = metrics["selection"], metrics["test"]
+    if not (isinstance(selection, dict) and selection.get("metric") in names):
+        return [f"selection names no metric of task {metrics['task']}"]
+    if not isinstance(test, dict) or test.get(selection["metric"]) is None:
+        return [f"test.{selection['metric']} is missing"]
+    out = _scores(metrics, names, "")
+    epochs = metrics.get("per_epoch", [])
+    if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+        return [*out, "per_epoch is not a list of epochs"]
+    for entry in epochs:
+        out += _scores(entry, names, f"epoch {entry.get('epoch')}: ")
+    for name in ("auroc", "auprc"):
+        for signal, values in (metrics.get("detection") or {}).items():
+            if isinstance(values, dict) and not _in(values.get(name), 0.0, 1.0):
+                out.append(f"detection.{signal}.{name} is outside [0, 1]")
+    return out

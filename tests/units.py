@@ -1,0 +1,34 @@
+"""Unit folders written by hand for the readers' tests, sealed with the manifest a finished
+`bench run` records (benchmark.results.write_manifest), so that they verify as real ones do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmark.results import REQUIRED, Unit, write_manifest
+
+
+def seal(folder: Path, fingerprint: str | None = "fp") -> Path:
+    """Record the folder's files as a finished unit's, made from a dataset of `fingerprint`."""
+    write_manifest(folder, {"dataset_fingerprint": fingerprint})
+    return folder
+
+
+def metrics_of(unit: Unit, acc: float = 0.5, profile: str = "smoke") -> dict:
+    """The least metrics.json that a var_misuse unit's readers accept."""
+    return {"task": unit.task, "dataset": unit.dataset, "model": unit.model, "seed": unit.seed,
+            "profile": profile, "noise": {"kind": unit.noise_kind, "rate": unit.noise_rate},
+            "selection": {"split": "valid", "metric": "acc"}, "test": {"acc": acc},
+            "selected_epoch": 1, "per_epoch": []}  # fmt: skip
+
+
+def fake_unit(root: Path, unit: Unit, run: dict, fingerprint: str | None = "fp") -> Path:
+    """A complete, sealed unit folder holding `run` as run.json."""
+    folder = unit.path(root)
+    folder.mkdir(parents=True)
+    for name in REQUIRED:
+        (folder / name).write_text("{}")
+    (folder / "metrics.json").write_text(json.dumps(metrics_of(unit)))
+    (folder / "run.json").write_text(json.dumps(run))
+    return seal(folder, fingerprint)
