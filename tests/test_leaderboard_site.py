@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.results import Unit
+from benchmark.results import Unit, read_manifest
 from benchmark.standings import collect
 from tests.cdp import Browser
+from tests.units import seal
 
 BENCH = [sys.executable, "-m", "benchmark"]
 XSS = "<script>alert(1)</script>"
@@ -67,7 +68,8 @@ def craft(src: Path, root: Path, model: str, scale: float = 1.0, **changes) -> P
     shutil.copytree(src, dest)
     (dest / "metrics.json").write_text(json.dumps(m))
     (dest / "run.json").write_text(json.dumps(r))
-    return dest
+    # sealed as that model's own run of the same dataset would be
+    return seal(dest, read_manifest(src)["settings"]["dataset_fingerprint"])
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +84,16 @@ def merged(eight, tmp_path_factory) -> tuple[list[Path], Path]:
     (bad / "samples.parquet").unlink()  # incomplete
     liar = craft(src, other, "liar")
     liar.rename(liar.parent / "seed-7")  # metrics.json says seed 0
+    # edited after it completed: a test acc no model can reach, which would rank first
+    forger = craft(src, other, "forger")
+    m = json.loads((forger / "metrics.json").read_text())
+    m["test"]["acc"] = 7.5
+    (forger / "metrics.json").write_text(json.dumps(m))
     site = tmp_path_factory.mktemp("site")
     proc = bench("leaderboard", "publish", "--results", str(eight), "--results", str(other),
                  "--out", str(site))  # fmt: skip
     assert "incomplete" in proc.stderr and "provenance mismatch" in proc.stderr
+    assert "forger" in proc.stderr and "was changed after the unit completed" in proc.stderr
     return [eight, other], site
 
 
@@ -95,7 +103,8 @@ def expected_robustness(roots: list[Path]) -> dict[str, float]:
     for root in roots:
         for f in root.glob("*/*/*/noise-*/seed-*/metrics.json"):
             m = json.loads(f.read_text())
-            if (f.parent / "samples.parquet").exists() and f.parent.name == f"seed-{m['seed']}":
+            if (f.parent / "samples.parquet").exists() and f.parent.name == f"seed-{m['seed']}" \
+                    and m["model"] != "forger":  # fmt: skip
                 scores.setdefault(m["model"], {}).setdefault(m["noise"]["rate"], []).append(
                     m["test"]["acc"]
                 )

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from benchmark.cli import app
 from benchmark.metrics import memorization
 from benchmark.report import write_report
+from tests.units import seal
 
 BENCH = [sys.executable, "-m", "benchmark"]
 RUN_KEYS = (
@@ -57,7 +58,8 @@ def check_report(out: Path, runs: list[str]) -> str:
     markdown = (out / "report.md").read_text()
     expected = {"curves", "robustness"}
     for name in runs:
-        expected |= {f"loss-{name}", f"cartography-{name}", f"roc-{name}"}
+        expected |= {f"loss-{name}", f"cartography-{name}", f"roc-{name}",
+                     f"predicted-score-{name}"}  # fmt: skip
     assert figure_stems(out) == expected
     for stem in expected:
         for fmt in ("png", "svg", "pdf"):
@@ -98,10 +100,17 @@ def test_report_on_a_set_of_runs(run_folder: Path, tmp_path: Path) -> None:
     m["noise"]["rate"], m["seed"] = 0.25, 1
     shutil.copytree(run_folder, root / "b")
     (root / "b" / "metrics.json").write_text(json.dumps(m))
+    seal(root / "b")  # as if run with those settings
+    # A unit whose metrics.json was edited or is garbage is left out with one warning, and
+    # the report goes on with the others.
+    shutil.copytree(run_folder, root / "c")
+    (root / "c" / "metrics.json").write_text("not json")
     write_report(root)  # in-process (the CLI is tested above); default out: PATH/report
     check_report(root / "report", ["ggnn-label-0.5-seed0", "ggnn-label-0.25-seed1"])
     summary = json.loads((root / "report" / "robustness.json").read_text())["robustness"]
     assert [p["rate"] for p in summary[0]["points"]] == [0.25, 0.5]
+    result = CliRunner().invoke(app, ["report", str(root / "c")])
+    assert result.exit_code == 2 and "left out: they do not verify" in result.output
 
 
 def test_report_without_runs_is_an_error(tmp_path: Path) -> None:

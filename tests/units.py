@@ -24,11 +24,14 @@ def metrics_of(unit: Unit, acc: float = 0.5, profile: str = "smoke") -> dict:
 
 
 def fake_unit(root: Path, unit: Unit, run: dict, fingerprint: str | None = "fp") -> Path:
-    """A complete, sealed unit folder holding `run` as run.json."""
+    """A complete, sealed unit folder whose run.json is `run`, its config naming the unit."""
     folder = unit.path(root)
     folder.mkdir(parents=True)
     for name in REQUIRED:
         (folder / name).write_text("{}")
     (folder / "metrics.json").write_text(json.dumps(metrics_of(unit)))
-    (folder / "run.json").write_text(json.dumps(run))
+    config = {"task": unit.task, "dataset": unit.dataset, "model": unit.model,
+              "noise_kind": unit.noise_kind, "noise_rate": unit.noise_rate, "seed": unit.seed,
+              **run.get("config", {})}  # fmt: skip
+    (folder / "run.json").write_text(json.dumps({**run, "config": config}))
     return seal(folder, fingerprint)

@@ -1,0 +1,169 @@
+"""A figure the suite shows is one it can vouch for: a unit counts only while its manifest
+verifies and its scores are in range; one that does not is left out of every table, and moved
+aside (never deleted) and run again by `bench run` and `bench sweep`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark import sweep as sw
+from benchmark.executors.local import LocalExecutor
+from benchmark.metrics.checks import problems
+from benchmark.results import Unit, quarantine, release, staging, verify
+from benchmark.standings import collect
+from native.sources import python_stdlib
+from tests.units import fake_unit, metrics_of, seal
+
+BENCH = [sys.executable, "-m", "benchmark"]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*BENCH, *args], capture_output=True, text=True, env=os.environ.copy())
+
+
+def unit(model: str = "m", seed: int = 0) -> Unit:
+    return Unit("var_misuse", "python-stdlib", model, "label", 0.0, seed)
+
+
+def test_an_intact_unit_verifies_and_any_change_is_named(tmp_path: Path) -> None:
+    folder = fake_unit(tmp_path, unit(), {"config": {}})
+    assert verify(folder) is None
+    (folder / "samples.parquet").write_text("[]")
+    assert verify(folder) == "samples.parquet was changed after the unit completed"
+    seal(folder)
+    (folder / "run.json").unlink()
+    assert verify(folder) == "run.json is missing"
+    (folder / "manifest.json").write_text("[1, 2]")
+    assert verify(folder) == "manifest.json is not a manifest this harness writes"
+    (folder / "manifest.json").unlink()
+    assert verify(folder).startswith("no manifest.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["test"].update(acc=7.5), "test.acc = 7.5 is outside [0, 1]"),
+        (lambda m: m["test"].update(acc=float("nan")), "outside [0, 1]"),
+        (lambda m: m["test"].update(acc="0.9"), "outside [0, 1]"),
+        (lambda m: m.update(memorization_rate=-0.1), "memorization_rate = -0.1"),
+        (lambda m: m.pop("test"), "lacks test"),
+        (lambda m: m.update(task="poetry"), "no metrics for task 'poetry'"),
+        (lambda m: m.update(per_epoch=[{"epoch": 1, "valid": {"acc": 2}}]), "epoch 1: valid"),
+        (lambda m: m.update(avg_predicted_score={"test": 3}), "avg_predicted_score"),
+    ],
+)
+def test_scores_out_of_range_are_caught_even_under_a_forged_manifest(change, message) -> None:
+    m = metrics_of(unit())
+    assert problems(m) == []
+    change(m)
+    assert any(message in p for p in problems(m)), problems(m)
+    assert problems("garbage") == ["metrics.json is not a JSON object"]
+
+
+def test_bleu_is_on_its_own_scale() -> None:
+    m = {**metrics_of(unit()), "task": "code_to_text", "selection": {"metric": "bleu"},
+         "test": {"bleu": 31.5, "exact_match": 0.1}}  # fmt: skip
+    assert problems(m) == []
+    m["test"]["bleu"] = 131.5
+    assert problems(m) == ["test.bleu = 131.5 is outside [0, 100]"]
+
+
+def test_leaderboard_leaves_out_a_tampered_unit_and_one_of_an_older_dataset(
+    tmp_path: Path,
+) -> None:
+    good = fake_unit(tmp_path, unit("a"), {"config": {}, "started": "2026-12-02"}, "new")
+    fake_unit(tmp_path, unit("b"), {"config": {}, "started": "2026-12-01"}, "old")
+    forged = fake_unit(tmp_path, unit("c"), {"config": {}, "started": "2026-12-01"}, "new")
+    (forged / "metrics.json").write_text(
+        json.dumps({**metrics_of(unit("c")), "test": {"acc": 7.5}})
+    )
+    found = collect([tmp_path])
+    assert [r.folder for r in found.runs] == [good]
+    assert any("made from an older version of dataset python-stdlib" in w
+               for w in found.warnings)  # fmt: skip
+    assert any("c/noise-label-0/seed-0: metrics.json was changed" in w for w in found.warnings)
+
+
+def test_quarantine_moves_everything_aside_and_says_why(tmp_path: Path) -> None:
+    folder = fake_unit(tmp_path, unit(), {"config": {}})
+    files = sorted(p.name for p in folder.iterdir())
+    dest = quarantine(folder, tmp_path, "metrics.json was changed")
+    assert not folder.exists() and sorted(p.name for p in dest.iterdir()) == files
+    assert dest.parent == tmp_path / ".quarantine"
+    assert Path(f"{dest}.reason.txt").read_text() == "metrics.json was changed\n"
+
+
+def test_a_hostile_model_name_keeps_its_lock_and_staging_inside_results(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for name in ("../../escaped", "a/b", ".."):
+        staged = staging(results, Unit("var_misuse", "python-stdlib", name, "label", 0.5, 0))
+        release(staged)
+        assert staged.parent == results / ".tmp", staged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    assert all(p.parent == results / ".locks" for p in (results / ".locks").iterdir())
+
+
+def test_sweep_runs_a_unit_again_when_it_does_not_verify(tmp_path: Path) -> None:
+    spec = sw.SweepSpec("var_misuse", "python-stdlib", ("baseline",), "label", (0.0,), (0,),
+                        "smoke", 1)  # fmt: skip
+    from benchmark import datasets
+
+    today = datasets.load("python-stdlib").fingerprint
+    (u,) = spec.units()
+    folder = fake_unit(tmp_path, u, {"config": {"profile": "smoke", "epochs": 1}}, today)
+    engine = sw.Sweep(spec, tmp_path, LocalExecutor(1))
+    assert engine._done(u)
+    (folder / "metrics.json").write_text("garbage")
+    assert not engine._done(u)
+    seal(folder, "an older dataset")
+    assert not engine._done(u)
+
+
+@pytest.mark.slow
+def test_bench_run_moves_a_garbage_unit_aside_and_runs_it_again(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    args = ("run", "--model", "baseline", "--noise", "0.5", "--profile", "smoke",
+            "--results", str(results), "--json")  # fmt: skip
+    first = bench(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (metrics,) = results.rglob("metrics.json")
+    metrics.write_text("{ garbage")
+    again = bench(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "metrics.json was changed after the unit completed; moved to" in again.stderr
+    # the same unit again (polars may sum floats in another order: the last digit can move)
+    rerun, before = json.loads(again.stdout), json.loads(first.stdout)
+    assert rerun["test"] == pytest.approx(before["test"])
+    assert rerun["per_epoch"][-1]["train"] == pytest.approx(before["per_epoch"][-1]["train"])
+    assert verify(metrics.parent) is None
+    (kept,) = (results / ".quarantine").glob("*-seed-0-*[0-9]")
+    assert (kept / "metrics.json").read_text() == "{ garbage"  # nothing lost
+    shown = bench("leaderboard", "show", "--results", str(results), "--json")
+    board = json.loads(shown.stdout)
+    assert shown.returncode == 0 and len(board["rows"]) == 1 and board["warnings"] == []
+
+
+@pytest.mark.slow
+def test_a_unit_is_not_reused_after_its_dir_corpus_changed(tmp_path: Path) -> None:
+    src, stdlib = tmp_path / "src", python_stdlib()
+    for f in sorted(stdlib.rglob("*.py"))[:300]:
+        dest = src / f.relative_to(stdlib)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    args = ("run", "--model", "baseline", "--noise", "0", "--profile", "smoke", "--dataset",
+            f"dir:{src}", "--results", str(tmp_path / "r"))  # fmt: skip
+    assert bench(*args).returncode == 0
+    same = bench(*args)
+    assert same.returncode == 0 and "is complete" in same.stderr
+    victim = sorted(src.rglob("*.py"))[0]
+    victim.write_text(victim.read_text() + "\n\ndef added(a, b):\n    return a + b + a\n")
+    changed = bench(*args)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "made from another version of dataset" in changed.stderr
+    assert len(list((tmp_path / "r" / ".quarantine").iterdir())) == 2  # the unit, its reason
