@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.standings import RANKING, board_key
+from benchmark.standings import RANKING, board_key, floor_text, gain_text
 
 FORMATS = ("csv", "json", "md")
 
@@ -55,6 +55,10 @@ def flat(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "clean_ci_high": row["clean"]["ci_high"]}  # fmt: skip
         for rate in rates:
             rec[f"score@{rate}"] = row["scores"].get(rate, {}).get("mean")
+        gain = row.get("gain") or {}
+        rec |= {"floor": (row.get("floor") or {}).get("mean"), "gain": gain.get("diff"),
+                "gain_ci_low": gain.get("low"), "gain_ci_high": gain.get("high"),
+                "learns_from_code": row.get("learns")}  # fmt: skip
         rec |= {k: row[k] for k in ("robustness", "memorization_rate", "detection_auroc",
                                     "parameters", "train_seconds", "seeds")}  # fmt: skip
         rec["hardware"] = "; ".join(row["hardware"])
@@ -109,12 +113,13 @@ def to_markdown(rows: Sequence[dict[str, Any]], warnings: Sequence[str]) -> str:
         title = (f"{task}: {dataset}, {kind} noise, {profile} profile "
                  f"(test {members[0]['metric']})")  # fmt: skip
         lines += [f"## {md_escape(title)}", ""]
-        header = ["rank", "model", "clean [95% CI]", *[f"@{r}" for r in rates], "robustness",
-                  "memorization", "AUROC", "parameters", "train s", "seeds",
-                  "hardware"]  # fmt: skip
+        header = ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
+                  *[f"@{r}" for r in rates], "robustness", "memorization", "AUROC",
+                  "parameters", "train s", "seeds", "hardware"]  # fmt: skip
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in members:
             cells = [str(row["rank"]), md_escape(row["model"]), with_interval(row["clean"]),
+                     floor_text(row), md_escape(gain_text(row)),
                      *[fmt(row["scores"].get(r, {}).get("mean")) for r in rates],
                      fmt(row["robustness"]), fmt(row["memorization_rate"]),
                      fmt(row["detection_auroc"]), fmt(row["parameters"]),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from benchmark.metrics.sweep import CONFIDENCE, mean_interval, run_folders
+from benchmark.metrics.sweep import difference_interval, mean_interval, run_folders
 
 # One reference model per task: the study's (GGNN for variable misuse, code2vec for method
 # naming, a CodeBERT-style model for both Ruby tasks).
@@ -90,26 +90,6 @@ def load_units(results: Path, task: str, model: str, kind: str = "label") -> lis
         run = json.loads((folder / "run.json").read_text())
         units.append(Unit(folder, metrics, run))
     return sorted(units, key=lambda u: (u.rate, u.metrics.get("seed", 0)))
-
-
-def difference_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float | None]:
-    """mean(a) - mean(b) with a 95% Welch interval over the seeds; no interval with fewer than
-    two seeds a side (it would be a guess, not a measurement)."""
-    from scipy import stats
-
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if not (x.size and y.size):
-        return {"diff": None, "low": None, "high": None}
-    diff = float(x.mean() - y.mean())
-    if x.size < 2 or y.size < 2:
-        return {"diff": diff, "low": None, "high": None}
-    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    se = math.sqrt(vx + vy)
-    if se == 0.0:
-        return {"diff": diff, "low": diff, "high": diff}
-    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se)
-    return {"diff": diff, "low": diff - half, "high": diff + half}
 
 
 def _last(unit: Unit, get: Callable[[dict], Any]) -> float | None:
@@ -263,7 +243,8 @@ def verdict(case: dict[str, Any]) -> str:
     metric = case["metric"]
     t = case["table"]
     parts = []
-    drop = f"test {metric} falls by {_fmt_diff(case['drop'])} from noise {lo:g} to {hi:g}"
+    drop = (f"test {metric} at noise {lo:g} stands {_fmt_diff(case['drop'])} above its floor "
+            f"at noise {hi:g}")  # fmt: skip
     fit = (f"at noise {hi:g} training {metric} against the given labels stands "
            f"{_fmt_diff(case['fit'])} above test")  # fmt: skip
     if case["collapses"] and case["fits_noise"]:
@@ -323,12 +304,16 @@ def write_page(
         "coefficient of the training loss and the average predicted score (the mean score of "
         "the model's top prediction on test), each the mean over seeds with its 95% interval. "
         "At noise 1.0 every training label belongs to another sample, so nothing about the "
-        "code can be learnt: the test score there is the task's floor for the model, and the "
-        "training score against the given labels is pure memorization. Statements use the "
-        "last epoch; intervals are 95% Student-t over seeds (Welch's for differences).",
+        "code can be learnt: the test score there is the task's floor for the model (the "
+        "control that the leaderboard and `bench report` show beside every score), and the "
+        "training score against the given labels is pure memorization. A model whose gain "
+        "above the floor has an interval that includes 0 is not learning from the code. "
+        "Statements use the last epoch; intervals are 95% Student-t over seeds (Welch's for "
+        "differences).",
         "",
-        "| task | model | dataset | test at lowest rate | test at noise 1.0 | drop [95%] | "
-        "train (given labels) at noise 1.0 | train - test at noise 1.0 [95%] | signature |",
+        "| task | model | dataset | test at lowest rate | test at noise 1.0 (the floor) | "
+        "gain above the floor [95%] | train (given labels) at noise 1.0 | "
+        "train - test at noise 1.0 [95%] | signature |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cases:

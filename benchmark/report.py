@@ -28,6 +28,7 @@ from benchmark import console
 from benchmark.metrics import memorization
 from benchmark.metrics.sweep import robustness, run_folders
 from benchmark.results import verify
+from benchmark.standings import gain_text
 
 MAX_DETAILED = 6  # runs that get per-sample figures; more would bury the page
 MAX_EPOCH_PANELS = 6
@@ -352,6 +353,9 @@ def _robustness_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[lis
                  interval, _fmt(p["drop"])]
             )  # fmt: skip
         rows.append([g["model"], g["noise_kind"], "area", "", _fmt(g["area"]), "", ""])
+        if g.get("gain") is not None:  # the same model's label-noise-1.0 runs are here
+            rows.append([g["model"], g["noise_kind"], "floor", str(g["floor"]["n"]),
+                         _fmt(g["floor"]["mean"]), "gain over floor", gain_text(g)])  # fmt: skip
     return header, rows
 
 

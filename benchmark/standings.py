@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.metrics.sweep import mean_interval, normalized_area
+from benchmark.metrics.sweep import (
+    FLOOR_KIND,
+    FLOOR_RATE,
+    floor_and_gain,
+    mean_interval,
+    normalized_area,
+)
 from benchmark.results import REQUIRED, Unit, read_manifest, unsegment, verify
 
 RANKING = (
@@ -30,7 +36,11 @@ RANKING = (
     "itself for a single rate). Ties are broken by the clean (0% noise) test score, then by "
     "name. Test scores are the task's primary metric on the test split at the epoch selected "
     "by validation. Means are over seeds, with 95% Student-t intervals where there are two or "
-    "more. Memorization rate and detection AUROC are means over the noisy runs (rate > 0)."
+    "more. Memorization rate and detection AUROC are means over the noisy runs (rate > 0). "
+    "The floor is the same model's test score when trained on labels that all belong to other "
+    "samples (label noise 1.0), where nothing about the code can be learnt; the gain is the "
+    "clean score above it, with a 95% Welch interval over seeds. A model whose gain's "
+    "interval includes 0 is marked as not learning from the code."
 )
 
 
@@ -194,11 +204,16 @@ def hardware_label(run: dict[str, Any]) -> str:
 
 
 def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """One ranked row per (task, dataset, noise kind, profile, model) of ``runs``."""
+    """One ranked row per (task, dataset, noise kind, profile, model) of ``runs``, with the
+    model's floor (its test score trained on labels of other samples: label noise 1.0) and
+    the clean score's gain above it, where those runs are there."""
     groups: dict[tuple[str, str, str, str, str], list[RunRecord]] = defaultdict(list)
+    floors: dict[tuple[str, str, str, str], list[float | None]] = defaultdict(list)
     for r in runs:
         u = r.unit
         groups[(u.task, u.dataset, u.noise_kind, r.profile, u.model)].append(r)
+        if u.noise_kind == FLOOR_KIND and u.noise_rate == FLOOR_RATE:
+            floors[(u.task, u.dataset, r.profile, u.model)].append(r.test_score)
     rows = []
     for (task, dataset, kind, profile, model), members in groups.items():
         by_rate: dict[float, list[RunRecord]] = defaultdict(list)
@@ -211,10 +226,14 @@ def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
         counts = (r.run.get("hardware", {}).get("parameters") for r in members)
         params = sorted({p for p in counts if isinstance(p, int)})
         clean = scores.get(0.0, {"n": 0, "mean": None, "ci_low": None, "ci_high": None})
+        floor = floors.get((task, dataset, profile, model), [])
+        versus: dict[str, Any] = {"floor": None, "gain": None, "learns": None}
+        if floor and 0.0 in by_rate:
+            versus = floor_and_gain([r.test_score for r in by_rate[0.0]], floor)
         rows.append({
             "task": task, "dataset": dataset, "noise_kind": kind, "profile": profile,
             "model": model, "metric": members[0].metric,
-            "clean": clean, "scores": {f"{rate:g}": scores[rate] for rate in rates},
+            "clean": clean, "scores": {f"{rate:g}": scores[rate] for rate in rates}, **versus,
             "robustness": normalized_area([c[0] for c in curve], [c[1] for c in curve]),
             "memorization_rate": _mean(_number(r.metrics.get("memorization_rate"))
                                        for r in noisy),
@@ -233,6 +252,25 @@ def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
         rank[board] += 1
         row["rank"] = rank[board]
     return rows
+
+
+def gain_text(row: dict[str, Any], digits: int = 3) -> str:
+    """The clean score's gain above the model's floor with its interval, flagged when the
+    interval includes 0; '-' where the floor was not run."""
+    gain = row.get("gain")
+    if not gain or gain.get("diff") is None:
+        return "-"
+    text = f"{gain['diff']:+.{digits}f}"
+    if gain.get("low") is not None:
+        text += f" [{gain['low']:+.{digits}f}, {gain['high']:+.{digits}f}]"
+    if row.get("learns") is False:
+        text += " not learning from the code"
+    return text
+
+
+def floor_text(row: dict[str, Any], digits: int = 3) -> str:
+    floor = row.get("floor")
+    return "-" if not floor or floor.get("mean") is None else f"{floor['mean']:.{digits}f}"
 
 
 def board_key(row: dict[str, Any]) -> tuple[str, str, str, str]:

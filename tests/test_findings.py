@@ -13,17 +13,19 @@ import pytest
 from scipy import stats
 
 from benchmark import findings as fd
+from benchmark.metrics.sweep import difference_interval
+from tests.units import seal
 
 
 def test_difference_interval_is_welchs() -> None:
     a, b = [0.61, 0.63, 0.66], [0.02, 0.05, 0.01]
-    got = fd.difference_interval(a, b)
+    got = difference_interval(a, b)
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert got["diff"] == pytest.approx(sum(a) / 3 - sum(b) / 3)
     assert (got["low"], got["high"]) == pytest.approx((ci.low, ci.high))
-    assert fd.difference_interval([0.5], [0.1, 0.2]) == {"diff": pytest.approx(0.35),
+    assert difference_interval([0.5], [0.1, 0.2]) == {"diff": pytest.approx(0.35),
                                                          "low": None, "high": None}  # fmt: skip
-    assert fd.difference_interval([], [0.1])["diff"] is None
+    assert difference_interval([], [0.1])["diff"] is None
 
 
 def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[float]) -> None:
@@ -46,6 +48,7 @@ def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[flo
     pl.DataFrame(
         {"epoch": [len(train)] * 4, "split": ["test"] * 4, "subtokens": names}
     ).write_parquet(folder / "samples.parquet")
+    seal(folder)
 
 
 def test_the_signature_shows_when_test_collapses_and_train_fits_the_noise(tmp_path) -> None:

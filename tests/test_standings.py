@@ -8,6 +8,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmark.exports import to_csv
 from benchmark.results import Unit
 from benchmark.site import publish
@@ -111,3 +113,33 @@ def test_csv_export_defuses_spreadsheet_formulas(tmp_path):
     (record,) = csv.DictReader(io.StringIO(to_csv(rows)))
     assert record["model"] == "'" + evil
     assert float(record["clean"]) == 0.5 and float(record["score@0.5"]) == 0.4
+
+
+def test_each_row_shows_its_floor_and_the_gain_above_it(tmp_path):
+    """The floor is the model's test score at label noise 1.0; the gain, its clean score above
+    it with a Welch interval over seeds; a gain whose interval includes 0 is flagged."""
+    from scipy import stats
+
+    from benchmark.exports import export
+    from benchmark.metrics.sweep import robustness
+
+    scores = {"reads": ([0.61, 0.63, 0.65], [0.20, 0.22, 0.21]),
+              "guesses": ([0.31, 0.36, 0.27], [0.30, 0.26, 0.33])}  # fmt: skip
+    for model, (clean, floor) in scores.items():
+        for seed, (c, f) in enumerate(zip(clean, floor, strict=True)):
+            unit_folder(tmp_path, u(model, 0.0, seed), c)
+            unit_folder(tmp_path, u(model, 1.0, seed), f)
+    rows, _ = leaderboard([tmp_path])
+    by_model = {r["model"]: r for r in rows}
+    for model, (clean, floor) in scores.items():
+        row = by_model[model]
+        ci = stats.ttest_ind(clean, floor, equal_var=False).confidence_interval(0.95)
+        assert row["gain"]["diff"] == pytest.approx(sum(clean) / 3 - sum(floor) / 3)
+        assert (row["gain"]["low"], row["gain"]["high"]) == pytest.approx((ci.low, ci.high))
+        assert row["floor"]["mean"] == pytest.approx(sum(floor) / 3)
+    assert by_model["reads"]["learns"] is True and by_model["guesses"]["learns"] is False
+    md = export(rows, [], "md")
+    assert "not learning from the code" in md.split("guesses")[1].splitlines()[0]
+    assert "not learning" not in md.split("reads")[1].splitlines()[0]
+    found = {g["model"]: g for g in robustness(f.parent for f in tmp_path.rglob("metrics.json"))}
+    assert found["guesses"]["learns"] is False and found["reads"]["learns"] is True

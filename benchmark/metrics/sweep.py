@@ -45,6 +45,46 @@ def mean_interval(values: Sequence[float]) -> dict[str, float | int | None]:
     return {"n": n, "mean": mean, "ci_low": mean - half, "ci_high": mean + half}
 
 
+def difference_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float | None]:
+    """mean(a) - mean(b) with a 95% Welch interval over the seeds; no interval with fewer than
+    two seeds a side (it would be a guess, not a measurement)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in a if v is not None and math.isfinite(v)], dtype=np.float64)
+    y = np.asarray([v for v in b if v is not None and math.isfinite(v)], dtype=np.float64)
+    if not (x.size and y.size):
+        return {"diff": None, "low": None, "high": None}
+    diff = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return {"diff": diff, "low": None, "high": None}
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(vx + vy)
+    if se == 0.0:
+        return {"diff": diff, "low": diff, "high": diff}
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se)
+    return {"diff": diff, "low": diff - half, "high": diff + half}
+
+
+# The control: the same model trained on labels that all belong to other samples (label noise
+# 1.0) can learn nothing about the code, so its test score is the task's floor for that model.
+FLOOR_KIND, FLOOR_RATE = "label", 1.0
+
+
+def floor_and_gain(clean: Sequence[float], floor: Sequence[float]) -> dict[str, Any]:
+    """The floor (mean and interval over its seeds), the clean score's gain above it (Welch
+    interval), and whether the model learns from the code: True when the gain's interval lies
+    above 0, False when it includes 0 (or the gain is not positive), None when unmeasured."""
+    gain = difference_interval(clean, floor)
+    if gain["diff"] is None:
+        learns = None
+    elif gain["low"] is None:
+        learns = None if gain["diff"] > 0 else False
+    else:
+        learns = gain["low"] > 0
+    return {"floor": mean_interval(list(floor)), "gain": gain, "learns": learns}
+
+
 def normalized_area(rates: Sequence[float], scores: Sequence[float]) -> float | None:
     """Trapezoid area under score(rate) divided by the span of rates (the score itself for a
     single rate); None when there is no point."""
@@ -67,8 +107,10 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
 
     Each has `metric` (the task's selection metric, read at the selected epoch on test),
     `points` (per noise rate: n, mean, ci_low, ci_high, drop = mean at the lowest rate minus
-    mean here, seeds), `area` (normalized area of the mean curve) and `area_seeds` (mean and
-    interval of per-seed areas, over seeds that have every rate).
+    mean here, seeds), `area` (normalized area of the mean curve), `area_seeds` (mean and
+    interval of per-seed areas, over seeds that have every rate), and `floor`, `gain` and
+    `learns` (`floor_and_gain` of the lowest rate's scores against the same model's label-noise
+    1.0 runs among the folders; None where those are missing).
     """
     groups: dict[tuple[str, str, str, str], dict[float, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict)
@@ -101,6 +143,10 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
         complete = set.intersection(*(set(by_rate[r]) for r in rates))
         per_seed = [normalized_area(rates, [by_rate[r][s] for r in rates]) for s in complete]
         task, dataset, model, kind = key
+        control = groups.get((task, dataset, model, FLOOR_KIND), {}).get(FLOOR_RATE)
+        clean = list(by_rate[rates[0]].values())
+        versus = (floor_and_gain(clean, list(control.values())) if control and rates[0] == 0.0
+                  else {"floor": None, "gain": None, "learns": None})  # fmt: skip
         out.append(
             {
                 "task": task,
@@ -111,11 +157,7 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
                 "points": points,
                 "area": normalized_area(rates, [p["mean"] for p in points]),
                 "area_seeds": mean_interval([a for a in per_seed if a is not None]),
+                **versus,
             }
         )
     return out
-
-
-def summarize_sweep(folders: Iterable[Path]) -> dict[str, Any]:
-    """What a sweep's summary file holds: `{"robustness": robustness(folders)}`."""
-    return {"robustness": robustness(folders)}
