@@ -80,14 +80,17 @@ def load_units(results: Path, task: str, model: str, kind: str = "label") -> lis
     units = []
     for folder in run_folders(results / task) if (results / task).is_dir() else []:
         reason = verify(folder)
+        try:
+            metrics = json.loads((folder / "metrics.json").read_text())
+            run = json.loads((folder / "run.json").read_text())
+        except (ValueError, RecursionError) as e:
+            reason = reason or f"unreadable run.json ({type(e).__name__})"
         if reason is not None:
             console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
                               soft_wrap=True)  # fmt: skip
             continue
-        metrics = json.loads((folder / "metrics.json").read_text())
         if metrics.get("model") != model or metrics.get("noise", {}).get("kind") != kind:
             continue
-        run = json.loads((folder / "run.json").read_text())
         units.append(Unit(folder, metrics, run))
     return sorted(units, key=lambda u: (u.rate, u.metrics.get("seed", 0)))
 

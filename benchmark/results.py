@@ -93,7 +93,7 @@ def read_manifest(folder: Path) -> dict:
     except FileNotFoundError:
         raise ValueError("no manifest.json (made before units recorded one, or not by the "
                          "harness)") from None  # fmt: skip
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"unreadable manifest.json ({type(e).__name__})") from None
     if not (isinstance(manifest, dict) and manifest.get("manifest") == MANIFEST_VERSION
             and isinstance(manifest.get("files"), dict)
@@ -125,7 +125,7 @@ def verify(folder: Path) -> str | None:
             return f"{name} was changed after the unit completed"
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         return f"unreadable metrics.json ({type(e).__name__})"
     found = problems(metrics)
     return f"metrics.json: {found[0]}" if found else None

@@ -124,7 +124,7 @@ def check(root: Path, folder: Path) -> RunRecord | str:
         metrics = json.loads((folder / "metrics.json").read_text())
         run = json.loads((folder / "run.json").read_text())
         in_metrics, in_run = _unit_from_metrics(metrics), _unit_from_run(run)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         return f"{folder}: unreadable run.json or metrics.json ({type(e).__name__}: {e}); not shown"
     for source, other in (("metrics.json", in_metrics), ("run.json", in_run)):
         if other != unit:

@@ -122,7 +122,7 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
             noise = m.get("noise", {})
             key = (m["task"], m.get("dataset", ""), m["model"], noise.get("kind", "label"))
             metric, value = _test_score(m)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
         metric_of[key] = metric
         if value is not None:

@@ -64,7 +64,8 @@ def read_epoch(
                 raise ProtocolError(f"{where}: line longer than {max_line_bytes} bytes")
             try:
                 r = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                # RecursionError: nesting deeper than the parser's stack ('[[[[...')
                 raise ProtocolError(f"{where}: not a JSON object") from None
             if not isinstance(r, dict) or not isinstance(r.get("id"), str):
                 raise ProtocolError(f"{where}: needs a JSON object with a string 'id'")
