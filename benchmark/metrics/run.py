@@ -103,16 +103,22 @@ def _by_epoch_and_subset(
     return out
 
 
-def _predicted_scores(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+def _top_scores(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    """The rows' top-prediction scores (null where a task's table has none)."""
+    score = pl.col(TOP_SCORE) if TOP_SCORE in columns else pl.lit(None)
+    return lf.select("epoch", "split", score.cast(pl.Float64).alias(TOP_SCORE))
+
+
+def _predicted_scores(rows: pl.DataFrame) -> dict[tuple[int, str], float | None]:
     """The study's average predicted score: per epoch and split, the mean score the model gives
     its own top prediction (Rabin et al. 2023 draw it on evaluation samples; the training split
-    is kept too). Null where a task's table has no top score."""
-    score = pl.col(TOP_SCORE).cast(pl.Float64) if TOP_SCORE in columns else pl.lit(None)
-    return (
-        lf.group_by("epoch", "split")
-        .agg(score.cast(pl.Float64).mean().alias("avg_predicted_score"))
-        .sort("epoch", "split")
-    )
+    is kept too). Summed exactly (fsum): a parallel group_by adds in a varying order, and the
+    same predictions must give the same bytes."""
+    out: dict[tuple[int, str], float | None] = {}
+    for (epoch, split), group in rows.group_by("epoch", "split"):
+        values = group[TOP_SCORE].drop_nulls().to_list()
+        out[(int(epoch), str(split))] = math.fsum(values) / len(values) if values else None
+    return out
 
 
 def _select_epoch(
@@ -166,9 +172,9 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         )
         .sort("epoch")
     )
-    queries.append(_predicted_scores(lf, columns))
+    queries.append(_top_scores(lf, columns))
     queries.append(memorization.train_query(lf))
-    *subset_frames, per_epoch_train, predicted, train_rows = pl.collect_all(queries)
+    *subset_frames, per_epoch_train, top_scores, train_rows = pl.collect_all(queries)
     mem_epochs = memorization.per_epoch_frame(train_rows)
     mem_samples = memorization.sample_signals(train_rows)
 
@@ -185,8 +191,8 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
     avg_scores: dict[int, dict[str, float | None]] = {
         e: dict.fromkeys(("train", "valid", "test")) for e in epochs
     }
-    for row in predicted.iter_rows(named=True):
-        avg_scores[int(row["epoch"])][row["split"]] = _plain(row["avg_predicted_score"])
+    for (epoch, split), value in _predicted_scores(top_scores).items():
+        avg_scores[epoch][split] = _plain(value)
     per_epoch: list[dict[str, Any]] = []
     for epoch in epochs:
         per_epoch.append(
