@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 leaderboard_app = typer.Typer(help="The leaderboard, computed from result folders.")
 app.add_typer(leaderboard_app, name="leaderboard")
+MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -40,6 +42,18 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def check_choice(what: str, value: str, choices: object, also: str = "") -> None:
     if value not in choices:
         raise fail(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}{also}")
+
+
+def check_results(results: Path) -> None:
+    """--results is a folder this process can write in (made if missing): a file there, or a
+    read-only place, is one line now rather than a traceback once the dataset is built."""
+    if results.exists() and not results.is_dir():
+        raise fail(f"--results {results} is a file, not a folder")
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=results).close()
+    except OSError as e:
+        raise fail(f"--results {results} cannot be written ({e.strerror or e})") from None
 
 
 def check_weights(model: str, weights: Path | None) -> None:
@@ -85,7 +99,10 @@ def run(
         typer.Option(help=f"Dataset: {', '.join(DATASETS)}; the task's offline default if unset."),
     ] = None,
     seed: Annotated[
-        int, typer.Option(help="Seed of the noise mask, the model and its data order.")
+        int,
+        typer.Option(
+            help="Seed of the noise mask, the model and its data order.", min=0, max=MAX_SEED
+        ),
     ] = 0,
     epochs: Annotated[
         int | None, typer.Option(help="Epochs to train; the profile's by default.", min=1)
@@ -145,6 +162,7 @@ def run(
     if not 0.0 <= noise <= 1.0:
         raise fail(f"noise rate {noise} is outside [0, 1]")
     check_weights(model, weights)
+    check_results(results)
     warn_of_overlap(weights, dataset)
     cfg = RunConfig(
         task, dataset, model, noise_kind, noise, seed, profile,
@@ -217,7 +235,7 @@ def leaderboard_show(
 ) -> None:
     """Show the leaderboard: one row per task, dataset, noise kind, profile and model."""
     from benchmark.exports import fmt, rates_of, with_interval
-    from benchmark.standings import RANKING, board_key
+    from benchmark.standings import RANKING, board_key, floor_text, gain_text
 
     rows, warnings = _leaderboard(results)
     if as_json:
@@ -233,12 +251,14 @@ def leaderboard_show(
         rates = rates_of(members)
         t = Table(title=escape(f"{task}: {dataset}, {kind} noise, {profile} profile "
                                f"(test {members[0]['metric']})"))  # fmt: skip
-        for col in ["rank", "model", "clean [95% CI]", *[f"@{r}" for r in rates], "robust",
-                    "memorized", "AUROC", "params", "train s", "seeds", "hardware"]:  # fmt: skip
+        for col in ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
+                    *[f"@{r}" for r in rates], "robust", "memorized", "AUROC", "params",
+                    "train s", "seeds", "hardware"]:  # fmt: skip
             text = col in ("model", "hardware")
             t.add_column(col, justify="left" if text else "right", no_wrap=col == "model")
         for row in members:
             t.add_row(str(row["rank"]), escape(row["model"]), with_interval(row["clean"]),
+                      floor_text(row), gain_text(row),
                       *[fmt(row["scores"].get(r, {}).get("mean")) for r in rates],
                       fmt(row["robustness"]), fmt(row["memorization_rate"]),
                       fmt(row["detection_auroc"]), fmt(row["parameters"]),
@@ -269,15 +289,27 @@ def leaderboard_publish(
     out: Annotated[Path, typer.Option(help="Folder of the static site.")],
     results: ResultsOpt = None,
 ) -> None:
-    """Write the leaderboard as a static site: a page per task, per model and per run."""
-    from benchmark.site import publish
+    """Write the leaderboard as a static site: a page per task, per model and per run.
+
+    The site is built beside OUT and swapped in; OUT must be new, empty, or a site published
+    before (which it replaces), so nothing publish did not write is ever deleted."""
+    from benchmark.site import SiteError, check_replaceable, publish
     from benchmark.standings import leaderboard
 
+    try:
+        check_replaceable(out.resolve())  # before the results are read, which takes a while
+    except SiteError as e:
+        raise fail(str(e)) from None
     rows, found = leaderboard(results or [Path("results")])
     for warning in found.warnings:
         console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True)  # fmt: skip
-    pages = publish(rows, found, out)
+    try:
+        pages = publish(rows, found, out)
+    except SiteError as e:
+        raise fail(str(e)) from None
+    except OSError as e:
+        raise fail(f"cannot write the site to {out}: {e.strerror or e}", code=1) from None
     console.err.print(f"wrote {len(pages)} pages to {out}/index.html", highlight=False)
 
 
@@ -608,6 +640,7 @@ def sweep(
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
                             device, runner, weights)  # fmt: skip
+        check_results(results)
         warn_of_overlap(spec.weights, spec.dataset)
         engine = sw.make_executor(executor, spec, results, max_parallel, slurm)
         summary = sw.run_sweep(spec, results, engine, retries)

@@ -5,6 +5,10 @@ to anywhere (style and the column sort are inline). Pages: an index, a sortable 
 task, a page per model (with the figures of `bench report` where a report was written for its
 runs) and a provenance page per run. Every name in them comes from a submission and is escaped;
 file names are derived from a hash, so no name reaches a path or a URL unescaped.
+
+The site is written into a new folder beside ``--out`` and renamed into place, with a marker
+file that lists what it wrote; an ``--out`` that holds anything else is refused, so a
+re-publish replaces only a site that publish wrote, and never deletes another file.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import re
 import shlex
 import shutil
+import stat
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +29,8 @@ from typing import Any
 
 from benchmark.exports import fmt, rates_of, with_interval
 from benchmark.standings import RANKING, Collection, RunRecord, board_key, hardware_label
+
+MARKER = ".bench-site.json"  # in every published site: the files publish wrote there
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -237,12 +246,90 @@ def run_page(r: RunRecord) -> str:
     return page(f"Run {r.key}", [links, f"<dl>{dl}</dl>"])
 
 
+class SiteError(Exception):
+    """The site cannot go where it was asked to; the message is one line."""
+
+
+def written_files(site: Path) -> set[str] | None:
+    """The files a site's marker lists (relative, '/'-separated), or None where the folder
+    has no readable marker, so publish did not write it."""
+    try:
+        marker = json.loads((site / MARKER).read_text())
+        files = marker["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else None
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise SiteError unless ``out`` is missing, empty, or a site publish wrote and nothing
+    else since: publishing replaces the folder whole, so it must hold only what it wrote."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SiteError(f"--out {out} is a file, not a folder")
+    if out.parent == out:
+        raise SiteError(f"--out {out} is the root folder; give a folder for the site")
+    if not any(out.iterdir()):
+        return
+    written = written_files(out)
+    if written is None:
+        raise SiteError(f"--out {out} is not empty and is not a site bench published (no "
+                        f"{MARKER}); give a new or empty folder")  # fmt: skip
+    folders = {parent.as_posix() for f in written for parent in Path(f).parents}
+    for root, dirs, files in os.walk(out):
+        for name in sorted(dirs + files):
+            rel = (Path(root) / name).relative_to(out).as_posix()
+            if rel not in written and rel not in folders:
+                raise SiteError(f"--out {out} holds {rel}, which bench did not publish; move it "
+                                "away or publish elsewhere")  # fmt: skip
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Rename ``new`` to ``out``; an old ``out`` is renamed aside first and removed after, so
+    a failure at any point leaves the old site or the new one, never a mix."""
+    if not out.exists():
+        new.rename(out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
+    out.rename(old)
+    try:
+        new.rename(out)
+    except OSError:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def publish(rows: Sequence[dict[str, Any]], found: Collection, out: Path) -> list[Path]:
-    """Write the site into ``out`` (its old pages replaced); returns the pages written."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.html"):  # pages of units no longer shown must not linger
-        old.unlink()
-    shutil.rmtree(out / "reports", ignore_errors=True)
+    """Write the site into a new folder beside ``out`` and swap it in; returns the pages.
+
+    ``out`` must be missing, empty, or a site published before (``check_replaceable``): a
+    re-publish replaces it whole, so pages of units no longer shown do not linger, and
+    publishing never deletes a file it did not write. Raises SiteError with one line.
+    """
+    out = out.resolve()  # a link to the site: the folder it names is replaced
+    check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = out.with_name(f".{out.name}.new-{os.getpid()}-{time.time_ns()}")
+    new.mkdir()
+    try:
+        if out.is_dir():  # the site keeps the folder's permissions
+            os.chmod(new, stat.S_IMODE(out.stat().st_mode))
+        names = write_pages(rows, found, new)
+        files = sorted(p.relative_to(new).as_posix() for p in new.rglob("*") if p.is_file())
+        marker = {"written_by": "bench leaderboard publish", "files": [*files, MARKER]}
+        (new / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+        swap_in(new, out)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return [out / name for name in names]
+
+
+def write_pages(rows: Sequence[dict[str, Any]], found: Collection, out: Path) -> list[str]:
+    """Write every page (and the report figures) into the empty folder ``out``; returns the
+    pages' names."""
     pages: dict[str, str] = {}
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -278,8 +365,6 @@ def publish(rows: Sequence[dict[str, Any]], found: Collection, out: Path) -> lis
     for r in found.runs:
         pages[slug("run", r.key)] = run_page(r)
 
-    written = []
     for name, text in pages.items():
         (out / name).write_text(text)
-        written.append(out / name)
-    return written
+    return list(pages)

@@ -91,8 +91,9 @@ class SweepSpec:
 
 
 def unit_key(unit: Unit) -> str:
-    """The unit's place within its sweep: ``model/noise-kind-rate/seed-s``."""
-    return unit.path(Path()).relative_to(Path(unit.task, unit.dataset)).as_posix()
+    """The unit's place within its sweep: ``model/noise-kind-rate/seed-s``, as the folders are
+    named (a ``dir:PATH`` dataset's folder is its name percent-encoded)."""
+    return Path(*unit.path(Path()).parts[2:]).as_posix()
 
 
 def _items(text: str) -> list[str]:

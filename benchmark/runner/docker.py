@@ -4,8 +4,11 @@ The container gets what the protocol promises and nothing else: the input folder
 the output folder writable, no network, a non-root user without capabilities or a way to gain
 privileges, a read-only root file system with a small scratch ``/tmp``, and limits on memory,
 CPUs, processes, wall time and output size. It is removed whatever happens, Ctrl-C and
-SIGTERM included. The image's ENTRYPOINT is the model; the harness appends
-``--input /input --output /output`` (or runs ``command_args`` instead of the entrypoint).
+SIGTERM included, and when the harness is killed outright (SIGKILL, the OOM killer) a
+watchdog removes it (this module's ``main``). The image's ENTRYPOINT is the model; the harness
+appends ``--input /input --output /output`` (or runs ``command_args`` instead of the entrypoint).
+
+This module is kept free of heavy imports at the top: every container's watchdog runs it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import contextlib
 import json
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmark.protocol import read_events
 from benchmark.runner import UnitFailed
 from benchmark.runner.names import check_events
 
@@ -36,6 +41,7 @@ NOBODY = "65534:65534"  # the container's user when the harness itself runs as r
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 LABEL = "bench.output"  # on every container: the host output folder it writes into
 GIB = 1 << 30
+DONE = b"done"  # what the harness tells a container's watchdog when it removed the container
 
 
 def _host_memory() -> int:
@@ -342,6 +348,43 @@ def remove_stale(c: docker.DockerClient, output_dir: Path) -> None:
             old.remove(force=True)
 
 
+def start_watchdog(name: str) -> subprocess.Popen:
+    """A process that removes container ``name`` once this process is gone, however it ends.
+
+    It waits on a pipe that only this process holds open: the kernel closes it when this
+    process exits, SIGKILL included, and the watchdog then removes the container unless it was
+    told ``DONE``. It runs in a session of its own, so a Ctrl-C at the terminal or a signal to
+    the sweep's process group does not stop it before it has done its work.
+    """
+    argv = [sys.executable, "-m", "benchmark.runner.docker", "--watch", name]
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
+def stop_watchdog(watchdog: subprocess.Popen) -> None:
+    """Tell the watchdog the container is removed, and let it go."""
+    if watchdog.stdin is not None:
+        with contextlib.suppress(OSError):
+            watchdog.stdin.write(DONE)
+            watchdog.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watchdog.wait(timeout=5)
+
+
+def watch(name: str) -> None:
+    """The watchdog: block until the harness closes the pipe; unless it said ``DONE``, remove
+    the container (a stopped harness can no longer stop it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    said = sys.stdin.buffer.read()
+    if said == DONE:
+        return
+    import docker
+
+    with contextlib.suppress(Exception):
+        docker.from_env(timeout=120).api.remove_container(name, force=True)
+
+
 def _last_line(path: Path) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -387,6 +430,8 @@ def run(
     import docker
     import requests
 
+    from benchmark.protocol import read_events
+
     limits = (limits or Limits.from_env()).resolved()
     if limits.time_s:
         timeout_s = min(timeout_s, limits.time_s)
@@ -400,6 +445,7 @@ def run(
     options = container_options(image, command_args, input_dir, output_dir, device, limits)
     container = None
     seen = 0
+    watchdog = start_watchdog(options["name"])  # before the daemon makes it
     try:
         try:
             container = c.containers.create(**options)
@@ -443,6 +489,7 @@ def run(
     finally:  # by name: an interrupt may land after the daemon made it, before we knew
         with contextlib.suppress(Exception):
             c.api.remove_container(options["name"], force=True)
+        stop_watchdog(watchdog)
         _give_back(output_dir)
     events = read_events(output_dir)
     errors = [e for e in events if e["event"] == "error"]
@@ -513,3 +560,14 @@ def run_unit_model(
     if record is not None:
         provenance["submission"] = submit.provenance(record)
     return events, provenance
+
+
+def main(argv: list[str]) -> None:
+    """``python -m benchmark.runner.docker --watch NAME``: a container's watchdog."""
+    if len(argv) != 2 or argv[0] != "--watch":
+        sys.exit("usage: python -m benchmark.runner.docker --watch CONTAINER_NAME")
+    watch(argv[1])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

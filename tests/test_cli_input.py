@@ -1,0 +1,127 @@
+"""Careless input to `bench run` and `bench sweep` gets one line and exit status 2 before any
+work (a negative seed, --results naming a file or a read-only place), and a sweep runs on a
+``dir:PATH`` dataset, whose folder name is the dataset's name percent-encoded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.results import Unit
+from benchmark.sweep import unit_key
+from native import sources
+
+BENCH = [sys.executable, "-m", "benchmark"]
+RUN = ["run", "--model", "ggnn", "--profile", "smoke"]
+SWEEP = ["sweep", "--models", "ggnn", "--noise", "0", "--seeds", "1", "--profile", "smoke"]
+
+
+def one_line_status_2(argv: list[str], *wrap: str) -> str:
+    """The single line of stderr of a command that must exit 2 at once; ``wrap`` runs it."""
+    proc = subprocess.run([*wrap, *BENCH, *argv], capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and proc.stdout == "", proc.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "-1"], "Invalid value for '--seed'"),
+        (["--seed", str(2**32)], "Invalid value for '--seed'"),
+    ],
+)
+def test_a_seed_out_of_range_is_one_line(args: list[str], message: str, tmp_path: Path):
+    assert message in one_line_status_2([*RUN, *args, "--results", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("seeds", ["-1", "0"])
+def test_a_sweep_without_seeds_is_one_line(seeds: str, tmp_path: Path):
+    argv = [*SWEEP, "--seeds", seeds, "--results", str(tmp_path / "r")]
+    assert "--seeds must be at least 1" in one_line_status_2(argv)
+
+
+@pytest.mark.parametrize("command", [RUN, SWEEP])
+def test_results_naming_a_file_is_one_line(command: list[str], tmp_path: Path):
+    file = tmp_path / "results.csv"
+    file.write_text("mine\n")
+    line = one_line_status_2([*command, "--results", str(file)])
+    assert f"--results {file} is a file, not a folder" in line
+    line = one_line_status_2([*command, "--results", str(file / "r")])
+    assert f"--results {file / 'r'} cannot be written (Not a directory)" in line
+    assert file.read_text() == "mine\n"
+
+
+def read_only(folder: Path) -> list[str]:
+    """A command prefix under which ``folder`` is read-only: for root (whom no mode stops), a
+    read-only bind mount in a mount namespace of the command's own; else the folder's mode."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return []
+    if shutil.which("unshare") is None:
+        pytest.fail("root needs unshare (util-linux) to make a read-only folder", pytrace=False)
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return ["unshare", "--mount", "sh", "-c", script, str(folder)]
+
+
+@pytest.mark.parametrize("command", [RUN, SWEEP])
+def test_results_in_a_read_only_folder_is_one_line(command: list[str], tmp_path: Path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    wrap = read_only(folder)
+    for results in (folder, folder / "results"):
+        line = one_line_status_2([*command, "--results", str(results)], *wrap)
+        assert f"--results {results} cannot be written" in line, line
+    folder.chmod(0o755)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_folder_is_fine_for_root_when_root_can_write(tmp_path: Path):
+    """As root, a mode without write bits stops nothing, so it is not refused."""
+    if os.geteuid() != 0:
+        pytest.skip("only root writes through a folder's mode")
+    from benchmark.cli import check_results
+
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    check_results(folder / "results")
+    assert (folder / "results").is_dir()
+
+
+def test_the_unit_key_of_a_dir_dataset():
+    unit = Unit("var_misuse", "dir:/data/my code", "a/b", "label", 0.25, 1)
+    assert unit_key(unit) == "a%2Fb/noise-label-0.25/seed-1"
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_dir_dataset(tmp_path: Path):
+    root = sources.python_stdlib()
+    src = tmp_path / "my code"  # a space and the path's '/' are percent-encoded in its folder
+    for f in sorted(root.rglob("*.py"))[:150]:
+        dest = src / f.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    results = tmp_path / "results"
+    argv = [*BENCH, "sweep", "--models", "baseline", "--noise", "0.5", "--seeds", "1",
+            "--dataset", f"dir:{src}", "--profile", "smoke", "--max-parallel", "1",
+            "--results", str(results), "--json"]  # fmt: skip
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    summary = json.loads(first.stdout)
+    assert (summary["units"], summary["complete"], summary["failed"]) == (1, 1, [])
+    again = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    assert (again["complete"], again["skipped"]) == (1, 1)
+    status = subprocess.run([*BENCH, "sweep", "status", "--results", str(results), "--json"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    (sweep,) = json.loads(status.stdout)
+    assert [(u["unit"], u["state"]) for u in sweep["units"]] == [
+        ("baseline/noise-label-0.5/seed-0", "complete")
+    ]
