@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.exports import fmt, rates_of, with_interval
-from benchmark.standings import RANKING, Collection, RunRecord, board_key, hardware_label
+from benchmark.standings import (
+    RANKING,
+    Collection,
+    RunRecord,
+    board_key,
+    floor_text,
+    gain_text,
+    hardware_label,
+)
 
 MARKER = ".bench-site.json"  # in every published site: the files publish wrote there
 
@@ -114,9 +122,10 @@ def header(names: Sequence[str], text: Sequence[bool]) -> str:
 def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str:
     """A sortable table of leaderboard rows (one board, or several with ``with_board``)."""
     rates = rates_of(rows)
-    names = ["rank", "model", "clean [95% CI]", *[f"@{r}" for r in rates], "robustness",
-             "memorization", "AUROC", "parameters", "train s", "seeds", "hardware"]  # fmt: skip
-    text = [False, True, False, *[False] * len(rates), *[False] * 6, True]
+    names = ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
+             *[f"@{r}" for r in rates], "robustness", "memorization", "AUROC", "parameters",
+             "train s", "seeds", "hardware"]  # fmt: skip
+    text = [False, True, False, False, False, *[False] * len(rates), *[False] * 6, True]
     if with_board:
         names, text = ["task", "dataset", "noise", "profile", *names], [True] * 4 + text
     out = [f'<table class="sortable">{header(names, text)}<tbody>']
@@ -126,7 +135,9 @@ def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str
             cells += [text_cell(x) for x in board_key(row)]
         cells += [num_cell(row["rank"], str(row["rank"])),
                   text_cell(row["model"], slug("model", row["model"])),
-                  num_cell(row["clean"]["mean"], with_interval(row["clean"]))]  # fmt: skip
+                  num_cell(row["clean"]["mean"], with_interval(row["clean"])),
+                  num_cell((row.get("floor") or {}).get("mean"), floor_text(row)),
+                  num_cell((row.get("gain") or {}).get("diff"), gain_text(row))]  # fmt: skip
         for r in rates:
             score = row["scores"].get(r, {})
             cells.append(num_cell(score.get("mean"), with_interval(score) if score else "-"))

@@ -141,5 +141,8 @@ def test_each_row_shows_its_floor_and_the_gain_above_it(tmp_path):
     md = export(rows, [], "md")
     assert "not learning from the code" in md.split("guesses")[1].splitlines()[0]
     assert "not learning" not in md.split("reads")[1].splitlines()[0]
+    publish(rows, collect([tmp_path]), tmp_path / "site")
+    board = next((tmp_path / "site").glob("task-*.html")).read_text()
+    assert "gain over floor [95%]" in board and "not learning from the code" in board
     found = {g["model"]: g for g in robustness(f.parent for f in tmp_path.rglob("metrics.json"))}
     assert found["guesses"]["learns"] is False and found["reads"]["learns"] is True
