@@ -1,13 +1,22 @@
-"""Training throughput of the reference models on CPU, in samples per second.
+"""Training throughput of the reference models, on CPU or CUDA.
 
-    python tests/perf/training.py [--profile cpu|smoke|paper] [--models a,b] [--samples N]
-                                  [--threads T] [--json]
+    python tests/perf/training.py [--device cpu|cuda] [--profile cpu|smoke|paper]
+                                  [--models a,b] [--samples N] [--threads T]
+                                  [--peak-tflops F] [--json]
 
 On the first N training samples of the task's offline default dataset (python-stdlib for the
-var-misuse models, jdk for code2vec and code2seq, as ``bench run`` selects and writes them for
-the profile), each model is built with the profile's hyperparameters and trained for one
-warm-up pass over a few batches, then for one timed pass over the N samples with its trainer's
-own ``train_epoch``. Prints samples/s per model; never fails on time.
+var-misuse models, jdk for code2vec and code2seq, ruby-stdlib for codebert, as ``bench run``
+selects and writes them for the profile), each model is built with the profile's
+hyperparameters and trained for one warm-up pass over a few batches, then for one timed pass
+over the N samples with its trainer's own ``train_epoch`` (on CUDA under its bf16 autocast,
+synchronized before the clock is read). Per model it prints samples/s; training tokens/s
+(var-misuse: source tokens; code2vec and code2seq: path contexts; codebert: not counted);
+peak device memory (CUDA); an MFU estimate (the FLOPs that torch.utils.flop_counter counts in
+one training batch, per sample, times samples/s, over ``--peak-tflops``: by default the
+datasheet's dense bf16 rate on an H100 or H200, none elsewhere); the share of the timed pass in
+which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); and, for the
+var-misuse models, the input pipeline alone (batches/s that collation and the copy to the
+device produce with no model) against the batches/s the model consumes. Never fails on time.
 """
 
 from __future__ import annotations
@@ -17,7 +26,10 @@ import importlib
 import json
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +42,7 @@ from benchmark.models import VAR_MISUSE, code2seq, code2vec, methodname
 from benchmark.models.varmisuse import (
     EdgeTypes,
     Vocabulary,
+    collate,
     read_samples,
     to_data,
     token_batches,
@@ -41,6 +54,101 @@ from benchmark.run import select_splits
 from benchmark.tasks import method_name
 
 MODELS = (*VAR_MISUSE, "code2vec", "code2seq", "codebert")
+# Dense bf16 TFLOP/s by the vendor's datasheet (the ceiling an MFU estimate is read against).
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}
+
+
+def peak_tflops(device: torch.device, asked: float | None) -> float | None:
+    if asked is not None or device.type != "cuda":
+        return asked
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+@contextmanager
+def gpu_busy(device: torch.device, out: dict):
+    """Sample NVML's GPU utilization every 50 ms while the block runs; out['busy'] is their
+    mean share (None on CPU or without NVML)."""
+    if device.type != "cuda":
+        yield
+        return
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+    except Exception:  # no NVML here: the share is not measured
+        yield
+        return
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            samples.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        out["busy"] = round(sum(samples) / len(samples) / 100, 3) if samples else None
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(
+    device: torch.device, warm: Callable[[], object], epoch: Callable[[], object],
+    one_batch: Callable[[], object], batch_samples: int, peak: float | None,
+) -> dict:  # fmt: skip
+    """Warm up, count one batch's FLOPs, then time one pass: seconds, peak memory, FLOPs per
+    sample, MFU and the GPU's busy share."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    warm()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        one_batch()
+    flops_per_sample = counter.get_total_flops() / max(batch_samples, 1)
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    busy: dict = {}
+    with gpu_busy(device, busy):
+        started = time.perf_counter()
+        epoch()
+        sync(device)
+        seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        if device.type == "cuda" else None,
+        "flops_per_sample": flops_per_sample, "peak_tflops": peak, "gpu_busy": busy.get("busy"),
+    }  # fmt: skip
+
+
+def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: int | None,
+            timing: dict, **extra: object) -> dict:  # fmt: skip
+    """One model's row: throughput, memory, MFU and what else was measured."""
+    seconds = timing["seconds"]
+    per_s = count / seconds
+    peak = timing["peak_tflops"]
+    mfu = (timing["flops_per_sample"] * per_s / (peak * 1e12)) if peak else None
+    return {
+        "model": name, "profile": profile,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "threads": torch.get_num_threads(), "samples": count, "seconds": round(seconds, 3),
+        "samples_per_s": round(per_s, 1),
+        "tokens_per_s": None if tokens is None else round(tokens / seconds, 1),
+        "peak_memory_mib": timing["peak_memory_mib"],
+        "gflops_per_sample": round(timing["flops_per_sample"] / 1e9, 4),
+        "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"], **extra,
+    }  # fmt: skip
 
 
 def training_samples(profile: str, n: int) -> list:
@@ -70,99 +178,98 @@ def method_rows(profile: str, n: int) -> list[dict]:
         return methodname.read_rows(Path(tmp) / "train.jsonl", labelled=True)
 
 
-def measure_code2vec(profile: str, rows: list[dict], threads: int) -> dict:
+def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch.device,
+                     peak: float | None) -> dict:  # fmt: skip
     hp = dict(code2vec.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0)
     tokens, paths, targets = code2vec.vocabularies(rows, hp)
     inputs = code2vec.encode(rows, tokens, paths, int(hp["contexts"]))
     given = np.array([targets.get("|".join(r["label"])) for r in rows], dtype=np.int64)
-    net = code2vec.Code2Vec(len(tokens), len(paths), len(targets), hp)
+    net = code2vec.Code2Vec(len(tokens), len(paths), len(targets), hp).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=float(hp["lr"]))
-    ctx = trainer.Context(torch.device("cpu"))
+    ctx = trainer.Context(device)
     order = np.random.default_rng(0).permutation(len(rows))
-    warm = order[: 3 * int(hp["batch_size"])]
-    code2vec.train_epoch(net, optimizer, inputs, given, warm, hp, ctx)
-    started = time.perf_counter()
-    code2vec.train_epoch(net, optimizer, inputs, given, order, hp, ctx)
-    seconds = time.perf_counter() - started
-    return {
-        "model": "code2vec",
-        "profile": profile,
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "threads": torch.get_num_threads(),
-        "samples": len(rows),
-        "mean_contexts": round(float((inputs[:, :, 1] > 0).sum(1).mean()), 1),
-        "seconds": round(seconds, 3),
-        "samples_per_s": round(len(rows) / seconds, 1),
-    }
+    size = int(hp["batch_size"])
+
+    def run(which: np.ndarray) -> Callable[[], object]:
+        return lambda: code2vec.train_epoch(net, optimizer, inputs, given, which, hp, ctx)
+
+    timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
+                           min(size, len(order)), peak)  # fmt: skip
+    contexts = int((inputs[:, :, 1] > 0).sum())
+    return figures("code2vec", profile, net, len(rows), contexts, timing,
+                   mean_contexts=round(contexts / max(len(rows), 1), 1))  # fmt: skip
 
 
-def measure_code2seq(profile: str, rows: list[dict], threads: int) -> dict:
+def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch.device,
+                     peak: float | None) -> dict:  # fmt: skip
     hp = dict(code2seq.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0)
     data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
     net = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp)
+    net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=float(hp["lr"]))
-    ctx = trainer.Context(torch.device("cpu"))
+    ctx = trainer.Context(device)
     order = np.random.default_rng(0).permutation(len(rows))
+    size = int(hp["batch_size"])
     net.train()
-    code2seq.train_epoch(net, optimizer, data, order[: 3 * int(hp["batch_size"])], hp, ctx)
-    started = time.perf_counter()
-    code2seq.train_epoch(net, optimizer, data, order, hp, ctx)
-    seconds = time.perf_counter() - started
-    return {
-        "model": "code2seq",
-        "profile": profile,
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "threads": torch.get_num_threads(),
-        "samples": len(rows),
-        "mean_contexts": round(float((data.contexts["train"][:, :, 1] > 0).sum(1).mean()), 1),
-        "seconds": round(seconds, 3),
-        "samples_per_s": round(len(rows) / seconds, 1),
-    }
+
+    def run(which: np.ndarray) -> Callable[[], object]:
+        return lambda: code2seq.train_epoch(net, optimizer, data, which, hp, ctx)
+
+    timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
+                           min(size, len(order)), peak)  # fmt: skip
+    contexts = int((data.contexts["train"][:, :, 1] > 0).sum())
+    return figures("code2seq", profile, net, len(rows), contexts, timing,
+                   mean_contexts=round(contexts / max(len(rows), 1), 1))  # fmt: skip
 
 
-def measure_codebert(profile: str, n: int, threads: int) -> list[dict]:
-    """codebert on each of its tasks: the first ``n`` ruby-stdlib training samples at noise 0,
-    written and read back as the model reads them in a run, timed with its ``train_epoch``."""
+def measure_codebert(profile: str, n: int, threads: int, device: torch.device,
+                     peak: float | None) -> list[dict]:  # fmt: skip
+    """codebert on each of its tasks (`measure_codebert_task`)."""
+    from benchmark.models import codebert
+
+    return [measure_codebert_task(t, profile, n, threads, device, peak) for t in codebert.TASKS]
+
+
+def measure_codebert_task(task: str, profile: str, n: int, threads: int, device: torch.device,
+                          peak: float | None) -> dict:  # fmt: skip
+    """The first ``n`` ruby-stdlib training samples of ``task`` at noise 0, written and read
+    back as codebert reads them in a run, timed with its ``train_epoch``."""
     from benchmark.models import codebert
     from benchmark.tasks.hooks import task_hooks
 
-    out = []
-    for task in codebert.TASKS:
-        splits = select_splits(datasets.load("ruby-stdlib").samples, PROFILES[profile])
-        splits["train"] = splits["train"].head(n)
-        hooks = task_hooks(task)
-        splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
-        with tempfile.TemporaryDirectory() as tmp:
-            hooks.write_inputs(Path(tmp), {"task": task, "profile": profile}, splits)
-            meta = codebert.read_task(Path(tmp))
-            hp = trainer.hyperparameters(meta, codebert.DEFAULTS, codebert.POSITIVE)
-            rows, codes, _ = codebert.read_inputs(Path(tmp), meta)
-        torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
-        trainer.seed_everything(0)
-        net, _, data, _ = codebert.setup(task, rows, codes, hp, None)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=float(hp["lr"]))
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-        ctx = trainer.Context(torch.device("cpu"))
-        order = np.random.default_rng(0).permutation(len(rows["train"]))
-        warm = order[: 3 * int(hp["batch_size"])]
-        codebert.train_epoch(net, optimizer, schedule, data, warm, hp, ctx)
-        started = time.perf_counter()
-        codebert.train_epoch(net, optimizer, schedule, data, order, hp, ctx)
-        seconds = time.perf_counter() - started
-        out.append({
-            "model": "codebert", "task": task, "profile": profile,
-            "parameters": sum(p.numel() for p in net.parameters()),
-            "threads": torch.get_num_threads(), "samples": len(order),
-            "seconds": round(seconds, 3), "samples_per_s": round(len(order) / seconds, 1),
-        })  # fmt: skip
-    return out
+    splits = select_splits(datasets.load("ruby-stdlib").samples, PROFILES[profile])
+    splits["train"] = splits["train"].head(n)
+    hooks = task_hooks(task)
+    splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        hooks.write_inputs(Path(tmp), {"task": task, "profile": profile}, splits)
+        meta = codebert.read_task(Path(tmp))
+        hp = trainer.hyperparameters(meta, codebert.DEFAULTS, codebert.POSITIVE)
+        rows, codes, _ = codebert.read_inputs(Path(tmp), meta)
+    torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
+    trainer.seed_everything(0)
+    net, _, data, _ = codebert.setup(task, rows, codes, hp, None)
+    net = net.to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=float(hp["lr"]))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    ctx = trainer.Context(device)
+    order = np.random.default_rng(0).permutation(len(rows["train"]))
+    size = int(hp["batch_size"])
+
+    def run(which: np.ndarray) -> Callable[[], object]:
+        return lambda: codebert.train_epoch(net, optimizer, schedule, data, which, hp, ctx)
+
+    timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
+                           min(size, len(order)), peak)  # fmt: skip
+    return figures("codebert", profile, net, len(order), None, timing, task=task)
 
 
-def measure(model: str, profile: str, samples: list, threads: int) -> dict:
+def measure(model: str, profile: str, samples: list, threads: int, device: torch.device,
+            peak: float | None) -> dict:  # fmt: skip
     module = importlib.import_module(f"benchmark.models.{model}")
     hp = dict(module.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
@@ -170,28 +277,32 @@ def measure(model: str, profile: str, samples: list, threads: int) -> dict:
     vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
     edge_types = EdgeTypes({str(k): v for k, v in EDGE_TYPES.items()}, bool(hp["reverse_edges"]))
     graphs = [to_data(s, vocab, edge_types) for s in samples]
-    net = getattr(module, VAR_MISUSE[model])(len(vocab), len(edge_types), hp)
+    net = getattr(module, VAR_MISUSE[model])(len(vocab), len(edge_types), hp).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=float(hp["lr"]))
-    ctx = trainer.Context(torch.device("cpu"))
+    ctx = trainer.Context(device)
     sizes = np.array([len(s.tokens) for s in samples])
     order = np.random.default_rng(0).permutation(len(samples))
     batches = token_batches(sizes, order, int(hp["batch_tokens"]), int(hp["batch_size"]))
     net.train()
-    train_epoch(net, optimizer, graphs, batches[:3], hp, ctx)  # warm-up
+
+    def run(which: list) -> Callable[[], object]:
+        return lambda: train_epoch(net, optimizer, graphs, which, hp, ctx)
+
+    timing = time_training(device, run(batches[:3]), run(batches), run(batches[:1]),
+                           len(batches[0]), peak)  # fmt: skip
+    # The input pipeline alone: the same batches collated and copied, with no model.
+    sync(device)
     started = time.perf_counter()
-    train_epoch(net, optimizer, graphs, batches, hp, ctx)
-    count = len(samples)
-    seconds = time.perf_counter() - started
-    return {
-        "model": model,
-        "profile": profile,
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "threads": torch.get_num_threads(),
-        "samples": count,
-        "mean_tokens": round(float(sizes.mean()), 1),
-        "seconds": round(seconds, 3),
-        "samples_per_s": round(count / seconds, 1),
-    }
+    for indices in batches:
+        collate(graphs, indices, device)
+    sync(device)
+    pipeline = len(batches) / (time.perf_counter() - started)
+    consumed = len(batches) / timing["seconds"]
+    return figures(model, profile, net, len(samples), int(sizes.sum()), timing,
+                   mean_tokens=round(float(sizes.mean()), 1),
+                   pipeline_batches_per_s=round(pipeline, 1),
+                   model_batches_per_s=round(consumed, 1),
+                   pipeline_headroom=round(pipeline / consumed, 1))  # fmt: skip
 
 
 def main() -> None:
@@ -200,6 +311,13 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated")
     parser.add_argument("--samples", type=int, default=512, help="training functions timed")
     parser.add_argument("--threads", type=int, default=0, help="0: the profile's setting")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to train")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the device's peak TFLOP/s for MFU (H100/H200: 989 by default)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
@@ -207,24 +325,39 @@ def main() -> None:
     if unknown:
         choices = ", ".join(MODELS)
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {choices}")
+    device = trainer.pick_device(args.device)
+    peak = peak_tflops(device, args.peak_tflops)
     var_misuse = [m for m in models if m in VAR_MISUSE]
     samples = training_samples(args.profile, args.samples) if var_misuse else []
-    rows = [measure(m, args.profile, samples, args.threads) for m in var_misuse]
+    on = (args.threads, device, peak)
+    rows = [measure(m, args.profile, samples, *on) for m in var_misuse]
     if "code2vec" in models:
         methods = method_rows(args.profile, args.samples)
-        rows.append(measure_code2vec(args.profile, methods, args.threads))
+        rows.append(measure_code2vec(args.profile, methods, *on))
     if "code2seq" in models:
         methods = method_rows(args.profile, args.samples)
-        rows.append(measure_code2seq(args.profile, methods, args.threads))
+        rows.append(measure_code2seq(args.profile, methods, *on))
     if "codebert" in models:
-        rows += measure_codebert(args.profile, args.samples, args.threads)
+        rows += measure_codebert(args.profile, args.samples, *on)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     if args.json:
-        print(json.dumps({"device": "cpu", "rows": rows}))
-    else:
-        for r in rows:
-            print(f"{r['model']:12} {r['profile']:6} {r['parameters']:>10,} parameters "
-                  f"{r['samples_per_s']:>8.1f} samples/s ({r['samples']} in {r['seconds']}s, "
-                  f"{r['threads']} thread(s))")  # fmt: skip
+        print(json.dumps({"device": device.type, "device_name": name, "torch": torch.__version__,
+                          "rows": rows}))  # fmt: skip
+        return
+    for r in rows:
+        label = r["model"] + (f" {r['task']}" if "task" in r else "")
+        extra = ""
+        if r.get("pipeline_headroom") is not None:
+            extra = f", input pipeline {r['pipeline_headroom']}x what the model consumes"
+        print(f"{label:22} {r['profile']:6} {r['parameters']:>11,} params "
+              f"{r['samples_per_s']:>9.1f} samples/s {fmt(r['tokens_per_s'], ' tokens/s')}"
+              f"{fmt(r['peak_memory_mib'], ' MiB peak')}{fmt(r['mfu'], ' MFU')}"
+              f"{fmt(r['gpu_busy'], ' GPU busy')} ({r['samples']} in {r['seconds']}s on {name}, "
+              f"{r['threads']} thread(s){extra})")  # fmt: skip
+
+
+def fmt(value: float | None, unit: str) -> str:
+    return "" if value is None else f"{value:>12,.4g}{unit} "
 
 
 if __name__ == "__main__":
