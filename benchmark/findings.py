@@ -245,30 +245,39 @@ def verdict(case: dict[str, Any]) -> str:
     lo, hi = case["rates"][0], case["rates"][-1]
     metric = case["metric"]
     t = case["table"]
-    parts = []
     drop = (f"test {metric} at noise {lo:g} stands {_fmt_diff(case['drop'])} above its floor "
             f"at noise {hi:g}")  # fmt: skip
-    fit = (f"at noise {hi:g} training {metric} against the given labels stands "
-           f"{_fmt_diff(case['fit'])} above test")  # fmt: skip
+    fit = (f"at noise {hi:g} training {metric} against the given labels minus test {metric} "
+           f"is {_fmt_diff(case['fit'])}")  # fmt: skip
+    memorized = (f"memorization rate at the last epoch "
+                 f"{_fmt(t[hi]['memorization_rate_last'])}")  # fmt: skip
     if case["collapses"] and case["fits_noise"]:
         return (f"**The signature shows.** The {drop}, while {fit}: the model fits labels that "
                 "carry nothing about the code.")  # fmt: skip
+    parts = []
     if case["collapses"]:
         parts.append(f"The {drop}, but {fit}: the interval includes 0, so at this profile the "
                      f"model does not fit the permuted labels in {case['epochs']} epochs "
-                     "(memorization rate at the last epoch "
-                     f"{_fmt(t[hi]['memorization_rate_last'])}).")  # fmt: skip
+                     f"({memorized}).")  # fmt: skip
     else:
         parts.append(f"The {drop}: the interval includes 0, so a model trained on labels that "
                      "belong to other samples scores about as well on test as one trained on "
                      "the true labels. The metric has a floor that needs no reading of the "
                      "code.")  # fmt: skip
         if "distinct_test_outputs" in t[lo]:
+            few = (t[hi]["distinct_test_outputs"]["mean"] or 1.0) < 0.25
             parts.append(f"Distinct test outputs at the last epoch: "
                          f"{_fmt(t[lo]['distinct_test_outputs'])} of the samples at noise "
-                         f"{lo:g}, {_fmt(t[hi]['distinct_test_outputs'])} at {hi:g}.")  # fmt: skip
+                         f"{lo:g}, {_fmt(t[hi]['distinct_test_outputs'])} at {hi:g}"
+                         + (f": at {hi:g} the model writes a few outputs whatever the input, "
+                            "and they score close to those of the model that reads the code."
+                            if few else "."))  # fmt: skip
         if case["fits_noise"]:
             parts.append(f"Meanwhile {fit}: the noise is memorized.")
+        else:
+            parts.append(f"Nor is the noise memorized: {fit}, so the model fits the permuted "
+                         f"labels no better than unseen ones in {case['epochs']} epochs "
+                         f"({memorized}).")  # fmt: skip
     return "**The signature does not show.** " + " ".join(parts)
 
 
