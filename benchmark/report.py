@@ -166,6 +166,11 @@ def _detailed(runs: list[Run]) -> list[Run]:
     return chosen[:MAX_DETAILED]
 
 
+def spread(epochs: list[int]) -> list[int]:
+    """At most MAX_EPOCH_PANELS epochs, evenly spread from the first to the last."""
+    return sorted({epochs[round(i)] for i in np.linspace(0, len(epochs) - 1, MAX_EPOCH_PANELS)})
+
+
 def fig_losses(run: Run, out: Path) -> Figure_:
     """Histograms of log(1 + loss) for clean and noisy training samples at evenly spread
     epochs: noisy samples start with high loss and are pulled down as they are memorized."""
@@ -176,7 +181,7 @@ def fig_losses(run: Run, out: Path) -> Figure_:
         .collect()
     )
     epochs = sorted(train["epoch"].unique().to_list())
-    picks = sorted({epochs[round(i)] for i in np.linspace(0, len(epochs) - 1, MAX_EPOCH_PANELS)})
+    picks = spread(epochs)
     fig = Figure(figsize=(2.6 * len(picks), 2.8))
     axes = fig.subplots(1, len(picks), sharey=True)
     axes = np.atleast_1d(axes)
@@ -261,7 +266,7 @@ def fig_predicted_scores(run: Run, out: Path) -> Figure_ | None:
     epochs = sorted(test["epoch"].unique().to_list())
     if not epochs:
         return None
-    picks = sorted({epochs[round(i)] for i in np.linspace(0, len(epochs) - 1, MAX_EPOCH_PANELS)})
+    picks = spread(epochs)
     cmap = matplotlib.colormaps["viridis"]
     fig = Figure(figsize=(5.2, 4.0))
     ax = fig.subplots()
