@@ -23,6 +23,7 @@ from benchmark.noise import NOISE_KINDS
 from benchmark.profiles import PROFILES
 from benchmark.runner import UnitFailed
 from benchmark.tasks import TASKS
+from native.formats import FormatError
 
 app = typer.Typer(
     help="Measure how much neural models of code memorize and how well they generalize.",
@@ -179,6 +180,8 @@ def run(
         raise fail(f"unit failed: {e}", code=1) from None
     except FileNotFoundError as e:  # a dataset that is not prepared or not installed here
         raise fail(str(e).splitlines()[0], code=1) from None
+    except FormatError as e:  # a corpus that yields nothing, a malformed dataset file
+        raise fail(str(e), code=1) from None
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import os
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from native import sources
 from native.sources import SUFFIX
 
 CARDS = Path(__file__).resolve().parent.parent / "datasets"
+# Source files (and JSON lines) larger than this are skipped and counted: one generated or
+# minified file of hundreds of MB would otherwise cost minutes and gigabytes for no usable method.
+# 2 MiB keeps every file of the built-in corpora (the largest: ruby-debian's generated mail
+# parser, 1.4 MB), so their fingerprints, and the results made from them, stay valid.
+MAX_FILE_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -43,20 +50,35 @@ _FOLDER_TASKS = {
 
 
 def _folder(name: str) -> DatasetSpec | None:
-    """A source tree as a dataset: its language named after a colon, or the most common one."""
+    """``folder_spec``, or None where the name is not a usable ``dir:`` corpus."""
     if not name.startswith("dir:"):
         return None
+    try:
+        return folder_spec(name)
+    except (ValueError, OSError):
+        return None
+
+
+def folder_spec(name: str) -> DatasetSpec:
+    """A source tree or zip as a dataset: ``dir:PATH[:python|java|ruby]``, the language named
+    after a colon or else the most common one; a one-line error says what is wrong with it."""
+    from native.formats import FormatError
+
     path, _, lang = name.removeprefix("dir:").rpartition(":")
     if lang not in SUFFIX:
         path, lang = name.removeprefix("dir:"), ""
     root = Path(path).expanduser()
-    if not root.is_dir():
-        return None
-    if not lang:
-        counts = {k: sum(1 for _ in root.rglob(f"*{s}")) for k, s in SUFFIX.items()}
-        lang = max(counts, key=counts.get)
-        if counts[lang] == 0:
-            return None
+    if not root.exists():
+        raise FormatError(f"{name}: {root} does not exist")
+    if not root.is_dir() and not zipfile.is_zipfile(root):
+        raise FormatError(f"{name}: {root} is neither a folder nor a zip archive")
+    counts = {k: len(sources.named(str(root), k).names()) for k in ([lang] if lang else SUFFIX)}
+    lang = max(counts, key=lambda k: counts[k])
+    if counts[lang] == 0:
+        *others, last = (SUFFIX[k] for k in counts)
+        wanted = f"{', '.join(others)} or {last}" if others else last
+        raise FormatError(f"{name}: the corpus yields nothing: no {wanted} files under {root} "
+                          "(test folders left out)")  # fmt: skip
     return DatasetSpec(f"dir:{root.resolve()}:{lang}", _FOLDER_TASKS[lang])
 
 
@@ -89,6 +111,23 @@ def card(name: str) -> dict:
 
 def cache_root() -> Path:
     return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench"))
+
+
+def max_file_bytes() -> int:
+    """The size above which a source file or JSON line is skipped: ``$BENCH_MAX_FILE_BYTES``,
+    or ``MAX_FILE_BYTES`` (2 MiB)."""
+    from native.formats import FormatError
+
+    raw = os.environ.get("BENCH_MAX_FILE_BYTES", "").strip()
+    if not raw:
+        return MAX_FILE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise FormatError(f"BENCH_MAX_FILE_BYTES={raw!r}: give a positive number of bytes")
+    return value
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,9 @@ def list_(
 def _local_info(name: str) -> dict[str, Any]:
     from benchmark import datasets, method_datasets, official
 
-    if name.startswith("dir:"):
-        fp, df, info = method_datasets.load(name, datasets.cache_root())
+    if name.startswith("dir:"):  # resolved as `bench run` resolves it: a zip, no language
+        spec = datasets.folder_spec(name)
+        fp, df, info = method_datasets.load(spec.name, datasets.cache_root())
     else:
         d = datasets.load(name)
         fp, df, info = d.fingerprint, d.samples, d.info
@@ -94,7 +95,7 @@ def info(
             _, _, data = official.load(name)
         else:
             data = _local_info(name)
-    except (KeyError, FileNotFoundError, ValueError) as e:
+    except (KeyError, OSError, ValueError) as e:  # ValueError: FormatError, one line
         raise _fail(str(e.args[0] if isinstance(e, KeyError) else e)) from None
     out = {"card": {k: v for k, v in c.items() if k != "name"}, **data, "name": name}
     if as_json:
@@ -104,6 +105,11 @@ def info(
     for key in ("name", "fingerprint", "samples", "vocabulary", "labels", "duplicates_removed"):
         if key in out:
             table.add_row(key, escape(json.dumps(out[key], default=str)))
+    for key, what in (("skipped_large", f"larger than {out.get('max_file_bytes')} bytes"),
+                      ("without_tokens", "without code or docstring tokens"),
+                      ("unreadable", "unreadable")):  # fmt: skip
+        if out.get(f"{key}_count"):
+            table.add_row(f"left out: {what}", str(out[f"{key}_count"]))
     for key in ("license", "split_rule"):
         if key in c:
             table.add_row(key, escape(str(c[key])))
@@ -125,6 +131,6 @@ def prepare(
 
     try:
         out = official.prepare(name, source, url)
-    except (KeyError, FileNotFoundError, ValueError, official.DownloadError) as e:
+    except (KeyError, OSError, ValueError, official.DownloadError) as e:
         raise _fail(str(e.args[0] if isinstance(e, KeyError) else e)) from None
     console.err.print(f"prepared {escape(name)} in {escape(str(out))}", highlight=False)

@@ -17,6 +17,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from typing import Any
 import polars as pl
 
 from benchmark import shards
+from benchmark.datasets import max_file_bytes
 from benchmark.tasks import methods, var_misuse
 from native import sources
+from native.formats import FormatError
 
 BUILDER_VERSION = 2  # 2: samples as parquet shards
 MAX_TOKENS = 256
@@ -84,17 +87,68 @@ class _Subset:
     def read(self, name: str) -> bytes:
         return self.source.read(name)
 
+    def size(self, name: str) -> int:
+        return self.source.size(name)
 
-def fingerprint(src: Any, builder: Builder | None = None) -> str:
+
+@dataclass
+class Survey:
+    """A source's files before any is read: a file over the size limit is left out unread
+    (one huge generated file would cost minutes and gigabytes for no usable method), and what
+    cannot be read is named, never silently missing."""
+
+    names: list[str]  # every file, in the source's order
+    large: dict[str, int]  # name -> size, over the limit
+    unreadable: dict[str, str]  # name -> why
+    folders: list[str]  # one line per folder that could not be listed
+
+    def todo(self) -> list[str]:
+        return [n for n in self.names if n not in self.large and n not in self.unreadable]
+
+    def unread(self) -> list[str]:
+        """One line per folder or file that could not be read."""
+        return self.folders + [f"{sources.shown(n)}: {e}" for n, e in self.unreadable.items()]
+
+
+def survey(src: Any, limit: int) -> Survey:
+    """The source's files, sized (not read), with those over ``limit`` bytes set aside."""
+    names, folders = sources.listing(src)
+    large, unreadable = {}, {}
+    for n in names:
+        try:
+            size = src.size(n)
+        except OSError as e:
+            unreadable[n] = str(e.strerror or e)
+            continue
+        if size > limit:
+            large[n] = size
+    return Survey(names, large, unreadable, folders)
+
+
+def fingerprint(src: Any, builder: Builder | None = None, found: Survey | None = None) -> str:
     """Hash of every file's name and content, so an upgraded JDK or Ruby rebuilds the cache,
-    and of the builder's fixed arguments (ruby-debian's split fractions)."""
+    and of the builder's fixed arguments (ruby-debian's split fractions); a file left out
+    counts by its size (too large) or as unreadable, so a new limit or a fixed file rebuilds."""
+    found = found or survey(src, max_file_bytes())
     h = hashlib.blake2b(digest_size=16)
     if getattr(builder, "keywords", None):  # none: the fingerprints of older caches stay valid
         h.update(repr(sorted(builder.keywords.items())).encode())  # type: ignore[union-attr]
-    for n in src.names():
-        h.update(n.encode() + b"\0")
-        h.update(hashlib.blake2b(src.read(n), digest_size=16).digest())
+    with shards.progress() as bar:
+        task = bar.add_task("hashing the corpus", total=len(found.names))
+        for n in found.names:
+            h.update(n.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(_content_key(src, n, found))
+            bar.advance(task)
     return f"{h.hexdigest()}-v{BUILDER_VERSION}"
+
+
+def _content_key(src: Any, name: str, found: Survey) -> bytes:
+    if name in found.large:
+        return f"large:{found.large[name]}".encode()
+    try:
+        return hashlib.blake2b(src.read(name), digest_size=16).digest()
+    except OSError:
+        return b"unreadable"
 
 
 def schema_of(builder: Builder) -> dict[str, Any]:
@@ -111,10 +165,11 @@ def file_shard(
     rows: list[dict[str, Any]] = []
     errors = []
     for rel in rels:
+        shown = sources.shown(rel)  # a name that is not UTF-8 still makes a storable id
         try:
-            rows += builder(rel, src.read(rel), MAX_TOKENS)
-        except (OSError, UnicodeError, ValueError) as e:  # one unreadable file loses only itself
-            errors.append(f"{rel}: {e}")
+            rows += builder(shown, src.read(rel), MAX_TOKENS)
+        except (OSError, ValueError, RecursionError) as e:  # an unreadable file loses only itself
+            errors.append(f"{shown}: {' '.join(str(e).split()) or type(e).__name__}")
     written = shards.write_shard(folder, index, rows, schema_of(builder)) if rows else 0
     return written, errors
 
@@ -139,24 +194,32 @@ def dedup(df: pl.DataFrame, near: bool = True) -> tuple[pl.DataFrame, dict[str, 
     return df, removed
 
 
-def build(name: str, src: Any, builder: Builder, out: Path) -> None:
+def build(name: str, src: Any, builder: Builder, out: Path, found: Survey | None = None) -> None:
     """Build every file's samples in parallel shards, deduplicate, rename into ``out``."""
-    names = src.names()
+    limit = max_file_bytes()
+    found = found or survey(src, limit)
+    todo = found.todo()
+    left_out = shards.LeftOut()
+    for n in found.large:
+        left_out.add("skipped_large", sources.shown(n))
+    unread = found.unread()
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
     try:
         work = partial(file_shard, src, builder)
         read = shards.build_parallel(
-            f"building {name}", names, work, tmp, FILES_PER_SHARD, total=len(names)
+            f"building {name}", todo, work, tmp, FILES_PER_SHARD, total=len(todo)
         )
+        unread += read["errors"]
         if not shards.shards(tmp):
-            raise ValueError(f"{name}: no usable methods in {len(names)} files")
+            raise FormatError(yields_nothing(name, builder, found, unread, limit))
         python = schema_of(builder) is PYTHON_SCHEMA
         removed = shards.dedup(tmp, partial(dedup, near=not python))
         info = {
-            "name": name, "builder_version": BUILDER_VERSION, "files": len(names),
+            "name": name, "builder_version": BUILDER_VERSION, "files": len(found.names),
             "samples": shards.split_sizes(tmp), "duplicates_removed": removed,
-            "unreadable_files": read["errors"], "unreadable_count": read["unreadable"],
-            "max_tokens": MAX_TOKENS,
+            "unreadable_files": unread[: shards.MAX_ERRORS],
+            "unreadable_count": len(found.folders) + len(found.unreadable) + read["unreadable"],
+            "max_tokens": MAX_TOKENS, "max_file_bytes": limit, **left_out.info(),
         }  # fmt: skip
         if python:
             info["buggy"] = int(shards.scan(tmp).select(pl.col("has_bug").sum()).collect().item())
@@ -167,13 +230,39 @@ def build(name: str, src: Any, builder: Builder, out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# What a file must hold to give a sample, by builder: said when a corpus yields none.
+USABLE = {
+    "python": "a function of 8 to 256 tokens with two variables or more",
+    "java": "a method with a body of 8 to 256 tokens",
+    "ruby": "a method of 8 to 256 tokens under a comment of three words or more",
+}
+
+
+def yields_nothing(name: str, builder: Builder, found: Survey, unread: list[str],
+                    limit: int) -> str:  # fmt: skip
+    """The one line that says why a corpus gave no sample."""
+    schema = schema_of(builder)
+    lang = "python" if schema is PYTHON_SCHEMA else "ruby" if schema is RUBY_SCHEMA else "java"
+    n = len(found.names)
+    if not n:
+        return f"{name}: the corpus yields nothing: no {sources.SUFFIX[lang]} files"
+    parts = [f"{n} file{'s' if n > 1 else ''}"]
+    if found.large:
+        parts.append(f"{len(found.large)} larger than BENCH_MAX_FILE_BYTES ({limit} bytes)")
+    if unread:
+        parts.append(f"{len(unread)} unreadable (first: {unread[0]})")
+    return (f"{name}: the corpus yields nothing: {', '.join(parts)}; none holds "
+            f"{USABLE[lang]}")  # fmt: skip
+
+
 def load(name: str, cache: Path) -> tuple[str, pl.LazyFrame, dict]:
     """(fingerprint, samples scanned lazily, info) of a method-level dataset, built on first use."""
     src, builder = source_of(name)
-    fp = fingerprint(src, builder)
+    found = survey(src, max_file_bytes())
+    fp = fingerprint(src, builder, found)
     safe = name.replace("/", "_").replace(":", "_")
     out = cache / "datasets" / f"{safe}-{fp}"
     if not (out / "info.json").exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        build(name, src, builder, out)
+        build(name, src, builder, out, found)
     return fp, shards.scan(out), json.loads((out / "info.json").read_text())

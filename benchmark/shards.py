@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from rich.progress import Progress
 
 from benchmark import console
 
@@ -38,7 +40,50 @@ SPILL_ROWS = 1_000_000  # keys buffered before they are written to their bucket 
 SPLIT_CODE = {"train": 0, "valid": 1, "test": 2}
 _KEYS = ("id", "split", "clean_hash", "near_hash")
 MAX_ERRORS = 100  # unreadable files named in info.json (all are counted)
+BATCH_BYTES = 32 << 20  # source bytes in one batch of files at most (with per_shard files)
 Work = Callable[[Path, int, list[Any]], tuple[int, list[str]]]
+# Why a build leaves an input out, as info.json and errors say it.
+REASONS = {
+    "skipped_large": "larger than BENCH_MAX_FILE_BYTES",
+    "without_tokens": "without code or docstring tokens",
+}
+
+
+class LeftOut:
+    """What a build leaves out on purpose, by reason (``REASONS``): every one counted and the
+    first ``MAX_ERRORS`` named in info.json, so nothing goes missing unsaid."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.names: dict[str, list[str]] = {}
+
+    def add(self, reason: str, name: str) -> None:
+        self.counts[reason] += 1
+        named = self.names.setdefault(reason, [])
+        if len(named) < MAX_ERRORS:
+            named.append(name)
+
+    def info(self) -> dict[str, Any]:
+        """``REASON_count`` and ``REASON`` (names) of every reason, zero counts included."""
+        out: dict[str, Any] = {}
+        for reason in REASONS:
+            out[f"{reason}_count"] = self.counts[reason]
+            out[reason] = self.names.get(reason, [])
+        return out
+
+    def summary(self) -> str:
+        """``; N left out as ...`` for an error message, or nothing."""
+        parts = [f"{n} {REASONS[r]}" for r, n in self.counts.items() if n]
+        return f"; left out: {', '.join(parts)}" if parts else ""
+
+
+def progress() -> Progress:
+    """A build's progress bar on stderr: drawn on a terminal only and gone when done, so that
+    a failed build's error stays the only line on stderr."""
+    bar = console.progress()
+    bar.live.transient = True
+    bar.disable = not console.err.is_interactive
+    return bar
 
 
 def publish(tmp: Path, out: Path, info: dict[str, Any]) -> None:
@@ -69,9 +114,11 @@ def write_shard(folder: Path, index: int, rows: list[dict[str, Any]], schema: di
 def build_parallel(
     label: str, items: Iterable[Any], work: Work, folder: Path, per_shard: int,
     workers: int | None = None, total: int | None = None,
+    weigh: Callable[[Any], int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Hand ``items`` to worker processes, ``per_shard`` at a time: ``work(folder, index,
-    batch)`` writes shard ``index`` and returns (rows, error lines).
+    """Hand ``items`` to worker processes, ``per_shard`` at a time (or fewer, where ``weigh``
+    says they hold ``BATCH_BYTES``): ``work(folder, index, batch)`` writes shard ``index`` and
+    returns (rows, error lines).
 
     The parent only reads the items (file names, or an archive's members) and counts; at most
     two batches per worker are in flight, so its memory stays flat however many there are.
@@ -80,8 +127,7 @@ def build_parallel(
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
     counts: dict[str, Any] = {"files": 0, "rows": 0, "unreadable": 0, "errors": []}
     pending: dict[Future, int] = {}
-    bar = console.progress()
-    bar.live.transient = True  # a failed build's error stays the only line on stderr
+    bar = progress()
 
     def settle(at_most: int) -> None:
         while len(pending) > at_most:
@@ -97,14 +143,15 @@ def build_parallel(
     with bar, ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         task = bar.add_task(label, total=total)
         batch: list[Any] = []
-        index = 0
+        index = held = 0
         try:
             for item in items:
                 batch.append(item)
                 counts["files"] += 1
-                if len(batch) == per_shard:
+                held += weigh(item) if weigh else 0
+                if len(batch) == per_shard or held >= BATCH_BYTES:
                     pending[pool.submit(work, folder, index, batch)] = len(batch)
-                    batch, index = [], index + 1
+                    batch, index, held = [], index + 1, 0
                     settle(2 * workers - 1)
             if batch:
                 pending[pool.submit(work, folder, index, batch)] = len(batch)
@@ -147,8 +194,9 @@ def _keys(path: Path, index: int) -> pl.DataFrame:
 
 
 def _spill(
-    folder: Path, paths: list[Path], key: str, buckets: int, dropped: dict[int, list[np.ndarray]]
-) -> Path:
+    folder: Path, paths: list[Path], key: str, buckets: int, dropped: dict[int, list[np.ndarray]],
+    tick: Callable[[], None] = lambda: None,
+) -> Path:  # fmt: skip
     """Write every shard's keys (less those already dropped) into bucket files by ``key``."""
     out = folder / f".keys-{key}"
     out.mkdir()
@@ -173,16 +221,18 @@ def _spill(
         count += k.height
         if count >= SPILL_ROWS:
             flush()
+        tick()
     flush()
     return out
 
 
 def _decide(
     spilled: Path, buckets: int, decide: Callable[[pl.DataFrame], pl.DataFrame],
-    dropped: dict[int, list[np.ndarray]],
+    dropped: dict[int, list[np.ndarray]], tick: Callable[[], None] = lambda: None,
 ) -> None:  # fmt: skip
     """Run ``decide`` (keys -> keys to drop) on each bucket; record the drops by shard."""
     for b in range(buckets):
+        tick()
         parts = sorted(spilled.glob(f"b{b:05d}-*.parquet"))
         if not parts:
             continue
@@ -218,18 +268,29 @@ def dedup(folder: Path, rule: Callable[[pl.DataFrame], tuple[pl.DataFrame, dict]
                 removed[kind][split] += n
         return frame.join(kept.select("shard", "row"), on=["shard", "row"], how="anti")
 
-    _decide(_spill(folder, paths, "id_hash", buckets, dropped), buckets, repeated_ids, dropped)
-    _decide(_spill(folder, paths, "near_hash", buckets, dropped), buckets, across_splits, dropped)
+    with progress() as bar:  # java-large: minutes
+        task = bar.add_task("removing duplicates", total=2 * (len(paths) + buckets))
+
+        def tick() -> None:
+            bar.advance(task)
+
+        for key, decide in (("id_hash", repeated_ids), ("near_hash", across_splits)):
+            spilled = _spill(folder, paths, key, buckets, dropped, tick)
+            _decide(spilled, buckets, decide, dropped, tick)
     for i, rows in dropped.items():
-        path = paths[i]
-        kept = (
-            pl.read_parquet(path).with_row_index("_row")
-            .filter(~pl.col("_row").is_in(np.concatenate(rows))).drop("_row")
-        )  # fmt: skip
-        if kept.is_empty():
-            path.unlink()
-            continue
-        tmp = path.with_suffix(".parquet.tmp")
-        kept.write_parquet(tmp)
-        os.replace(tmp, path)
+        _rewrite(paths[i], np.concatenate(rows))
     return removed
+
+
+def _rewrite(path: Path, drop: np.ndarray) -> None:
+    """A shard without the rows ``drop`` (gone if none is left), replaced atomically."""
+    kept = (
+        pl.read_parquet(path).with_row_index("_row")
+        .filter(~pl.col("_row").is_in(drop)).drop("_row")
+    )  # fmt: skip
+    if kept.is_empty():
+        path.unlink()
+        return
+    tmp = path.with_suffix(".parquet.tmp")
+    kept.write_parquet(tmp)
+    os.replace(tmp, path)

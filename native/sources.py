@@ -9,9 +9,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import struct
 import subprocess
 import sysconfig
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +23,19 @@ SUFFIX = {"java": ".java", "python": ".py", "ruby": ".rb"}
 SKIP_DIRS = frozenset(
     {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 )
+# What a damaged zip raises while it is opened or read (a truncated member, a bad CRC, an
+# unsupported or encrypted entry), so that one damaged member costs only itself.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError,
+              struct.error, OverflowError, UnicodeDecodeError, ValueError)  # fmt: skip
+
+
+def shown(name: str) -> str:
+    """A file name as it can be printed and stored: valid UTF-8 (undecodable bytes replaced),
+    control characters escaped, so an error naming it stays one line."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -32,13 +47,29 @@ class ZipSource:
     _zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
     def names(self) -> list[str]:
-        with zipfile.ZipFile(self.path) as z:
-            return sorted(n for n in z.namelist() if n.endswith(self.suffix))
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                return sorted(n for n in z.namelist() if n.endswith(self.suffix))
+        except (OSError, *ZIP_ERRORS) as e:
+            raise _input_error(f"{self.path}: not a readable zip archive ({_reason(e)})") from None
+
+    def size(self, name: str) -> int:
+        try:
+            return self._open().getinfo(name).file_size
+        except ZIP_ERRORS as e:
+            raise OSError(f"corrupt zip archive ({_reason(e)})") from None
 
     def read(self, name: str) -> bytes:
+        """The member's bytes; a damaged member is an OSError, like an unreadable file."""
+        try:
+            return self._open().read(name)
+        except ZIP_ERRORS as e:
+            raise OSError(f"corrupt zip member ({_reason(e)})") from None
+
+    def _open(self) -> zipfile.ZipFile:
         if self._zip is None:
             self._zip = zipfile.ZipFile(self.path)
-        return self._zip.read(name)
+        return self._zip
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "suffix": self.suffix, "_zip": None}
@@ -53,13 +84,32 @@ class DirSource:
     files: tuple[str, ...] | None = None  # relative paths; None: every match under root
 
     def names(self) -> list[str]:
+        return self.listing()[0]
+
+    def listing(self) -> tuple[list[str], list[str]]:
+        """(matching files, one line per sub-folder that could not be read); a root that cannot
+        be read is a ``FormatError``, as it yields nothing."""
         if self.files is not None:
-            return list(self.files)
-        return sorted(
-            p.relative_to(self.root).as_posix()
-            for p in self.root.rglob(f"*{self.suffix}")
-            if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(self.root).parts[:-1])
-        )
+            return list(self.files), []
+        if not os.access(self.root, os.R_OK | os.X_OK) or not self.root.is_dir():
+            raise _input_error(f"{self.root}: cannot read this folder")
+        found, unread = [], []
+
+        def failed(e: OSError) -> None:
+            if Path(e.filename) == self.root:
+                raise _input_error(f"{self.root}: cannot read this folder ({e.strerror})")
+            rel = Path(e.filename).relative_to(self.root).as_posix()
+            unread.append(f"{shown(rel)}/: cannot read this folder ({e.strerror})")
+
+        for here, dirs, files in os.walk(self.root, onerror=failed):
+            rel = Path(here).relative_to(self.root)
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+            found += [(rel / f).as_posix() for f in files
+                      if f.endswith(self.suffix) and is_file(Path(here) / f)]  # fmt: skip
+        return sorted(found), sorted(unread)
+
+    def size(self, name: str) -> int:
+        return (self.root / name).stat().st_size
 
     def read(self, name: str) -> bytes:
         return (self.root / name).read_bytes()
@@ -79,6 +129,9 @@ class FileListSource:
     @cached_property
     def _paths(self) -> dict[str, str]:
         return dict(self.files)
+
+    def size(self, name: str) -> int:
+        return Path(self._paths[name]).stat().st_size
 
     def read(self, name: str) -> bytes:
         return Path(self._paths[name]).read_bytes()
@@ -199,12 +252,39 @@ def named(spec: str, lang: str) -> Source:
         return DirSource(ruby_stdlib(), suffix)
     if spec == "ruby-debian":
         return debian_ruby()
-    path = Path(spec.removeprefix("dir:"))
+    path = Path(spec.removeprefix("dir:")).expanduser()
     if path.is_file() and zipfile.is_zipfile(path):
         return ZipSource(path, suffix)
     if path.is_dir():
         return DirSource(path, suffix)
-    raise FileNotFoundError(f"{spec}: not a source name, a zip archive or a directory")
+    if not path.exists():
+        raise FileNotFoundError(f"{spec}: no such folder or zip archive")
+    raise _input_error(f"{spec}: neither a folder nor a zip archive")
+
+
+def listing(src: Source) -> tuple[list[str], list[str]]:
+    """(file names, one line per part that could not be listed) of any source."""
+    return src.listing() if isinstance(src, DirSource) else (src.names(), [])
+
+
+def _input_error(message: str) -> Exception:
+    """The suite's one-line input error (imported here only, as native.formats loads numba)."""
+    from native.formats import FormatError
+
+    return FormatError(message)
+
+
+def is_file(path: Path) -> bool:
+    """A regular file (or a link to one); one that cannot even be looked at counts, so that
+    reading it fails and is reported rather than it silently missing."""
+    try:
+        return path.is_file()
+    except OSError:
+        return True
+
+
+def _reason(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def default(lang: str) -> Source:

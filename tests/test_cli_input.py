@@ -125,3 +125,21 @@ def test_a_sweep_runs_on_a_dir_dataset(tmp_path: Path):
     assert [(u["unit"], u["state"]) for u in sweep["units"]] == [
         ("baseline/noise-label-0.5/seed-0", "complete")
     ]
+
+
+@pytest.mark.parametrize("lang", ["python", "java", "ruby"])
+def test_a_dir_corpus_of_binary_files_is_one_line(lang: str, tmp_path: Path):
+    """Files that parse to nothing: `bench run` says so in one line, not a traceback."""
+    suffix = {"python": ".py", "java": ".java", "ruby": ".rb"}[lang]
+    corpus = tmp_path / "corpus"
+    (corpus / "pkg").mkdir(parents=True)
+    for i, folder in enumerate((corpus, corpus / "pkg")):
+        (folder / f"f{i}{suffix}").write_bytes(os.urandom(4000))
+    task = {"python": "var_misuse", "java": "method_name", "ruby": "code_to_text"}[lang]
+    proc = subprocess.run(
+        [*BENCH, "run", "--task", task, "--model", "baseline", "--noise", "0", "--profile",
+         "smoke", "--dataset", f"dir:{corpus}:{lang}", "--results", str(tmp_path / "r")],
+        capture_output=True, text=True, env={**os.environ, "BENCH_CACHE": str(tmp_path / "c")},
+    )  # fmt: skip
+    assert proc.returncode == 1 and "yields nothing" in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr

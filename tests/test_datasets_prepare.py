@@ -135,14 +135,24 @@ public class C%d {
 """
 
 
+# One method of its own per split, so that deduplication leaves every split a sample.
+UNIQUE = (
+    'public int countWords(String text) { int n = 0; for (String w : text.split(" ")) '
+    "{ n++; } return n; }",
+    "public boolean isBlankName(String name) { if (name == null) { return true; } "
+    "return name.trim().isEmpty(); }",
+    "public long sumSquares(long[] xs) { long s = 0; for (long x : xs) { s += x * x; } return s; }",
+)
+
+
 def java_tgz() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
         for i, split in enumerate(("training", "validation", "test")):
-            data = (JAVA % (i, i, i)).encode()
+            data = (JAVA % (i, i, i)).rstrip().removesuffix("}") + UNIQUE[i] + "\n}\n"
             info = tarfile.TarInfo(f"java-small/{split}/proj{i}/src/C{i}.java")
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
+            info.size = len(data.encode())
+            t.addfile(info, io.BytesIO(data.encode()))
     return buf.getvalue()
 
 
@@ -211,7 +221,7 @@ def test_prepare_java_tree_from_source(cache, tmp_path):
     assert r.exit_code == 0, r.output
     info = info_json("java-small")
     removed = sum(sum(v.values()) for v in info["duplicates_removed"].values())
-    assert info["samples"]["train"] == 2 and sum(info["samples"].values()) + removed == 6
+    assert info["samples"]["train"] == 3 and sum(info["samples"].values()) + removed == 9
     assert info["labels"]["top_label"]["add"] == 1
 
 
@@ -242,6 +252,7 @@ def test_sharded_build_equals_in_memory_dedup(cache, tmp_path, monkeypatch):
         "j/validation/q/C1.java": JAVA % (1, 1, 1),  # exact duplicates of training
         "j/validation/q/D1.java": upper,
         "j/validation/q/C7.java": JAVA % (7, 7, 7),
+        "j/validation/q/C9.java": (JAVA % (9, 9, 9)).replace("values", "elements"),  # kept
         "j/test/r/C7.java": JAVA % (7, 7, 7),  # duplicates of validation
         "j/test/r/C2.java": JAVA % (2, 2, 2),  # and of training
         "j/test/r/C8.java": (JAVA % (8, 8, 8)).replace("values", "items"),  # new: kept
