@@ -105,3 +105,11 @@ def test_bench_findings_runs_its_sweeps_and_writes_the_page(tmp_path) -> None:
     assert (docs / "findings" / "var_misuse-baseline.svg").read_text() == svg
     bad = subprocess.run([*argv[:-2], "--cases", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "TASK:MODEL" in bad.stderr
+
+
+def test_train_and_test_are_compared_in_a_metric_both_have() -> None:
+    """code_search's MRR ranks held-out queries only; memorization is read in pair accuracy."""
+    last = {"train": {"mrr": None, "pair_acc": 0.9}, "test": {"mrr": 0.3, "pair_acc": 0.6}}
+    unit = fd.Unit(Path("."), {"per_epoch": [last]}, {})
+    assert fd._fit_metric(unit, "mrr") == "pair_acc"
+    assert fd._fit_metric(unit, "pair_acc") == "pair_acc"
