@@ -70,8 +70,11 @@ def problems(metrics: Any) -> list[str]:
         return [*out, "per_epoch is not a list of epochs"]
     for entry in epochs:
         out += _scores(entry, names, f"epoch {entry.get('epoch')}: ")
+    detection = metrics.get("detection") or {}
+    if not isinstance(detection, dict):
+        return [*out, "detection is not an object"]
     for name in ("auroc", "auprc"):
-        for signal, values in (metrics.get("detection") or {}).items():
+        for signal, values in detection.items():
             if isinstance(values, dict) and not _in(values.get(name), 0.0, 1.0):
                 out.append(f"detection.{signal}.{name} is outside [0, 1]")
     return out

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 from hypothesis import strategies as st
 
+from benchmark.metrics import var_misuse as var_misuse_metrics
 from benchmark.protocol import ProtocolError
 from benchmark.results import Unit, verify
 from benchmark.standings import collect
@@ -69,11 +70,12 @@ def run_metrics(inputs: tuple[bytes, bool]) -> None:
                 assert reason == "metrics.json was changed after the unit completed" or (
                     data == (folder / "metrics.json").read_bytes()
                 ), reason
-        elif shown:  # shown: then every score in it is in its range
+        elif shown:  # shown: then every score of the task's metrics is in its range
             m = json.loads(data)
             for subset in ("train", "test", "valid"):
-                for v in (m.get(subset) or {}).values():
-                    assert v is None or 0.0 <= v <= 1.0, (subset, v)
+                for name in var_misuse_metrics.METRICS:
+                    v = (m.get(subset) or {}).get(name)
+                    assert v is None or 0.0 <= v <= 1.0, (subset, name, v)
 
 
 # -- predictions files --------------------------------------------------------------------------
