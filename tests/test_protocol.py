@@ -109,6 +109,11 @@ BAD = {
         *rows[1:],
     ],
     "repair_probs not a list": lambda rows: [{**rows[0], "repair_probs": 0.5}, *rows[1:]],
+    # found by fuzzing: an integer of thousands of digits is a ValueError of Python's parser
+    "huge integer": lambda rows: [
+        json.dumps(rows[0]).replace('"location": 5', '"location": ' + "9" * 5000),
+        *rows[1:],
+    ],
 }
 
 
@@ -125,6 +130,19 @@ def test_protocol_1_lines_are_refused_naming_the_missing_field(tmp_path):
     _write(tmp_path / "predictions" / "epoch-001.jsonl", rows)
     with pytest.raises(ProtocolError, match=r"line 1: 'repair_probs' is missing \(protocol 2"):
         read_predictions(tmp_path, 1, _expected())
+
+
+def test_a_token_that_is_a_lone_surrogate_is_one_line(tmp_path):
+    """Found by fuzzing: JSON may spell '\\udc80', which no table can store."""
+    from benchmark.tasks.lines import read_token_predictions
+
+    rows = [{"id": "t1", "split": "train", "tokens": ["\udc80"], "score": 0.5, "loss": 1.0,
+             "p_given": 0.5}]  # fmt: skip
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", rows)
+    none = pl.DataFrame({"id": []}, schema={"id": pl.String})
+    splits = {"train": pl.DataFrame({"id": ["t1"]}), "valid": none, "test": none}
+    with pytest.raises(ProtocolError, match="line 1: 'tokens' must be a list"):
+        read_token_predictions(tmp_path, 1, splits, "tokens", 256)
 
 
 def test_requires_every_epoch(tmp_path):

@@ -37,9 +37,21 @@ def integer(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def text(v: object) -> bool:
+    """A string that is valid Unicode (JSON's escapes can spell lone surrogates, '\\udc80',
+    which no file or table can store)."""
+    if not isinstance(v, str):
+        return False
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def tokens(v: object, limit: int = 512) -> bool:
     """A list of at most ``limit`` strings."""
-    return isinstance(v, list) and len(v) <= limit and all(isinstance(t, str) for t in v)
+    return isinstance(v, list) and len(v) <= limit and all(text(t) for t in v)
 
 
 def read_epoch(
@@ -64,7 +76,8 @@ def read_epoch(
                 raise ProtocolError(f"{where}: line longer than {max_line_bytes} bytes")
             try:
                 r = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            except (ValueError, RecursionError):
+                # ValueError: bad JSON or UTF-8, or an integer of thousands of digits;
                 # RecursionError: nesting deeper than the parser's stack ('[[[[...')
                 raise ProtocolError(f"{where}: not a JSON object") from None
             if not isinstance(r, dict) or not isinstance(r.get("id"), str):
