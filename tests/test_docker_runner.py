@@ -301,3 +301,21 @@ def test_a_stopped_run_removes_its_container(client, image, tmp_path, sig):
             if c.labels[sandbox.LABEL].startswith(str(results))]  # fmt: skip
     assert left == []
     assert list((results / ".tmp").iterdir()) == []
+
+
+def test_a_file_renamed_while_the_output_is_scanned_is_not_an_error(tmp_path, monkeypatch):
+    """A model renames each epoch's .tmp file into place while the harness scans its output:
+    a name listed and gone by the time it is looked at is skipped (seen failing a real
+    resumed run under load), and the rest of the folder is still checked."""
+    (tmp_path / "epoch-001.jsonl.tmp").write_text("x")
+    (tmp_path / "big").write_bytes(b"0" * 100)
+    real = os.scandir
+
+    def scandir(path):
+        entries = list(real(path))
+        (tmp_path / "epoch-001.jsonl.tmp").unlink(missing_ok=True)  # renamed meanwhile
+        return iter(entries)
+
+    monkeypatch.setattr(sandbox.os, "scandir", scandir)
+    assert sandbox.scan_output(tmp_path, sandbox.Limits()) is None
+    assert "over the limit" in sandbox.scan_output(tmp_path, sandbox.Limits(file=50))

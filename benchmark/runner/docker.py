@@ -182,7 +182,10 @@ def scan_output(folder: Path, limits: Limits) -> str | None:
             continue
         for entry in entries:
             count += 1
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # renamed or removed since the listing (an epoch's .tmp)
+                continue
             rel = Path(entry.path).relative_to(folder)
             if stat.S_ISDIR(st.st_mode):
                 stack.append(Path(entry.path))
