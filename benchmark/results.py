@@ -102,6 +102,11 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
+def dataset_fingerprint(folder: Path) -> str | None:
+    """The fingerprint of the dataset a verified unit was made from, as its manifest says."""
+    return read_manifest(folder)["settings"].get("dataset_fingerprint")
+
+
 def verify(folder: Path) -> str | None:
     """Why the unit in ``folder`` cannot be trusted, or None: every file of its manifest is
     there unchanged, and its metrics.json could be the harness's (metrics.checks)."""

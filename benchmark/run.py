@@ -26,11 +26,11 @@ from benchmark.profiles import PROFILES, Profile
 from benchmark.protocol import SPLITS, ProtocolError
 from benchmark.results import (
     Unit,
+    dataset_fingerprint,
     discard,
     publish,
     quarantine,
     read_json,
-    read_manifest,
     staging,
     verify,
     write_manifest,
@@ -155,7 +155,7 @@ def existing(cfg: RunConfig) -> dict | None:
         return None
     reason = verify(final)
     if reason is None:
-        made = read_manifest(final)["settings"].get("dataset_fingerprint")
+        made = dataset_fingerprint(final)
         today = datasets.load(cfg.dataset).fingerprint
         if made != today:
             reason = f"made from another version of dataset {cfg.dataset} ({made}, now {today})"

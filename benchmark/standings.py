@@ -27,7 +27,7 @@ from benchmark.metrics.sweep import (
     mean_interval,
     normalized_area,
 )
-from benchmark.results import REQUIRED, Unit, read_manifest, unsegment, verify
+from benchmark.results import REQUIRED, Unit, dataset_fingerprint, unsegment, verify
 
 RANKING = (
     "Within each board (one task, dataset, noise kind and profile), models are ranked by "
@@ -135,21 +135,18 @@ def check(root: Path, folder: Path) -> RunRecord | str:
     return RunRecord(unit, folder, metrics, run)
 
 
-def _fingerprint(record: RunRecord) -> str | None:
-    return read_manifest(record.folder)["settings"].get("dataset_fingerprint")
-
-
 def _same_data(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
     """Only units made from one version of each dataset: the version of its newest unit.
     Units of an older version measured something else, and would be ranked beside it."""
+    made = {r.folder: dataset_fingerprint(r.folder) for r in runs}
     newest: dict[str, tuple[str, str | None]] = {}
     for r in runs:
-        stamp = (str(r.run.get("started", "")), _fingerprint(r))
+        stamp = (str(r.run.get("started", "")), made[r.folder])
         if r.unit.dataset not in newest or stamp > newest[r.unit.dataset]:
             newest[r.unit.dataset] = stamp
     kept = []
     for r in runs:
-        if _fingerprint(r) == newest[r.unit.dataset][1]:
+        if made[r.folder] == newest[r.unit.dataset][1]:
             kept.append(r)
         else:
             warnings.append(f"{r.folder}: made from an older version of dataset "

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmark import console
 from benchmark.executors.base import Executor, ExecutorError, Job, JobState, JobStatus
 from benchmark.metrics.sweep import robustness
-from benchmark.results import Unit, is_complete, read_json, read_manifest, verify
+from benchmark.results import Unit, dataset_fingerprint, is_complete, read_json, verify
 
 RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
@@ -285,8 +285,7 @@ class Sweep:
                 self._fingerprint = datasets.load(self.spec.dataset).fingerprint
             except Exception:  # the unit's own run will fail with the real reason
                 return False
-        made = read_manifest(folder)["settings"].get("dataset_fingerprint")
-        return made == self._fingerprint
+        return dataset_fingerprint(folder) == self._fingerprint
 
     # --- bookkeeping -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.results import Unit, read_manifest
+from benchmark.results import Unit, dataset_fingerprint
 from benchmark.standings import collect
 from tests.cdp import Browser
 from tests.units import seal
@@ -69,7 +69,7 @@ def craft(src: Path, root: Path, model: str, scale: float = 1.0, **changes) -> P
     (dest / "metrics.json").write_text(json.dumps(m))
     (dest / "run.json").write_text(json.dumps(r))
     # sealed as that model's own run of the same dataset would be
-    return seal(dest, read_manifest(src)["settings"]["dataset_fingerprint"])
+    return seal(dest, dataset_fingerprint(src))
 
 
 @pytest.fixture(scope="module")
