@@ -22,7 +22,7 @@ from benchmark.models import MODELS
 from benchmark.noise import NOISE_KINDS
 from benchmark.profiles import PROFILES
 from benchmark.runner import UnitFailed
-from benchmark.tasks import TASKS
+from benchmark.tasks import DEFAULT_DATASETS, TASKS
 from native.formats import FormatError
 
 app = typer.Typer(
@@ -144,7 +144,7 @@ def run(
             raise fail(str(e)) from None
     check_choice("model", model, MODELS)
     check_choice("task", task, TASKS)
-    dataset = dataset or next(n for n, d in DATASETS.items() if task in d.tasks)
+    dataset = dataset or DEFAULT_DATASETS[task]
     check_choice(
         "dataset", dataset, DATASETS, ", or dir:PATH[:python|java|ruby] of a source folder"
     )
@@ -518,7 +518,11 @@ def findings(
         Path, typer.Option(help="Where findings.md and findings/*.svg are written.")
     ] = Path("docs"),
     cases: Annotated[
-        str, typer.Option(help="Comma-separated TASK:MODEL pairs, one sweep each.")
+        str,
+        typer.Option(
+            help="Comma-separated TASK:MODEL[:DATASET], one sweep each (the task's default "
+            "dataset where none is named)."
+        ),
     ] = ",".join(f"{t}:{m}" for t, m in FINDINGS_CASES),
     noise: Annotated[str, typer.Option(help="Comma-separated label-noise rates.")] = "0,0.5,1",
     seeds: Annotated[int, typer.Option(min=2, help="Seeds per rate: 0 .. N-1.")] = 3,
@@ -545,9 +549,9 @@ def findings(
     except ValueError as e:
         raise fail(str(e)) from None
     if sweep:
-        for task, model in pairs:
+        for task, model, dataset in pairs:
             try:
-                spec = sw.make_spec(task, None, model, noise, "label", seeds, profile, None,
+                spec = sw.make_spec(task, dataset, model, noise, "label", seeds, profile, None,
                                     device, "process")  # fmt: skip
                 local = sw.SlurmOptions(None, None, None, 0, 1, None)  # no Slurm option given
                 engine = sw.make_executor("local", spec, results, max_parallel, local)

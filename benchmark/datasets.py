@@ -86,9 +86,7 @@ DATASETS = Registry(
     {
         "python-stdlib": DatasetSpec("python-stdlib", ("var_misuse",)),
         "jdk": DatasetSpec("jdk", ("method_name",)),
-        # The first named dataset of a task is its offline default. ruby-debian (5x the
-        # training methods) stays second: codebert at --profile cpu does not clearly beat the
-        # baselines there either, and trails code_to_text's by 8 BLEU (README).
+        # Each task's offline default is named in benchmark.tasks.DEFAULT_DATASETS.
         "ruby-stdlib": DatasetSpec("ruby-stdlib", ("code_to_text", "code_search")),
         "ruby-debian": DatasetSpec("ruby-debian", ("code_to_text", "code_search")),
         "great": DatasetSpec("great", ("var_misuse",), official=True),

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from benchmark.metrics.sweep import difference_interval, mean_interval, run_folders
+from benchmark.profiles import PROFILES
 
 # One reference model per task: the study's (GGNN for variable misuse, code2vec for method
 # naming, a CodeBERT-style model for both Ruby tasks).
@@ -58,22 +59,26 @@ class Unit:
         return str(self.metrics["selection"]["metric"])
 
 
-def parse_cases(text: str) -> list[tuple[str, str]]:
-    """`task:model,task:model` -> pairs; a ValueError names a malformed item."""
-    out = []
+def parse_cases(text: str) -> list[tuple[str, str, str | None]]:
+    """`task:model[:dataset],...` -> triples (dataset None: the task's offline default); a
+    ValueError names a malformed item."""
+    out: list[tuple[str, str, str | None]] = []
     for item in (i.strip() for i in text.split(",")):
-        task, sep, model = item.partition(":")
+        task, sep, rest = item.partition(":")
+        model, _, dataset = rest.partition(":")
         if not (sep and task and model):
-            raise ValueError(f"--cases item {item!r} is not TASK:MODEL")
-        out.append((task, model))
+            raise ValueError(f"--cases item {item!r} is not TASK:MODEL[:DATASET]")
+        out.append((task, model, dataset or None))
     if not out:
         raise ValueError("--cases names no TASK:MODEL")
     return out
 
 
-def load_units(results: Path, task: str, model: str, kind: str = "label") -> list[Unit]:
-    """Every finished unit of `model` on `task` with noise of `kind` under `results` that
-    verifies (results.verify; one warning line for each that does not)."""
+def load_units(
+    results: Path, task: str, model: str, dataset: str, kind: str = "label"
+) -> list[Unit]:
+    """Every finished unit of `model` on `task` and `dataset` with noise of `kind` under
+    `results` that verifies (results.verify; one warning line for each that does not)."""
     from benchmark import console
     from benchmark.results import verify
 
@@ -89,10 +94,27 @@ def load_units(results: Path, task: str, model: str, kind: str = "label") -> lis
             console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
                               soft_wrap=True)  # fmt: skip
             continue
-        if metrics.get("model") != model or metrics.get("noise", {}).get("kind") != kind:
+        if (metrics.get("model") != model or metrics.get("noise", {}).get("kind") != kind
+                or metrics.get("dataset") != dataset):  # fmt: skip
             continue
         units.append(Unit(folder, metrics, run))
     return sorted(units, key=lambda u: (u.rate, u.metrics.get("seed", 0)))
+
+
+def sweep_command(case: dict[str, Any], units: list[Unit]) -> str:
+    """The `bench sweep` that makes a case's units, from what the units record."""
+    import shlex
+
+    config = units[0].run.get("config", {})
+    argv = ["bench", "sweep", "--task", case["task"], "--dataset", case["dataset"], "--models",
+            case["model"], "--noise-kind", "label", "--noise",
+            ",".join(f"{r:g}" for r in case["rates"]), "--seeds",
+            str(max(r["seeds"] for r in case["table"].values())), "--profile",
+            str(units[0].metrics.get("profile", config.get("profile", "cpu")))]  # fmt: skip
+    profile = PROFILES.get(argv[-1])
+    if config.get("epochs") is not None and (profile is None or config["epochs"] != profile.epochs):
+        argv += ["--epochs", str(config["epochs"])]
+    return shlex.join(argv)
 
 
 def _last(unit: Unit, get: Callable[[dict], Any]) -> float | None:
@@ -364,6 +386,12 @@ def write_page(
             "",
             verdict(c),
             "",
+            "Made by:",
+            "",
+            "```",
+            c["command"],
+            "```",
+            "",
             f"![{c['task']}: train and test {c['metric']}, Gini of the training loss and "
             f"average predicted score per epoch at each noise rate](findings/{stem}.svg)",
             "",
@@ -396,15 +424,20 @@ def _in(case: dict[str, Any]) -> str:
     return f" ({case['fit_metric']})" if case["fit_metric"] != case["metric"] else ""
 
 
-def collect(results: Path, cases: list[tuple[str, str]]) -> tuple[list[dict], dict]:
+def collect(results: Path, cases: list[tuple[str, str, str | None]]) -> tuple[list[dict], dict]:
     """The summary of each case from its units under `results`; a ValueError names a case with
     no unit or a single noise rate, where there is nothing to compare."""
+    from benchmark.tasks import DEFAULT_DATASETS
+
     summaries, units = [], {}
-    for task, model in cases:
-        found = load_units(results, task, model)
+    for task, model, dataset in cases:
+        dataset = dataset or DEFAULT_DATASETS.get(task, "")
+        found = load_units(results, task, model, dataset)
         if len({u.rate for u in found}) < 2:
-            raise ValueError(f"{task}:{model} has units at fewer than two noise rates under "
-                             f"{results}; run its sweep first")  # fmt: skip
+            raise ValueError(f"{task}:{model} on {dataset or '?'} has units at fewer than two "
+                             f"noise rates under {results}; run its sweep first")  # fmt: skip
         units[(task, model)] = found
-        summaries.append(summarize_case(task, model, found))
+        case = summarize_case(task, model, found)
+        case["command"] = sweep_command(case, found)
+        summaries.append(case)
     return summaries, units

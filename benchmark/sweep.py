@@ -113,14 +113,14 @@ def make_spec(
     from benchmark.models import MODELS
     from benchmark.noise import NOISE_KINDS
     from benchmark.profiles import PROFILES
-    from benchmark.tasks import TASKS
+    from benchmark.tasks import DEFAULT_DATASETS, TASKS
 
     def choice(what: str, value: str, choices: Any) -> None:
         if value not in choices:
             raise BadOption(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}")
 
     choice("task", task, TASKS)
-    dataset = dataset or next(n for n, d in DATASETS.items() if task in d.tasks)
+    dataset = dataset or DEFAULT_DATASETS[task]
     choice("dataset", dataset, DATASETS)
     choice("profile", profile, PROFILES)
     choice("device", device, ("auto", "cpu", "cuda"))

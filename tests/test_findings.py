@@ -55,7 +55,7 @@ def test_the_signature_shows_when_test_collapses_and_train_fits_the_noise(tmp_pa
     for seed, (clean, noisy) in enumerate([(0.40, 0.010), (0.38, 0.012), (0.39, 0.008)]):
         _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.35, clean])
         _unit(tmp_path, 1.0, seed, [0.1, 0.8 + seed / 100], [0.05, noisy])
-    (case,), units = fd.collect(tmp_path, [("method_name", "code2vec")])
+    (case,), units = fd.collect(tmp_path, [("method_name", "code2vec", None)])
     assert case["collapses"] and case["fits_noise"]
     assert case["drop"]["diff"] == pytest.approx(0.39 - 0.01)
     assert case["fit"]["diff"] == pytest.approx(0.81 - 0.01)
@@ -63,6 +63,10 @@ def test_the_signature_shows_when_test_collapses_and_train_fits_the_noise(tmp_pa
     page = fd.write_page([case], units, tmp_path / "docs", "bench findings").read_text()
     assert "| method_name | code2vec | jdk | 0.390 [" in page and "| shows |" in page
     assert (tmp_path / "docs" / "findings" / "method_name-code2vec.svg").is_file()
+    # the sweep that makes the case's units, from what they record, under its section
+    command = ("bench sweep --task method_name --dataset jdk --models code2vec --noise-kind "
+               "label --noise 0,1 --seeds 3 --profile cpu")  # fmt: skip
+    assert case["command"] == command and f"```\n{command}\n```" in page
     # distinct test outputs: 3 of 4 names at noise 0, 1 of 4 at noise 1
     assert case["table"][0.0]["distinct_test_outputs"]["mean"] == 0.75
     assert case["table"][1.0]["distinct_test_outputs"]["mean"] == 0.25
@@ -72,7 +76,7 @@ def test_a_test_score_that_does_not_move_is_called_a_floor(tmp_path) -> None:
     for seed, score in enumerate([0.30, 0.32, 0.31]):
         _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.3, score])
         _unit(tmp_path, 1.0, seed, [0.2, 0.7], [0.3, score - 0.005 * (seed - 1)])
-    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec")])
+    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)])
     assert not case["collapses"] and case["fits_noise"]
     text = fd.verdict(case)
     assert text.startswith("**The signature does not show.**") and "floor" in text
@@ -81,9 +85,34 @@ def test_a_test_score_that_does_not_move_is_called_a_floor(tmp_path) -> None:
 def test_a_case_without_two_rates_is_one_line(tmp_path) -> None:
     _unit(tmp_path, 0.0, 0, [0.5], [0.3])
     with pytest.raises(ValueError, match="fewer than two noise rates"):
-        fd.collect(tmp_path, [("method_name", "code2vec")])
+        fd.collect(tmp_path, [("method_name", "code2vec", None)])
     with pytest.raises(ValueError, match="not TASK:MODEL"):
         fd.parse_cases("var_misuse")
+    assert fd.parse_cases("code_to_text:codebert:ruby-debian, var_misuse:ggnn") == [
+        ("code_to_text", "codebert", "ruby-debian"),
+        ("var_misuse", "ggnn", None),
+    ]
+
+
+def test_units_of_another_dataset_are_not_mixed_in(tmp_path) -> None:
+    """A results folder that holds a task's runs on two datasets: each case reads its own."""
+    for seed in range(2):
+        _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.3, 0.4])
+        _unit(tmp_path, 1.0, seed, [0.2, 0.7], [0.1, 0.01])
+    other = tmp_path / "method_name" / "java-small"
+    (tmp_path / "method_name" / "jdk").rename(other)
+    for f in other.rglob("metrics.json"):
+        f.write_text(f.read_text().replace('"dataset": "jdk"', '"dataset": "java-small"'))
+        seal(f.parent)
+    for seed in range(2):
+        _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.3, 0.2])
+        _unit(tmp_path, 1.0, seed, [0.2, 0.7], [0.1, 0.02])
+    (jdk,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)])
+    (small,), _ = fd.collect(tmp_path, [("method_name", "code2vec", "java-small")])
+    assert (jdk["dataset"], small["dataset"]) == ("jdk", "java-small")
+    assert jdk["table"][0.0]["test_last"]["mean"] == pytest.approx(0.2)
+    assert small["table"][0.0]["test_last"]["mean"] == pytest.approx(0.4)
+    assert "--dataset java-small" in small["command"] and small["table"][0.0]["seeds"] == 2
 
 
 @pytest.mark.slow
