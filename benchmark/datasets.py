@@ -3,7 +3,6 @@ each built once and cached by content hash, read lazily."""
 
 from __future__ import annotations
 
-import os
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -11,15 +10,11 @@ from pathlib import Path
 
 import polars as pl
 
+from benchmark.cache import CARDS, cache_root
+from benchmark.cache import MAX_FILE_BYTES as MAX_FILE_BYTES  # re-exported: tests read them here
+from benchmark.cache import max_file_bytes as max_file_bytes
 from native import sources
 from native.sources import SUFFIX
-
-CARDS = Path(__file__).resolve().parent.parent / "datasets"
-# Source files (and JSON lines) larger than this are skipped and counted: one generated or
-# minified file of hundreds of MB would otherwise cost minutes and gigabytes for no usable method.
-# 2 MiB keeps every file of the built-in corpora (the largest: ruby-debian's generated mail
-# parser, 1.4 MB), so their fingerprints, and the results made from them, stay valid.
-MAX_FILE_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -105,27 +100,6 @@ def card(name: str) -> dict:
     """The dataset's TOML card (sources, license, split rule), when the checkout has it."""
     path = CARDS / f"{name}.toml"
     return tomllib.loads(path.read_text()) if path.exists() else {"name": name}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench"))
-
-
-def max_file_bytes() -> int:
-    """The size above which a source file or JSON line is skipped: ``$BENCH_MAX_FILE_BYTES``,
-    or ``MAX_FILE_BYTES`` (2 MiB)."""
-    from native.formats import FormatError
-
-    raw = os.environ.get("BENCH_MAX_FILE_BYTES", "").strip()
-    if not raw:
-        return MAX_FILE_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise FormatError(f"BENCH_MAX_FILE_BYTES={raw!r}: give a positive number of bytes")
-    return value
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from benchmark import shards
-from benchmark.datasets import max_file_bytes
+from benchmark.cache import max_file_bytes
 from benchmark.tasks import methods, var_misuse
 from native import sources
 from native.formats import FormatError

@@ -39,7 +39,7 @@ from typing import IO, Any
 import polars as pl
 
 from benchmark import shards
-from benchmark.datasets import CARDS, MAX_FILE_BYTES, cache_root, max_file_bytes
+from benchmark.cache import CARDS, MAX_FILE_BYTES, cache_root, max_file_bytes
 from benchmark.method_datasets import JAVA_SCHEMA, MAX_TOKENS, PYTHON_SCHEMA, dedup
 from benchmark.tasks.methods import java_samples
 from benchmark.tasks.var_misuse import token_hashes
