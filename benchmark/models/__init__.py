@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    tasks: tuple[str, ...]
-    representation: str
-    command: tuple[str, ...]  # one for every task (task.json says which); + --input/--output
-    weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
-
+from benchmark.models.manifests import from_environment
+from benchmark.models.spec import ModelSpec
 
 # The var-misuse reference models: module benchmark.models.NAME, and its model class there.
 VAR_MISUSE = {"ggnn": "GGNNVarMisuse", "great": "GREATVarMisuse",
@@ -52,6 +44,4 @@ MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.jso
 )
 
 # Models declared in TOML manifests named by $BENCH_MODELS (see manifests.py).
-from benchmark.models.manifests import from_environment  # noqa: E402 (needs ModelSpec)
-
 MODELS.update(from_environment(set(MODELS)))

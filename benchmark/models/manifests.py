@@ -21,7 +21,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from benchmark.models import ModelSpec
+from benchmark.models.spec import ModelSpec
 
 ENV = "BENCH_MODELS"
 
