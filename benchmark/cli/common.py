@@ -1,0 +1,86 @@
+"""What every command shares: one-line errors, and the checks of options several commands take."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from benchmark import console
+from benchmark.models import MODELS
+
+MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    console.err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def check_choice(what: str, value: str, choices: object, also: str = "") -> None:
+    if value not in choices:
+        raise fail(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}{also}")
+
+
+def check_results(results: Path) -> None:
+    """--results is a folder this process can write in (made if missing): a file there, or a
+    read-only place, is one line now rather than a traceback once the dataset is built."""
+    if results.exists() and not results.is_dir():
+        raise fail(f"--results {results} is a file, not a folder")
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=results).close()
+    except OSError as e:
+        raise fail(f"--results {results} cannot be written ({e.strerror or e})") from None
+
+
+def check_weights(model: str, weights: Path | None) -> None:
+    """--weights names a folder, and only for a model that starts from pretrained weights."""
+    if weights is None:
+        return
+    if not MODELS[model].weights:
+        takers = ", ".join(n for n, s in MODELS.items() if s.weights)
+        raise fail(f"model {model!r} takes no pretrained weights (--weights); {takers} does")
+    if not weights.is_dir():
+        raise fail(f"--weights {weights} is not a folder")
+
+
+def warn_of_overlap(weights: Path | str | None, dataset: str) -> None:
+    """A warning where `bench models pretrain` made ``weights`` without leaving out
+    ``dataset``'s held-out methods, which the pretraining corpus may then hold."""
+    if weights is None:
+        return
+    try:
+        corpus = json.loads((Path(weights) / "pretraining.json").read_text())["corpus"]
+        if dataset in corpus["exclude"]:
+            return
+        made_of = ", ".join(corpus["datasets"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not made by bench models pretrain
+    console.err.print(f"[yellow]warning:[/] {weights} was pretrained on {made_of} without "
+                      f"--exclude {dataset}: its valid and test methods may be in that corpus",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def _fmt(v: object) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def summary_table(m: dict) -> Table:
+    t = Table(title=f"{m['model']} on {m['task']}/{m['dataset']}, {m['noise']['kind']} noise "
+                    f"{m['noise']['rate']:g} "
+                    f"({m['noise']['n_noisy']}/{m['noise']['n_train']} noisy), "
+                    f"seed {m['seed']}, epoch {m['selected_epoch']} selected")  # fmt: skip
+    t.add_column("subset")
+    names = list(m["test"])
+    for name in names:
+        t.add_column(name, justify="right")
+    for subset in ("train", "train_clean", "train_noisy", "valid", "test"):
+        t.add_row(subset, *[_fmt(m.get(subset, {}).get(n)) for n in names])
+    t.caption = (f"memorization rate {_fmt(m['memorization_rate'])}, generalization gap "
+                 f"{_fmt(m['generalization_gap'])}, noise detection AUROC (loss) "
+                 f"{_fmt(m['noise_detection_auroc'])}")  # fmt: skip
+    return t

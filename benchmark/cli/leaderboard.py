@@ -1,0 +1,124 @@
+"""`bench leaderboard show|export|publish`: the standings computed from result folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from benchmark import console
+from benchmark.cli.app import leaderboard_app
+from benchmark.cli.common import (
+    check_choice,
+    fail,
+)
+
+ResultsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--results",
+        help="Folder that holds results; repeat it to merge folders (from several machines).",
+    ),
+]
+
+
+def _leaderboard(results: list[Path] | None) -> tuple[list[dict], list[str]]:
+    """The ranked rows, with every left-out unit reported on stderr (a line each)."""
+    from benchmark.standings import leaderboard
+
+    rows, found = leaderboard(results or [Path("results")])
+    for warning in found.warnings:
+        console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+    return rows, found.warnings
+
+
+@leaderboard_app.command("show")
+def leaderboard_show(
+    results: ResultsOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the rows as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Show the leaderboard: one row per task, dataset, noise kind, profile and model."""
+    from benchmark.exports import fmt, rates_of, with_interval
+    from benchmark.standings import RANKING, board_key, floor_text, gain_text
+
+    rows, warnings = _leaderboard(results)
+    if as_json:
+        print(json.dumps({"ranking": RANKING, "rows": rows, "warnings": warnings}, indent=2))
+        return
+    if not rows:
+        console.err.print("no complete runs under " + ", ".join(map(str, results or ["results"])))
+        return
+    boards: dict[tuple, list[dict]] = {}
+    for row in rows:
+        boards.setdefault(board_key(row), []).append(row)
+    for (task, dataset, kind, profile), members in boards.items():
+        rates = rates_of(members)
+        t = Table(title=escape(f"{task}: {dataset}, {kind} noise, {profile} profile "
+                               f"(test {members[0]['metric']})"))  # fmt: skip
+        for col in ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
+                    *[f"@{r}" for r in rates], "robust", "memorized", "AUROC", "params",
+                    "train s", "seeds", "hardware"]:  # fmt: skip
+            text = col in ("model", "hardware")
+            t.add_column(col, justify="left" if text else "right", no_wrap=col == "model")
+        for row in members:
+            t.add_row(str(row["rank"]), escape(row["model"]), with_interval(row["clean"]),
+                      floor_text(row), gain_text(row),
+                      *[fmt(row["scores"].get(r, {}).get("mean")) for r in rates],
+                      fmt(row["robustness"]), fmt(row["memorization_rate"]),
+                      fmt(row["detection_auroc"]), fmt(row["parameters"]),
+                      fmt(row["train_seconds"], 1), str(row["seeds"]),
+                      escape("; ".join(row["hardware"])))  # fmt: skip
+        console.out.print(t)
+    console.out.print(RANKING, highlight=False)
+
+
+@leaderboard_app.command("export")
+def leaderboard_export(
+    out: Annotated[Path, typer.Option(help="File to write.")],
+    format: Annotated[str, typer.Option(help="csv, json or md.")] = "csv",
+    results: ResultsOpt = None,
+) -> None:
+    """Write the leaderboard to a CSV, JSON or Markdown file."""
+    from benchmark.exports import FORMATS, export
+
+    check_choice("format", format, FORMATS)
+    rows, warnings = _leaderboard(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(export(rows, warnings, format))
+    console.err.print(f"wrote {len(rows)} rows to {out}", highlight=False)
+
+
+@leaderboard_app.command("publish")
+def leaderboard_publish(
+    out: Annotated[Path, typer.Option(help="Folder of the static site.")],
+    results: ResultsOpt = None,
+) -> None:
+    """Write the leaderboard as a static site: a page per task, per model and per run.
+
+    The site is built beside OUT and swapped in; OUT must be new, empty, or a site published
+    before (which it replaces), so nothing publish did not write is ever deleted."""
+    from benchmark.site import SiteError, check_replaceable, publish
+    from benchmark.standings import leaderboard
+
+    try:
+        check_replaceable(out.resolve())  # before the results are read, which takes a while
+    except SiteError as e:
+        raise fail(str(e)) from None
+    rows, found = leaderboard(results or [Path("results")])
+    for warning in found.warnings:
+        console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+    try:
+        pages = publish(rows, found, out)
+    except SiteError as e:
+        raise fail(str(e)) from None
+    except OSError as e:
+        raise fail(f"cannot write the site to {out}: {e.strerror or e}", code=1) from None
+    console.err.print(f"wrote {len(pages)} pages to {out}/index.html", highlight=False)

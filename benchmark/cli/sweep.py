@@ -1,0 +1,145 @@
+"""`bench sweep` and `bench sweep status`: grids of units, locally or on Slurm."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from benchmark import console
+from benchmark.cli.app import sweep_app
+from benchmark.cli.common import (
+    check_results,
+    fail,
+    warn_of_overlap,
+)
+from benchmark.datasets import DATASETS
+from benchmark.models import MODELS
+from benchmark.profiles import PROFILES
+from benchmark.tasks import TASKS
+
+SLURM = "Slurm (--executor slurm)"
+
+
+@sweep_app.callback(invoke_without_command=True)
+def sweep(
+    ctx: typer.Context,
+    models: Annotated[
+        str | None, typer.Option(help=f"Comma-separated models: {', '.join(MODELS)}.")
+    ] = None,
+    noise: Annotated[
+        str, typer.Option(help="Comma-separated noise rates in [0, 1].")
+    ] = "0,0.25,0.5,0.75,1",
+    noise_kind: Annotated[str, typer.Option(help="Kind of noise.")] = "label",
+    seeds: Annotated[int, typer.Option(help="Seeds per cell: 0 .. N-1.")] = 3,
+    task: Annotated[str, typer.Option(help=f"Task: {', '.join(TASKS)}.")] = "var_misuse",
+    dataset: Annotated[
+        str | None,
+        typer.Option(help=f"Dataset: {', '.join(DATASETS)}; the task's offline default if unset."),
+    ] = None,
+    profile: Annotated[str, typer.Option(help=f"Size of each run: {', '.join(PROFILES)}.")] = "cpu",
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs per unit; the profile's by default.", min=1)
+    ] = None,
+    device: Annotated[str, typer.Option(help="Device for the models: auto, cpu or cuda.")] = "auto",
+    runner: Annotated[
+        str, typer.Option(help="How each model is started: process, or docker (its image).")
+    ] = "process",
+    executor: Annotated[str, typer.Option(help="Where units run: local or slurm.")] = "local",
+    max_parallel: Annotated[
+        int | None, typer.Option(help="Units at once; local: the GPUs or cores by default.")
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Extra attempts for a unit that fails.")] = 2,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
+    ] = None,
+    results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
+    partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=SLURM)] = None,
+    time: Annotated[
+        str | None, typer.Option(help="Time limit per unit (HH:MM:SS).", rich_help_panel=SLURM)
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Account.", rich_help_panel=SLURM)] = None,
+    gpus_per_unit: Annotated[int, typer.Option(help="GPUs per unit.", rich_help_panel=SLURM)] = 0,
+    cpus_per_unit: Annotated[int, typer.Option(help="CPUs per unit.", rich_help_panel=SLURM)] = 1,
+    mem: Annotated[
+        str | None, typer.Option(help="Memory per unit (e.g. 8G).", rich_help_panel=SLURM)
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the sweep's summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Run every unit of models x noise rates x seeds that is not complete; exit 1 if any fails."""
+    from benchmark import sweep as sw
+    from benchmark.executors.base import ExecutorError
+
+    if ctx.invoked_subcommand is not None:
+        return
+    from benchmark.submit import register
+
+    register(results)  # submitted models sweep by name, like the reference models
+    if models is None:
+        raise fail(f"--models is required; choose from: {', '.join(sorted(MODELS))}")
+    slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem)
+    try:
+        spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
+                            device, runner, weights)  # fmt: skip
+        check_results(results)
+        warn_of_overlap(spec.weights, spec.dataset)
+        engine = sw.make_executor(executor, spec, results, max_parallel, slurm)
+        summary = sw.run_sweep(spec, results, engine, retries)
+    except (sw.BadOption, sw.SweepBusy) as e:
+        raise fail(str(e)) from None
+    except ExecutorError as e:
+        raise fail(str(e), code=1) from None
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    for f in summary["failed"]:
+        console.err.print(f"[red]failed[/] {f['unit']}: {f['reason']}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+    done = f"{summary['complete']}/{summary['units']} units complete"
+    console.err.print(f"{done} ({summary['skipped']} were already) in {summary['seconds']:.0f} s")
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@sweep_app.command("status")
+def sweep_status(
+    sweep_id: Annotated[str | None, typer.Argument(help="One sweep's id; all by default.")] = None,
+    results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the sweeps' state as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Show each sweep's units done, running, failed and pending, from another shell too."""
+    from benchmark.sweep import status
+
+    sweeps = status(results, sweep_id)
+    if sweep_id and not sweeps:
+        raise fail(f"no sweep {sweep_id!r} under {results}")
+    if as_json:
+        print(json.dumps(sweeps, indent=2))
+        return
+    if not sweeps:
+        console.err.print(f"no sweeps under {results}")
+        return
+    t = Table(title=f"sweeps ({results})")
+    for col in ("sweep", "state", "models", "rates", "seeds", "profile", "done", "running",
+                "queued", "failed", "pending", "ETA"):  # fmt: skip
+        t.add_column(col, justify="left" if col in ("sweep", "state", "models") else "right")
+    for s in sweeps:
+        eta = "-" if s["eta_s"] is None else f"{s['eta_s'] // 60}m{s['eta_s'] % 60:02d}s"
+        t.add_row(s["sweep"], s["state"], ",".join(s["models"]),
+                  ",".join(f"{r:g}" for r in s["noise_rates"]), str(s["seeds"]), s["profile"],
+                  f"{s['complete']}/{s['units_total']}", str(s["running"]), str(s["queued"]),
+                  str(s["failed"]), str(s["pending"]), eta)  # fmt: skip
+    console.out.print(t)
+    for s in sweeps:
+        for u in s["units"]:
+            if u["state"] == "failed":
+                what = f"{s['sweep']} {u['unit']} after {u['attempts']} attempts"
+                console.err.print(f"[red]failed[/] {what}: {u['reason']}", highlight=False,
+                                  soft_wrap=True)  # fmt: skip
