@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -15,14 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import polars as pl
-
 import benchmark
 from benchmark import console, datasets, noise
 from benchmark.evaluator import score
 from benchmark.metrics.run import summarize
 from benchmark.models import MODELS
-from benchmark.profiles import PROFILES, Profile
+from benchmark.profiles import PROFILES, select_splits
 from benchmark.protocol import SPLITS, ProtocolError
 from benchmark.results import (
     Unit,
@@ -38,8 +35,7 @@ from benchmark.results import (
 from benchmark.runner import UnitFailed
 from benchmark.runner import process as process_runner
 from benchmark.tasks.hooks import task_hooks
-
-SUBSAMPLE_SEED = 20211  # fixed: every run of a profile sees the same samples
+from benchmark.weights import weights_fingerprint
 
 
 @dataclass(frozen=True)
@@ -63,41 +59,6 @@ class RunConfig:
         return Unit(
             self.task, self.dataset, self.model, self.noise_kind, self.noise_rate, self.seed
         )
-
-
-def select_splits(
-    samples: pl.DataFrame | pl.LazyFrame, profile: Profile
-) -> dict[str, pl.DataFrame]:
-    """The profile's share of each split: short enough functions, a fixed subsample.
-
-    Lazy samples (a dataset's shards) are read once for the ids, then only for the rows
-    kept. The ids are sorted before the seeded draw, so the pick depends on the samples, not
-    on the order the shards hold them in.
-    """
-    out = {}
-    for split in SPLITS:
-        rows = samples.lazy().filter(
-            (pl.col("split") == split) & (pl.col("source_tokens").list.len() <= profile.max_tokens)
-        )
-        size = profile.split_sizes[split]
-        if size is not None:
-            ids = rows.select("id").collect()["id"].sort()
-            if ids.len() > size:
-                keep = ids.sample(size, seed=SUBSAMPLE_SEED)
-                rows = rows.filter(pl.col("id").is_in(keep.implode()))
-        out[split] = rows.collect().sort("id")
-    return out
-
-
-def weights_fingerprint(folder: Path) -> str:
-    """A hash of every file's relative name and bytes under a weights folder."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _code_version() -> dict:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.profiles import PROFILES, Profile
+from benchmark.profiles import PROFILES, Profile, select_splits
 from benchmark.protocol import ProtocolError, read_events
 from benchmark.runner import UnitFailed
 from benchmark.runner import docker as sandbox
@@ -65,7 +65,6 @@ class _Interrupt(Exception):
 def _tiny_inputs(task: str, model: str, folder: Path, time_limit: float) -> tuple[Any, Any]:
     """Write a tiny input folder for ``task``; return its splits and labels."""
     from benchmark import datasets, noise
-    from benchmark.run import select_splits
     from benchmark.tasks.hooks import task_hooks
 
     name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)

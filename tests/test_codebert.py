@@ -24,9 +24,9 @@ from benchmark.models.codebert import (
     build,
     random_encoder,
 )
-from benchmark.profiles import PROFILES
-from benchmark.run import select_splits, weights_fingerprint
+from benchmark.profiles import PROFILES, select_splits
 from benchmark.tasks.hooks import task_hooks
+from benchmark.weights import weights_fingerprint
 from tests.test_reference_models import kill_mid_epoch_then_resume
 
 HIDDEN = 24  # the tiny RoBERTa's width, unlike any profile's, so its use is visible

@@ -399,8 +399,7 @@ def test_source_tree_builds_in_shards_and_selects_like_a_frame(cache, tmp_path, 
     # A dir:PATH Java tree goes through the same shards (one file each, here) and bucketed
     # dedup as the archives; the harness's lazy selection picks what it picked from a frame.
     from benchmark import method_datasets, shards
-    from benchmark.profiles import Profile
-    from benchmark.run import select_splits
+    from benchmark.profiles import Profile, select_splits
     from benchmark.tasks.methods import java_samples
 
     monkeypatch.setattr(method_datasets, "FILES_PER_SHARD", 1)

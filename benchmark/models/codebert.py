@@ -803,7 +803,7 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
     settings."""
     tag, saved = "codebert", None
     if weights is not None:
-        from benchmark.run import weights_fingerprint
+        from benchmark.weights import weights_fingerprint
 
         encoder, tok = load_pretrained(weights, float(hp["dropout"]))
         tag += ":" + weights_fingerprint(weights)

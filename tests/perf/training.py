@@ -48,9 +48,8 @@ from benchmark.models.varmisuse import (
     token_batches,
     train_epoch,
 )
-from benchmark.profiles import PROFILES
+from benchmark.profiles import PROFILES, select_splits
 from benchmark.protocol import EDGE_TYPES, write_inputs
-from benchmark.run import select_splits
 from benchmark.tasks import method_name
 
 MODELS = (*VAR_MISUSE, "code2vec", "code2seq", "codebert")
