@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmark.models import MODELS
+
 SUITE_ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS = SUITE_ROOT / "containers"
 DEFAULT_BASE = "pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime"
@@ -42,10 +44,22 @@ BUILDER_CHATTER = re.compile(
     r"\s*(Step \d+/\d+ :|---> |Running in |Removing intermediate container|Successfully)"
 )
 LABEL = "bench.image"  # label on every image this module builds: its name (base, ggnn, ...)
+TASKS_LABEL = "bench.tasks"  # an image's claim: the tasks it does, comma-separated
+REFERENCE = frozenset(MODELS)  # reference models (manifests' too): names no submission may take
 
 
 class ImageError(Exception):
     """An image cannot be named or built; the message is one line."""
+
+
+def claimed_tasks(image: Any) -> list[str]:
+    """The tasks an image claims: its ``bench.tasks`` label, else, for a reference model's
+    image (``bench images build`` labels it ``bench.image=MODEL``), that model's tasks."""
+    labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+    claimed = [t.strip() for t in str(labels.get(TASKS_LABEL, "")).split(",") if t.strip()]
+    if not claimed and labels.get(LABEL) in REFERENCE:
+        claimed = list(MODELS[labels[LABEL]].tasks)
+    return claimed
 
 
 def model_names(containers: Path = CONTAINERS) -> list[str]:

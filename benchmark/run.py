@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -148,9 +149,47 @@ def start_model(
         command = MODELS[cfg.model].command
         args = (staged / "input", staged / "output", staged / "model.log", timeout_s, on_event)
         return process_runner.run(command, *args), {}
+    from benchmark import submit
     from benchmark.runner import docker as docker_runner
 
-    return docker_runner.run_unit_model(cfg, staged, timeout_s, on_event)
+    image = cfg.image or model_image(cfg.model, cfg.results)
+    events, provenance = docker_runner.run_image(image, staged, timeout_s, on_event, cfg.device)
+    record = None if cfg.image else submit.load(cfg.results, cfg.model)
+    if record is not None:
+        provenance["submission"] = submit.provenance(record)
+    return events, provenance
+
+
+def model_image(model: str, results: Path) -> str:
+    """The image that runs ``model`` under the docker runner: a submission's recorded image (by
+    id, so a re-tagged name cannot swap it), else the reference model's image as `bench images
+    build` made it: the tag for the default base where that is built, else the newest image
+    labelled with the model (built on another base, such as a local one on a machine without a
+    registry). Looked up here, not in the runner, which only runs the image it is given."""
+    import docker
+
+    from benchmark import images, submit
+    from benchmark.runner.docker import client
+
+    record = submit.load(results, model)
+    if record is not None:
+        return record["image_id"]
+    c = client()
+    try:
+        tag = images.image_for(model)
+    except images.ImageError as e:
+        raise UnitFailed(str(e)) from None
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        c.images.get(tag)
+        return tag
+    built = [i for i in c.images.list(filters={"label": f"{images.LABEL}={model}"}) if i.tags]
+    if built:
+        newest = max(built, key=lambda i: i.attrs.get("Created", ""))
+        return newest.tags[0]
+    raise UnitFailed(
+        f"no image of {model} is built here; run `bench images build {model}` (add --base and "
+        "--wheelhouse on a machine without a registry), or pass --image"
+    )
 
 
 def run_unit(cfg: RunConfig, replace: bool = False) -> dict:

@@ -20,20 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from benchmark.images import REFERENCE, TASKS_LABEL, claimed_tasks
 from benchmark.models import MODELS, ModelSpec
 from benchmark.results import segment
 from benchmark.runner.names import NAME_RE
 
 RECORDS = ".submissions"
 REPLACED = ".replaced"  # results of images a submission replaced, kept rather than deleted
-TASKS_LABEL = "bench.tasks"  # an image's claim: the tasks it does, comma-separated
 REPRESENTATIONS = {
     "var_misuse": "great-jsonl", "method_name": "method-name-jsonl",
     "code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl",
 }  # fmt: skip
-REFERENCE = frozenset(MODELS)  # names a submission may not take (manifests' included)
 
 
 @dataclass(frozen=True)
@@ -208,18 +206,6 @@ def build(
     except docker.errors.APIError as e:
         raise BadSubmission(f"the image of {folder} did not build: {e.explanation}") from None
     return tag, digest
-
-
-def claimed_tasks(image: Any) -> list[str]:
-    """The tasks an image claims: its ``bench.tasks`` label, else, for a reference model's
-    image (``bench images build`` labels it ``bench.image=MODEL``), that model's tasks."""
-    from benchmark.images import LABEL
-
-    labels = (image.attrs.get("Config") or {}).get("Labels") or {}
-    claimed = [t.strip() for t in str(labels.get(TASKS_LABEL, "")).split(",") if t.strip()]
-    if not claimed and labels.get(LABEL) in REFERENCE:
-        claimed = list(MODELS[labels[LABEL]].tasks)
-    return claimed
 
 
 # --- the whole submission ----------------------------------------------------------------------

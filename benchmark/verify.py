@@ -216,7 +216,7 @@ def verify(
     progress: Callable[[str], None] = lambda s: None,
 ) -> dict:
     """Check ``image`` on each task (those it claims when ``tasks`` is None); the report."""
-    from benchmark.submit import claimed_tasks
+    from benchmark.images import claimed_tasks
     from benchmark.tasks import TASKS
 
     t0 = time.monotonic()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from benchmark.executors.base import (
     last_line,
     reason_from_log,
 )
+from benchmark.runner.gpus import visible_gpus
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 STOP_GRACE_S = 15.0  # a cancelled unit gets this long to stop its model and clean up
@@ -36,21 +36,6 @@ STOP_GRACE_S = 15.0  # a cancelled unit gets this long to stop its model and cle
 
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs units may use: $CUDA_VISIBLE_DEVICES when set, else what nvidia-smi lists."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    n = sum(line.startswith("GPU ") for line in out.stdout.splitlines())
-    return [str(i) for i in range(n)] if out.returncode == 0 else []
 
 
 @dataclass

@@ -265,7 +265,7 @@ def _wants_gpu(device: str) -> bool:
     if device == "cuda":
         return True
     if device == "auto":
-        from benchmark.executors.local import visible_gpus
+        from benchmark.runner.gpus import visible_gpus
 
         return bool(visible_gpus())
     return False
@@ -512,56 +512,21 @@ def run(
 # --- `bench run --runner docker` -----------------------------------------------------------------
 
 
-def model_image(model: str, results: Path) -> str:
-    """The image that runs ``model``: a submission's recorded image (by id, so a re-tagged
-    name cannot swap it), else the reference model's image as `bench images build` made it:
-    the tag for the default base where that is built, else the newest image labelled with the
-    model (built on another base, such as a local one on a machine without a registry)."""
-    import docker
-
-    from benchmark import images, submit
-
-    record = submit.load(results, model)
-    if record is not None:
-        return record["image_id"]
-    c = client()
-    try:
-        tag = images.image_for(model)
-    except images.ImageError as e:
-        raise UnitFailed(str(e)) from None
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        c.images.get(tag)
-        return tag
-    built = [i for i in c.images.list(filters={"label": f"{images.LABEL}={model}"}) if i.tags]
-    if built:
-        newest = max(built, key=lambda i: i.attrs.get("Created", ""))
-        return newest.tags[0]
-    raise UnitFailed(
-        f"no image of {model} is built here; run `bench images build {model}` (add --base and "
-        "--wheelhouse on a machine without a registry), or pass --image"
-    )
-
-
-def run_unit_model(
-    cfg: Any, staged: Path, timeout_s: float, on_event: Callable[[dict], None]
+def run_image(
+    image: str, staged: Path, timeout_s: float, on_event: Callable[[dict], None], device: str
 ) -> tuple[list[dict], dict]:
-    """Run a unit's model (``benchmark.run.RunConfig``) in its container; return its events
-    and run.json's provenance: the image, its digest, the command and a submission's record."""
-    from benchmark import submit
-
-    image = cfg.image or model_image(cfg.model, cfg.results)
+    """Run a unit's model from ``image`` (a name or an id, resolved by the caller) on the unit's
+    staged folder; return its events and run.json's provenance: the image, its digest and the
+    command."""
     found = get_image(client(), image)
     entrypoint = (found.attrs.get("Config") or {}).get("Entrypoint") or []
     events, digest = run(image, (), staged / "input", staged / "output", staged / "model.log",
-                         timeout_s, on_event, cfg.device)  # fmt: skip
+                         timeout_s, on_event, device)  # fmt: skip
     name = found.tags[0] if image.startswith("sha256:") and found.tags else image
     provenance: dict[str, Any] = {
         "model_command": [*entrypoint, "--input", IN_DIR, "--output", OUT_DIR],
         "image": {"name": name, "digest": digest, "runner": "docker"},
     }
-    record = None if cfg.image else submit.load(cfg.results, cfg.model)
-    if record is not None:
-        provenance["submission"] = submit.provenance(record)
     return events, provenance
 
 
