@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from benchmark.metrics.schema import RUN_METRICS
 from benchmark.standings import RANKING, board_key, floor_text, gain_text
 
 FORMATS = ("csv", "json", "md")
@@ -59,8 +60,9 @@ def flat(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         rec |= {"floor": (row.get("floor") or {}).get("mean"), "gain": gain.get("diff"),
                 "gain_ci_low": gain.get("low"), "gain_ci_high": gain.get("high"),
                 "learns_from_code": row.get("learns")}  # fmt: skip
-        rec |= {k: row[k] for k in ("robustness", "memorization_rate", "detection_auroc",
-                                    "parameters", "train_seconds", "seeds")}  # fmt: skip
+        rec["robustness"] = row["robustness"]
+        rec |= {m.key: row.get(m.key) for m in RUN_METRICS}
+        rec |= {k: row[k] for k in ("parameters", "train_seconds", "seeds")}
         rec["hardware"] = "; ".join(row["hardware"])
         out.append(rec)
     return out
@@ -114,15 +116,15 @@ def to_markdown(rows: Sequence[dict[str, Any]], warnings: Sequence[str]) -> str:
                  f"(test {members[0]['metric']})")  # fmt: skip
         lines += [f"## {md_escape(title)}", ""]
         header = ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
-                  *[f"@{r}" for r in rates], "robustness", "memorization", "AUROC",
+                  *[f"@{r}" for r in rates], "robustness", *[m.column for m in RUN_METRICS],
                   "parameters", "train s", "seeds", "hardware"]  # fmt: skip
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in members:
             cells = [str(row["rank"]), md_escape(row["model"]), with_interval(row["clean"]),
                      floor_text(row), md_escape(gain_text(row)),
                      *[fmt(row["scores"].get(r, {}).get("mean")) for r in rates],
-                     fmt(row["robustness"]), fmt(row["memorization_rate"]),
-                     fmt(row["detection_auroc"]), fmt(row["parameters"]),
+                     fmt(row["robustness"]), *[fmt(row.get(m.key)) for m in RUN_METRICS],
+                     fmt(row["parameters"]),
                      fmt(row["train_seconds"], 1), str(row["seeds"]),
                      md_escape("; ".join(row["hardware"]))]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")

@@ -26,6 +26,7 @@ from sklearn.metrics import roc_curve
 
 from benchmark import console
 from benchmark.metrics import memorization
+from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import robustness, run_folders
 from benchmark.results import verify
 from benchmark.standings import gain_text
@@ -319,7 +320,9 @@ def _fmt(value: Any) -> str:
 
 
 def _run_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
-    header = ["run", "epoch", "test", "gap", "gap (last)", "memorized", "half epoch", "gini"]
+    shown = [m for m in RUN_METRICS if m.in_report]
+    header = ["run", "epoch", "test", "gap", "gap (last)", *[m.column for m in shown]]
+    header += ["half epoch", "gini"]
     header += ["avg predicted score (test)", "mean p_given", "output CSR", "forgetting", "AUM"]
     header += [f"AUROC {s}" for s in memorization.SIGNALS]
     rows = []
@@ -333,7 +336,7 @@ def _run_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 _fmt(m.get("test", {}).get(r.primary)),
                 _fmt(m.get("generalization_gap")),
                 _fmt(m.get("generalization_gap_last")),
-                _fmt(m.get("memorization_rate")),
+                *[_fmt(s.of(m)) for s in shown],
                 _fmt(m.get("memorization_half_epoch")),
                 _fmt(m.get("gini_train_loss")),
                 _fmt((m.get("avg_predicted_score") or {}).get("test")),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.exports import fmt, rates_of, with_interval
+from benchmark.metrics.schema import RUN_METRICS
 from benchmark.standings import (
     RANKING,
     Collection,
@@ -123,9 +124,10 @@ def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str
     """A sortable table of leaderboard rows (one board, or several with ``with_board``)."""
     rates = rates_of(rows)
     names = ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
-             *[f"@{r}" for r in rates], "robustness", "memorization", "AUROC", "parameters",
-             "train s", "seeds", "hardware"]  # fmt: skip
-    text = [False, True, False, False, False, *[False] * len(rates), *[False] * 6, True]
+             *[f"@{r}" for r in rates], "robustness", *[m.column for m in RUN_METRICS],
+             "parameters", "train s", "seeds", "hardware"]  # fmt: skip
+    text = [False, True, False, False, False, *[False] * len(rates), False,
+            *[False] * len(RUN_METRICS), *[False] * 3, True]  # fmt: skip
     if with_board:
         names, text = ["task", "dataset", "noise", "profile", *names], [True] * 4 + text
     out = [f'<table class="sortable">{header(names, text)}<tbody>']
@@ -141,8 +143,8 @@ def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str
         for r in rates:
             score = row["scores"].get(r, {})
             cells.append(num_cell(score.get("mean"), with_interval(score) if score else "-"))
-        cells += [num_cell(row["robustness"]), num_cell(row["memorization_rate"]),
-                  num_cell(row["detection_auroc"]), num_cell(row["parameters"]),
+        cells += [num_cell(row["robustness"]), *[num_cell(row.get(m.key)) for m in RUN_METRICS],
+                  num_cell(row["parameters"]),
                   num_cell(row["train_seconds"], fmt(row["train_seconds"], 1)),
                   num_cell(row["seeds"], str(row["seeds"])),
                   text_cell("; ".join(row["hardware"]))]  # fmt: skip
@@ -152,15 +154,15 @@ def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str
 
 
 def runs_table(runs: Sequence[RunRecord]) -> str:
-    names = ["task", "dataset", "noise", "rate", "seed", "test", "memorization", "AUROC",
+    names = ["task", "dataset", "noise", "rate", "seed", "test", *[m.column for m in RUN_METRICS],
              "run"]  # fmt: skip
-    out = [f'<table class="sortable">{header(names, [True] * 3 + [False] * 5 + [True])}<tbody>']
+    text = [True] * 3 + [False] * (3 + len(RUN_METRICS)) + [True]
+    out = [f'<table class="sortable">{header(names, text)}<tbody>']
     for r in runs:
         u = r.unit
         cells = [text_cell(u.task), text_cell(u.dataset), text_cell(u.noise_kind),
                  num_cell(u.noise_rate, f"{u.noise_rate:g}"), num_cell(u.seed, str(u.seed)),
-                 num_cell(r.test_score), num_cell(r.metrics.get("memorization_rate")),
-                 num_cell(r.metrics.get("noise_detection_auroc")),
+                 num_cell(r.test_score), *[num_cell(m.of(r.metrics)) for m in RUN_METRICS],
                  text_cell("provenance", slug("run", r.key))]  # fmt: skip
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody></table>")
@@ -248,8 +250,7 @@ def run_page(r: RunRecord) -> str:
         ("started", run.get("started", "unknown")), ("seconds", run.get("seconds", "unknown")),
         ("test " + r.metric, fmt(r.test_score)),
         ("selected epoch", r.metrics.get("selected_epoch")),
-        ("memorization rate", fmt(r.metrics.get("memorization_rate"))),
-        ("detection AUROC", fmt(r.metrics.get("noise_detection_auroc"))),
+        *[(m.title, fmt(m.of(r.metrics))) for m in RUN_METRICS],
         ("result folder", r.folder),
     ]  # fmt: skip
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)

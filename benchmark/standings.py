@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import (
     FLOOR_KIND,
     FLOOR_RATE,
@@ -232,10 +233,8 @@ def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
             "model": model, "metric": members[0].metric,
             "clean": clean, "scores": {f"{rate:g}": scores[rate] for rate in rates}, **versus,
             "robustness": normalized_area([c[0] for c in curve], [c[1] for c in curve]),
-            "memorization_rate": _mean(_number(r.metrics.get("memorization_rate"))
-                                       for r in noisy),
-            "detection_auroc": _mean(_number(r.metrics.get("noise_detection_auroc"))
-                                     for r in noisy),
+            **{m.key: _mean(m.of(r.metrics) for r in (noisy if m.noisy_only else members))
+               for m in RUN_METRICS},
             "parameters": params[-1] if params else None,
             "train_seconds": _mean(_number(r.run.get("seconds")) for r in members),
             "hardware": sorted({hardware_label(r.run) for r in members}),

@@ -137,3 +137,39 @@ def test_page_renders_in_a_browser_without_network(run_folder: Path, tmp_path: P
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.strip()[-500:]
     assert shot.exists() and shot.stat().st_size > 50_000  # figures drawn, not a blank page
+
+
+@pytest.mark.slow
+def test_a_run_metric_declared_once_shows_everywhere(run_folder: Path, tmp_path: Path) -> None:
+    """One `register` (as a plugin would make it) and the metric is a field of the leaderboard's
+    JSON rows, a column of the published site's tables and of the report: no other edit."""
+    from benchmark.metrics import schema
+
+    results = run_folder.parents[4]
+    toy = schema.RunMetric(
+        "toy_top_score_test", "toy top score", "toy top", higher_is_better=True,
+        description="the mean score of the model's top prediction on test",
+        value=lambda m: m["avg_predicted_score"]["test"], noisy_only=False,
+    )  # fmt: skip
+    before = list(schema.RUN_METRICS)
+    schema.register(toy)
+    try:
+        expected = json.loads((run_folder / "metrics.json").read_text())
+        expected = expected["avg_predicted_score"]["test"]
+        shown = CliRunner().invoke(app, ["leaderboard", "show", "--json", "--results",
+                                         str(results)])  # fmt: skip
+        assert shown.exit_code == 0, shown.output
+        (row,) = json.loads(shown.stdout)["rows"]
+        assert row["toy_top_score_test"] == pytest.approx(expected)
+        site = tmp_path / "site"
+        published = CliRunner().invoke(app, ["leaderboard", "publish", "--out", str(site),
+                                             "--results", str(results)])  # fmt: skip
+        assert published.exit_code == 0, published.output
+        pages = [p.read_text() for p in site.rglob("*.html")]
+        assert any(">toy top<" in p and f"{expected:.3f}" in p for p in pages)
+        assert any("toy top score" in p for p in pages)  # the run's page
+        write_report(run_folder, tmp_path / "report")
+        markdown = (tmp_path / "report" / "report.md").read_text()
+        assert "toy top" in markdown and f"{expected:.3f}" in markdown
+    finally:
+        schema.RUN_METRICS[:] = before

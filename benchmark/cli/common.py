@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from benchmark import console
+from benchmark.metrics.schema import RUN_METRICS
 from benchmark.models import MODELS
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
@@ -80,7 +81,6 @@ def summary_table(m: dict) -> Table:
         t.add_column(name, justify="right")
     for subset in ("train", "train_clean", "train_noisy", "valid", "test"):
         t.add_row(subset, *[_fmt(m.get(subset, {}).get(n)) for n in names])
-    t.caption = (f"memorization rate {_fmt(m['memorization_rate'])}, generalization gap "
-                 f"{_fmt(m['generalization_gap'])}, noise detection AUROC (loss) "
-                 f"{_fmt(m['noise_detection_auroc'])}")  # fmt: skip
+    t.caption = ", ".join([f"generalization gap {_fmt(m.get('generalization_gap'))}",
+                           *[f"{s.title} {_fmt(s.of(m))}" for s in RUN_METRICS]])  # fmt: skip
     return t

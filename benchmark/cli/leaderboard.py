@@ -16,6 +16,7 @@ from benchmark.cli.common import (
     check_choice,
     fail,
 )
+from benchmark.metrics.schema import RUN_METRICS
 
 ResultsOpt = Annotated[
     list[Path] | None,
@@ -63,7 +64,7 @@ def leaderboard_show(
         t = Table(title=escape(f"{task}: {dataset}, {kind} noise, {profile} profile "
                                f"(test {members[0]['metric']})"))  # fmt: skip
         for col in ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
-                    *[f"@{r}" for r in rates], "robust", "memorized", "AUROC", "params",
+                    *[f"@{r}" for r in rates], "robust", *[m.column for m in RUN_METRICS], "params",
                     "train s", "seeds", "hardware"]:  # fmt: skip
             text = col in ("model", "hardware")
             t.add_column(col, justify="left" if text else "right", no_wrap=col == "model")
@@ -71,8 +72,8 @@ def leaderboard_show(
             t.add_row(str(row["rank"]), escape(row["model"]), with_interval(row["clean"]),
                       floor_text(row), gain_text(row),
                       *[fmt(row["scores"].get(r, {}).get("mean")) for r in rates],
-                      fmt(row["robustness"]), fmt(row["memorization_rate"]),
-                      fmt(row["detection_auroc"]), fmt(row["parameters"]),
+                      fmt(row["robustness"]), *[fmt(row.get(m.key)) for m in RUN_METRICS],
+                      fmt(row["parameters"]),
                       fmt(row["train_seconds"], 1), str(row["seeds"]),
                       escape("; ".join(row["hardware"])))  # fmt: skip
         console.out.print(t)

@@ -18,6 +18,7 @@ import polars as pl
 
 from benchmark import metrics as task_metrics
 from benchmark.metrics import memorization
+from benchmark.metrics.schema import SCHEMA_VERSION
 
 SUBSETS: tuple[str, ...] = (
     "train",
@@ -220,6 +221,7 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
     half = memorization.half_epoch([(e["epoch"], e["memorization_rate"]) for e in per_epoch])
 
     return {
+        "schema": SCHEMA_VERSION,
         "selected_epoch": selected,
         "selection": {"split": SELECTION_SPLIT, "metric": spec.PRIMARY},
         **at_selected,
