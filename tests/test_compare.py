@@ -7,8 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmark.metrics import method_name
 from benchmark.metrics.compare import paired_bootstrap
+from benchmark.tasks.method_name import metrics as method_name
 
 
 def bleu_rows(ids: list[str], bleu: np.ndarray) -> pl.DataFrame:

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.evaluator import get_scorer, score
-from benchmark.evaluator.var_misuse import TABLE_COLUMNS
-from benchmark.evaluator.var_misuse import score as score_var_misuse
-from benchmark.metrics import var_misuse as var_misuse_metrics
+from benchmark.tasks.var_misuse import metrics as var_misuse_metrics
+from benchmark.tasks.var_misuse.scoring import TABLE_COLUMNS
+from benchmark.tasks.var_misuse.scoring import score as score_var_misuse
 from tests.test_metrics import (
     CANDIDATES,
     LABELS,

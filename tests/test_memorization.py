@@ -159,7 +159,7 @@ def test_cleanlab_scores_come_from_cleanlab() -> None:
 
 
 def test_summarize_carries_every_metric() -> None:
-    from benchmark.evaluator.var_misuse import score
+    from benchmark.tasks.var_misuse.scoring import score
 
     m = summarize(score(LABELS, PREDICTIONS), "var_misuse")
     assert json.loads(json.dumps(m, allow_nan=False)) == m

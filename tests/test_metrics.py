@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark import metrics
-from benchmark.evaluator.var_misuse import score
-from benchmark.metrics import var_misuse
 from benchmark.metrics.run import SUBSETS, auroc, summarize
+from benchmark.tasks.var_misuse import metrics as var_misuse
+from benchmark.tasks.var_misuse.scoring import score
 
 LABEL_SCHEMA = {
     "sample_id": pl.String,

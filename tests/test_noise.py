@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.noise import mask
-from benchmark.noise.var_misuse import flip_labels
+from benchmark.tasks.var_misuse.noise import flip_labels
 
 
 @settings(max_examples=200, deadline=None)
@@ -70,7 +70,7 @@ def test_flips_are_seeded():
 
 
 def test_repair_markers_point_at_the_answer_and_shift_positions():
-    from benchmark.noise.var_misuse import MARKER, insert_markers
+    from benchmark.tasks.var_misuse.noise import MARKER, insert_markers
 
     #        0            1    2    3    4    5    6
     toks = ["#NEWLINE#", "a", "=", "b", "+", "a", "c"]

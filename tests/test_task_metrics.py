@@ -7,8 +7,9 @@ import math
 import polars as pl
 import pytest
 
-from benchmark.metrics import code_search, method_name
-from benchmark.metrics.originals import bleu, prf, rank_of_true, sentence_bleu, subtoken_counts
+from benchmark.tasks.code_search import metrics as code_search
+from benchmark.tasks.method_name import metrics as method_name
+from benchmark.tasks.originals import bleu, prf, rank_of_true, sentence_bleu, subtoken_counts
 
 
 def test_subtoken_f1_with_repeats():

@@ -164,7 +164,7 @@ def test_every_kind_changes_exactly_the_masked_training_samples(task, kind, make
 def test_var_misuse_noise_corner_cases():
     # GREAT holds correct samples with one variable or none: the flip still makes each buggy,
     # and markers still land inside the sample with in-range edges.
-    from benchmark.noise.var_misuse import MARKER, flip_labels, insert_markers
+    from benchmark.tasks.var_misuse.noise import MARKER, flip_labels, insert_markers
 
     toks = ["#NEWLINE#", "x", "=", "x", "+", "1"]
     train = pl.DataFrame({

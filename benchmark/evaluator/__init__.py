@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import polars as pl
 
-from benchmark.evaluator import var_misuse
 from benchmark.tasks import code_search, code_to_text, method_name
+from benchmark.tasks.var_misuse import scoring as var_misuse
 
 Scorer = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
 

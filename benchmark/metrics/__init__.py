@@ -13,7 +13,10 @@ from typing import Protocol
 
 import polars as pl
 
-from benchmark.metrics import code_search, code_to_text, method_name, var_misuse
+from benchmark.tasks.code_search import metrics as code_search
+from benchmark.tasks.code_to_text import metrics as code_to_text
+from benchmark.tasks.method_name import metrics as method_name
+from benchmark.tasks.var_misuse import metrics as var_misuse
 
 
 class TaskMetrics(Protocol):

@@ -14,11 +14,11 @@ from typing import Any
 import polars as pl
 from hypothesis import strategies as st
 
-from benchmark.metrics import var_misuse as var_misuse_metrics
 from benchmark.protocol import ProtocolError
 from benchmark.results import Unit, verify
 from benchmark.standings import collect
 from benchmark.tasks import code_search, code_to_text, method_name, var_misuse
+from benchmark.tasks.var_misuse import metrics as var_misuse_metrics
 from tests.fuzz.targets import jsonl, mutated_record, values
 from tests.units import fake_unit, metrics_of, seal
 

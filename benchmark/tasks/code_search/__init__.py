@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmark.metrics.originals import rank_of_true
 from benchmark.protocol import ProtocolError, write_task
 from benchmark.tasks import lines
+from benchmark.tasks.originals import rank_of_true
 
 NOISE_KINDS = ("label", "identity-markers")
 BATCH = 1000  # the true code and 999 distractors

@@ -18,9 +18,10 @@ import numpy as np
 import polars as pl
 
 from benchmark import protocol
-from benchmark.noise.var_misuse import flip_labels, insert_markers
 from benchmark.protocol import ProtocolError
 from benchmark.tasks import lines
+from benchmark.tasks.var_misuse.noise import flip_labels, insert_markers
+from benchmark.tasks.var_misuse.scoring import OPTIONAL_PREDICTIONS
 from native import python as pylang
 from native.parse import parse
 
@@ -30,9 +31,6 @@ BUG_PROBABILITY = 0.5
 MAX_LINE_BYTES = 1 << 15  # ~150 bytes plus ~10 per candidate: room for 3,000 candidates
 # A line's repair_probs must sum to 1 within this (each may be rounded to 6 decimals).
 PROBS_TOLERANCE = 1e-3
-# Optional train-sample fields (protocol 1 extension): predictions without them get nulls, and
-# the metrics that need them fall back (see benchmark/metrics/memorization.py).
-OPTIONAL_PREDICTIONS = ("p_other", "p_no_bug")
 _LITERAL = re.compile(r"^(?:\d[\w.]*|[\"'`].*|:.*)$", re.S)  # numbers, strings, symbols
 
 

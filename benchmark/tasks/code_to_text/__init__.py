@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmark.metrics.originals import sentence_bleu, split_puncts
 from benchmark.protocol import SPLITS, write_task
 from benchmark.tasks import lines
+from benchmark.tasks.originals import sentence_bleu, split_puncts
 
 NOISE_KINDS = ("label", "token-masking")
 LIST = pl.List(pl.String)

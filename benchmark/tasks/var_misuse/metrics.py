@@ -1,6 +1,6 @@
 """var_misuse metrics, computed as GREAT (Hellendoorn et al., 2020) reports them.
 
-Works on the per-sample table of `benchmark.evaluator.var_misuse` for one label side
+Works on the per-sample table of `benchmark.tasks.var_misuse.scoring` for one label side
 ("given" or "true"). Each metric is a mean over the rows it concerns and is None when there
 are no such rows, so an empty subset shows up as JSON null rather than NaN or 0.
 """

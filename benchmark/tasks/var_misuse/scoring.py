@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from benchmark.tasks.var_misuse import OPTIONAL_PREDICTIONS
-
 SIDES: tuple[str, ...] = ("given", "true")
+# Optional train-sample fields (protocol 1 extension): predictions without them get nulls, and
+# the metrics that need them fall back (see benchmark/metrics/memorization.py).
+OPTIONAL_PREDICTIONS = ("p_other", "p_no_bug")
 
 LABEL_SCHEMA: dict[str, pl.DataType] = {
     "sample_id": pl.String(),

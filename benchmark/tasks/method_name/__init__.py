@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmark.metrics.originals import subtoken_counts
 from benchmark.protocol import SPLITS, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.methods import java_features
+from benchmark.tasks.originals import subtoken_counts
 
 NOISE_KINDS = ("label", "statement-deletion", "name-leakage")
 LIST = pl.List(pl.String)
