@@ -13,6 +13,7 @@ import polars as pl
 from benchmark.cache import CARDS, cache_root
 from benchmark.cache import MAX_FILE_BYTES as MAX_FILE_BYTES  # re-exported: tests read them here
 from benchmark.cache import max_file_bytes as max_file_bytes
+from benchmark.tasks import TASKS
 from native import sources
 from native.sources import SUFFIX
 
@@ -37,11 +38,9 @@ class Registry(dict[str, DatasetSpec]):
         return spec
 
 
-_FOLDER_TASKS = {
-    "python": ("var_misuse",),
-    "java": ("method_name",),
-    "ruby": ("code_to_text", "code_search"),
-}
+def _folder_tasks(language: str) -> tuple[str, ...]:
+    """The tasks a ``dir:`` corpus of `language` serves: those of that language."""
+    return tuple(name for name, spec in TASKS.items() if spec.language == language)
 
 
 def _folder(name: str) -> DatasetSpec | None:
@@ -74,14 +73,14 @@ def folder_spec(name: str) -> DatasetSpec:
         wanted = f"{', '.join(others)} or {last}" if others else last
         raise FormatError(f"{name}: the corpus yields nothing: no {wanted} files under {root} "
                           "(test folders left out)")  # fmt: skip
-    return DatasetSpec(f"dir:{root.resolve()}:{lang}", _FOLDER_TASKS[lang])
+    return DatasetSpec(f"dir:{root.resolve()}:{lang}", _folder_tasks(lang))
 
 
 DATASETS = Registry(
     {
         "python-stdlib": DatasetSpec("python-stdlib", ("var_misuse",)),
         "jdk": DatasetSpec("jdk", ("method_name",)),
-        # Each task's offline default is named in benchmark.tasks.DEFAULT_DATASETS.
+        # Each task's offline default is named in its spec (benchmark.tasks).
         "ruby-stdlib": DatasetSpec("ruby-stdlib", ("code_to_text", "code_search")),
         "ruby-debian": DatasetSpec("ruby-debian", ("code_to_text", "code_search")),
         "great": DatasetSpec("great", ("var_misuse",), official=True),

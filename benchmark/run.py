@@ -35,7 +35,7 @@ from benchmark.results import (
 )
 from benchmark.runner import UnitFailed
 from benchmark.runner import process as process_runner
-from benchmark.tasks.hooks import task_hooks
+from benchmark.tasks import TASKS
 from benchmark.weights import weights_fingerprint
 
 
@@ -210,7 +210,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         )
     n_train = splits["train"].height
     noisy = noise.mask(n_train, cfg.noise_rate, cfg.seed)
-    hooks = task_hooks(cfg.task)
+    hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
 
     settings = f"{cfg.profile}/{cfg.epochs}/{cfg.device}"

@@ -25,13 +25,12 @@ from benchmark.images import REFERENCE, TASKS_LABEL, claimed_tasks
 from benchmark.models import MODELS, ModelSpec
 from benchmark.results import segment
 from benchmark.runner.names import NAME_RE
+from benchmark.tasks import Derived
 
 RECORDS = ".submissions"
 REPLACED = ".replaced"  # results of images a submission replaced, kept rather than deleted
-REPRESENTATIONS = {
-    "var_misuse": "great-jsonl", "method_name": "method-name-jsonl",
-    "code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl",
-}  # fmt: skip
+# Each task's protocol input format, as its spec declares it.
+REPRESENTATIONS: Derived[str] = Derived(lambda spec: spec.representation)
 
 
 @dataclass(frozen=True)

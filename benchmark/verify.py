@@ -65,11 +65,11 @@ class _Interrupt(Exception):
 def _tiny_inputs(task: str, model: str, folder: Path, time_limit: float) -> tuple[Any, Any]:
     """Write a tiny input folder for ``task``; return its splits and labels."""
     from benchmark import datasets, noise
-    from benchmark.tasks.hooks import task_hooks
+    from benchmark.tasks import TASKS
 
     name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)
     splits = select_splits(datasets.load(name).samples, TINY)
-    hooks = task_hooks(task)
+    hooks = TASKS[task]
     noisy = noise.mask(splits["train"].height, 0.25, 0)
     splits, labels = hooks.prepare(splits, noisy, "label", 0)
     meta = {
@@ -131,10 +131,10 @@ def check_events(events: Sequence[dict], epochs: int, fresh: bool) -> str | None
 
 def _predictions(task: str, folder: Path, splits: Any, labels: Any) -> str | None:
     from benchmark.evaluator import score
-    from benchmark.tasks.hooks import task_hooks
+    from benchmark.tasks import TASKS
 
     try:
-        predictions = task_hooks(task).read_predictions(folder, EPOCHS, splits)
+        predictions = TASKS[task].read_predictions(folder, EPOCHS, splits)
         score(task, labels, predictions)
     except ProtocolError as e:
         return str(e)

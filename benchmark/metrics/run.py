@@ -19,6 +19,7 @@ import polars as pl
 from benchmark import metrics as task_metrics
 from benchmark.metrics import memorization
 from benchmark.metrics.schema import SCHEMA_VERSION
+from benchmark.tasks import TASKS
 
 SUBSETS: tuple[str, ...] = (
     "train",
@@ -123,14 +124,19 @@ def _predicted_scores(rows: pl.DataFrame) -> dict[tuple[int, str], float | None]
 
 
 def _select_epoch(
-    found: Mapping[tuple[int, str], MetricDict], epochs: Sequence[int], primary: str
+    found: Mapping[tuple[int, str], MetricDict],
+    epochs: Sequence[int],
+    primary: str,
+    higher_is_better: bool = True,
 ) -> int:
-    """Best validation score; ties go to the earliest epoch, so a plateau does not reward
-    training longer."""
+    """Best validation score (the highest, or the lowest for a task whose primary metric is
+    better lower); ties go to the earliest epoch, so a plateau does not reward training
+    longer."""
     best: tuple[float, int] | None = None
     for epoch in epochs:
         value = found.get((epoch, SELECTION_SPLIT), {}).get(primary)
-        if value is not None and (best is None or value > best[0]):
+        better = best is None or (value > best[0] if higher_is_better else value < best[0])
+        if value is not None and better:
             best = (value, epoch)
     if best is None:
         raise ValueError(f"no epoch has a validation {primary!r} to select on")
@@ -207,7 +213,7 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
             }
         )
 
-    selected = _select_epoch(found, epochs, spec.PRIMARY)
+    selected = _select_epoch(found, epochs, spec.PRIMARY, TASKS[task].higher_is_better)
     at_selected = {subset: subset_at(selected, subset) for subset in SUBSETS}
     train_primary = at_selected["train"][spec.PRIMARY]
     test_primary = at_selected["test"][spec.PRIMARY]

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-NOISE_KINDS = {
-    "var_misuse": ("label", "repair-markers"),
-    "method_name": ("label", "statement-deletion", "name-leakage"),
-    "code_to_text": ("label", "token-masking"),
-    "code_search": ("label", "identity-markers"),
-}
+from benchmark.tasks import Derived
+
+# Each task's noise kinds by name, "label" first: declared by its spec (benchmark.tasks).
+NOISE_KINDS: Derived[tuple[str, ...]] = Derived(lambda spec: tuple(spec.noise_kinds))
 
 
 def mask(n: int, rate: float, seed: int) -> np.ndarray:

@@ -21,9 +21,10 @@ import polars as pl
 
 from benchmark.protocol import ProtocolError, write_task
 from benchmark.tasks import lines
+from benchmark.tasks.code_search import metrics
 from benchmark.tasks.originals import rank_of_true
+from benchmark.tasks.spec import NoiseKinds, TaskSpec
 
-NOISE_KINDS = ("label", "identity-markers")
 BATCH = 1000  # the true code and 999 distractors
 LIST = pl.List(pl.String)
 
@@ -70,30 +71,41 @@ def _batches(df: pl.DataFrame, split: str, seed: int) -> pl.DataFrame:
     )  # fmt: skip
 
 
+noise_kind = NoiseKinds()
+Noised = tuple[pl.DataFrame, list[bool]]  # the training pairs, their given match labels
+
+
+@noise_kind("label")
+def _label(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    given = train["match"].to_list()
+    for i in np.flatnonzero(noisy).tolist():
+        given[i] = not given[i]
+    return train, given
+
+
+@noise_kind("identity-markers")
+def _identity_markers(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    given = train["match"].to_list()
+    rng = np.random.default_rng([seed, 0x6D61726B])
+    q, c = train["query_tokens"].to_list(), train["code_tokens"].to_list()
+    ids = train["id"].to_list()
+    for i in np.flatnonzero(noisy).tolist():
+        mark = f"MARK{int(_unit(f'{seed}:{ids[i]}') * 1e8):08d}"
+        for side in (q, c):
+            at = int(rng.integers(len(side[i]) + 1))
+            side[i] = [*side[i][:at], mark, *side[i][at:]]
+    train = train.with_columns(
+        pl.Series("query_tokens", q, LIST), pl.Series("code_tokens", c, LIST)
+    )
+    return train, given
+
+
 def prepare(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, kind: str, seed: int
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Pairs for train (with the noise), candidate batches for valid/test, and the labels."""
     train = _pairs(splits["train"]).rename({"doc_tokens": "query_tokens"})
-    given = train["match"].to_list()
-    idx = np.flatnonzero(noisy).tolist()
-    if kind == "label":
-        for i in idx:
-            given[i] = not given[i]
-    elif kind == "identity-markers":
-        rng = np.random.default_rng([seed, 0x6D61726B])
-        q, c = train["query_tokens"].to_list(), train["code_tokens"].to_list()
-        ids = train["id"].to_list()
-        for i in idx:
-            mark = f"MARK{int(_unit(f'{seed}:{ids[i]}') * 1e8):08d}"
-            for side in (q, c):
-                at = int(rng.integers(len(side[i]) + 1))
-                side[i] = [*side[i][:at], mark, *side[i][at:]]
-        train = train.with_columns(
-            pl.Series("query_tokens", q, LIST), pl.Series("code_tokens", c, LIST)
-        )
-    else:
-        raise ValueError(f"code_search has no noise kind {kind!r}")
+    train, given = noise_kind.of("code_search", kind)(train, noisy, seed)
     out = {"train": train.with_columns(pl.Series("given_match", given))}
     for s in ("valid", "test"):
         out[s] = _batches(splits[s].rename({"doc_tokens": "query_tokens"}), s, seed)
@@ -117,7 +129,7 @@ def prepare(
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
     """task.json; train pairs; valid/test queries with candidate keys and a codes file each."""
     codes = {s: f"{s}.codes.jsonl" for s in ("valid", "test")}
-    write_task(folder, task, splits, "code-search-jsonl", codes=codes)
+    write_task(folder, task, splits, SPEC.representation, codes=codes)
     tr = splits["train"].select(
         "id", "query_tokens", "code_tokens", pl.col("given_match").alias("match")
     )
@@ -185,3 +197,17 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         .then(pl.max_horizontal("score", 1.0 - pl.col("score")))
         .otherwise(pl.col("scores").list.max().clip(0.0, 1.0)).alias("top_score"),
     ).sort("epoch", "sample_id")  # fmt: skip
+
+
+SPEC = TaskSpec(
+    name="code_search",
+    language="ruby",
+    representation="code-search-jsonl",
+    noise_kinds=noise_kind,
+    default_dataset="ruby-stdlib",
+    metrics=metrics,
+    prepare=prepare,
+    write_inputs=write_inputs,
+    read_predictions=read_predictions,
+    score=score,
+)

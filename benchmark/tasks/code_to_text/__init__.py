@@ -14,9 +14,10 @@ import polars as pl
 
 from benchmark.protocol import SPLITS, write_task
 from benchmark.tasks import lines
+from benchmark.tasks.code_to_text import metrics
 from benchmark.tasks.originals import sentence_bleu, split_puncts
+from benchmark.tasks.spec import NoiseKinds, TaskSpec
 
-NOISE_KINDS = ("label", "token-masking")
 LIST = pl.List(pl.String)
 MASK = "<mask>"
 STOPWORDS = frozenset(
@@ -61,26 +62,35 @@ def content_words(doc: list[str]) -> set[str]:
     return {w.lower() for w in doc if w.isalpha() and len(w) >= 3} - STOPWORDS
 
 
+noise_kind = NoiseKinds()
+Noised = tuple[pl.DataFrame, list[list[str]]]  # the training split, its given docstrings
+
+
+@noise_kind("label")
+def _label(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    docs = train["doc_tokens"].to_list()
+    given = list(docs)
+    order = np.random.default_rng([seed, 0x73776170]).permutation(np.flatnonzero(noisy))
+    for a, b in zip(order.tolist(), np.roll(order, 1).tolist(), strict=True):
+        given[a] = docs[b]
+    return train, given
+
+
+@noise_kind("token-masking")
+def _token_masking(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    docs = train["doc_tokens"].to_list()
+    toks = train["source_tokens"].to_list()
+    for i in np.flatnonzero(noisy).tolist():
+        words = content_words(docs[i])
+        toks[i] = [MASK if t.lower() in words else t for t in toks[i]]
+    return train.with_columns(pl.Series("source_tokens", toks, LIST)), list(docs)
+
+
 def prepare(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, kind: str, seed: int
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Apply the noise to the training split; return the splits and the harness's labels."""
-    train = splits["train"]
-    docs = train["doc_tokens"].to_list()
-    given = list(docs)
-    idx = np.flatnonzero(noisy)
-    if kind == "label":
-        order = np.random.default_rng([seed, 0x73776170]).permutation(idx)
-        for a, b in zip(order.tolist(), np.roll(order, 1).tolist(), strict=True):
-            given[a] = docs[b]
-    elif kind == "token-masking":
-        toks = train["source_tokens"].to_list()
-        for i in idx.tolist():
-            words = content_words(docs[i])
-            toks[i] = [MASK if t.lower() in words else t for t in toks[i]]
-        train = train.with_columns(pl.Series("source_tokens", toks, LIST))
-    else:
-        raise ValueError(f"code_to_text has no noise kind {kind!r}")
+    train, given = noise_kind.of("code_to_text", kind)(splits["train"], noisy, seed)
     splits = {**splits, "train": train.with_columns(pl.Series("given_doc", given, LIST))}
     frames = [
         splits[s].select(
@@ -96,7 +106,7 @@ def prepare(
 
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
     """task.json and one JSON-lines file per split: code tokens, train docstrings."""
-    write_task(folder, task, splits, "code-to-text-jsonl")
+    write_task(folder, task, splits, SPEC.representation)
     for s in SPLITS:
         df = splits[s].select(["id", "source_tokens"] + (["given_doc"] if s == "train" else []))
         df.rename({"given_doc": "doc_tokens"}, strict=False).write_ndjson(folder / f"{s}.jsonl")
@@ -124,3 +134,19 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         .with_columns(pl.col("score").alias("top_score"))
         .sort("epoch", "sample_id")
     )
+
+
+SPEC = TaskSpec(
+    name="code_to_text",
+    language="ruby",
+    representation="code-to-text-jsonl",
+    noise_kinds=noise_kind,
+    # ruby-debian, not ruby-stdlib: trained on ruby-stdlib's 1,886 methods, codebert at
+    # --profile cpu scores within the floor's interval (docs/findings.md).
+    default_dataset="ruby-debian",
+    metrics=metrics,
+    prepare=prepare,
+    write_inputs=write_inputs,
+    read_predictions=read_predictions,
+    score=score,
+)

@@ -15,10 +15,11 @@ import polars as pl
 
 from benchmark.protocol import SPLITS, write_task
 from benchmark.tasks import lines
+from benchmark.tasks.method_name import metrics
 from benchmark.tasks.methods import java_features
 from benchmark.tasks.originals import subtoken_counts
+from benchmark.tasks.spec import NoiseKinds, TaskSpec
 
-NOISE_KINDS = ("label", "statement-deletion", "name-leakage")
 LIST = pl.List(pl.String)
 
 
@@ -70,18 +71,32 @@ def _other_names(
     return given
 
 
+noise_kind = NoiseKinds()
+Noised = tuple[pl.DataFrame, list[list[str]]]  # the training split, its given names
+
+
+@noise_kind("label")
+def _label(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    return train, _other_names(train["label"].to_list(), noisy, _rng(seed, 0x6C61626C))
+
+
+@noise_kind("statement-deletion")
+def _statement_deletion(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    train = _reparse(train, noisy, seed, "statement-deletion")
+    return train, train["label"].to_list()
+
+
+@noise_kind("name-leakage")
+def _name_leakage(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
+    train = _reparse(train, noisy, seed, "name-leakage")
+    return train, train["label"].to_list()
+
+
 def prepare(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, kind: str, seed: int
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Apply the noise to the training split; return the splits and the harness's labels."""
-    train = splits["train"]
-    given = train["label"].to_list()
-    if kind == "label":
-        given = _other_names(given, noisy, _rng(seed, 0x6C61626C))
-    elif kind in ("statement-deletion", "name-leakage"):
-        train = _reparse(train, noisy, seed, kind)
-    else:
-        raise ValueError(f"method_name has no noise kind {kind!r}")
+    train, given = noise_kind.of("method_name", kind)(splits["train"], noisy, seed)
     splits = {**splits, "train": train.with_columns(pl.Series("given_label", given, LIST))}
     frames = []
     for s in SPLITS:
@@ -97,7 +112,7 @@ def prepare(
 
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
     """task.json and one JSON-lines file per split: tokens, path contexts, train labels."""
-    write_task(folder, task, splits, "method-name-jsonl")
+    write_task(folder, task, splits, SPEC.representation)
     for s in SPLITS:
         cols = ["id", "source_tokens", "contexts"]
         df = splits[s].select(cols + (["given_label"] if s == "train" else []))
@@ -125,3 +140,17 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         .with_columns(pl.col("score").alias("top_score"))
         .sort("epoch", "sample_id")
     )
+
+
+SPEC = TaskSpec(
+    name="method_name",
+    language="java",
+    representation="method-name-jsonl",
+    noise_kinds=noise_kind,
+    default_dataset="jdk",
+    metrics=metrics,
+    prepare=prepare,
+    write_inputs=write_inputs,
+    read_predictions=read_predictions,
+    score=score,
+)

@@ -20,12 +20,12 @@ import polars as pl
 from benchmark import protocol
 from benchmark.protocol import ProtocolError
 from benchmark.tasks import lines
+from benchmark.tasks.spec import NoiseKinds, TaskSpec
+from benchmark.tasks.var_misuse import metrics, scoring
 from benchmark.tasks.var_misuse.noise import flip_labels, insert_markers
-from benchmark.tasks.var_misuse.scoring import OPTIONAL_PREDICTIONS
 from native import python as pylang
 from native.parse import parse
 
-PRIMARY_METRIC = "acc"
 MIN_TOKENS = 8
 BUG_PROBABILITY = 0.5
 MAX_LINE_BYTES = 1 << 15  # ~150 bytes plus ~10 per candidate: room for 3,000 candidates
@@ -147,6 +147,29 @@ def labels_frame(
     return pl.concat(frames, how="diagonal")
 
 
+noise_kind = NoiseKinds()
+
+
+@noise_kind("label")
+def _label(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The training split as it is, and its given labels flipped (noise.flip_labels)."""
+    return train, flip_labels(train, noisy, seed)
+
+
+@noise_kind("repair-markers")
+def _repair_markers(
+    train: pl.DataFrame, noisy: np.ndarray, seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Marker tokens at the answer (noise.insert_markers); the labels stay true."""
+    train = insert_markers(train, noisy)
+    given = train.select(
+        pl.col("has_bug").alias("given_has_bug"),
+        pl.col("error_location").cast(pl.Int64).alias("given_location"),
+        pl.col("repair_targets").cast(pl.List(pl.Int64)).alias("given_targets"),
+    )
+    return train, given
+
+
 def prepare(
     splits: dict[str, pl.DataFrame], noisy: np.ndarray, kind: str, seed: int
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
@@ -156,18 +179,7 @@ def prepare(
     model's `repair_probs` gives one probability per candidate position, and the harness
     reads them in the order the model was given."""
     splits = {s: normalize_candidates(df) for s, df in splits.items()}
-    train = splits["train"]
-    if kind == "label":
-        given = flip_labels(train, noisy, seed)
-    elif kind == "repair-markers":
-        train = insert_markers(train, noisy)
-        given = train.select(
-            pl.col("has_bug").alias("given_has_bug"),
-            pl.col("error_location").cast(pl.Int64).alias("given_location"),
-            pl.col("repair_targets").cast(pl.List(pl.Int64)).alias("given_targets"),
-        )
-    else:
-        raise ValueError(f"var_misuse has no noise kind {kind!r}")
+    train, given = noise_kind.of("var_misuse", kind)(splits["train"], noisy, seed)
     splits = {**splits, "train": pl.concat([train, given], how="horizontal")}
     return splits, labels_frame(splits, noisy, given)
 
@@ -208,7 +220,7 @@ def _check(r: dict, where: str, candidates: list[int]) -> dict:
         raise ProtocolError(f"{where}: 'location' or 'repair' is not a repair candidate")
     probs = _repair_probs(r, where, candidates)
     train = r["split"] == "train"
-    optional = {k: r.get(k) if train else None for k in OPTIONAL_PREDICTIONS}
+    optional = {k: r.get(k) if train else None for k in scoring.OPTIONAL_PREDICTIONS}
     if any(v is not None and not lines.number(v) for v in optional.values()):
         raise ProtocolError(
             f"{where}: 'p_other' and 'p_no_bug', when given, must be finite numbers in [0, 1]"
@@ -222,6 +234,20 @@ def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame])
     """Every epoch's predictions, checked against the samples' repair candidates."""
     schema = {"location": pl.Int64, "repair": pl.Int64, "location_score": pl.Float64,
               "repair_score": pl.Float64, "repair_probs": pl.List(pl.Float64),
-              **dict.fromkeys(OPTIONAL_PREDICTIONS, pl.Float64)}  # fmt: skip
+              **dict.fromkeys(scoring.OPTIONAL_PREDICTIONS, pl.Float64)}  # fmt: skip
     expected = lines.expected_ids(splits, "repair_candidates")
     return lines.read_predictions(folder, epochs, expected, _check, schema, MAX_LINE_BYTES)
+
+
+SPEC = TaskSpec(
+    name="var_misuse",
+    language="python",
+    representation="great-jsonl",
+    noise_kinds=noise_kind,
+    default_dataset="python-stdlib",
+    metrics=metrics,
+    prepare=prepare,
+    write_inputs=write_inputs,
+    read_predictions=read_predictions,
+    score=scoring.score,
+)

@@ -1,0 +1,131 @@
+"""A task, declared once: its `TaskSpec`, and the registry of specs every table derives from.
+
+A task is a package (``benchmark/tasks/<task>/`` for the suite's own, any importable package
+for a plugin's) that builds one `TaskSpec`: its name, language, protocol representation, noise
+kinds by name, metrics (the primary one and its direction), default dataset, and the four
+callables the harness runs a unit with. `register_task` adds it to `TASKS`, the live registry
+(ordered, the suite's four first): the CLI's choices, each task's default dataset and noise
+kinds, the scorer and the metrics of a task are all read from it, so a task registered later
+(by a plugin, `benchmark.plugins`) is seen everywhere.
+
+A noise kind is one function, registered under its name with a `NoiseKinds` decorator::
+
+    noise_kind = NoiseKinds()
+
+    @noise_kind("label")
+    def _flip(train, noisy, seed): ...
+
+and the task's ``prepare`` applies the one the run names (``noise_kind.apply``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import polars as pl
+
+Splits = dict[str, pl.DataFrame]
+T = TypeVar("T")
+
+
+class TaskMetrics(Protocol):
+    """What the run summary needs from a task's metrics (a module or any object)."""
+
+    PRIMARY: str
+    METRICS: tuple[str, ...]
+
+    def aggregate(
+        self, table: pl.DataFrame | pl.LazyFrame, side: str, by: Sequence[str] = ...
+    ) -> pl.LazyFrame:
+        """Columns `by` plus one per name in METRICS (None where a group has nothing to
+        average), against the labels of `side` ("given" or "true")."""
+        ...
+
+
+class NoiseKinds(dict[str, Callable[..., Any]]):
+    """A task's noise kinds, name -> the function that applies it, in declaration order.
+    Calling it with a name gives the decorator that registers a function under that name."""
+
+    def __call__(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def add(fn: Callable[..., T]) -> Callable[..., T]:
+            if name in self:
+                raise ValueError(f"noise kind {name!r} is declared twice")
+            self[name] = fn
+            return fn
+
+        return add
+
+    def of(self, task: str, kind: str) -> Callable[..., Any]:
+        """The function of noise kind `kind`; an unknown kind is an error naming the task."""
+        try:
+            return self[kind]
+        except KeyError:
+            raise ValueError(f"{task} has no noise kind {kind!r}") from None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the harness knows of a task."""
+
+    name: str
+    language: str  # of its code: python, java, ruby (a ``dir:`` corpus of it serves the task)
+    representation: str  # the protocol input format, task.json's "representation"
+    noise_kinds: Mapping[str, Callable[..., Any]]  # name -> function, "label" first
+    default_dataset: str  # what `bench run`/`sweep`/`findings` use when no --dataset is named
+    metrics: TaskMetrics  # PRIMARY, METRICS, aggregate
+    # prepare(splits, noisy mask, noise kind, seed) -> (splits with the noise, labels frame)
+    prepare: Callable[[Splits, np.ndarray, str, int], tuple[Splits, pl.DataFrame]]
+    # write_inputs(folder, task.json's settings, splits): the model's input folder
+    write_inputs: Callable[[Path, dict, Splits], None]
+    # read_predictions(output folder, epochs, splits): every epoch's checked predictions
+    read_predictions: Callable[[Path, int, Splits], pl.DataFrame]
+    # score(labels, predictions): the per-sample table (benchmark.evaluator)
+    score: Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+    higher_is_better: bool = True  # of the primary metric, which selects the epoch
+
+    @property
+    def primary(self) -> str:
+        return self.metrics.PRIMARY
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Add `spec` to the registry; a name already taken or an incoherent spec is an error."""
+    if spec.name in TASKS and TASKS[spec.name] is not spec:
+        raise ValueError(f"task {spec.name!r} is already registered")
+    kinds = list(spec.noise_kinds)
+    if not kinds or kinds[0] != "label":
+        raise ValueError(f"task {spec.name!r}: its first noise kind must be 'label', not {kinds}")
+    if spec.primary not in spec.metrics.METRICS:
+        raise ValueError(
+            f"task {spec.name!r}: primary metric {spec.primary!r} is not one of "
+            f"{spec.metrics.METRICS}"
+        )
+    TASKS[spec.name] = spec
+    return spec
+
+
+class Derived(Mapping[str, T]):
+    """A read-only view of the registry, task name -> one thing of its spec: a table that
+    was written by hand per task, now kept in step with every registered task."""
+
+    def __init__(self, of: Callable[[TaskSpec], T]) -> None:
+        self._of = of
+
+    def __getitem__(self, task: str) -> T:
+        return self._of(TASKS[task])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TASKS)
+
+    def __len__(self) -> int:
+        return len(TASKS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
