@@ -1,0 +1,207 @@
+"""Each task's samples as token ids, its batch losses and its prediction lines."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmark.models.codebert.config import SPLITS
+from benchmark.models.codebert.heads import PairClassifier, Seq2Seq, beam_search, token_losses
+from benchmark.models.codebert.tokenizers import Tokenizer, special_ids
+from benchmark.trainer import InputError, jsonl
+
+
+def read_rows(path: Path, fields: dict[str, bool], key: str = "id") -> list[dict[str, Any]]:
+    """The lines of one file, each named by a unique string ``key``; ``fields`` maps each
+    other key read to whether it is a token list (else a bool), all required."""
+    rows, seen = [], set()
+    for where, r in jsonl(path):
+        if not isinstance(r, dict) or not isinstance(r.get(key), str):
+            raise InputError(f"{where}: not a JSON object with a string '{key}'")
+        for field, is_list in fields.items():
+            v = r.get(field)
+            ok = (isinstance(v, list) and all(isinstance(t, str) for t in v)) if is_list \
+                else isinstance(v, bool)  # fmt: skip
+            if not ok:
+                kind = "a list of strings" if is_list else "true or false"
+                raise InputError(f"{where}: '{field}' is not {kind}")
+        if r[key] in seen:
+            raise InputError(f"{where}: repeated {key} {r[key]!r}")
+        seen.add(r[key])
+        rows.append(r)
+    return rows
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> Tensor:
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out.to(device)
+
+
+def length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
+    """Indices in runs of ``size`` by length, so that a prediction batch holds little padding."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def prob(x: float) -> float:
+    return round(min(max(x, 0.0), 1.0), 6)
+
+
+class CodeToText:
+    """code_to_text: <s> code </s> -> <s> docstring </s>."""
+
+    def __init__(self, rows: dict[str, list[dict]], tok: Tokenizer, hp: dict[str, Any]) -> None:
+        self.rows, self.tok, self.hp = rows, tok, hp
+        cut = int(hp["max_source"]) - 2
+        self.source = {s: [[tok.cls_id, *ids[:cut], tok.sep_id]
+                           for ids in tok.code([r["source_tokens"] for r in rows[s]])]
+                       for s in SPLITS}  # fmt: skip
+        cut = int(hp["max_target"]) - 2
+        self.target = [[tok.cls_id, *ids[:cut], tok.sep_id]
+                       for ids in tok.text([r["doc_tokens"] for r in rows["train"]])]  # fmt: skip
+
+    def losses(self, model: Seq2Seq, idx: Sequence[int], device: torch.device) -> Tensor:
+        """Per-sample mean token NLL; the batch loss is their token-weighted mean."""
+        memory = model.encode(pad([self.source["train"][i] for i in idx], self.tok.pad_id,
+                                  device))  # fmt: skip
+        target = pad([self.target[i] for i in idx], self.tok.pad_id, device)
+        total, count = token_losses(model, memory, target)
+        self._weights = count
+        return total / count.clamp_min(1)
+
+    def batch_loss(self, losses: Tensor) -> Tensor:
+        return (losses * self._weights).sum() / self._weights.sum().clamp_min(1)
+
+    def lines(self, model: Seq2Seq, size: int, device: torch.device) -> Iterator[str]:
+        beam, max_len = int(self.hp["beam"]), int(self.hp["max_target"])
+        for split in SPLITS:
+            out: list[dict[str, Any]] = [{} for _ in self.rows[split]]
+            for idx in length_batches([len(x) for x in self.source[split]], size):
+                memory = model.encode(pad([self.source[split][i] for i in idx],
+                                          self.tok.pad_id, device))  # fmt: skip
+                found = beam_search(model, memory, self.tok.cls_id, self.tok.sep_id, beam,
+                                    max_len)  # fmt: skip
+                if split == "train":
+                    target = pad([self.target[i] for i in idx], self.tok.pad_id, device)
+                    total, count = token_losses(model, memory, target)
+                    nll = (total / count.clamp_min(1)).tolist()
+                for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
+                    line = {"tokens": self.tok.decode(ids), "score": prob(math.exp(mean_lp))}
+                    if split == "train":
+                        line |= {
+                            "loss": round(max(nll[k], 0.0), 6),
+                            "p_given": prob(math.exp(-nll[k])),
+                        }
+                    out[i] = line
+            for r, line in zip(self.rows[split], out, strict=True):
+                yield json.dumps({"id": r["id"], "split": split, **line}) + "\n"
+
+
+class CodeSearch:
+    """code_search: <s> query </s> code </s> -> p(match), with the overlap flags."""
+
+    def __init__(self, rows: dict[str, list[dict]], codes: dict[str, dict[str, list[str]]],
+                 tok: Tokenizer, hp: dict[str, Any]) -> None:  # fmt: skip
+        self.rows, self.tok, self.hp = rows, tok, hp
+        # Queries are read as code (sub-tokens without weights), so both sides share ids.
+        self.query = {s: tok.code([r["query_tokens"] for r in rows[s]]) for s in SPLITS}
+        self.code = {"train": tok.code([r["code_tokens"] for r in rows["train"]])}
+        self.keys: dict[str, dict[str, int]] = {}
+        for s in ("valid", "test"):
+            keys = list(codes[s])
+            self.keys[s] = {k: i for i, k in enumerate(keys)}
+            self.code[s] = tok.code([codes[s][k] for k in keys])
+        self.match = [bool(r["match"]) for r in rows["train"]]
+        self.level = self.idf_levels(len(tok), int(hp["overlap"]))
+
+    def idf_levels(self, vocab: int, levels: int) -> np.ndarray:
+        """Per token id, the overlap level it gets when shared: 1..levels by its inverse
+        document frequency over the training queries and codes (rarer, higher), 0 for the
+        unknown and special tokens, which say nothing about a match."""
+        docs = self.query["train"] + self.code["train"]
+        df = np.zeros(vocab)
+        for ids in docs:
+            df[list(set(ids))] += 1
+        idf = np.log((1 + len(docs)) / (1 + df))
+        top = max(float(idf.max()), 1e-9)
+        level = 1 + np.minimum((idf / top * levels).astype(np.int64), levels - 1)
+        for i in special_ids(self.tok):
+            if 0 <= i < vocab:
+                level[i] = 0
+        return level if levels > 0 else np.zeros(vocab, dtype=np.int64)
+
+    def pair(self, query: list[int], code: list[int]) -> tuple[list[int], list[int]]:
+        """The pair's ids and, per position, the token's overlap level where it also occurs on
+        the other side (else 0)."""
+        q = query[: int(self.hp["max_query"])]
+        c = code[: max(int(self.hp["max_source"]) - len(q) - 3, 0)]
+        ids = [self.tok.cls_id, *q, self.tok.sep_id, *c, self.tok.sep_id]
+        qs, cs, level = set(q), set(c), self.level
+        shared = [0, *(level[t] if t in cs else 0 for t in q), 0,
+                  *(level[t] if t in qs else 0 for t in c), 0]  # fmt: skip
+        return ids, [int(v) for v in shared]
+
+    def tensors(self, pairs: list[tuple[list[int], list[int]]], device: torch.device
+                ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        return (pad([p[0] for p in pairs], self.tok.pad_id, device),
+                pad([p[1] for p in pairs], 0, device))  # fmt: skip
+
+    def losses(self, model: PairClassifier, idx: Sequence[int], device: torch.device) -> Tensor:
+        """Per-sample losses of the given pairs. With ``negatives`` k > 0, each query is also
+        paired with the codes of the next k samples of the batch as non-matches (in-batch
+        negatives), which enter the batch loss only: ranking is learnt from contrasts the
+        random pairs of the training file seldom offer."""
+        pairs = [(self.query["train"][i], self.code["train"][i]) for i in idx]
+        y = [int(self.match[i]) for i in idx]
+        for shift in range(1, min(int(self.hp["negatives"]), len(idx) - 1) + 1):
+            for k, i in enumerate(idx):
+                code = self.code["train"][idx[(k + shift) % len(idx)]]
+                if code != self.code["train"][i]:
+                    pairs.append((self.query["train"][i], code))
+                    y.append(0)
+        ids, shared = self.tensors([self.pair(q, c) for q, c in pairs], device)
+        losses = F.cross_entropy(model(ids, shared), torch.tensor(y, device=device),
+                                 reduction="none")  # fmt: skip
+        self._extra = losses[len(idx) :]
+        return losses[: len(idx)]
+
+    def batch_loss(self, losses: Tensor) -> Tensor:
+        return torch.cat([losses, self._extra]).mean()
+
+    def p_match(self, model: PairClassifier, pairs: list[tuple[list[int], list[int]]],
+                device: torch.device) -> list[float]:  # fmt: skip
+        """p(match) in float64 from the logit difference, so that confident scores stay apart
+        rather than tie at 1.0 (ties count against the model in MRR)."""
+        logits = model(*self.tensors(pairs, device)).double()
+        return torch.sigmoid(logits[:, 1] - logits[:, 0]).tolist()
+
+    def lines(self, model: PairClassifier, size: int, device: torch.device) -> Iterator[str]:
+        for idx in (list(range(i, min(i + size, len(self.match))))
+                    for i in range(0, len(self.match), size)):  # fmt: skip
+            p = self.p_match(model, [self.pair(self.query["train"][i], self.code["train"][i])
+                                     for i in idx], device)  # fmt: skip
+            for i, pm in zip(idx, p, strict=True):
+                pg = min(max(pm if self.match[i] else 1 - pm, 1e-12), 1.0)
+                line = {"id": self.rows["train"][i]["id"], "split": "train", "score": prob(pm),
+                        "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
+                yield json.dumps(line) + "\n"
+        for split in ("valid", "test"):
+            for r, query in zip(self.rows[split], self.query[split], strict=True):
+                cands = [self.keys[split][k] for k in r["candidates"]]
+                scores = [0.0] * len(cands)
+                for chunk in length_batches([len(self.code[split][c]) for c in cands], size):
+                    p = self.p_match(model, [self.pair(query, self.code[split][cands[j]])
+                                             for j in chunk], device)  # fmt: skip
+                    for j, pm in zip(chunk, p, strict=True):
+                        scores[j] = pm
+                yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"
