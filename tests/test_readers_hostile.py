@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from benchmark import console, datasets, method_datasets, official, shards
+from benchmark import console, datasets, method_datasets, official, official_readers, shards
 from benchmark.cli import app
 from native import sources
 from native.formats import FormatError
@@ -254,7 +254,7 @@ def test_code2seq_folder_with_an_unreadable_file(cache, tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(official, "open", refuse, raising=False)  # as root, chmod cannot
+    monkeypatch.setattr(official_readers, "open", refuse, raising=False)  # root ignores chmod
     monkeypatch.setattr(official, "fingerprint", lambda source: "0" * 64)
     err = one_line_error(invoke("datasets", "prepare", "java-small", "--source",
                                 str(tmp_path / "java-small")))  # fmt: skip
