@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmark.metrics.compare import paired_bootstrap
+from benchmark.compare import paired_bootstrap
 from benchmark.tasks.method_name import metrics as method_name
 
 

@@ -62,7 +62,7 @@ def compare(
 ) -> None:
     """Whether run A scores above run B: a paired bootstrap 95% interval of A - B. Seeds
     pooled on a side score their mean, and are resampled too."""
-    from benchmark.metrics.compare import compare_runs
+    from benchmark.compare import compare_runs
 
     def seeds(n: int) -> str:
         return f" (mean of {n} runs)" if n > 1 else ""
