@@ -3,9 +3,12 @@ each built once and cached by content hash, read lazily."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tomllib
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +26,9 @@ class DatasetSpec:
     name: str
     tasks: tuple[str, ...]
     official: bool = False  # prepared by `bench datasets prepare` (benchmark.official)
+    # A plugin's dataset: a function that returns its samples (columns id, split, source_tokens
+    # and the task's own), called on each load and cached by a fingerprint of what it returns.
+    build: Callable[[], pl.DataFrame] | None = field(default=None, compare=False)
 
 
 class Registry(dict[str, DatasetSpec]):
@@ -95,6 +101,16 @@ DATASETS = Registry(
 )
 
 
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset (a plugin's, with its ``build``) under its name; a taken name is an error."""
+    if dict.__contains__(DATASETS, spec.name):
+        raise ValueError(f"dataset {spec.name!r} is already registered")
+    if not spec.official and spec.build is None:
+        raise ValueError(f"dataset {spec.name!r} needs a build function")
+    DATASETS[spec.name] = spec
+    return spec
+
+
 def card(name: str) -> dict:
     """The dataset's TOML card (sources, license, split rule), when the checkout has it."""
     path = CARDS / f"{name}.toml"
@@ -112,6 +128,8 @@ class Dataset:
 def load(name: str) -> Dataset:
     """The dataset's samples, built on first use and then read from the cache."""
     spec = DATASETS[name]
+    if spec.build is not None:
+        return _built(spec)
     if spec.official:
         from benchmark import official
 
@@ -121,3 +139,23 @@ def load(name: str) -> Dataset:
 
     fp, samples, info = method_datasets.load(spec.name, cache_root())
     return Dataset(name, fp, samples, info)
+
+
+def _built(spec: DatasetSpec) -> Dataset:
+    """A plugin's dataset: its build function's samples, cached under a fingerprint of them, so
+    a unit made from other samples is told apart as a local corpus's would be."""
+    assert spec.build is not None
+    samples = spec.build()
+    missing = [c for c in ("id", "split", "source_tokens") if c not in samples.columns]
+    if missing:
+        raise ValueError(f"dataset {spec.name}: its samples lack column(s) {', '.join(missing)}")
+    fp = hashlib.sha256(samples.write_ndjson().encode()).hexdigest()[:16]
+    path = cache_root() / "datasets" / f"{spec.name.replace('/', '_')}-{fp}" / "samples.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        samples.write_parquet(tmp)
+        os.replace(tmp, path)
+    sizes = samples["split"].value_counts().sort("split").rows()
+    info = {"name": spec.name, "samples": samples.height, "splits": dict(sizes)}
+    return Dataset(spec.name, fp, pl.scan_parquet(path), info)

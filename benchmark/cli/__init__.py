@@ -8,6 +8,7 @@ import sys
 import typer
 
 from benchmark import console
+from benchmark.cli import _plugins  # noqa: F401  (first: the commands' help lists their tasks)
 from benchmark.cli.app import app, leaderboard_app, models_app, sweep_app
 from benchmark.cli.common import check_results, fail, warn_of_overlap
 from benchmark.cli.datasets import app as datasets_app

@@ -45,3 +45,12 @@ MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.jso
 
 # Models declared in TOML manifests named by $BENCH_MODELS (see manifests.py).
 MODELS.update(from_environment(set(MODELS)))
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model (a plugin's, whose command runs a module it ships); a taken name is an
+    error, so the reference models cannot be replaced by accident."""
+    if spec.name in MODELS:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    MODELS[spec.name] = spec
+    return spec
