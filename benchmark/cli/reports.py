@@ -16,6 +16,8 @@ from benchmark.cli.common import (
     fail,
 )
 from benchmark.findings import CASES as FINDINGS_CASES
+from benchmark.findings import RATES as FINDINGS_RATES
+from benchmark.findings import SEEDS as FINDINGS_SEEDS
 from benchmark.profiles import PROFILES
 
 
@@ -99,8 +101,10 @@ def findings(
             "dataset where none is named)."
         ),
     ] = ",".join(f"{t}:{m}" for t, m in FINDINGS_CASES),
-    noise: Annotated[str, typer.Option(help="Comma-separated label-noise rates.")] = "0,0.5,1",
-    seeds: Annotated[int, typer.Option(min=2, help="Seeds per rate: 0 .. N-1.")] = 3,
+    noise: Annotated[str, typer.Option(help="Comma-separated label-noise rates.")] = ",".join(
+        f"{r:g}" for r in FINDINGS_RATES
+    ),
+    seeds: Annotated[int, typer.Option(min=2, help="Seeds per rate: 0 .. N-1.")] = FINDINGS_SEEDS,
     profile: Annotated[str, typer.Option(help=f"Size of each run: {', '.join(PROFILES)}.")] = "cpu",
     device: Annotated[str, typer.Option(help="Device for the models: auto, cpu or cuda.")] = "auto",
     max_parallel: Annotated[
