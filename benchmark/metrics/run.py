@@ -135,8 +135,9 @@ def _select_epoch(
     best: tuple[float, int] | None = None
     for epoch in epochs:
         value = found.get((epoch, SELECTION_SPLIT), {}).get(primary)
-        better = best is None or (value > best[0] if higher_is_better else value < best[0])
-        if value is not None and better:
+        if value is None:
+            continue
+        if best is None or (value > best[0] if higher_is_better else value < best[0]):
             best = (value, epoch)
     if best is None:
         raise ValueError(f"no epoch has a validation {primary!r} to select on")
