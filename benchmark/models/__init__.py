@@ -42,6 +42,14 @@ MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.jso
     (sys.executable, "-m", "benchmark.models.codebert"),
     weights=True,
 )
+MODELS["hf"] = ModelSpec(  # any local Hugging Face checkpoint; task.json says task and mode
+    "hf",
+    ("code_to_text", "code_search", "method_name"),
+    "task-jsonl",
+    (sys.executable, "-m", "benchmark.models.hf"),
+    weights=True,
+    finetune=True,
+)
 
 # Models declared in TOML manifests named by $BENCH_MODELS (see manifests.py).
 MODELS.update(from_environment(set(MODELS)))

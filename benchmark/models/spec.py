@@ -17,3 +17,4 @@ class ModelSpec:
     representation: str
     command: tuple[str, ...]  # one for every task (task.json says which); + --input/--output
     weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
+    finetune: bool = False  # takes ``bench run --finetune full|lora|head`` (hf); needs weights

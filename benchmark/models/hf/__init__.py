@@ -1,0 +1,39 @@
+"""Any Hugging Face model of code, fine-tuned behind the protocol: full, LoRA or head only.
+
+    python -m benchmark.models.hf --input IN_DIR --output OUT_DIR
+
+task.json's ``weights`` is a local Hugging Face folder (config.json, the weights, the
+tokenizer); nothing is downloaded. Its config says the family, and the family how each task is
+done:
+
+- encoder-only (BERT, RoBERTa): code_search as a cross-encoder, the first state of
+  ``<s> query </s> code </s>`` through a classification head; code_to_text and method_name by a
+  new Transformer decoder over the encoder's states, tied to its word embeddings (CodeXGLUE's
+  code-to-text model for CodeBERT).
+- encoder-decoder (T5, BART): code_to_text and method_name as sequence to sequence; code_search
+  from the mean of the encoder's states.
+- decoder-only (GPT-2, LLaMA): code_to_text and method_name as causal generation after the code
+  and a separator; code_search from the last token's state.
+
+Generation is greedy. A method name is generated as its sub-tokens (words of the name), a
+docstring as its words. Train lines carry, besides ``loss`` and ``p_given``, the optional
+``target_logprobs``: each given target token's log-probability (docs/protocol.md).
+
+``finetune`` (``bench run --finetune``): ``full`` trains every weight; ``lora`` adds peft's
+low-rank adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_targets``: peft's
+default modules of the model type unless set) and trains them and the new layers; ``head``
+freezes the backbone and trains the new layers (and, where the checkpoint generates itself, its
+output layer). Checkpoints hold only what trains; training, checkpoints and resumption are the
+shared trainer's (benchmark.trainer). The start event records the family, the mode, the weights'
+fingerprint and the trained parameter count.
+
+Modules: ``config`` (tasks, modes, hyperparameters), ``families`` (loading a folder, its
+family, LoRA and freezing), ``tokens`` (words to sub-words, special ids), ``heads`` (the new
+layers), ``network`` (the backbone with its heads, for every family), ``data`` (each task's
+batches and prediction lines) and ``train`` (the run).
+"""
+
+from benchmark.models.hf.config import DEFAULTS, MODES, TASKS
+from benchmark.models.hf.train import main, run
+
+__all__ = ["DEFAULTS", "MODES", "TASKS", "main", "run"]

@@ -1,0 +1,122 @@
+"""Each task's samples as the checkpoint's ids, its batch losses and its prediction lines."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmark.models.codebert.data import length_batches, prob
+from benchmark.models.hf.config import GENERATION, SPLITS
+from benchmark.models.hf.network import Network
+
+
+class Generation:
+    """code_to_text and method_name: code -> the docstring's words or the name's sub-tokens.
+
+    ``loss`` is the given target's mean token negative log-likelihood, ``p_given`` exp(-loss)
+    (the per-token geometric mean: a whole sentence's product would put every sample near 0),
+    and ``target_logprobs`` (an optional protocol field) each of its tokens' log-probability,
+    the end token last."""
+
+    def __init__(self, task: str, rows: dict[str, list[dict]], net: Network,
+                 hp: dict[str, Any]) -> None:  # fmt: skip
+        self.rows, self.net, self.hp = rows, net, hp
+        source, target, self.field, self.limit = GENERATION[task]
+        words, cut = net.words, int(hp["max_source"])
+        self.source = {s: [net.source(words.ids(r[source], cut)) for r in rows[s]]
+                       for s in SPLITS}  # fmt: skip
+        cut = int(hp["max_target"]) - 1
+        self.target = [[*words.ids(r[target], cut), words.eos] for r in rows["train"]]
+
+    def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
+        lp, mask = model.token_log_probs([self.source["train"][i] for i in idx],
+                                         [self.target[i] for i in idx], device)  # fmt: skip
+        self._weights = mask.sum(1).float()
+        return -lp.sum(1) / self._weights.clamp_min(1)
+
+    def batch_loss(self, losses: Tensor) -> Tensor:
+        return (losses * self._weights).sum() / self._weights.sum().clamp_min(1)
+
+    def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
+        max_len = int(self.hp["max_target"])
+        for split in SPLITS:
+            out: list[dict[str, Any]] = [{} for _ in self.rows[split]]
+            for idx in length_batches([len(x) for x in self.source[split]], size):
+                sources = [self.source[split][i] for i in idx]
+                found = model.greedy(sources, max_len, device)
+                if split == "train":
+                    lp, mask = model.token_log_probs(sources, [self.target[i] for i in idx],
+                                                     device)  # fmt: skip
+                for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
+                    line = {self.field: model.words.decode(ids)[: self.limit],
+                            "score": prob(math.exp(mean_lp))}  # fmt: skip
+                    if split == "train":
+                        n = int(mask[k].sum())
+                        given = [round(float(v), 4) for v in lp[k, :n].tolist()]
+                        nll = -sum(lp[k, :n].tolist()) / max(n, 1)
+                        line |= {"loss": round(max(nll, 0.0), 6), "p_given": prob(math.exp(-nll)),
+                                 "target_logprobs": given}  # fmt: skip
+                    out[i] = line
+            for r, line in zip(self.rows[split], out, strict=True):
+                yield json.dumps({"id": r["id"], "split": split, **line}) + "\n"
+
+
+class CodeSearch:
+    """code_search as a cross-encoder: query and code in one sequence -> p(match)."""
+
+    def __init__(self, rows: dict[str, list[dict]], codes: dict[str, dict[str, list[str]]],
+                 net: Network, hp: dict[str, Any]) -> None:  # fmt: skip
+        self.rows, self.net, self.hp = rows, net, hp
+        w, q = net.words, int(hp["max_query"])
+        self.query = {s: [w.ids(r["query_tokens"], q) for r in rows[s]] for s in SPLITS}
+        room = int(hp["max_source"])
+        self.code = {"train": [w.ids(r["code_tokens"], room) for r in rows["train"]]}
+        self.keys: dict[str, dict[str, int]] = {}
+        for s in ("valid", "test"):
+            keys = list(codes[s])
+            self.keys[s] = {k: i for i, k in enumerate(keys)}
+            self.code[s] = [w.ids(codes[s][k], room) for k in keys]
+        self.match = [bool(r["match"]) for r in rows["train"]]
+
+    def pair(self, query: list[int], code: list[int]) -> list[int]:
+        return self.net.pair(query, code[: max(int(self.hp["max_source"]) - len(query) - 3, 0)])
+
+    def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
+        pairs = [self.pair(self.query["train"][i], self.code["train"][i]) for i in idx]
+        y = torch.tensor([int(self.match[i]) for i in idx], device=device)
+        return F.cross_entropy(model.pair_logits(pairs, device), y, reduction="none")
+
+    def batch_loss(self, losses: Tensor) -> Tensor:
+        return losses.mean()
+
+    def p_match(self, model: Network, pairs: list[list[int]], device: torch.device
+                ) -> list[float]:  # fmt: skip
+        logits = model.pair_logits(pairs, device).double()
+        return torch.sigmoid(logits[:, 1] - logits[:, 0]).tolist()
+
+    def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
+        n = len(self.match)
+        for idx in (list(range(i, min(i + size, n))) for i in range(0, n, size)):
+            p = self.p_match(model, [self.pair(self.query["train"][i], self.code["train"][i])
+                                     for i in idx], device)  # fmt: skip
+            for i, pm in zip(idx, p, strict=True):
+                pg = min(max(pm if self.match[i] else 1 - pm, 1e-12), 1.0)
+                line = {"id": self.rows["train"][i]["id"], "split": "train", "score": prob(pm),
+                        "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
+                yield json.dumps(line) + "\n"
+        for split in ("valid", "test"):
+            for r, query in zip(self.rows[split], self.query[split], strict=True):
+                cands = [self.keys[split][k] for k in r["candidates"]]
+                scores = [0.0] * len(cands)
+                for chunk in length_batches([len(self.code[split][c]) for c in cands], size):
+                    p = self.p_match(model, [self.pair(query, self.code[split][cands[j]])
+                                             for j in chunk], device)  # fmt: skip
+                    for j, pm in zip(chunk, p, strict=True):
+                        scores[j] = pm
+                yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"

@@ -1,0 +1,133 @@
+"""A local Hugging Face folder: its family (from config.json), its backbone and tokenizer, and
+the fine-tuning mode applied to it (every weight, LoRA adapters, or none of the backbone's).
+
+Nothing is ever downloaded: the hub is switched off before transformers is imported and every
+load is ``local_files_only``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from benchmark.trainer import InputError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+CAUSAL_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")
+
+
+@dataclass
+class Loaded:
+    family: str  # encoder, seq2seq or causal
+    backbone: nn.Module
+    tokenizer: Any
+
+
+def family_of(config: Any, asked: str = "auto") -> str:
+    """encoder-decoder (T5, BART): seq2seq; a causal language model (GPT-2, LLaMA): causal;
+    a masked-language-model encoder (BERT, RoBERTa): encoder. ``asked`` overrides it."""
+    if asked != "auto":
+        return asked
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith(CAUSAL_ARCHITECTURES) for a in architectures):
+        return "causal"
+    if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return "encoder"
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "causal"
+    raise InputError(
+        f"weights: model type {config.model_type!r} is neither an encoder, an "
+        "encoder-decoder nor a causal language model; set hyperparameter family"
+    )
+
+
+def load(folder: Path, asked_family: str) -> Loaded:
+    """The folder's backbone (the bare encoder; the whole seq2seq or causal language model, as
+    generation needs its output layer) and tokenizer."""
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+    )
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # model.log is for the run's own lines
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        family = family_of(config, asked_family)
+        auto = {"encoder": AutoModel, "seq2seq": AutoModelForSeq2SeqLM,
+                "causal": AutoModelForCausalLM}[family]  # fmt: skip
+        backbone = auto.from_pretrained(folder, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"weights {folder} cannot be loaded: {line}") from None
+    return Loaded(family, backbone, tokenizer)
+
+
+def hidden_size(backbone: nn.Module) -> int:
+    return int(backbone.get_input_embeddings().embedding_dim)
+
+
+def attention_heads(backbone: nn.Module) -> int:
+    cfg = backbone.config
+    for key in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"):
+        if isinstance(getattr(cfg, key, None), int):
+            return int(getattr(cfg, key))
+    return 1
+
+
+def positions(backbone: nn.Module) -> int | None:
+    """How many positions the backbone embeds (None: relative positions, as T5's)."""
+    cfg = backbone.config
+    for key in ("max_position_embeddings", "n_positions"):
+        if isinstance(getattr(cfg, key, None), int):
+            return int(getattr(cfg, key))
+    return None
+
+
+def lora(backbone: nn.Module, hp: dict[str, Any]) -> nn.Module:
+    """The backbone with LoRA adapters (peft) on ``lora_targets``, its own weights frozen: peft's
+    default modules for the model type, else every linear layer but the output one."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = hp["lora_targets"]
+    if targets == "auto":
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as KNOWN
+
+        targets = KNOWN.get(backbone.config.model_type, "all-linear")
+    if not (targets == "all-linear" or (isinstance(targets, list) and targets
+                                        and all(isinstance(t, str) for t in targets))):  # fmt: skip
+        raise InputError(f"task.json: lora_targets must be 'auto', 'all-linear' or a list of "
+                         f"module names, not {targets!r}")  # fmt: skip
+    config = LoraConfig(r=int(hp["lora_r"]), lora_alpha=float(hp["lora_alpha"]),
+                        lora_dropout=float(hp["lora_dropout"]), target_modules=targets)  # fmt: skip
+    try:
+        return get_peft_model(backbone, config)
+    except ValueError as exc:  # no module of the model matches the targets
+        raise InputError(f"task.json: lora_targets {targets!r}: {exc}") from None
+
+
+def freeze(backbone: nn.Module, keep_output_layer: bool) -> None:
+    """Head only: no weight of the backbone trains, but for its output layer where the task
+    generates with it (tied to the input embeddings, as in T5 and GPT-2, these train with it)."""
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    if keep_output_layer and backbone.get_output_embeddings() is not None:
+        for p in backbone.get_output_embeddings().parameters():
+            p.requires_grad_(True)

@@ -1,0 +1,180 @@
+"""One module around a checkpoint's backbone for every family and task: the states of a
+sequence, a pooled pair vector, each target token's log-probability (teacher forced) and
+greedy generation. Its state dict holds only what trains, so a checkpoint of a frozen or LoRA
+run is the head and the adapters, not a copy of the backbone."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.models.hf import families
+from benchmark.models.hf.config import GENERATION
+from benchmark.models.hf.heads import PairHead, TextDecoder
+from benchmark.models.hf.tokens import Words
+from benchmark.trainer import InputError
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Right-padded ids and their attention mask."""
+    width = max(1, max(len(s) for s in seqs))
+    ids = torch.full((len(seqs), width), value, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids.to(device), mask.to(device)
+
+
+class Network(nn.Module):
+    def __init__(self, loaded: families.Loaded, words: Words, task: str, hp: dict[str, Any]
+                 ) -> None:  # fmt: skip
+        super().__init__()
+        self.family, self.words, self.task = loaded.family, words, task
+        self.backbone = loaded.backbone
+        hidden, dropout = families.hidden_size(self.backbone), float(hp["dropout"])
+        self.limit = families.positions(self.backbone)
+        self.start_id = words.cls
+        if self.family == "seq2seq":
+            start = getattr(self.backbone.config, "decoder_start_token_id", None)
+            self.start_id = words.pad if start is None else int(start)
+        if task == "code_search":
+            self.pair_head = PairHead(hidden, dropout)
+        elif task in GENERATION and self.family == "encoder":
+            heads = families.attention_heads(self.backbone)
+            self.decoder = TextDecoder(self.backbone.get_input_embeddings(),
+                                       int(hp["decoder_layers"]), heads if hidden % heads == 0
+                                       else 1, dropout, int(hp["max_target"]) + 1)  # fmt: skip
+        mode = hp["finetune"]
+        if mode == "lora":
+            self.backbone = families.lora(self.backbone, hp)
+        elif mode == "head":
+            families.freeze(self.backbone, task in GENERATION and self.family != "encoder")
+        self.trained = {n for n, p in self.named_parameters(remove_duplicate=False)
+                        if p.requires_grad}  # fmt: skip
+        if not self.trained:
+            raise InputError(f"finetune {mode!r} leaves nothing to train for {task}")
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # What a checkpoint holds: the trained parameters only (the rest is the weights folder's).
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        full = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        return OrderedDict((k, v) for k, v in full.items() if k[len(prefix) :] in self.trained)
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
+        result = super().load_state_dict(state, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if k in self.trained]
+        if strict and (missing or result.unexpected_keys):
+            raise InputError(f"the checkpoint does not fit the model (missing {missing[:3]}, "
+                             f"unexpected {result.unexpected_keys[:3]})")  # fmt: skip
+        return result
+
+    # -- sequences as the family wants them
+    def source(self, ids: list[int]) -> list[int]:
+        """The code (or a pair) as the backbone reads it; a causal model's ends with the
+        separator after which the target is written."""
+        w = self.words
+        if self.family == "encoder":
+            return [w.cls, *ids, w.sep]
+        return [*([w.bos] if w.bos is not None else []), *ids, w.eos]
+
+    def pair(self, query: list[int], code: list[int]) -> list[int]:
+        w = self.words
+        if self.family == "encoder":
+            return [w.cls, *query, w.sep, *code, w.sep]
+        return [*([w.bos] if w.bos is not None else []), *query, w.sep, *code, w.eos]
+
+    def states(self, ids: Tensor, mask: Tensor) -> Tensor:
+        if self.family == "encoder":
+            return self.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.family == "seq2seq":
+            return self.backbone.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        out = self.backbone(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        return out.hidden_states[-1]
+
+    def pair_logits(self, pairs: list[list[int]], device: torch.device) -> Tensor:
+        """(no match, match) logits of each pair: from the first state (encoder), the mean of
+        the encoder's states (seq2seq) or the last token's state (causal)."""
+        ids, mask = pad(pairs, self.words.pad, device)
+        h = self.states(ids, mask)
+        if self.family == "encoder":
+            pooled = h[:, 0]
+        elif self.family == "seq2seq":
+            m = mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * m).sum(1) / m.sum(1).clamp_min(1)
+        else:
+            pooled = h[torch.arange(len(pairs), device=device), mask.sum(1) - 1]
+        return self.pair_head(pooled.float())
+
+    # -- generation
+    def encode(self, sources: list[list[int]], device: torch.device) -> Any:
+        """What every decoding step reuses: the source's states (encoder, seq2seq), or the
+        sources themselves (causal: the target continues them)."""
+        ids, mask = pad(sources, self.words.pad, device)
+        if self.family == "causal":
+            return sources
+        return self.states(ids, mask), mask
+
+    def next_logits(self, memory: Any, inputs: list[list[int]], device: torch.device) -> Tensor:
+        """Logits (B, T + 1, V) of the token after the start and after each of ``inputs``
+        (all of one length T)."""
+        if self.family == "causal":
+            seqs = [[*s, *x] for s, x in zip(memory, inputs, strict=True)]
+            ids, mask = pad(seqs, self.words.pad, device)
+            logits = self.backbone(input_ids=ids, attention_mask=mask).logits
+            at = torch.tensor([[len(s) - 1 + k for k in range(len(inputs[0]) + 1)]
+                               for s in memory], device=device)  # fmt: skip
+            return logits.gather(1, at.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+        states, mask = memory
+        dec, _ = pad([[self.start_id, *x] for x in inputs], self.words.pad, device)
+        if self.family == "encoder":
+            return self.decoder(states, mask, dec)
+        from transformers.modeling_outputs import BaseModelOutput
+
+        return self.backbone(encoder_outputs=BaseModelOutput(last_hidden_state=states),
+                             attention_mask=mask, decoder_input_ids=dec).logits  # fmt: skip
+
+    def token_log_probs(self, sources: list[list[int]], targets: list[list[int]],
+                        device: torch.device) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Each target token's log-probability given the source and the tokens before it
+        (B, T), and the mask of real tokens."""
+        width = max(len(t) for t in targets)
+        padded = [[*t, *[self.words.pad] * (width - len(t))] for t in targets]
+        logits = self.next_logits(self.encode(sources, device), [t[:-1] for t in padded], device)
+        target, mask = pad(targets, self.words.pad, device)
+        lp = F.log_softmax(logits.float(), -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return lp * mask, mask
+
+    def greedy(self, sources: list[list[int]], max_len: int, device: torch.device
+               ) -> list[tuple[list[int], float]]:  # fmt: skip
+        """Each source's greedy continuation up to its end token or ``max_len`` tokens, and
+        the mean log-probability of its tokens."""
+        memory = self.encode(sources, device)
+        prefixes: list[list[int]] = [[] for _ in sources]
+        done = [False] * len(sources)
+        total = [0.0] * len(sources)
+        for step in range(max_len):
+            logits = self.next_logits(memory, prefixes, device)[:, step]
+            lp = F.log_softmax(logits.float(), -1)
+            best, ids = lp.max(-1)
+            for i, (p, t) in enumerate(zip(best.tolist(), ids.tolist(), strict=True)):
+                prefixes[i].append(t)
+                if not done[i]:
+                    total[i] += p
+                    done[i] = t == self.words.eos
+            if all(done):
+                break
+        out = []
+        for prefix, t in zip(prefixes, total, strict=True):
+            end = prefix.index(self.words.eos) + 1 if self.words.eos in prefix else len(prefix)
+            kept = prefix[:end]
+            out.append((kept, t / max(len(kept), 1)))
+        return out

@@ -1,0 +1,54 @@
+"""The samples' word tokens as the checkpoint's sub-words, and the special ids each family
+wraps them with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MAX_PIECES = 8  # sub-words kept of one token (a long literal would fill the input)
+
+
+class Words:
+    """Sub-word ids of word tokens, each word encoded once (as it would follow a space, as in
+    running text) and cached; the special ids with fallbacks (BERT has no bos, T5 no bos nor
+    cls, GPT-2 no pad)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tok = tokenizer
+        self.cache: dict[str, list[int]] = {}
+        t = tokenizer
+        self.eos = first(t.eos_token_id, t.sep_token_id, t.pad_token_id, 0)
+        self.bos = first(t.bos_token_id, t.cls_token_id)  # None: the family has none
+        self.cls = first(t.cls_token_id, t.bos_token_id, self.eos)
+        self.sep = first(t.sep_token_id, self.eos)
+        self.pad = first(t.pad_token_id, self.eos)
+        self.specials = {i for i in (self.eos, self.bos, self.cls, self.sep, self.pad)
+                         if i is not None}  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.tok)
+
+    def word(self, w: str) -> list[int]:
+        ids = self.cache.get(w)
+        if ids is None:
+            ids = list(self.tok.encode(" " + w, add_special_tokens=False))[:MAX_PIECES]
+            self.cache[w] = ids
+        return ids
+
+    def ids(self, words: Sequence[str], limit: int) -> list[int]:
+        out: list[int] = []
+        for w in words:
+            out.extend(self.word(w))
+            if len(out) >= limit:
+                break
+        return out[:limit]
+
+    def decode(self, ids: Sequence[int]) -> list[str]:
+        """Generated ids as word tokens: the tokenizer's text, split at white space."""
+        kept = [i for i in ids if i not in self.specials]
+        return self.tok.decode(kept, skip_special_tokens=True).split()
+
+
+def first(*values: int | None) -> Any:
+    return next((v for v in values if v is not None), None)

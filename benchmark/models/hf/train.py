@@ -1,0 +1,148 @@
+"""`python -m benchmark.models.hf --input IN --output OUT`: load the weights folder, build the
+model for its family and task, fine-tune it in the asked mode on the shared trainer."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark import trainer
+from benchmark.models.codebert.data import read_rows
+from benchmark.models.codebert.train import read_inputs as read_codebert_inputs
+from benchmark.models.codebert.train import train_epoch
+from benchmark.models.hf import families
+from benchmark.models.hf.config import (
+    DEFAULTS,
+    FAMILIES,
+    GENERATION,
+    LR,
+    MODES,
+    POSITIVE,
+    REPRESENTATIONS,
+    SPLITS,
+    TASKS,
+)
+from benchmark.models.hf.data import CodeSearch, Generation
+from benchmark.models.hf.network import Network
+from benchmark.models.hf.tokens import Words
+from benchmark.trainer import InputError
+from benchmark.weights import weights_fingerprint
+
+
+def read_task(input_dir: Path) -> dict[str, Any]:
+    """task.json, checked for hf: one of its tasks, and a weights folder (it has no
+    starting point of its own)."""
+    task = trainer.read_task(input_dir)
+    if task.get("task") not in TASKS:
+        raise InputError(f"task.json: hf does {', '.join(TASKS)} only")
+    if task.get("representation") != REPRESENTATIONS[task["task"]]:
+        raise InputError(f"task.json: representation {task.get('representation')!r} is not "
+                         f"{REPRESENTATIONS[task['task']]}")  # fmt: skip
+    weights = task.get("weights")
+    if not (isinstance(weights, str) and Path(weights).is_dir()):
+        raise InputError(f"task.json: hf needs weights, a Hugging Face folder, not {weights!r}")
+    return task
+
+
+def check_hyperparameters(hp: dict[str, Any]) -> None:
+    if hp["finetune"] not in MODES:
+        raise InputError(f"task.json: finetune must be one of {', '.join(MODES)}, "
+                         f"not {hp['finetune']!r}")  # fmt: skip
+    if hp["family"] not in ("auto", *FAMILIES):
+        raise InputError(f"task.json: family must be auto or one of {', '.join(FAMILIES)}")
+    if hp["lr"] == "auto":
+        hp["lr"] = LR[hp["finetune"]]
+    for key in ("lr", "dropout", "warmup", "weight_decay", "clip", "lora_alpha", "lora_dropout"):
+        if not isinstance(hp[key], int | float) or isinstance(hp[key], bool) or hp[key] < 0:
+            raise InputError(f"task.json: {key} must be a number >= 0, not {hp[key]!r}")
+    if hp["max_source"] < hp["max_query"] + 4 or hp["max_target"] < 2:
+        raise InputError("task.json: max_source must exceed max_query + 3, max_target be >= 2")
+
+
+def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
+    if task["task"] != "method_name":
+        return read_codebert_inputs(input_dir, task)
+    files = trainer.split_files(task)
+    rows = {s: read_rows(input_dir / files[s], {"source_tokens": True,
+                                                 **({"label": True} if s == "train" else {})})
+            for s in SPLITS}  # fmt: skip
+    if not rows["train"]:
+        raise InputError(f"{files['train']} holds no samples")
+    return rows, {}, files
+
+
+def optimizer_and_schedule(
+    net: Network, hp: dict[str, Any], steps: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the trained parameters only, warmed up over ``warmup`` of ``steps`` and
+    decayed linearly to 0."""
+    trained = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=float(hp["lr"]), eps=1e-8,
+                                  weight_decay=float(hp["weight_decay"]))  # fmt: skip
+    total = max(1, steps)
+    warm = int(float(hp["warmup"]) * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
+        (step + 1) / max(warm, 1), max(0.0, (total - step) / max(total - warm, 1))))  # fmt: skip
+    return optimizer, schedule
+
+
+def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
+    task = read_task(input_dir)
+    name = task["task"]
+    settings = trainer.prepare(task, DEFAULTS, POSITIVE)
+    hp, ctx = settings.hp, settings.ctx
+    check_hyperparameters(hp)
+    started = time.perf_counter()
+    rows, codes, files = read_inputs(input_dir, task)
+    weights = Path(task["weights"])
+    loaded = families.load(weights, hp["family"])
+    words = Words(loaded.tokenizer)
+    if len(words) > loaded.backbone.get_input_embeddings().num_embeddings:
+        raise InputError(f"weights {weights}: the tokenizer has {len(words)} tokens, more than "
+                         "the model embeds")  # fmt: skip
+    limit = families.positions(loaded.backbone)
+    longest = int(hp["max_source"]) + (int(hp["max_target"]) if loaded.family == "causal" else 0)
+    if limit is not None and longest + 4 > limit:
+        raise InputError(f"task.json: max_source (+ max_target for a causal model) {longest} "
+                         f"exceeds the weights' {limit} positions")  # fmt: skip
+    net = Network(loaded, words, name, hp).to(ctx.device)
+    data = (
+        Generation(name, rows, net, hp) if name in GENERATION else CodeSearch(rows, codes, net, hp)
+    )
+    trainable = net.trainable_parameters()
+    trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} samples; a "
+                f"{loaded.family} model from {weights}, {trainable} of "
+                f"{sum(p.numel() for p in net.parameters())} parameters trained "
+                f"({hp['finetune']}) in {time.perf_counter() - started:.1f}s; hyperparameters "
+                f"{json.dumps(hp)}")  # fmt: skip
+
+    n, size = len(rows["train"]), int(hp["batch_size"])
+    optimizer, schedule = optimizer_and_schedule(net, hp, int(hp["epochs"]) * math.ceil(n / size))
+    eval_size = size * (4 if ctx.device.type == "cuda" else 2) * (8 if name == "code_search" else 1)
+    fingerprint_of_weights = weights_fingerprint(weights)
+    start = {"weights": str(weights), "weights_fingerprint": fingerprint_of_weights,
+             "family": loaded.family, "finetune": hp["finetune"],
+             "trainable_parameters": trainable}  # fmt: skip
+    run = trainer.Fit(
+        model=net,
+        optimizer=optimizer,
+        train_epoch=lambda order: train_epoch(net, optimizer, schedule, data, order, hp, ctx),  # type: ignore[arg-type]
+        prediction_lines=lambda: data.lines(net, eval_size, ctx.device),
+        vocabularies=[[loaded.family, hp["finetune"]]],
+        samples=n,
+        schedule=schedule,
+        start=start,
+    )
+    tag = f"hf:{fingerprint_of_weights}:{loaded.family}:{hp['finetune']}"
+    fingerprint = trainer.input_fingerprint(input_dir, files, tag)
+    trainer.fit(run, settings, task, fingerprint, output_dir, events)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return trainer.command_line(__doc__, lambda a, events: run(a.input, a.output, events), argv)
