@@ -54,12 +54,15 @@ class RunConfig:
     runner: str = "process"  # or "docker"
     image: str | None = None  # docker: the image to run; the model's own image if None
     weights: Path | None = None  # an absolute folder of pretrained weights (--weights)
+    finetune: str | None = None  # full, lora or head, for a model that takes it (--finetune)
+    name: str | None = None  # the unit's model name where not the model's (--name)
 
     @property
     def unit(self) -> Unit:
         return Unit(
-            self.task, self.dataset, self.model, self.noise_kind, self.noise_rate, self.seed
-        )
+            self.task, self.dataset, self.name or self.model, self.noise_kind, self.noise_rate,
+            self.seed,
+        )  # fmt: skip
 
 
 def _code_version() -> dict:
@@ -218,13 +221,15 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         settings += f"/docker/{cfg.image or ''}"
     if cfg.weights is not None:  # other weights must not resume this one's checkpoints
         settings += f"/weights/{cfg.weights}"
+    if cfg.finetune is not None:  # nor another mode's
+        settings += f"/finetune/{cfg.finetune}"
     staged = staging(cfg.results, cfg.unit, settings)
     try:
         labels.write_parquet(staged / "labels.parquet")
         task = {
             "task": cfg.task, "model": cfg.model, "seed": cfg.seed, "epochs": cfg.epochs,
             "device": cfg.device, "profile": cfg.profile, "time_budget_s": profile.time_budget_s,
-            "hyperparameters": {},
+            "hyperparameters": {} if cfg.finetune is None else {"finetune": cfg.finetune},
         }  # fmt: skip
         if cfg.weights is not None:
             task["weights"] = str(cfg.weights)
@@ -243,7 +248,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         table = score(cfg.task, labels, predictions)
         table.write_parquet(staged / "samples.parquet")
         metrics = {
-            "task": cfg.task, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
+            "task": cfg.task, "model": cfg.unit.model, "dataset": cfg.dataset, "seed": cfg.seed,
             "profile": cfg.profile,
             "noise": {"kind": cfg.noise_kind, "rate": cfg.noise_rate, "n_train": n_train,
                       "n_noisy": int(noisy.sum())},
@@ -257,6 +262,9 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                        "weights": str(cfg.weights) if cfg.weights else None},
             "weights": {"path": str(cfg.weights), "fingerprint": weights_fingerprint(cfg.weights)}
             if cfg.weights else None,
+            "finetune": {"mode": cfg.finetune,
+                         "trainable_parameters": start.get("trainable_parameters")}
+            if cfg.finetune else None,
             "hyperparameters": start.get("hyperparameters", {}),
             "command": sys.argv,
             "model_command": list(spec.command),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +66,20 @@ def run(
         Path | None,
         typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
     ] = None,
+    finetune: Annotated[
+        str | None,
+        typer.Option(
+            help="hf: what trains: full (every weight), lora (adapters) or head (backbone "
+            "frozen); full if unset."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="The unit's model name on the leaderboard; for hf, the weights folder's name "
+            "and the mode (e.g. codet5-small-lora) if unset."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Run again even if this unit's results are complete.")
     ] = False,
@@ -106,12 +121,13 @@ def run(
     if not 0.0 <= noise <= 1.0:
         raise fail(f"noise rate {noise} is outside [0, 1]")
     check_weights(model, weights)
+    finetune, name = finetune_and_name(model, weights, finetune, name)
     check_results(results)
     warn_of_overlap(weights, dataset)
     cfg = RunConfig(
         task, dataset, model, noise_kind, noise, seed, profile,
         epochs or PROFILES[profile].epochs, device, results, runner, image,
-        weights.resolve() if weights else None,
+        weights.resolve() if weights else None, finetune, name,
     )  # fmt: skip
     try:
         metrics = None if force else existing(cfg)
@@ -129,3 +145,29 @@ def run(
         print(json.dumps(metrics, indent=2))
     else:
         console.err.print(summary_table(metrics))
+
+
+FINETUNE_MODES = ("full", "lora", "head")
+
+
+def finetune_and_name(
+    model: str, weights: Path | None, finetune: str | None, name: str | None
+) -> tuple[str | None, str | None]:
+    """--finetune only for a model that takes it (full by default, and weights required), and
+    the unit's name: --name, else for such a model ``<weights folder>-<mode>``, so that runs of
+    other checkpoints and modes stand apart on the leaderboard."""
+    if name is not None and not NAME.fullmatch(name):
+        raise fail(f"--name {name!r} must match {NAME.pattern}")
+    if not MODELS[model].finetune:
+        if finetune is not None:
+            raise fail(f"model {model!r} takes no --finetune")
+        return None, name
+    if weights is None:
+        raise fail(f"model {model!r} needs --weights, a Hugging Face folder")
+    finetune = finetune or "full"
+    check_choice("finetune", finetune, FINETUNE_MODES)
+    folder = re.sub(r"[^a-z0-9._-]+", "-", weights.resolve().name.lower()).strip("-._")
+    return finetune, name or f"{folder or 'hf'}-{finetune}"[:64]
+
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
