@@ -27,8 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmark import site_charts as charts
 from benchmark.exports import fmt, rates_of, with_interval
 from benchmark.metrics.schema import RUN_METRICS
+from benchmark.profiles import PROFILES
 from benchmark.standings import (
     RANKING,
     Collection,
@@ -39,13 +41,43 @@ from benchmark.standings import (
     hardware_label,
 )
 
+GUIDE = (
+    "How to read the charts: each board is one task, dataset, noise kind and profile. The "
+    "left chart is each model's test score against the share of noisy training labels, the "
+    "line the mean over seeds and the band its 95% interval; the training score against the "
+    "given (noisy) labels is drawn beside it on each board's page. A model that generalizes "
+    "keeps its test score as the noise rises; one that memorizes keeps fitting the training "
+    "labels while its test score falls: the gap between the two charts is the memorization. "
+    "The scatter places each model by its memorization rate (the share of noisy training "
+    "samples it predicts as their wrong label) against its clean test score: lower right is "
+    "better. Units that fail their checks are listed under Not shown, never drawn."
+)
 MARKER = ".bench-site.json"  # in every published site: the files publish wrote there
 
 STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+:root { --fg: #222; --bg: #fff; --muted: #666; --line: #ccc; --head: #f2f2f2; --grid: #e4e4e4;
+  --link: #0b57a4; color-scheme: light dark; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e6e6e6; --bg: #161616; --muted: #aaa;
+  --line: #444; --head: #262626; --grid: #333; --link: #7db8ff; } }
+body { font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: var(--fg);
+  background: var(--bg); padding: 0 1em; line-height: 1.4; }
+a { color: var(--link); }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.9em; margin-bottom: 1.5em; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f2f2f2; } td.t, th.t { text-align: left; }
+th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: right; }
+th { background: var(--head); } td.t, th.t { text-align: left; }
+td.cmd { min-width: 16em; } td.cmd code { font-size: 0.85em; overflow-wrap: anywhere; }
+.figs { display: flex; flex-wrap: wrap; gap: 0.5em 1.5em; margin: 0.5em 0; }
+svg.chart { width: 100%; max-width: 420px; height: auto; }
+svg.chart.small { max-width: 300px; }
+svg.chart .ttl { font-size: 12px; font-weight: bold; fill: var(--fg); }
+svg.chart .lbl, svg.chart .tick { font-size: 11px; fill: var(--muted); }
+svg.chart .grid { stroke: var(--grid); stroke-width: 1; }
+svg.chart .frame { fill: none; stroke: var(--line); }
+ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; }
+ul.legend li { display: flex; align-items: center; gap: 0.3em; }
+.guide { max-width: 60em; }
+.board { margin-bottom: 2em; }
 table.sortable th { cursor: pointer; user-select: none; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
@@ -95,6 +127,7 @@ def slug(kind: str, name: str) -> str:
 
 def page(title: str, body: Sequence[str], script: bool = False) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
              '<nav><a href="index.html">leaderboard</a></nav>', f"<h1>{esc(title)}</h1>",
              *body]  # fmt: skip
@@ -120,17 +153,37 @@ def header(names: Sequence[str], text: Sequence[bool]) -> str:
     return f"<thead><tr>{ths}</tr></thead>"
 
 
-def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str:
-    """A sortable table of leaderboard rows (one board, or several with ``with_board``)."""
+def reproduce(row: dict[str, Any], runs: dict[str, RunRecord]) -> str:
+    """The `bench sweep` that makes a row's runs, from what they record."""
+    mine = [runs[k] for k in row["runs"] if k in runs]
+    config = mine[0].run.get("config", {}) if mine else {}
+    argv = ["bench", "sweep", "--task", row["task"], "--dataset", row["dataset"], "--models",
+            row["model"], "--noise-kind", row["noise_kind"], "--noise",
+            ",".join(rates_of([row])), "--seeds",
+            str(max((r.unit.seed for r in mine), default=0) + 1),
+            "--profile", row["profile"]]  # fmt: skip
+    profile = PROFILES.get(row["profile"])
+    epochs = config.get("epochs")
+    if isinstance(epochs, int) and (profile is None or epochs != profile.epochs):
+        argv += ["--epochs", str(epochs)]
+    if config.get("weights"):
+        argv += ["--weights", str(config["weights"])]
+    return shlex.join(argv)
+
+
+def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False,
+                runs: dict[str, RunRecord] | None = None) -> str:  # fmt: skip
+    """A sortable table of leaderboard rows (one board, or several with ``with_board``), each
+    with the command that reproduces it."""
     rates = rates_of(rows)
     names = ["rank", "model", "clean [95% CI]", "floor", "gain over floor [95%]",
              *[f"@{r}" for r in rates], "robustness", *[m.column for m in RUN_METRICS],
-             "parameters", "train s", "seeds", "hardware"]  # fmt: skip
+             "parameters", "train s", "seeds", "hardware", "reproduce"]  # fmt: skip
     text = [False, True, False, False, False, *[False] * len(rates), False,
-            *[False] * len(RUN_METRICS), *[False] * 3, True]  # fmt: skip
+            *[False] * len(RUN_METRICS), *[False] * 3, True, True]  # fmt: skip
     if with_board:
         names, text = ["task", "dataset", "noise", "profile", *names], [True] * 4 + text
-    out = [f'<table class="sortable">{header(names, text)}<tbody>']
+    out = [f'<div class="scroll"><table class="sortable">{header(names, text)}<tbody>']
     for row in rows:
         cells = []
         if with_board:
@@ -147,9 +200,11 @@ def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False) -> str
                   num_cell(row["parameters"]),
                   num_cell(row["train_seconds"], fmt(row["train_seconds"], 1)),
                   num_cell(row["seeds"], str(row["seeds"])),
-                  text_cell("; ".join(row["hardware"]))]  # fmt: skip
+                  text_cell("; ".join(row["hardware"])),
+                  f'<td class="t cmd"><code>{esc(reproduce(row, runs or {}))}</code>'
+                  "</td>"]  # fmt: skip
         out.append(f"<tr>{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -157,7 +212,7 @@ def runs_table(runs: Sequence[RunRecord]) -> str:
     names = ["task", "dataset", "noise", "rate", "seed", "test", *[m.column for m in RUN_METRICS],
              "run"]  # fmt: skip
     text = [True] * 3 + [False] * (3 + len(RUN_METRICS)) + [True]
-    out = [f'<table class="sortable">{header(names, text)}<tbody>']
+    out = [f'<div class="scroll"><table class="sortable">{header(names, text)}<tbody>']
     for r in runs:
         u = r.unit
         cells = [text_cell(u.task), text_cell(u.dataset), text_cell(u.noise_kind),
@@ -165,7 +220,7 @@ def runs_table(runs: Sequence[RunRecord]) -> str:
                  num_cell(r.test_score), *[num_cell(m.of(r.metrics)) for m in RUN_METRICS],
                  text_cell("provenance", slug("run", r.key))]  # fmt: skip
         out.append(f"<tr>{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -208,12 +263,26 @@ def _reports(runs: Sequence[RunRecord]) -> list[Path]:
 
 def model_page(model: str, rows: Sequence[dict[str, Any]], runs: Sequence[RunRecord],
                out: Path) -> str:  # fmt: skip
-    """The model's rows on every board, its runs, and its report figures (copied in)."""
-    body = ["<h2>Boards</h2>", board_table(rows, with_board=True),
-            "<h2>Runs</h2>", runs_table(runs), "<h2>Report figures</h2>"]  # fmt: skip
+    """The model's rows on every board with its curves (score against noise rate, and per
+    epoch at each rate), its runs, and any `bench report` figures of them (copied in)."""
+    by_key = {r.key: r for r in runs}
+    train = charts.train_given(runs)
+    body = ["<h2>Boards</h2>", board_table(rows, with_board=True, runs=by_key)]
+    for row in rows:
+        board = board_key(row)
+        mine = [r for r in runs if (r.unit.task, r.unit.dataset, r.unit.noise_kind,
+                                    r.profile) == board]  # fmt: skip
+        rates = [f"noise {float(k):g}" for k in rates_of([row])]
+        body += [f"<h3>{esc(' / '.join(board))}</h3>",
+                 charts.board_figures([row], {model: train[board].get(model, {})}, [model]),
+                 charts.legend([model]),
+                 '<div class="figs">' + charts.epoch_chart(
+                     f"Test {row['metric']} per epoch at each noise rate", mine, rates)
+                 + "</div>" + charts.legend(rates)]  # fmt: skip
+    body += ["<h2>Runs</h2>", runs_table(runs)]
     reports = _reports(runs)
-    if not reports:
-        body.append("<p>No <code>bench report</code> output was found for these runs.</p>")
+    if reports:
+        body.append("<h2>Report figures</h2>")
     for i, report in enumerate(reports):
         stem = slug("report", f"{model}\0{i}").removesuffix(".html")
         (out / "reports").mkdir(exist_ok=True)
@@ -352,7 +421,25 @@ def write_pages(rows: Sequence[dict[str, Any]], found: Collection, out: Path) ->
     for r in found.runs:
         runs_of[r.unit.model].append(r)
 
-    index = [f"<p>{esc(RANKING)}</p>", "<h2>Tasks</h2>", "<ul>"]
+    runs_by_key = {r.key: r for r in found.runs}
+    train = charts.train_given(found.runs)
+    boards_of: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        boards_of[board_key(row)].append(row)
+    index = []
+    for board, members in boards_of.items():
+        names = [r["model"] for r in members]
+        index += ['<div class="board">',
+                  f'<h3><a href="{esc(slug("task", board[0]))}">{esc(" / ".join(board))}</a>'
+                  "</h3>",
+                  charts.board_figures(members, train[board], names, small=True),
+                  charts.legend(names), "</div>"]  # fmt: skip
+    index += [
+        f'<p class="guide">{esc(GUIDE)}</p>',
+        f"<p>{esc(RANKING)}</p>",
+        "<h2>Tasks</h2>",
+        "<ul>",
+    ]
     index += [f'<li><a href="{esc(slug("task", t))}">{esc(t)}</a></li>' for t in sorted(by_task)]
     index += ["</ul>", "<h2>Models</h2>", "<ul>"]
     index += [f'<li><a href="{esc(slug("model", m))}">{esc(m)}</a></li>' for m in sorted(by_model)]
@@ -367,10 +454,13 @@ def write_pages(rows: Sequence[dict[str, Any]], found: Collection, out: Path) ->
         boards: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for row in task_rows:
             boards[board_key(row)].append(row)
-        for (_, dataset, kind, profile), members in boards.items():
+        for board, members in boards.items():
+            _, dataset, kind, profile = board
+            names = [r["model"] for r in members]
             body.append(f"<h2>{esc(dataset)}, {esc(kind)} noise, {esc(profile)} profile "
                         f"(test {esc(members[0]['metric'])})</h2>")  # fmt: skip
-            body.append(board_table(members))
+            body += [charts.board_figures(members, train[board], names), charts.legend(names)]
+            body.append(board_table(members, runs=runs_by_key))
         pages[slug("task", task)] = page(f"Task {task}", body, script=True)
     for model, model_rows in by_model.items():
         pages[slug("model", model)] = model_page(model, model_rows, runs_of[model], out)
