@@ -1,0 +1,181 @@
+"""hf: any Hugging Face checkpoint fine-tuned behind the protocol. Tiny random models of each
+family (RoBERTa, T5, GPT-2) are built here with a word-level tokenizer trained on a few strings
+and saved with save_pretrained: nothing is downloaded. Each family and mode trains through the
+model program on ruby-stdlib's smoke inputs, and through ``bench run``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from benchmark.weights import weights_fingerprint
+from tests.test_code2vec import make_input as make_methods
+from tests.test_codebert import WORDS, bench, events, make_input
+from tests.test_reference_models import kill_mid_epoch_then_resume
+
+FAMILIES = ("roberta", "t5", "gpt2")
+WIDTH = 24
+
+
+def tokenizer(specials: list[str], **names: str) -> Any:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    unk = names["unk_token"]
+    core = Tokenizer(models.WordLevel(unk_token=unk))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.train_from_iterator([" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))],
+                             trainers.WordLevelTrainer(special_tokens=specials))  # fmt: skip
+    return PreTrainedTokenizerFast(tokenizer_object=core, **names)
+
+
+def build_tiny(family: str, folder: Path) -> Path:
+    """A randomly initialized model of ``family`` and its tokenizer, saved as a checkpoint
+    folder is."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    if family == "roberta":
+        tok = tokenizer(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], bos_token="<s>",
+                        cls_token="<s>", eos_token="</s>", sep_token="</s>", pad_token="<pad>",
+                        unk_token="<unk>", mask_token="<mask>")  # fmt: skip
+        config = tf.RobertaConfig(vocab_size=len(tok), hidden_size=WIDTH, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=48,
+                                  max_position_embeddings=130, type_vocab_size=1,
+                                  pad_token_id=1, bos_token_id=0, eos_token_id=2)  # fmt: skip
+        model = tf.RobertaModel(config)
+    elif family == "t5":
+        tok = tokenizer(["<pad>", "</s>", "<unk>"], eos_token="</s>", pad_token="<pad>",
+                        unk_token="<unk>")  # fmt: skip
+        config = tf.T5Config(vocab_size=len(tok), d_model=WIDTH, d_kv=12, d_ff=48, num_layers=1,
+                             num_heads=2, pad_token_id=0, eos_token_id=1,
+                             decoder_start_token_id=0)  # fmt: skip
+        model = tf.T5ForConditionalGeneration(config)
+    else:
+        tok = tokenizer(["<|endoftext|>", "<unk>"], bos_token="<|endoftext|>",
+                        eos_token="<|endoftext|>", unk_token="<unk>")  # fmt: skip
+        config = tf.GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=WIDTH, n_layer=1,
+                               n_head=2, bos_token_id=0, eos_token_id=0)  # fmt: skip
+        model = tf.GPT2LMHeadModel(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {f: build_tiny(f, root / f"tiny-{f}") for f in FAMILIES}
+
+
+def train(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark.models.hf", "--input",
+                           str(input_dir), "--output", str(output_dir)], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+def predictions(output_dir: Path, epoch: int) -> list[dict]:
+    path = output_dir / "predictions" / f"epoch-{epoch:03d}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def input_folder(folder: Path, task: str, epochs: int, weights: Path, mode: str) -> Path:
+    """ruby-stdlib's smoke inputs (code_search, code_to_text), or code2vec's synthetic methods
+    (method_name: no Java corpus is built quickly), with the weights and the mode."""
+    if task != "method_name":
+        return make_input(folder, task, epochs, weights=str(weights),
+                          hyperparameters={"finetune": mode})  # fmt: skip
+    made = make_methods(folder, (120, 20, 20), epochs, {"finetune": mode})
+    meta = json.loads((made / "task.json").read_text())
+    (made / "task.json").write_text(json.dumps({**meta, "model": "hf", "weights": str(weights)}))
+    return made
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("task", ["code_search", "code_to_text", "method_name"])
+@pytest.mark.parametrize("mode", ["full", "lora", "head"])
+def test_every_family_and_mode_trains_a_task(
+    checkpoints: dict[str, Path], tmp_path: Path, family: str, task: str, mode: str
+) -> None:
+    """One epoch of the model program writes a complete protocol output; the start event says
+    the family, the mode and how many parameters train (fewer for LoRA and head than full),
+    and the checkpoint holds those and no more."""
+    input_dir = input_folder(tmp_path / "in", task, 1, checkpoints[family], mode)
+    done = train(input_dir, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = events(tmp_path / "out")
+    start = log[0]
+    assert start["finetune"] == mode
+    assert start["family"] == {"roberta": "encoder", "t5": "seq2seq", "gpt2": "causal"}[family]
+    assert 0 < start["trainable_parameters"] <= start["parameters"]
+    if mode != "full":
+        assert start["trainable_parameters"] < start["parameters"]
+    assert [e["event"] for e in log] == ["start", "epoch_end", "done"]
+    lines = predictions(tmp_path / "out", 1)
+    train_lines = [r for r in lines if r["split"] == "train"]
+    assert train_lines and all(r["loss"] >= 0 and 0 <= r["p_given"] <= 1 for r in train_lines)
+    if task != "code_search":  # the given target's token log-probabilities match its loss
+        for r in train_lines:
+            lp = r["target_logprobs"]
+            assert lp and all(v <= 0 for v in lp)
+            assert abs(-sum(lp) / len(lp) - r["loss"]) < 1e-3
+    saved = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=False)["model"]
+    if mode != "full":  # tied weights appear under two names in a full state dict
+        assert sum(v.numel() for v in saved.values()) == start["trainable_parameters"]
+
+
+BENCH_RUNS = [("roberta", "code_to_text", "head"), ("t5", "code_search", "lora"),
+              ("gpt2", "code_to_text", "full")]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "task", "mode"), BENCH_RUNS)
+def test_bench_run_writes_a_unit_named_after_the_folder_and_mode(
+    checkpoints: dict[str, Path], tmp_path: Path, family: str, task: str, mode: str
+) -> None:
+    done = bench("run", "--model", "hf", "--weights", str(checkpoints[family]), "--finetune",
+                 mode, "--task", task, "--profile", "smoke", "--dataset", "ruby-stdlib",
+                 "--device", "cpu", "--results", str(tmp_path / "results"))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    unit = tmp_path / "results" / task / "ruby-stdlib" / f"tiny-{family}-{mode}"
+    unit = unit / "noise-label-0" / "seed-0"
+    metrics = json.loads((unit / "metrics.json").read_text())
+    assert metrics["model"] == f"tiny-{family}-{mode}"
+    primary = {"code_to_text": "bleu", "code_search": "mrr"}[task]
+    assert json.dumps(metrics).count(f'"{primary}"') > 0
+    run = json.loads((unit / "run.json").read_text())
+    assert run["finetune"]["mode"] == mode and run["finetune"]["trainable_parameters"] > 0
+    assert run["weights"]["fingerprint"] == weights_fingerprint(checkpoints[family])
+    assert run["config"]["model"] == "hf"
+
+
+def test_finetune_is_refused_for_other_models_and_hf_needs_weights(tmp_path: Path) -> None:
+    done = bench("run", "--model", "baseline", "--finetune", "lora", "--task", "code_search",
+                 "--results", str(tmp_path))  # fmt: skip
+    assert done.returncode != 0 and "takes no --finetune" in done.stderr
+    done = bench("run", "--model", "hf", "--task", "code_search", "--results", str(tmp_path))
+    assert done.returncode != 0 and "needs --weights" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "mode"), [("gpt2", "lora"), ("roberta", "head")])
+def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
+    checkpoints: dict[str, Path], tmp_path: Path, family: str, mode: str
+) -> None:
+    """Dropout on (the new layers' and LoRA's), so the restored RNG states matter as much as
+    the trained weights, AdamW's state and the schedule; the frozen weights come from the
+    folder again."""
+    inp = input_folder(tmp_path / "in", "code_to_text", 3, checkpoints[family], mode)
+    kill_mid_epoch_then_resume(
+        lambda out: [sys.executable, "-m", "benchmark.models.hf", "--input", str(inp),
+                     "--output", str(out)], tmp_path, timeout=300, into_epoch_s=0.2,
+    )  # fmt: skip
