@@ -137,6 +137,9 @@ def make_spec(
             raise BadOption(f"model {name!r} does not do task {task!r}")
         if weights is not None and not MODELS[name].weights:
             raise BadOption(f"model {name!r} takes no pretrained weights (--weights)")
+        if MODELS[name].finetune:  # its units are named after weights and mode: bench run
+            raise BadOption(f"model {name!r} runs with bench run (--finetune, --name), not in "
+                            "a sweep yet")  # fmt: skip
     if weights is not None and not weights.is_dir():
         raise BadOption(f"--weights {weights} is not a folder")
     rates: list[float] = []
