@@ -12,17 +12,12 @@ bounded number of times and then recorded with their one-line reason, and the ot
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import json
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,226 +26,29 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmark import console
 from benchmark.executors.base import Executor, ExecutorError, Job, JobState, JobStatus
 from benchmark.metrics.sweep import robustness
-from benchmark.results import Unit, dataset_fingerprint, is_complete, read_json, verify
+from benchmark.results import Unit, dataset_fingerprint, is_complete, verify
+from benchmark.sweep_spec import (  # noqa: F401 (the sweep's names, as callers know them)
+    RUNNERS,
+    BadOption,
+    SweepSpec,
+    _items,
+    bench_run_argv,
+    conflict,
+    make_spec,
+    unit_key,
+)
+from benchmark.sweep_store import (  # noqa: F401
+    HEARTBEAT_S,
+    STALE_S,
+    STATE_VERSION,
+    Store,
+    SweepBusy,
+    _now,
+    status,
+)
 
-RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
-HEARTBEAT_S = 5.0  # how often a live driver touches its state file
-STALE_S = 60.0  # a driver on another host with an older heartbeat is taken to be gone
-STATE_VERSION = 1
-
-
-class BadOption(ValueError):
-    """An option of the sweep is invalid; the message is one line naming the valid choices."""
-
-
-class SweepBusy(RuntimeError):
-    """Another driver holds this sweep."""
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """What a sweep covers; its grid (not where or how it runs) determines its id."""
-
-    task: str
-    dataset: str
-    models: tuple[str, ...]
-    noise_kind: str
-    noise_rates: tuple[float, ...]
-    seeds: tuple[int, ...]
-    profile: str
-    epochs: int
-    device: str = "auto"
-    runner: str = "process"
-    weights: str | None = None  # an absolute folder of pretrained weights (--weights)
-
-    @property
-    def id(self) -> str:
-        grid = asdict(self)
-        del grid["device"], grid["runner"]
-        if grid["weights"] is None:  # the ids of sweeps without weights stay as they were
-            del grid["weights"]
-        digest = hashlib.sha256(json.dumps(grid, sort_keys=True).encode()).hexdigest()
-        return f"{self.task}-{digest[:10]}"
-
-    def units(self) -> list[Unit]:
-        return [
-            Unit(self.task, self.dataset, m, self.noise_kind, r, s)
-            for m in self.models
-            for r in self.noise_rates
-            for s in self.seeds
-        ]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SweepSpec:
-        d = dict(d)
-        for key in ("models", "noise_rates", "seeds"):
-            d[key] = tuple(d[key])
-        return cls(**d)
-
-
-def unit_key(unit: Unit) -> str:
-    """The unit's place within its sweep: ``model/noise-kind-rate/seed-s``, as the folders are
-    named (a ``dir:PATH`` dataset's folder is its name percent-encoded)."""
-    return Path(*unit.path(Path()).parts[2:]).as_posix()
-
-
-def _items(text: str) -> list[str]:
-    out: list[str] = []
-    for item in (t.strip() for t in text.split(",")):
-        if item and item not in out:
-            out.append(item)
-    return out
-
-
-def make_spec(
-    task: str, dataset: str | None, models: str, noise: str, noise_kind: str, seeds: int,
-    profile: str, epochs: int | None, device: str, runner: str, weights: Path | None = None,
-) -> SweepSpec:  # fmt: skip
-    """Check the options the way ``bench run`` does and expand them; raise BadOption."""
-    from benchmark.datasets import DATASETS
-    from benchmark.models import MODELS
-    from benchmark.noise import NOISE_KINDS
-    from benchmark.profiles import PROFILES
-    from benchmark.tasks import DEFAULT_DATASETS, TASKS
-
-    def choice(what: str, value: str, choices: Any) -> None:
-        if value not in choices:
-            raise BadOption(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}")
-
-    choice("task", task, TASKS)
-    dataset = dataset or DEFAULT_DATASETS[task]
-    choice("dataset", dataset, DATASETS)
-    choice("profile", profile, PROFILES)
-    choice("device", device, ("auto", "cpu", "cuda"))
-    choice("runner", runner, RUNNERS)
-    choice(f"noise kind for {task}", noise_kind, NOISE_KINDS[task])
-    if task not in DATASETS[dataset].tasks:
-        raise BadOption(f"dataset {dataset!r} has no task {task!r}")
-    names = _items(models)
-    if not names:
-        raise BadOption("--models names no model; give a comma-separated list")
-    for name in names:
-        choice("model", name, MODELS)
-        if task not in MODELS[name].tasks:
-            raise BadOption(f"model {name!r} does not do task {task!r}")
-        if weights is not None and not MODELS[name].weights:
-            raise BadOption(f"model {name!r} takes no pretrained weights (--weights)")
-        if MODELS[name].finetune:  # its units are named after weights and mode: bench run
-            raise BadOption(f"model {name!r} runs with bench run (--finetune, --name), not in "
-                            "a sweep yet")  # fmt: skip
-    if weights is not None and not weights.is_dir():
-        raise BadOption(f"--weights {weights} is not a folder")
-    rates: list[float] = []
-    for text in _items(noise):
-        try:
-            rate = float(text)
-        except ValueError:
-            raise BadOption(f"noise rate {text!r} is not a number") from None
-        if not 0.0 <= rate <= 1.0:
-            raise BadOption(f"noise rate {rate:g} is outside [0, 1]")
-        if rate not in rates:
-            rates.append(rate)
-    if not rates:
-        raise BadOption("--noise names no rate; give a comma-separated list such as 0,0.5")
-    if seeds < 1:
-        raise BadOption(f"--seeds must be at least 1, got {seeds}")
-    return SweepSpec(
-        task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
-        epochs or PROFILES[profile].epochs, device, runner,
-        str(weights.resolve()) if weights else None,
-    )  # fmt: skip
-
-
-def bench_run_argv(spec: SweepSpec, unit: Unit, results: Path) -> tuple[str, ...]:
-    """The ``bench run`` command line of one unit (absolute paths: it may run on a node)."""
-    return (
-        sys.executable, "-m", "benchmark", "run", "--task", unit.task, "--dataset", unit.dataset,
-        "--model", unit.model, "--noise-kind", unit.noise_kind, "--noise", repr(unit.noise_rate),
-        "--seed", str(unit.seed), "--profile", spec.profile, "--epochs", str(spec.epochs),
-        "--device", spec.device, "--results", str(results.resolve()), "--runner", spec.runner,
-        *(("--weights", spec.weights) if spec.weights else ()),
-    )  # fmt: skip
-
-
-def conflict(spec: SweepSpec, unit: Unit, results: Path) -> str | None:
-    """Why a complete unit cannot count for this sweep (other profile or epochs), if it can't."""
-    try:
-        cfg = read_json(unit.path(results) / "run.json")["config"]
-    except (OSError, ValueError, KeyError):
-        return None
-    if (cfg.get("profile"), cfg.get("epochs")) != (spec.profile, spec.epochs):
-        return (
-            f"{unit.path(results)} already holds a run with profile {cfg.get('profile')} and "
-            f"{cfg.get('epochs')} epochs; move it away or sweep into another --results folder"
-        )
-    if cfg.get("weights") != spec.weights:
-        return (
-            f"{unit.path(results)} already holds a run with weights {cfg.get('weights')}; "
-            "move it away or sweep into another --results folder"
-        )
-    return None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class Store:
-    """A sweep's files: ``.sweeps/<id>.json`` (state), ``<id>.lock``, ``<id>/`` (logs, scripts)."""
-
-    def __init__(self, results: Path, sweep_id: str) -> None:
-        self.root = results / ".sweeps"
-        self.state_path = self.root / f"{sweep_id}.json"
-        self.lock_path = self.root / f"{sweep_id}.lock"
-        self.files = self.root / sweep_id
-        self._lock: int | None = None
-
-    def acquire(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            state = self.load() or {}
-            driver = state.get("driver", {})
-            raise SweepBusy(
-                f"sweep {self.state_path.stem} is already running (pid {driver.get('pid')} on "
-                f"{driver.get('host')}); see `bench sweep status`"
-            ) from None
-        self._lock = fd
-
-    def release(self) -> None:
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
-
-    def held_elsewhere(self) -> bool:
-        """Whether a live driver on this host holds the lock."""
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-
-    def load(self) -> dict | None:
-        try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def save(self, state: dict) -> None:
-        tmp = self.state_path.with_suffix(f".json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.state_path)
 
 
 class Sweep:
@@ -652,82 +450,3 @@ def warm_dataset(name: str) -> None:
         datasets.load(name)
     except Exception as e:  # each unit will then fail with the real reason
         console.err.print(f"could not prepare dataset {name}: {e}", highlight=False)
-
-
-# --- status, from any shell --------------------------------------------------------------------
-
-
-def status(results: Path, sweep_id: str | None = None) -> list[dict]:
-    """Every sweep under ``results`` (or one), counted from the results folders themselves."""
-    root = results / ".sweeps"
-    paths = [root / f"{sweep_id}.json"] if sweep_id else sorted(root.glob("*.json"))
-    out = []
-    for path in paths:
-        store = Store(results, path.stem)
-        state = store.load()
-        if state is None or state.get("version") != STATE_VERSION:
-            continue
-        spec = SweepSpec.from_dict(state["spec"])
-        out.append(_describe(spec, state, store, results))
-    return out
-
-
-def _driver_alive(state: dict, store: Store) -> bool:
-    driver = state.get("driver", {})
-    if state.get("state") != "running":
-        return False
-    if driver.get("host") == socket.gethostname():
-        return store.held_elsewhere()
-    try:
-        beat = datetime.fromisoformat(driver["heartbeat"])
-    except (KeyError, ValueError):
-        return False
-    return (datetime.now(UTC) - beat).total_seconds() < STALE_S
-
-
-def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict:
-    alive = _driver_alive(state, store)
-    units = []
-    for unit in spec.units():
-        key = unit_key(unit)
-        rec = state.get("units", {}).get(key, {})
-        folder = unit.path(results)
-        if is_complete(folder) and verify(folder) is None and rec.get("state") != "failed":
-            s = "complete"
-        elif rec.get("state") == "failed":
-            s = "failed"
-        elif (alive or state.get("detached")) and rec.get("state") in ("queued", "running"):
-            s = rec["state"]
-        else:
-            s = "pending"
-        units.append({"unit": key, "state": s, "attempts": rec.get("attempts", 0),
-                      "reason": rec.get("reason") if s == "failed" else None,
-                      "log": rec.get("log")})  # fmt: skip
-    counts = {s: sum(u["state"] == s for u in units)
-              for s in ("complete", "running", "queued", "failed", "pending")}  # fmt: skip
-    seconds = [r["seconds"] for r in state.get("units", {}).values() if r.get("seconds")]
-    eta = None
-    left = counts["running"] + counts["queued"] + counts["pending"]
-    if alive and seconds and left:
-        eta = round(sum(seconds) / len(seconds) * left / max(1, counts["running"]))
-    sweep_state = state.get("state")
-    if sweep_state == "running" and not alive:
-        sweep_state = "interrupted"
-    return {
-        "sweep": spec.id,
-        "state": sweep_state,
-        "task": spec.task,
-        "dataset": spec.dataset,
-        "models": list(spec.models),
-        "noise_kind": spec.noise_kind,
-        "noise_rates": list(spec.noise_rates),
-        "seeds": len(spec.seeds),
-        "profile": spec.profile,
-        "epochs": spec.epochs,
-        "executor": state.get("executor"),
-        "driver": state.get("driver"),
-        "units_total": len(units),
-        **counts,
-        "eta_s": eta,
-        "units": units,
-    }

@@ -1,0 +1,163 @@
+"""A sweep's grid: the options of `bench sweep` checked as `bench run` checks them, the units
+they expand to and the `bench run` command of each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.results import Unit, read_json
+
+RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
+
+
+class BadOption(ValueError):
+    """An option of the sweep is invalid; the message is one line naming the valid choices."""
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep covers; its grid (not where or how it runs) determines its id."""
+
+    task: str
+    dataset: str
+    models: tuple[str, ...]
+    noise_kind: str
+    noise_rates: tuple[float, ...]
+    seeds: tuple[int, ...]
+    profile: str
+    epochs: int
+    device: str = "auto"
+    runner: str = "process"
+    weights: str | None = None  # an absolute folder of pretrained weights (--weights)
+
+    @property
+    def id(self) -> str:
+        grid = asdict(self)
+        del grid["device"], grid["runner"]
+        if grid["weights"] is None:  # the ids of sweeps without weights stay as they were
+            del grid["weights"]
+        digest = hashlib.sha256(json.dumps(grid, sort_keys=True).encode()).hexdigest()
+        return f"{self.task}-{digest[:10]}"
+
+    def units(self) -> list[Unit]:
+        return [
+            Unit(self.task, self.dataset, m, self.noise_kind, r, s)
+            for m in self.models
+            for r in self.noise_rates
+            for s in self.seeds
+        ]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SweepSpec:
+        d = dict(d)
+        for key in ("models", "noise_rates", "seeds"):
+            d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def unit_key(unit: Unit) -> str:
+    """The unit's place within its sweep: ``model/noise-kind-rate/seed-s``, as the folders are
+    named (a ``dir:PATH`` dataset's folder is its name percent-encoded)."""
+    return Path(*unit.path(Path()).parts[2:]).as_posix()
+
+
+def _items(text: str) -> list[str]:
+    out: list[str] = []
+    for item in (t.strip() for t in text.split(",")):
+        if item and item not in out:
+            out.append(item)
+    return out
+
+
+def make_spec(
+    task: str, dataset: str | None, models: str, noise: str, noise_kind: str, seeds: int,
+    profile: str, epochs: int | None, device: str, runner: str, weights: Path | None = None,
+) -> SweepSpec:  # fmt: skip
+    """Check the options the way ``bench run`` does and expand them; raise BadOption."""
+    from benchmark.datasets import DATASETS
+    from benchmark.models import MODELS
+    from benchmark.noise import NOISE_KINDS
+    from benchmark.profiles import PROFILES
+    from benchmark.tasks import DEFAULT_DATASETS, TASKS
+
+    def choice(what: str, value: str, choices: Any) -> None:
+        if value not in choices:
+            raise BadOption(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}")
+
+    choice("task", task, TASKS)
+    dataset = dataset or DEFAULT_DATASETS[task]
+    choice("dataset", dataset, DATASETS)
+    choice("profile", profile, PROFILES)
+    choice("device", device, ("auto", "cpu", "cuda"))
+    choice("runner", runner, RUNNERS)
+    choice(f"noise kind for {task}", noise_kind, NOISE_KINDS[task])
+    if task not in DATASETS[dataset].tasks:
+        raise BadOption(f"dataset {dataset!r} has no task {task!r}")
+    names = _items(models)
+    if not names:
+        raise BadOption("--models names no model; give a comma-separated list")
+    for name in names:
+        choice("model", name, MODELS)
+        if task not in MODELS[name].tasks:
+            raise BadOption(f"model {name!r} does not do task {task!r}")
+        if weights is not None and not MODELS[name].weights:
+            raise BadOption(f"model {name!r} takes no pretrained weights (--weights)")
+        if MODELS[name].finetune:  # its units are named after weights and mode: bench run
+            raise BadOption(f"model {name!r} runs with bench run (--finetune, --name), not in "
+                            "a sweep yet")  # fmt: skip
+    if weights is not None and not weights.is_dir():
+        raise BadOption(f"--weights {weights} is not a folder")
+    rates: list[float] = []
+    for text in _items(noise):
+        try:
+            rate = float(text)
+        except ValueError:
+            raise BadOption(f"noise rate {text!r} is not a number") from None
+        if not 0.0 <= rate <= 1.0:
+            raise BadOption(f"noise rate {rate:g} is outside [0, 1]")
+        if rate not in rates:
+            rates.append(rate)
+    if not rates:
+        raise BadOption("--noise names no rate; give a comma-separated list such as 0,0.5")
+    if seeds < 1:
+        raise BadOption(f"--seeds must be at least 1, got {seeds}")
+    return SweepSpec(
+        task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
+        epochs or PROFILES[profile].epochs, device, runner,
+        str(weights.resolve()) if weights else None,
+    )  # fmt: skip
+
+
+def bench_run_argv(spec: SweepSpec, unit: Unit, results: Path) -> tuple[str, ...]:
+    """The ``bench run`` command line of one unit (absolute paths: it may run on a node)."""
+    return (
+        sys.executable, "-m", "benchmark", "run", "--task", unit.task, "--dataset", unit.dataset,
+        "--model", unit.model, "--noise-kind", unit.noise_kind, "--noise", repr(unit.noise_rate),
+        "--seed", str(unit.seed), "--profile", spec.profile, "--epochs", str(spec.epochs),
+        "--device", spec.device, "--results", str(results.resolve()), "--runner", spec.runner,
+        *(("--weights", spec.weights) if spec.weights else ()),
+    )  # fmt: skip
+
+
+def conflict(spec: SweepSpec, unit: Unit, results: Path) -> str | None:
+    """Why a complete unit cannot count for this sweep (other profile or epochs), if it can't."""
+    try:
+        cfg = read_json(unit.path(results) / "run.json")["config"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if (cfg.get("profile"), cfg.get("epochs")) != (spec.profile, spec.epochs):
+        return (
+            f"{unit.path(results)} already holds a run with profile {cfg.get('profile')} and "
+            f"{cfg.get('epochs')} epochs; move it away or sweep into another --results folder"
+        )
+    if cfg.get("weights") != spec.weights:
+        return (
+            f"{unit.path(results)} already holds a run with weights {cfg.get('weights')}; "
+            "move it away or sweep into another --results folder"
+        )
+    return None
