@@ -38,6 +38,20 @@ RATES: tuple[float, ...] = (0.0, 0.5, 1.0)
 SEEDS = 3
 # Okabe-Ito: told apart under the common colour blindnesses.
 COLORS = ("#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9")
+# How to read a task's figures at another profile or on another dataset: the same control.
+ELSEWHERE = [
+    "## The same control elsewhere",
+    "",
+    "A score means little without its floor. At the paper profile, or on the official "
+    "CodeSearchNet Ruby data, run the same experiment and read every figure beside the floor "
+    "it makes: `bench datasets prepare codesearchnet-ruby`, then `bench findings --cases "
+    "code_to_text:codebert:codesearchnet-ruby,code_search:codebert:codesearchnet-ruby "
+    "--profile paper --results DIR --out DIR` on a GPU. Smoothed sentence BLEU-4 on short "
+    "docstrings rewards a model that writes the same generic sentence for every method "
+    '("returns the ..."), so a code_to_text BLEU is evidence that a model reads the code '
+    "only through its gain above the floor with an interval that excludes 0; the leaderboard "
+    "and `bench report` show the floor and the gain beside every score for that reason.",
+]
 # Output columns whose distinct values show whether a generator reads its input.
 OUTPUTS = {"method_name": "subtokens", "code_to_text": "tokens"}
 
@@ -413,6 +427,7 @@ def write_page(
                 row += f" {_fmt(r['distinct_test_outputs'])} |"
             lines.append(row)  # fmt: skip
         lines += ["", f"Measured from {_provenance(units[key])}."]
+    lines += ["", *ELSEWHERE]
     out.mkdir(parents=True, exist_ok=True)
     page = out / "findings.md"
     page.write_text("\n".join(lines) + "\n")
