@@ -18,7 +18,7 @@ from pathlib import Path
 import benchmark
 from benchmark import console, datasets, noise
 from benchmark.evaluator import score
-from benchmark.metrics.run import summarize
+from benchmark.metrics.summary import summarize
 from benchmark.models import MODELS
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.protocol import SPLITS, ProtocolError

@@ -18,7 +18,7 @@ from cleanlab.rank import get_label_quality_scores
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from benchmark.metrics import memorization
-from benchmark.metrics.run import summarize
+from benchmark.metrics.summary import summarize
 from benchmark.metrics.sweep import mean_interval, normalized_area, robustness, run_folders
 from tests.test_metrics import LABELS, PREDICTIONS
 

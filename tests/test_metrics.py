@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark import metrics
-from benchmark.metrics.run import SUBSETS, auroc, summarize
+from benchmark.metrics.summary import SUBSETS, auroc, summarize
 from benchmark.tasks.var_misuse import metrics as var_misuse
 from benchmark.tasks.var_misuse.scoring import score
 
@@ -354,7 +354,7 @@ def test_a_separating_loss_has_auroc_one(clean: list[float], noisy_gap: list[flo
 
 
 def test_the_epoch_is_selected_in_the_primary_metrics_direction():
-    from benchmark.metrics.run import SELECTION_SPLIT, _select_epoch
+    from benchmark.metrics.summary import SELECTION_SPLIT, _select_epoch
 
     found = {(1, SELECTION_SPLIT): {"m": 0.5}, (2, SELECTION_SPLIT): {"m": None},
              (3, SELECTION_SPLIT): {"m": 0.2}, (4, SELECTION_SPLIT): {"m": 0.2}}  # fmt: skip

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from benchmark.metrics import memorization
-from benchmark.metrics.run import SUBSETS
+from benchmark.metrics.summary import SUBSETS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from benchmark import metrics as task_metrics
-from benchmark.metrics.run import SUBSETS
+from benchmark.metrics.summary import SUBSETS
 
 # Metrics that are not shares in [0, 1].
 SCALES: dict[str, tuple[float, float]] = {"bleu": (0.0, 100.0)}

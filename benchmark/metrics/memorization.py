@@ -14,7 +14,7 @@ Definitions (train samples only; epochs are the model's, 1-based):
   has the same loss, near 1 when a few samples carry it all.
 - mean p_given: the mean probability the model gives the labels it was trained on (all, clean
   and noisy samples). Not the study's "average predicted score", which is the mean score of
-  the model's own top prediction on evaluation samples (`benchmark.metrics.run`).
+  the model's own top prediction on evaluation samples (`benchmark.metrics.summary`).
 - output critical sample ratio: share of samples with |margin| < `CSR_MARGIN`. Arpit et al.
   2017 ("A closer look at memorization in deep networks", section 3.3) count samples with an
   adversarial example within a small input radius; the protocol gives no input gradients, so

@@ -4,7 +4,7 @@
 
 Builds a var_misuse-shaped per-sample table of N rows (N / E samples, 80/10/10 train/valid/
 test, half the training samples noisy, every column the scorer writes including the optional
-`p_other` and `p_no_bug`), then times `benchmark.metrics.run.summarize` on it: task metrics per
+`p_other` and `p_no_bug`), then times `benchmark.metrics.summary.summarize` on it: task metrics per
 epoch and subset, memorization signals, detection with cleanlab. Prints `rows`, `seconds` (the
 summary only, not building the table; cleanlab is imported before the timing) and
 `peak_rss_mib` (the whole process's peak, table included); never fails on time. The target
@@ -25,7 +25,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.metrics.run import summarize
+from benchmark.metrics.summary import summarize
 
 
 def synthetic_table(rows: int, epochs: int, seed: int = 0) -> pl.DataFrame:
