@@ -107,9 +107,11 @@ def _unit_from_metrics(m: dict[str, Any]) -> Unit:
 
 
 def _unit_from_run(r: dict[str, Any]) -> Unit:
+    """The unit run.json's config names: under its ``name`` where the run gave one (``bench run
+    --name``, or hf's folder-and-mode default), else under its model."""
     c = r["config"]
-    return Unit(str(c["task"]), str(c["dataset"]), str(c["model"]), str(c["noise_kind"]),
-                float(c["noise_rate"]), int(c["seed"]))  # fmt: skip
+    return Unit(str(c["task"]), str(c["dataset"]), str(c.get("name") or c["model"]),
+                str(c["noise_kind"]), float(c["noise_rate"]), int(c["seed"]))  # fmt: skip
 
 
 def check(root: Path, folder: Path) -> RunRecord | str:

@@ -146,3 +146,20 @@ def test_each_row_shows_its_floor_and_the_gain_above_it(tmp_path):
     assert "gain over floor [95%]" in board and "not learning from the code" in board
     found = {g["model"]: g for g in robustness(f.parent for f in tmp_path.rglob("metrics.json"))}
     assert found["guesses"]["learns"] is False and found["reads"]["learns"] is True
+
+
+def test_a_unit_named_apart_from_its_model_is_shown_under_its_name(tmp_path):
+    """`bench run --model hf --name NAME` (or hf's folder-and-mode default): the path and
+    metrics.json carry the name, run.json's config the model and the name."""
+    folder = unit_folder(tmp_path, u("tiny-t5-lora"), 0.5)
+    run = json.loads((folder / "run.json").read_text())
+    run["config"] |= {"model": "hf", "name": "tiny-t5-lora"}
+    (folder / "run.json").write_text(json.dumps(run))
+    seal(folder)
+    found = collect([tmp_path])
+    assert [r.unit.model for r in found.runs] == ["tiny-t5-lora"] and not found.warnings
+    run["config"]["name"] = "another"
+    (folder / "run.json").write_text(json.dumps(run))
+    seal(folder)
+    (warning,) = collect([tmp_path]).warnings
+    assert "provenance mismatch" in warning
