@@ -54,8 +54,8 @@ TINY = {"hidden": 16, "steps": 2, "dropout": 0.0, "batch_tokens": 3000, "vocab_s
 # CI has shared/ beside the clone; a missing shard is a failure, not a skip.
 
 
-@pytest.fixture(scope="module")
-def great_rows() -> list[dict]:
+def shard_rows() -> list[dict]:
+    """The shard's samples in the protocol's layout."""
     rows = []
     with open(SHARD, encoding="utf-8") as f:
         for i, line in enumerate(f):
@@ -72,6 +72,11 @@ def great_rows() -> list[dict]:
                 }
             )
     return rows
+
+
+@pytest.fixture(scope="module")
+def great_rows() -> list[dict]:
+    return shard_rows()
 
 
 def make_input(

@@ -233,14 +233,13 @@ class EdgeTypes:
         return np.ascontiguousarray(index), types
 
 
-def to_data(sample: Sample, vocab: Vocabulary, edge_types: EdgeTypes) -> Data:
-    """The sample as a graph. Attributes whose names contain 'index' hold node positions, so
-    ``Batch.from_data_list`` shifts them to batch-wide node ids."""
-    edge_index, edge_type = edge_types.convert(sample.edges, f"sample {sample.id!r}")
+def pointer_data(sample: Sample, **fields: Any) -> Data:
+    """The sample's pointer positions (and labels, in training) as a graph of its tokens, with
+    ``fields`` beside them: what the two-pointer head and the loss read, whatever the encoder.
+    Attributes whose names contain 'index' hold node positions, so ``Batch.from_data_list``
+    shifts them to batch-wide node ids."""
     data = Data(
-        x=torch.from_numpy(vocab.encode_tokens(sample.tokens)),
-        edge_index=torch.from_numpy(edge_index),
-        edge_type=torch.from_numpy(edge_type),
+        **fields,
         loc_index=torch.tensor([0, *sample.candidates], dtype=torch.long),
         cand_index=torch.tensor(sample.candidates, dtype=torch.long),
         num_nodes=len(sample.tokens),
@@ -253,6 +252,17 @@ def to_data(sample: Sample, vocab: Vocabulary, edge_types: EdgeTypes) -> Data:
         data.target_index = torch.tensor(targets, dtype=torch.long)
         data.has_bug = torch.tensor([sample.has_bug])
     return data
+
+
+def to_data(sample: Sample, vocab: Vocabulary, edge_types: EdgeTypes) -> Data:
+    """The sample as a graph: its sub-token ids, its edges and its pointer positions."""
+    edge_index, edge_type = edge_types.convert(sample.edges, f"sample {sample.id!r}")
+    return pointer_data(
+        sample,
+        x=torch.from_numpy(vocab.encode_tokens(sample.tokens)),
+        edge_index=torch.from_numpy(edge_index),
+        edge_type=torch.from_numpy(edge_type),
+    )
 
 
 def segment_log_softmax(logits: Tensor, segment: Tensor, num_segments: int) -> Tensor:
