@@ -1,7 +1,8 @@
 """hf: any Hugging Face checkpoint fine-tuned behind the protocol. Tiny random models of each
 family (RoBERTa, T5, GPT-2) are built here with a word-level tokenizer trained on a few strings
 and saved with save_pretrained: nothing is downloaded. Each family and mode trains through the
-model program on ruby-stdlib's smoke inputs, and through ``bench run``.
+model program on ruby-stdlib's smoke inputs (var_misuse: a shard of GREAT's), and through
+``bench run``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import torch
 from benchmark.weights import weights_fingerprint
 from tests.test_code2vec import make_input as make_methods
 from tests.test_codebert import WORDS, bench, events, make_input
-from tests.test_reference_models import kill_mid_epoch_then_resume
+from tests.test_ggnn import make_input as make_great
+from tests.test_ggnn import shard_rows
+from tests.test_reference_models import expected_frame, kill_mid_epoch_then_resume
 
 FAMILIES = ("roberta", "t5", "gpt2")
 WIDTH = 24
@@ -134,8 +137,37 @@ def test_every_family_and_mode_trains_a_task(
         assert sum(stored.values()) == start["trainable_parameters"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("mode", ["full", "lora", "head"])
+def test_every_family_and_mode_points_at_a_misused_variable(
+    checkpoints: dict[str, Path], tmp_path: Path, family: str, mode: str
+) -> None:
+    """var_misuse: the harness's own reader takes every line (repair_probs one per candidate,
+    summing to 1), train lines carry varmisuse.py's loss and probabilities, and head mode
+    trains the pointer heads alone."""
+    from benchmark.tasks.var_misuse import read_predictions
+
+    hp = {"finetune": mode, "max_function": 96, "batch_size": 8}
+    input_dir = make_great(tmp_path / "in", shard_rows()[:100], (60, 20, 20), hp, epochs=1)
+    meta = json.loads((input_dir / "task.json").read_text())
+    meta |= {"model": "hf", "weights": str(checkpoints[family])}
+    (input_dir / "task.json").write_text(json.dumps(meta))
+    done = train(input_dir, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    start = events(tmp_path / "out")[0]
+    assert start["finetune"] == mode and start["trainable_parameters"] > 0
+    if mode == "head":  # the pointer projection (hidden x 2 + 2) and the past-the-end state
+        assert start["trainable_parameters"] == WIDTH * 2 + 2 + WIDTH
+    table = read_predictions(tmp_path / "out", 1, expected_frame(input_dir))
+    assert table.height == 100
+    train_lines = [r for r in predictions(tmp_path / "out", 1) if r["split"] == "train"]
+    assert all(r["loss"] >= 0 and 0 <= r["p_given"] <= 1 and 0 <= r["p_no_bug"] <= 1
+               for r in train_lines)  # fmt: skip
+
+
 BENCH_RUNS = [("roberta", "code_to_text", "head"), ("t5", "code_search", "lora"),
-              ("gpt2", "code_to_text", "full")]  # fmt: skip
+              ("gpt2", "code_to_text", "full"), ("t5", "var_misuse", "head")]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -143,15 +175,16 @@ BENCH_RUNS = [("roberta", "code_to_text", "head"), ("t5", "code_search", "lora")
 def test_bench_run_writes_a_unit_named_after_the_folder_and_mode(
     checkpoints: dict[str, Path], tmp_path: Path, family: str, task: str, mode: str
 ) -> None:
+    dataset = "python-stdlib" if task == "var_misuse" else "ruby-stdlib"
     done = bench("run", "--model", "hf", "--weights", str(checkpoints[family]), "--finetune",
-                 mode, "--task", task, "--profile", "smoke", "--dataset", "ruby-stdlib",
+                 mode, "--task", task, "--profile", "smoke", "--dataset", dataset,
                  "--device", "cpu", "--results", str(tmp_path / "results"))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    unit = tmp_path / "results" / task / "ruby-stdlib" / f"tiny-{family}-{mode}"
+    unit = tmp_path / "results" / task / dataset / f"tiny-{family}-{mode}"
     unit = unit / "noise-label-0" / "seed-0"
     metrics = json.loads((unit / "metrics.json").read_text())
     assert metrics["model"] == f"tiny-{family}-{mode}"
-    primary = {"code_to_text": "bleu", "code_search": "mrr"}[task]
+    primary = {"code_to_text": "bleu", "code_search": "mrr", "var_misuse": "joint_acc"}[task]
     assert json.dumps(metrics).count(f'"{primary}"') > 0
     run = json.loads((unit / "run.json").read_text())
     assert run["finetune"]["mode"] == mode and run["finetune"]["trainable_parameters"] > 0

@@ -44,7 +44,7 @@ MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.jso
 )
 MODELS["hf"] = ModelSpec(  # any local Hugging Face checkpoint; task.json says task and mode
     "hf",
-    ("code_to_text", "code_search", "method_name"),
+    ("code_to_text", "code_search", "method_name", "var_misuse"),
     "task-jsonl",
     (sys.executable, "-m", "benchmark.models.hf"),
     weights=True,

@@ -7,9 +7,9 @@ from typing import Any
 from benchmark import trainer
 
 SPLITS = trainer.SPLITS
-TASKS = ("code_to_text", "code_search", "method_name")
+TASKS = ("code_to_text", "code_search", "method_name", "var_misuse")
 REPRESENTATIONS = {"code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl",
-                   "method_name": "method-name-jsonl"}  # fmt: skip
+                   "method_name": "method-name-jsonl", "var_misuse": "great-jsonl"}  # fmt: skip
 GENERATION = {  # task -> (input field, target field, output field, the protocol's limit)
     "code_to_text": ("source_tokens", "doc_tokens", "tokens", 256),
     "method_name": ("source_tokens", "label", "subtokens", 64),
@@ -33,11 +33,12 @@ _COMMON: dict[str, Any] = {"finetune": "full", "family": "auto", "lr": "auto", "
                            "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
                            "lora_targets": "auto"}  # fmt: skip
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": {**_COMMON, "max_source": 64, "max_target": 16, "max_query": 16, "lr": 1e-3,
-              "decoder_layers": 1, "batch_size": 16, "epochs": 2, "threads": 1},
-    "cpu": {**_COMMON, "max_source": 128, "max_target": 32, "max_query": 32, "batch_size": 16,
-            "epochs": 4, "threads": 1},
+    "smoke": {**_COMMON, "max_source": 64, "max_target": 16, "max_query": 16, "max_function": 128,
+              "lr": 1e-3, "decoder_layers": 1, "batch_size": 16, "epochs": 2, "threads": 1},
+    "cpu": {**_COMMON, "max_source": 128, "max_target": 32, "max_query": 32, "max_function": 256,
+            "batch_size": 16, "epochs": 4, "threads": 1},
     "paper": {**_COMMON, "max_source": 256, "max_target": 128, "max_query": 64,
-              "decoder_layers": 6, "batch_size": 32, "epochs": 10, "threads": 0},
+              "max_function": 512, "decoder_layers": 6, "batch_size": 32, "epochs": 10,
+              "threads": 0},
 }  # fmt: skip
-POSITIVE = ("max_source", "max_target", "max_query", "decoder_layers", "lora_r")
+POSITIVE = ("max_source", "max_target", "max_query", "max_function", "decoder_layers", "lora_r")

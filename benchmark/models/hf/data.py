@@ -10,10 +10,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch_geometric.data import Batch
 
 from benchmark.models.codebert.data import length_batches, prob
 from benchmark.models.hf.config import GENERATION, SPLITS
 from benchmark.models.hf.network import Network
+from benchmark.models.varmisuse import Sample, pointer_data, predictions, sample_losses
 
 
 class Generation:
@@ -120,3 +122,55 @@ class CodeSearch:
                     for j, pm in zip(chunk, p, strict=True):
                         scores[j] = pm
                 yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"
+
+
+class VarMisuse:
+    """var_misuse: each source token as its sub-words, the backbone's state of the first one,
+    and GREAT's two pointers over those states (location over "no bug" and the candidates,
+    repair over the candidates): varmisuse.py's head, loss and prediction lines, so that
+    ``loss``, ``p_given``, ``p_other``, ``p_no_bug`` and ``repair_probs`` mean what they mean
+    for ggnn, great, rnn and transformer. A function keeps the tokens whose sub-words fit in
+    ``room``; a token past it has a learned state, so that it still gets its probabilities."""
+
+    def __init__(self, samples: dict[str, list[Sample]], net: Network, room: int) -> None:
+        self.samples, self.net = samples, net
+        self.inputs = {s: [self.encode(x, room) for x in samples[s]] for s in SPLITS}
+        self.graphs = {s: [pointer_data(x) for x in samples[s]] for s in SPLITS}
+
+    def encode(self, sample: Sample, room: int) -> tuple[list[int], list[int]]:
+        """The function's ids as the family reads them, and where each token's first sub-word
+        is in them (-1 past ``room`` sub-words)."""
+        words = self.net.words
+        offset = len(self.net.source([])) - 1  # the specials before the code
+        ids: list[int] = []
+        at: list[int] = []
+        for token in sample.tokens:
+            pieces = words.word(token) or [words.unk]
+            if len(ids) + len(pieces) > room:
+                break
+            at.append(offset + len(ids))
+            ids.extend(pieces)
+        return self.net.source(ids), at + [-1] * (len(sample.tokens) - len(at))
+
+    def batch(self, split: str, idx: Sequence[int], device: torch.device) -> Batch:
+        return Batch.from_data_list([self.graphs[split][i] for i in idx]).to(device)
+
+    def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
+        batch = self.batch("train", idx, device)
+        return sample_losses(model.pointers([self.inputs["train"][i] for i in idx], batch,
+                                            device), batch)  # fmt: skip
+
+    def batch_loss(self, losses: Tensor) -> Tensor:
+        return losses.mean()
+
+    def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
+        for split in SPLITS:
+            out: list[dict[str, Any]] = [{} for _ in self.samples[split]]
+            inputs = self.inputs[split]
+            for idx in length_batches([len(x[0]) for x in inputs], size):
+                batch = self.batch(split, idx, device)
+                p = model.pointers([inputs[i] for i in idx], batch, device)
+                for i, line in zip(idx, predictions(p, batch, split == "train"), strict=True):
+                    out[i] = line
+            for sample, line in zip(self.samples[split], out, strict=True):
+                yield json.dumps({"id": sample.id, "split": split, **line}) + "\n"

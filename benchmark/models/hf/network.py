@@ -17,6 +17,7 @@ from benchmark.models.hf import families
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.heads import PairHead, TextDecoder
 from benchmark.models.hf.tokens import Words
+from benchmark.models.varmisuse import PointerHead, Pointers
 from benchmark.trainer import InputError
 
 
@@ -50,6 +51,10 @@ class Network(nn.Module):
             self.decoder = TextDecoder(self.backbone.get_input_embeddings(),
                                        int(hp["decoder_layers"]), heads if hidden % heads == 0
                                        else 1, dropout, int(hp["max_target"]) + 1)  # fmt: skip
+        elif task == "var_misuse":  # GREAT's two pointers over each token's first sub-word
+            self.pointer_head = PointerHead(hidden)
+            self.pointer_dropout = nn.Dropout(dropout)
+            self.beyond = nn.Parameter(torch.zeros(hidden))  # a token past the input's end
         mode = hp["finetune"]
         if mode == "lora":
             self.backbone = families.lora(self.backbone, hp)
@@ -113,6 +118,22 @@ class Network(nn.Module):
         else:
             pooled = h[torch.arange(len(pairs), device=device), mask.sum(1) - 1]
         return self.pair_head(pooled.float())
+
+    def pointers(self, functions: Sequence[tuple[list[int], list[int]]], batch: Any,
+                 device: torch.device) -> Pointers:  # fmt: skip
+        """var_misuse: the location and repair pointers over a batch of functions (a
+        torch_geometric Batch of varmisuse.pointer_data), each function its ids (as ``source``
+        wraps them) and the position of each of its tokens' first sub-word there (-1: past the
+        input's end, where the token's state is a learned vector)."""
+        ids, mask = pad([f[0] for f in functions], self.words.pad, device)
+        h = self.states(ids, mask).float()
+        at = torch.tensor([p for f in functions for p in f[1]], dtype=torch.long, device=device)
+        rows = torch.repeat_interleave(torch.arange(len(functions), device=device),
+                                       torch.tensor([len(f[1]) for f in functions],
+                                                    device=device))  # fmt: skip
+        states = h[rows, at.clamp_min(0)]
+        states = torch.where((at >= 0).unsqueeze(-1), states, self.beyond.float())
+        return self.pointer_head(self.pointer_dropout(states), batch)
 
     # -- generation
     def encode(self, sources: list[list[int]], device: torch.device) -> Any:

@@ -23,6 +23,7 @@ class Words:
         self.cls = first(t.cls_token_id, t.bos_token_id, self.eos)
         self.sep = first(t.sep_token_id, self.eos)
         self.pad = first(t.pad_token_id, self.eos)
+        self.unk = first(t.unk_token_id, self.eos)  # a word that encodes to no sub-word
         self.specials = {i for i in (self.eos, self.bos, self.cls, self.sep, self.pad)
                          if i is not None}  # fmt: skip
 

@@ -28,9 +28,10 @@ from benchmark.models.hf.config import (
     SPLITS,
     TASKS,
 )
-from benchmark.models.hf.data import CodeSearch, Generation
+from benchmark.models.hf.data import CodeSearch, Generation, VarMisuse
 from benchmark.models.hf.network import Network
 from benchmark.models.hf.tokens import Words
+from benchmark.models.varmisuse import read_samples
 from benchmark.trainer import InputError
 from benchmark.weights import weights_fingerprint
 
@@ -66,9 +67,14 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
 
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
-    if task["task"] != "method_name":
+    if task["task"] not in ("method_name", "var_misuse"):
         return read_codebert_inputs(input_dir, task)
     files = trainer.split_files(task)
+    if task["task"] == "var_misuse":  # varmisuse.py's samples, checked as ggnn's are
+        samples = {s: read_samples(input_dir / files[s], labelled=s == "train") for s in SPLITS}
+        if not samples["train"]:
+            raise InputError(f"{files['train']} holds no samples")
+        return samples, {}, files
     rows = {s: read_rows(input_dir / files[s], {"source_tokens": True,
                                                  **({"label": True} if s == "train" else {})})
             for s in SPLITS}  # fmt: skip
@@ -108,13 +114,19 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
                          "the model embeds")  # fmt: skip
     limit = families.positions(loaded.backbone)
     longest = int(hp["max_source"]) + (int(hp["max_target"]) if loaded.family == "causal" else 0)
-    if limit is not None and longest + 4 > limit:
+    if name != "var_misuse" and limit is not None and longest + 4 > limit:
         raise InputError(f"task.json: max_source (+ max_target for a causal model) {longest} "
                          f"exceeds the weights' {limit} positions")  # fmt: skip
     net = Network(loaded, words, name, hp).to(ctx.device)
-    data = (
-        Generation(name, rows, net, hp) if name in GENERATION else CodeSearch(rows, codes, net, hp)
-    )
+    data: Generation | CodeSearch | VarMisuse
+    if name == "var_misuse":  # a function as long as the weights embed, up to max_function
+        room = int(hp["max_function"]) if limit is None else min(int(hp["max_function"]),
+                                                                 limit - 4)  # fmt: skip
+        data = VarMisuse(rows, net, room)
+    elif name in GENERATION:
+        data = Generation(name, rows, net, hp)
+    else:
+        data = CodeSearch(rows, codes, net, hp)
     trainable = net.trainable_parameters()
     trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} samples; a "
                 f"{loaded.family} model from {weights}, {trainable} of "
