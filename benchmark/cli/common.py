@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from benchmark import console
@@ -17,7 +18,8 @@ MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    console.err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message quotes patterns and paths, whose [...] rich would take for markup
+    console.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
