@@ -34,19 +34,36 @@ class SweepSpec:
     device: str = "auto"
     runner: str = "process"
     weights: str | None = None  # an absolute folder of pretrained weights (--weights)
+    finetune: str | None = None  # what trains of the model that takes --finetune (hf)
+    name: str | None = None  # that model's unit name: --name, else <weights folder>-<mode>
 
     @property
     def id(self) -> str:
         grid = asdict(self)
         del grid["device"], grid["runner"]
-        if grid["weights"] is None:  # the ids of sweeps without weights stay as they were
-            del grid["weights"]
+        for key in ("weights", "finetune", "name"):  # the ids of sweeps without them stay
+            if grid[key] is None:
+                del grid[key]
         digest = hashlib.sha256(json.dumps(grid, sort_keys=True).encode()).hexdigest()
         return f"{self.task}-{digest[:10]}"
 
+    def tuned(self, model: str) -> bool:
+        """The model takes --finetune, and its units go by ``name`` (hf)."""
+        from benchmark.models import MODELS
+
+        return self.finetune is not None and getattr(MODELS.get(model), "finetune", False)
+
+    def unit_name(self, model: str) -> str:
+        """The model name a model's units go by: its own, or the fine-tuned model's name."""
+        return self.name if self.name is not None and self.tuned(model) else model
+
+    def model_of(self, unit: Unit) -> str:
+        """The model that a unit of this sweep runs (a fine-tuned unit is named apart)."""
+        return next((m for m in self.models if self.unit_name(m) == unit.model), unit.model)
+
     def units(self) -> list[Unit]:
         return [
-            Unit(self.task, self.dataset, m, self.noise_kind, r, s)
+            Unit(self.task, self.dataset, self.unit_name(m), self.noise_kind, r, s)
             for m in self.models
             for r in self.noise_rates
             for s in self.seeds
@@ -77,10 +94,12 @@ def _items(text: str) -> list[str]:
 def make_spec(
     task: str, dataset: str | None, models: str, noise: str, noise_kind: str, seeds: int,
     profile: str, epochs: int | None, device: str, runner: str, weights: Path | None = None,
+    finetune: str | None = None, name: str | None = None,
 ) -> SweepSpec:  # fmt: skip
     """Check the options the way ``bench run`` does and expand them; raise BadOption."""
     from benchmark.datasets import DATASETS
     from benchmark.models import MODELS
+    from benchmark.models.spec import FINETUNE_MODES, NAME, tuned_name
     from benchmark.noise import NOISE_KINDS
     from benchmark.profiles import PROFILES
     from benchmark.tasks import DEFAULT_DATASETS, TASKS
@@ -101,17 +120,29 @@ def make_spec(
     names = _items(models)
     if not names:
         raise BadOption("--models names no model; give a comma-separated list")
-    for name in names:
-        choice("model", name, MODELS)
-        if task not in MODELS[name].tasks:
-            raise BadOption(f"model {name!r} does not do task {task!r}")
-        if weights is not None and not MODELS[name].weights:
-            raise BadOption(f"model {name!r} takes no pretrained weights (--weights)")
-        if MODELS[name].finetune:  # its units are named after weights and mode: bench run
-            raise BadOption(f"model {name!r} runs with bench run (--finetune, --name), not in "
-                            "a sweep yet")  # fmt: skip
+    for model in names:
+        choice("model", model, MODELS)
+        if task not in MODELS[model].tasks:
+            raise BadOption(f"model {model!r} does not do task {task!r}")
+        if weights is not None and not MODELS[model].weights:
+            raise BadOption(f"model {model!r} takes no pretrained weights (--weights)")
     if weights is not None and not weights.is_dir():
         raise BadOption(f"--weights {weights} is not a folder")
+    tuned = [n for n in names if MODELS[n].finetune]
+    if not tuned and (finetune is not None or name is not None):
+        raise BadOption("--finetune and --name are for a model that takes them (hf)")
+    if len(tuned) > 1:
+        raise BadOption(f"models {', '.join(tuned)} would share one unit name; sweep them apart")
+    if tuned:  # its units go by the checkpoint's name and the mode, as bench run names them
+        if weights is None:
+            raise BadOption(f"model {tuned[0]!r} needs --weights, a Hugging Face folder")
+        finetune = finetune or "full"
+        choice("finetune mode", finetune, FINETUNE_MODES)
+        if name is not None and not NAME.fullmatch(name):
+            raise BadOption(f"--name {name!r} must match {NAME.pattern}")
+        name = name or tuned_name(weights, finetune)
+        if name in names:
+            raise BadOption(f"--name {name!r} is another model of this sweep")
     rates: list[float] = []
     for text in _items(noise):
         try:
@@ -129,15 +160,17 @@ def make_spec(
     return SweepSpec(
         task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
         epochs or PROFILES[profile].epochs, device, runner,
-        str(weights.resolve()) if weights else None,
+        str(weights.resolve()) if weights else None, finetune, name,
     )  # fmt: skip
 
 
 def bench_run_argv(spec: SweepSpec, unit: Unit, results: Path) -> tuple[str, ...]:
     """The ``bench run`` command line of one unit (absolute paths: it may run on a node)."""
+    model = spec.model_of(unit)
+    tuned = ("--finetune", spec.finetune, "--name", unit.model) if spec.tuned(model) else ()
     return (
         sys.executable, "-m", "benchmark", "run", "--task", unit.task, "--dataset", unit.dataset,
-        "--model", unit.model, "--noise-kind", unit.noise_kind, "--noise", repr(unit.noise_rate),
+        "--model", model, *tuned, "--noise-kind", unit.noise_kind, "--noise", repr(unit.noise_rate),
         "--seed", str(unit.seed), "--profile", spec.profile, "--epochs", str(spec.epochs),
         "--device", spec.device, "--results", str(results.resolve()), "--runner", spec.runner,
         *(("--weights", spec.weights) if spec.weights else ()),
@@ -159,5 +192,13 @@ def conflict(spec: SweepSpec, unit: Unit, results: Path) -> str | None:
         return (
             f"{unit.path(results)} already holds a run with weights {cfg.get('weights')}; "
             "move it away or sweep into another --results folder"
+        )
+    model = spec.model_of(unit)
+    finetune = spec.finetune if spec.tuned(model) else None
+    if (cfg.get("model", model), cfg.get("finetune")) != (model, finetune):
+        return (
+            f"{unit.path(results)} already holds a run of {cfg.get('model')} "
+            f"(finetune {cfg.get('finetune')}); move it away or sweep into another --results "
+            "folder"
         )
     return None

@@ -213,3 +213,31 @@ def test_sigkill_mid_epoch_then_restart_ends_as_an_uninterrupted_run(
         lambda out: [sys.executable, "-m", "benchmark.models.hf", "--input", str(inp),
                      "--output", str(out)], tmp_path, timeout=300, into_epoch_s=0.2,
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sweep_of_a_checkpoint_runs_its_units_once(checkpoints: dict[str, Path],
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    """bench sweep --model hf finds its units by their unit name (folder and mode): a second
+    identical sweep runs nothing."""
+    from tests.sweeps import completed, sweep
+
+    args = ("--models", "hf", "--weights", str(checkpoints["t5"]), "--finetune", "head",
+            "--task", "var_misuse", "--profile", "smoke", "--epochs", "1", "--noise", "0,0.5",
+            "--seeds", "1", "--device", "cpu", "--max-parallel", "1")  # fmt: skip
+    rc, first, err = sweep(tmp_path, *args)
+    assert rc == 0, err
+    assert (first["units"], first["complete"], first["ran"]) == (2, 2, 2)
+    done = completed(tmp_path)
+    assert set(done) == {f"var_misuse/python-stdlib/tiny-t5-head/noise-label-{r}/seed-0"
+                         for r in ("0", "0.5")}  # fmt: skip
+    run = json.loads((tmp_path / sorted(done)[0] / "run.json").read_text())
+    assert run["config"]["model"] == "hf" and run["finetune"]["mode"] == "head"
+    rc, again, err = sweep(tmp_path, *args)
+    assert rc == 0, err
+    assert again["sweep"] == first["sweep"]
+    assert (again["skipped"], again["ran"], again["attempts"]) == (2, 0, 0)
+    assert completed(tmp_path) == done
+    rc, other, _ = sweep(tmp_path, *args[:4], "--finetune", "lora", "--name", "tiny-t5-head",
+                         *args[6:])  # fmt: skip
+    assert rc == 1 and "finetune head" in json.dumps(other["failed"])

@@ -320,3 +320,32 @@ def test_local_pool_runs_jobs_reports_failures_and_cancels(tmp_path, monkeypatch
     executor.cancel([sleeper])
     assert executor.status([sleeper])[sleeper].state == JobState.CANCELLED
     assert time.monotonic() - t0 < 10
+
+
+def test_hf_units_go_by_the_checkpoint_and_mode(tmp_path):
+    """hf's units are named as bench run names them (folder and mode, or --name), and each
+    unit's command asks for that mode and name; the mode is part of the grid."""
+    weights = tmp_path / "Tiny T5"
+    weights.mkdir()
+
+    def spec(*options: str | None) -> SweepSpec:
+        return make_spec("code_to_text", None, "hf,codebert", "0", "label", 1, "smoke", None,
+                         "cpu", "process", weights, *options)  # fmt: skip
+
+    lora = spec("lora")
+    assert [u.model for u in lora.units()] == ["tiny-t5-lora", "codebert"]
+    argv = sw.bench_run_argv(lora, lora.units()[0], tmp_path)
+    at = argv.index("--model")
+    assert argv[at : at + 6] == ("--model", "hf", "--finetune", "lora", "--name", "tiny-t5-lora")
+    assert "--finetune" not in sw.bench_run_argv(lora, lora.units()[1], tmp_path)
+    assert spec().units()[0].model == "tiny-t5-full" and spec().id != lora.id
+    assert spec("head", "mine").units()[0].model == "mine"
+    with pytest.raises(BadOption, match="for a model that takes them"):
+        make_spec("code_to_text", None, "codebert", "0", "label", 1, "smoke", None, "cpu",
+                  "process", weights, "lora")  # fmt: skip
+    with pytest.raises(BadOption, match="needs --weights"):
+        make_spec("code_to_text", None, "hf", "0", "label", 1, "smoke", None, "cpu", "process")
+    with pytest.raises(BadOption, match="another model of this sweep"):
+        spec("full", "codebert")
+    with pytest.raises(BadOption, match="unknown finetune mode"):
+        spec("most")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from benchmark.cli.common import (
 )
 from benchmark.datasets import DATASETS
 from benchmark.models import MODELS
+from benchmark.models.spec import FINETUNE_MODES, NAME, tuned_name
 from benchmark.noise import NOISE_KINDS
 from benchmark.profiles import PROFILES
 from benchmark.runner import UnitFailed
@@ -147,9 +147,6 @@ def run(
         console.err.print(summary_table(metrics))
 
 
-FINETUNE_MODES = ("full", "lora", "head")
-
-
 def finetune_and_name(
     model: str, weights: Path | None, finetune: str | None, name: str | None
 ) -> tuple[str | None, str | None]:
@@ -166,8 +163,4 @@ def finetune_and_name(
         raise fail(f"model {model!r} needs --weights, a Hugging Face folder")
     finetune = finetune or "full"
     check_choice("finetune", finetune, FINETUNE_MODES)
-    folder = re.sub(r"[^a-z0-9._-]+", "-", weights.resolve().name.lower()).strip("-._")
-    return finetune, name or f"{folder or 'hf'}-{finetune}"[:64]
-
-
-NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+    return finetune, name or tuned_name(weights, finetune)

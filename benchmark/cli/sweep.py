@@ -57,6 +57,20 @@ def sweep(
         Path | None,
         typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
     ] = None,
+    finetune: Annotated[
+        str | None,
+        typer.Option(
+            help="hf: what trains: full (every weight), lora (adapters) or head (backbone "
+            "frozen); full if unset."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="hf: its units' model name; the weights folder's name and the mode (e.g. "
+            "codet5-small-lora) if unset."
+        ),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
     partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=SLURM)] = None,
     time: Annotated[
@@ -86,7 +100,7 @@ def sweep(
     slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem)
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
-                            device, runner, weights)  # fmt: skip
+                            device, runner, weights, finetune, name)  # fmt: skip
         check_results(results)
         warn_of_overlap(spec.weights, spec.dataset)
         engine = sw.make_executor(executor, spec, results, max_parallel, slurm)

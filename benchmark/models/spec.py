@@ -7,7 +7,9 @@ from the registry, which imports them, an import cycle.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -18,3 +20,14 @@ class ModelSpec:
     command: tuple[str, ...]  # one for every task (task.json says which); + --input/--output
     weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
     finetune: bool = False  # takes ``bench run --finetune full|lora|head`` (hf); needs weights
+
+
+FINETUNE_MODES = ("full", "lora", "head")  # what ``--finetune`` may ask of a model that takes it
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # a unit's model name (``--name``)
+
+
+def tuned_name(weights: Path | str, finetune: str) -> str:
+    """The unit name of a fine-tuned checkpoint without ``--name``: ``<weights folder>-<mode>``,
+    so that runs of other checkpoints and modes stand apart (bench run, bench sweep)."""
+    folder = re.sub(r"[^a-z0-9._-]+", "-", Path(weights).resolve().name.lower()).strip("-._")
+    return f"{folder or 'hf'}-{finetune}"[:64]
