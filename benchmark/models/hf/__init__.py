@@ -15,22 +15,30 @@ done:
 - decoder-only (GPT-2, LLaMA): code_to_text and method_name as causal generation after the code
   and a separator; code_search from the last token's state.
 
+var_misuse is done alike by every family: each source token becomes its sub-words, the backbone
+reads the function (an encoder-decoder's encoder, a decoder-only model's hidden states), and
+the state of each token's first sub-word feeds GREAT's two pointer heads (location over "no
+bug" and the candidates, repair over the candidates) with varmisuse.py's loss and prediction
+lines, ``repair_probs`` included. A function keeps the tokens whose sub-words fit in
+``max_function`` (and the weights' positions); a token past them has a learned state. ``head``
+mode trains the pointer heads alone.
+
 Generation is greedy. A method name is generated as its sub-tokens (words of the name), a
 docstring as its words. Train lines carry, besides ``loss`` and ``p_given``, the optional
 ``target_logprobs``: each given target token's log-probability (docs/protocol.md).
 
-``finetune`` (``bench run --finetune``): ``full`` trains every weight; ``lora`` adds peft's
-low-rank adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_targets``: peft's
-default modules of the model type unless set) and trains them and the new layers; ``head``
-freezes the backbone and trains the new layers (and, where the checkpoint generates itself, its
-output layer). Checkpoints hold only what trains; training, checkpoints and resumption are the
-shared trainer's (benchmark.trainer). The start event records the family, the mode, the weights'
-fingerprint and the trained parameter count.
+``finetune`` (``bench run --finetune``, ``bench sweep --finetune``): ``full`` trains every
+weight; ``lora`` adds peft's low-rank adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``,
+``lora_targets``: peft's default modules of the model type unless set) and trains them and the
+new layers; ``head`` freezes the backbone and trains the new layers (and, where the checkpoint
+generates itself, its output layer). Checkpoints hold only what trains; training, checkpoints
+and resumption are the shared trainer's (benchmark.trainer). The start event records the
+family, the mode, the weights' fingerprint and the trained parameter count.
 
 Modules: ``config`` (tasks, modes, hyperparameters), ``families`` (loading a folder, its
 family, LoRA and freezing), ``tokens`` (words to sub-words, special ids), ``heads`` (the new
-layers), ``network`` (the backbone with its heads, for every family), ``data`` (each task's
-batches and prediction lines) and ``train`` (the run).
+layers; var_misuse's pointer head is varmisuse.py's), ``network`` (the backbone with its heads,
+for every family), ``data`` (each task's batches and prediction lines) and ``train`` (the run).
 """
 
 from benchmark.models.hf.config import DEFAULTS, MODES, TASKS
