@@ -157,12 +157,8 @@ def reproduce(row: dict[str, Any], runs: dict[str, RunRecord]) -> str:
     """The `bench sweep` that makes a row's runs, from what they record."""
     mine = [runs[k] for k in row["runs"] if k in runs]
     config = mine[0].run.get("config", {}) if mine else {}
-    if config.get("name"):  # a named unit (hf, --name), which bench sweep cannot make: its runs
-        recorded = [r.run.get("command") for r in mine]
-        return "\n".join(sorted({shlex.join(["bench", *map(str, c[1:])]) for c in recorded
-                                  if isinstance(c, list) and c}))  # fmt: skip
     argv = ["bench", "sweep", "--task", row["task"], "--dataset", row["dataset"], "--models",
-            row["model"], "--noise-kind", row["noise_kind"], "--noise",
+            str(config.get("model") or row["model"]), "--noise-kind", row["noise_kind"], "--noise",
             ",".join(rates_of([row])), "--seeds",
             str(max((r.unit.seed for r in mine), default=0) + 1),
             "--profile", row["profile"]]  # fmt: skip
@@ -172,6 +168,10 @@ def reproduce(row: dict[str, Any], runs: dict[str, RunRecord]) -> str:
         argv += ["--epochs", str(epochs)]
     if config.get("weights"):
         argv += ["--weights", str(config["weights"])]
+    if config.get("finetune"):
+        argv += ["--finetune", str(config["finetune"])]
+    if config.get("name"):  # a unit named apart from its model (hf's folder and mode, --name)
+        argv += ["--name", str(config["name"])]
     return shlex.join(argv)
 
 
