@@ -7,6 +7,8 @@ model program on ruby-stdlib's smoke inputs (var_misuse: a shard of GREAT's), an
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -80,9 +82,18 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def train(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmark.models.hf", "--input",
-                           str(input_dir), "--output", str(output_dir)], capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    """The model program on the folders, in this process: the matrix of families, tasks and
+    modes would otherwise spend most of its time importing torch and transformers again (the
+    command itself, `python -m benchmark.models.hf`, runs in the `bench run` tests below)."""
+    from benchmark.models.hf.train import main
+
+    threads, err = torch.get_num_threads(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            code = main(["--input", str(input_dir), "--output", str(output_dir)])
+    finally:
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["hf"], code, "", err.getvalue())
 
 
 def predictions(output_dir: Path, epoch: int) -> list[dict]:
