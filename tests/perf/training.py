@@ -3,6 +3,8 @@
     python tests/perf/training.py [--device cpu|cuda] [--profile cpu|smoke|paper]
                                   [--models a,b] [--samples N] [--threads T]
                                   [--peak-tflops F] [--json]
+                                  [--hf-weights DIR,DIR] [--hf-modes full,lora,head]
+                                  [--hf-tasks code_to_text,code_search,var_misuse,method_name]
 
 On the first N training samples of the task's offline default dataset (python-stdlib for the
 var-misuse models, jdk for code2vec and code2seq, ruby-stdlib for codebert, as ``bench run``
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 import tempfile
 import threading
@@ -53,6 +56,10 @@ from benchmark.protocol import EDGE_TYPES, write_inputs
 from benchmark.tasks import method_name
 
 MODELS = (*VAR_MISUSE, "code2vec", "code2seq", "codebert")
+OPTIONAL = ("hf",)  # measured only when --models names it
+# hf's tasks and the dataset each is measured on (as `bench run` selects them offline).
+HF_TASKS = {"code_to_text": "ruby-stdlib", "code_search": "ruby-stdlib",
+            "var_misuse": "python-stdlib", "method_name": "jdk"}  # fmt: skip
 # Dense bf16 TFLOP/s by the vendor's datasheet (the ceiling an MFU estimate is read against).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}
 
@@ -267,6 +274,100 @@ def measure_codebert_task(task: str, profile: str, n: int, threads: int, device:
     return figures("codebert", profile, net, len(order), None, timing, task=task)
 
 
+def tiny_checkpoints(folder: Path) -> list[Path]:
+    """tests/test_hf.py's tiny random RoBERTa, T5 and GPT-2 checkpoints, built into ``folder``."""
+    from transformers.utils import logging
+
+    from tests.test_hf import FAMILIES, build_tiny
+
+    logging.disable_progress_bar()  # save_pretrained's bar would fill the measurement's output
+    return [build_tiny(f, folder / f"tiny-{f}") for f in FAMILIES]
+
+
+def measure_hf(weights: list[Path], modes: list[str], tasks: list[str], profile: str, n: int,
+               threads: int, device: torch.device, peak: float | None) -> list[dict]:  # fmt: skip
+    """hf per weights folder x mode x task (`measure_hf_task`); combinations the weights
+    cannot do are skipped with a line on stderr."""
+    from benchmark.trainer import InputError
+
+    rows = []
+    for folder in weights:
+        for mode in modes:
+            for task in tasks:
+                try:
+                    rows.append(measure_hf_task(folder, mode, task, profile, n, threads, device,
+                                                peak))  # fmt: skip
+                except InputError as exc:
+                    print(f"hf {folder.name} {mode} {task}: skipped ({exc})", file=sys.stderr)
+    return rows
+
+
+def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, threads: int,
+                    device: torch.device, peak: float | None) -> dict:  # fmt: skip
+    """The first ``n`` training samples of ``task`` on its dataset at noise 0, written as
+    ``bench run --model hf --weights WEIGHTS --finetune MODE`` writes them, read back and
+    built into the network and batches as the model program does (benchmark.models.hf.train's
+    ``run``), timed with its ``train_epoch``."""
+    from benchmark.models.codebert.train import train_epoch
+    from benchmark.models.hf import families
+    from benchmark.models.hf import train as hf
+    from benchmark.models.hf.config import DEFAULTS, GENERATION, POSITIVE
+    from benchmark.models.hf.data import CodeSearch, Generation, VarMisuse
+    from benchmark.models.hf.network import Network
+    from benchmark.models.hf.tokens import Words
+    from benchmark.tasks.hooks import task_hooks
+
+    splits = select_splits(datasets.load(HF_TASKS[task]).samples, PROFILES[profile])
+    splits["train"] = splits["train"].head(n)
+    hooks = task_hooks(task)
+    splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        meta = {"task": task, "model": "hf", "profile": profile, "weights": str(weights),
+                "hyperparameters": {"finetune": mode}}  # fmt: skip
+        hooks.write_inputs(Path(tmp), meta, splits)
+        meta = hf.read_task(Path(tmp))
+        hp = trainer.hyperparameters(meta, DEFAULTS, POSITIVE)
+        hf.check_hyperparameters(hp)
+        rows, codes, _ = hf.read_inputs(Path(tmp), meta)
+    torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
+    trainer.seed_everything(0)
+    loaded = families.load(weights, hp["family"])
+    limit = families.positions(loaded.backbone)
+    longest = int(hp["max_source"]) + (int(hp["max_target"]) if loaded.family == "causal" else 0)
+    if task != "var_misuse" and limit is not None and longest + 4 > limit:
+        raise trainer.InputError(f"max_source (+ max_target for a causal model) {longest} "
+                                 f"+ 4 exceeds the weights' {limit} positions")  # fmt: skip
+    net = Network(loaded, Words(loaded.tokenizer), task, hp).to(device)
+    data: Generation | CodeSearch | VarMisuse
+    if task == "var_misuse":
+        room = int(hp["max_function"]) if limit is None else min(int(hp["max_function"]),
+                                                                 limit - 4)  # fmt: skip
+        data = VarMisuse(rows, net, room)
+        tokens = sum(len(ids) for ids, _ in data.inputs["train"])
+    elif task in GENERATION:
+        data = Generation(task, rows, net, hp)
+        tokens = sum(map(len, data.source["train"])) + sum(map(len, data.target))
+    else:
+        data = CodeSearch(rows, codes, net, hp)
+        pairs = zip(data.query["train"], data.code["train"], strict=True)
+        tokens = sum(len(data.pair(q, c)) for q, c in pairs)
+    count, size = len(rows["train"]), int(hp["batch_size"])
+    optimizer, schedule = hf.optimizer_and_schedule(net, hp, 2 * math.ceil(count / size) + 3)
+    ctx = trainer.Context(device)
+    order = np.random.default_rng(0).permutation(count)
+    net.train()
+
+    def run(which: np.ndarray) -> Callable[[], object]:
+        return lambda: train_epoch(net, optimizer, schedule, data, which, hp, ctx)  # type: ignore[arg-type]
+
+    timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
+                           min(size, count), peak)  # fmt: skip
+    return figures("hf", profile, net, count, tokens, timing, task=task, weights=weights.name,
+                   family=loaded.family, finetune=mode,
+                   trainable_parameters=net.trainable_parameters(),
+                   mean_tokens=round(tokens / max(count, 1), 1))  # fmt: skip
+
+
 def measure(model: str, profile: str, samples: list, threads: int, device: torch.device,
             peak: float | None) -> dict:  # fmt: skip
     module = importlib.import_module(f"benchmark.models.{model}")
@@ -318,12 +419,25 @@ def main() -> None:
         help="the device's peak TFLOP/s for MFU (H100/H200: 989 by default)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--hf-weights", default="", help="hf: comma-separated local Hugging "
+                        "Face folders (default: tiny random RoBERTa, T5 and GPT-2)")  # fmt: skip
+    parser.add_argument("--hf-modes", default="full,lora,head", help="hf: comma-separated")
+    parser.add_argument("--hf-tasks", default=",".join(HF_TASKS), help="hf: comma-separated")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in (*MODELS, *OPTIONAL)]
     if unknown:
-        choices = ", ".join(MODELS)
+        choices = ", ".join((*MODELS, *OPTIONAL))
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {choices}")
+    hf_modes = [m for m in args.hf_modes.split(",") if m]
+    hf_tasks = [t for t in args.hf_tasks.split(",") if t]
+    hf_weights = [Path(w) for w in args.hf_weights.split(",") if w]
+    if bad := [m for m in hf_modes if m not in ("full", "lora", "head")]:
+        parser.error(f"unknown --hf-modes {', '.join(bad)}; choose from full, lora, head")
+    if bad := [t for t in hf_tasks if t not in HF_TASKS]:
+        parser.error(f"unknown --hf-tasks {', '.join(bad)}; choose from {', '.join(HF_TASKS)}")
+    if bad := [str(w) for w in hf_weights if not (w / "config.json").is_file()]:
+        parser.error(f"--hf-weights {', '.join(bad)}: no config.json (not a Hugging Face folder)")
     device = trainer.pick_device(args.device)
     peak = peak_tflops(device, args.peak_tflops)
     var_misuse = [m for m in models if m in VAR_MISUSE]
@@ -338,17 +452,25 @@ def main() -> None:
         rows.append(measure_code2seq(args.profile, methods, *on))
     if "codebert" in models:
         rows += measure_codebert(args.profile, args.samples, *on)
+    if "hf" in models:
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = hf_weights or tiny_checkpoints(Path(tmp))
+            rows += measure_hf(weights, hf_modes, hf_tasks, args.profile, args.samples, *on)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     if args.json:
         print(json.dumps({"device": device.type, "device_name": name, "torch": torch.__version__,
                           "rows": rows}))  # fmt: skip
         return
-    for r in rows:
-        label = r["model"] + (f" {r['task']}" if "task" in r else "")
+    labels = [" ".join(str(r[k]) for k in ("model", "weights", "finetune", "task") if k in r)
+              for r in rows]  # fmt: skip
+    width = max(map(len, labels), default=22)
+    for r, label in zip(rows, labels, strict=True):
         extra = ""
         if r.get("pipeline_headroom") is not None:
             extra = f", input pipeline {r['pipeline_headroom']}x what the model consumes"
-        print(f"{label:22} {r['profile']:6} {r['parameters']:>11,} params "
+        if r.get("trainable_parameters") is not None:
+            extra += f", {r['trainable_parameters']:,} parameters trained"
+        print(f"{label:{width}} {r['profile']:6} {r['parameters']:>11,} params "
               f"{r['samples_per_s']:>9.1f} samples/s {fmt(r['tokens_per_s'], ' tokens/s')}"
               f"{fmt(r['peak_memory_mib'], ' MiB peak')}{fmt(r['mfu'], ' MFU')}"
               f"{fmt(r['gpu_busy'], ' GPU busy')} ({r['samples']} in {r['seconds']}s on {name}, "
