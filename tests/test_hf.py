@@ -252,3 +252,33 @@ def test_sweep_of_a_checkpoint_runs_its_units_once(checkpoints: dict[str, Path],
     rc, other, _ = sweep(tmp_path, *args[:4], "--finetune", "lora", "--name", "tiny-t5-head",
                          *args[6:])  # fmt: skip
     assert rc == 1 and "finetune head" in json.dumps(other["failed"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["code_search", "code_to_text"])
+def test_a_bench_models_pretrain_folder_loads_as_hf(tmp_path: Path, task: str) -> None:
+    """`bench models pretrain` writes a RobertaForMaskedLM with codebert's sub-token vocabulary
+    (subtokens.json) instead of a tokenizer's files: hf reads it with that vocabulary."""
+    import transformers as tf
+
+    folder = tmp_path / "pretrained"
+    words = ["<pad>", "<unk>", "<s>", "</s>", *WORDS]
+    torch.manual_seed(0)
+    config = tf.RobertaConfig(vocab_size=len(words), hidden_size=WIDTH, num_hidden_layers=1,
+                              num_attention_heads=2, intermediate_size=48,
+                              max_position_embeddings=130, type_vocab_size=1, pad_token_id=0,
+                              bos_token_id=2, eos_token_id=3)  # fmt: skip
+    tf.RobertaForMaskedLM(config).save_pretrained(folder)
+    (folder / "subtokens.json").write_text(json.dumps(words))
+    input_dir = input_folder(tmp_path / "in", task, 1, folder, "full")
+    done = train(input_dir, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    start = events(tmp_path / "out")[0]
+    assert start["family"] == "encoder" and start["finetune"] == "full"
+    lines = predictions(tmp_path / "out", 1)
+    train_lines = [r for r in lines if r["split"] == "train"]
+    assert train_lines and all(r["loss"] >= 0 and 0 <= r["p_given"] <= 1 for r in train_lines)
+    if task == "code_to_text":  # the vocabulary's words (after one epoch, maybe none), no special
+        said = {w for r in lines for w in r["tokens"]}
+        assert said <= set(WORDS) | {"<unk>"}
+        assert all(r["target_logprobs"] for r in train_lines)  # the docstrings are in-vocabulary

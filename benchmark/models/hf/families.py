@@ -66,6 +66,8 @@ def load(folder: Path, asked_family: str) -> Loaded:
     )
     from transformers.utils import logging
 
+    from benchmark.models.hf.tokens import SubtokenVocabulary
+
     logging.disable_progress_bar()  # model.log is for the run's own lines
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
@@ -73,7 +75,9 @@ def load(folder: Path, asked_family: str) -> Loaded:
         auto = {"encoder": AutoModel, "seq2seq": AutoModelForSeq2SeqLM,
                 "causal": AutoModelForCausalLM}[family]  # fmt: skip
         backbone = auto.from_pretrained(folder, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        vocabulary = folder / "subtokens.json"  # a `bench models pretrain` folder's
+        tokenizer = (SubtokenVocabulary(vocabulary) if vocabulary.is_file()
+                     else AutoTokenizer.from_pretrained(folder, local_files_only=True))  # fmt: skip
     except (OSError, ValueError, KeyError) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"weights {folder} cannot be loaded: {line}") from None

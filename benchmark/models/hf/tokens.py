@@ -4,6 +4,7 @@ wraps them with."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 MAX_PIECES = 8  # sub-words kept of one token (a long literal would fill the input)
@@ -49,6 +50,30 @@ class Words:
         """Generated ids as word tokens: the tokenizer's text, split at white space."""
         kept = [i for i in ids if i not in self.specials]
         return self.tok.decode(kept, skip_special_tokens=True).split()
+
+
+class SubtokenVocabulary:
+    """A ``bench models pretrain`` folder's tokenizer: its sub-token vocabulary (subtokens.json,
+    read as codebert reads it), behind the few members of a Hugging Face tokenizer that Words
+    uses, so that such a folder loads as ``hf`` as well."""
+
+    def __init__(self, path: Path) -> None:
+        from benchmark.models.codebert.tokenizers import SubtokenTokenizer
+
+        self.vocab = SubtokenTokenizer.read(path)
+        v = self.vocab
+        self.pad_token_id, self.unk_token_id = v.pad_id, v.unk_id
+        self.cls_token_id = self.bos_token_id = v.cls_id
+        self.sep_token_id = self.eos_token_id = v.sep_id
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [i for w in text.split() for i in self.vocab.code([[w]])[0]]
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return " ".join(self.vocab.decode(list(ids)))
 
 
 def first(*values: int | None) -> Any:
