@@ -8,15 +8,10 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
+from benchmark import options
+from benchmark.options import RUNNERS, BadOption  # noqa: F401 (the sweep's names for them)
 from benchmark.results import Unit, read_json
-
-RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
-
-
-class BadOption(ValueError):
-    """An option of the sweep is invalid; the message is one line naming the valid choices."""
 
 
 @dataclass(frozen=True)
@@ -97,50 +92,23 @@ def make_spec(
     finetune: str | None = None, name: str | None = None,
 ) -> SweepSpec:  # fmt: skip
     """Check the options the way ``bench run`` does and expand them; raise BadOption."""
-    from benchmark.datasets import DATASETS
     from benchmark.models import MODELS
-    from benchmark.models.spec import FINETUNE_MODES, NAME, tuned_name
-    from benchmark.noise import NOISE_KINDS
     from benchmark.profiles import PROFILES
-    from benchmark.tasks import DEFAULT_DATASETS, TASKS
 
-    def choice(what: str, value: str, choices: Any) -> None:
-        if value not in choices:
-            raise BadOption(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}")
-
-    choice("task", task, TASKS)
-    dataset = dataset or DEFAULT_DATASETS[task]
-    choice("dataset", dataset, DATASETS)
-    choice("profile", profile, PROFILES)
-    choice("device", device, ("auto", "cpu", "cuda"))
-    choice("runner", runner, RUNNERS)
-    choice(f"noise kind for {task}", noise_kind, NOISE_KINDS[task])
-    if task not in DATASETS[dataset].tasks:
-        raise BadOption(f"dataset {dataset!r} has no task {task!r}")
+    dataset = options.unit(task, dataset, profile, device, runner, noise_kind)
     names = _items(models)
     if not names:
         raise BadOption("--models names no model; give a comma-separated list")
     for model in names:
-        choice("model", model, MODELS)
-        if task not in MODELS[model].tasks:
-            raise BadOption(f"model {model!r} does not do task {task!r}")
-        if weights is not None and not MODELS[model].weights:
-            raise BadOption(f"model {model!r} takes no pretrained weights (--weights)")
-    if weights is not None and not weights.is_dir():
-        raise BadOption(f"--weights {weights} is not a folder")
+        options.model(model, task, weights)
+    options.weights_folder(weights)
     tuned = [n for n in names if MODELS[n].finetune]
     if not tuned and (finetune is not None or name is not None):
         raise BadOption("--finetune and --name are for a model that takes them (hf)")
     if len(tuned) > 1:
         raise BadOption(f"models {', '.join(tuned)} would share one unit name; sweep them apart")
     if tuned:  # its units go by the checkpoint's name and the mode, as bench run names them
-        if weights is None:
-            raise BadOption(f"model {tuned[0]!r} needs --weights, a Hugging Face folder")
-        finetune = finetune or "full"
-        choice("finetune mode", finetune, FINETUNE_MODES)
-        if name is not None and not NAME.fullmatch(name):
-            raise BadOption(f"--name {name!r} must match {NAME.pattern}")
-        name = name or tuned_name(weights, finetune)
+        finetune, name = options.finetune_and_name(tuned[0], weights, finetune, name)
         if name in names:
             raise BadOption(f"--name {name!r} is another model of this sweep")
     rates: list[float] = []
@@ -149,8 +117,7 @@ def make_spec(
             rate = float(text)
         except ValueError:
             raise BadOption(f"noise rate {text!r} is not a number") from None
-        if not 0.0 <= rate <= 1.0:
-            raise BadOption(f"noise rate {rate:g} is outside [0, 1]")
+        options.noise_rate(rate)
         if rate not in rates:
             rates.append(rate)
     if not rates:

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from benchmark import console
 from benchmark.metrics.schema import RUN_METRICS
-from benchmark.models import MODELS
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
 
@@ -38,17 +37,6 @@ def check_results(results: Path) -> None:
         tempfile.TemporaryFile(dir=results).close()
     except OSError as e:
         raise fail(f"--results {results} cannot be written ({e.strerror or e})") from None
-
-
-def check_weights(model: str, weights: Path | None) -> None:
-    """--weights names a folder, and only for a model that starts from pretrained weights."""
-    if weights is None:
-        return
-    if not MODELS[model].weights:
-        takers = ", ".join(n for n, s in MODELS.items() if s.weights)
-        raise fail(f"model {model!r} takes no pretrained weights (--weights); {takers} does")
-    if not weights.is_dir():
-        raise fail(f"--weights {weights} is not a folder")
 
 
 def warn_of_overlap(weights: Path | str | None, dataset: str) -> None:

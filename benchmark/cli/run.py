@@ -8,24 +8,20 @@ from typing import Annotated
 
 import typer
 
-from benchmark import console
+from benchmark import console, options
 from benchmark.cli.app import app
 from benchmark.cli.common import (
     MAX_SEED,
-    check_choice,
     check_results,
-    check_weights,
     fail,
     summary_table,
     warn_of_overlap,
 )
 from benchmark.datasets import DATASETS
 from benchmark.models import MODELS
-from benchmark.models.spec import FINETUNE_MODES, NAME, tuned_name
-from benchmark.noise import NOISE_KINDS
 from benchmark.profiles import PROFILES
 from benchmark.runner import UnitFailed
-from benchmark.tasks import DEFAULT_DATASETS, TASKS
+from benchmark.tasks import TASKS
 from native.formats import FormatError
 
 
@@ -92,36 +88,22 @@ def run(
     from benchmark.submit import BadSubmission, adhoc_model, register
 
     register(results)  # submitted models run by name, like the reference models
-    check_choice("runner", runner, ("process", "docker"))
-    if image is not None:
-        if runner != "docker":
-            raise fail("--image needs --runner docker")
-        try:
-            adhoc_model(model, task)
-        except BadSubmission as e:
-            raise fail(str(e)) from None
-    check_choice("model", model, MODELS)
-    check_choice("task", task, TASKS)
-    dataset = dataset or DEFAULT_DATASETS[task]
-    check_choice(
-        "dataset", dataset, DATASETS, ", or dir:PATH[:python|java|ruby] of a source folder"
-    )
-    check_choice("profile", profile, PROFILES)
-    check_choice("device", device, ("auto", "cpu", "cuda"))
-    check_choice(f"noise kind for {task}", noise_kind, NOISE_KINDS[task])
-    if task not in MODELS[model].tasks:
-        raise fail(
-            f"model {model!r} does not do task {task!r}; it does: {', '.join(MODELS[model].tasks)}"
-        )
-    if task not in DATASETS[dataset].tasks:
-        raise fail(
-            f"dataset {dataset!r} has no task {task!r}; "
-            f"it has: {', '.join(DATASETS[dataset].tasks)}"
-        )
-    if not 0.0 <= noise <= 1.0:
-        raise fail(f"noise rate {noise} is outside [0, 1]")
-    check_weights(model, weights)
-    finetune, name = finetune_and_name(model, weights, finetune, name)
+    try:
+        options.choice("runner", runner, options.RUNNERS)
+        if image is not None:
+            if runner != "docker":
+                raise options.BadOption("--image needs --runner docker")
+            try:
+                adhoc_model(model, task)
+            except BadSubmission as e:
+                raise options.BadOption(str(e)) from None
+        dataset = options.unit(task, dataset, profile, device, runner, noise_kind)
+        options.model(model, task, weights)
+        options.noise_rate(noise)
+        options.weights_folder(weights)
+        finetune, name = options.finetune_and_name(model, weights, finetune, name)
+    except options.BadOption as e:
+        raise fail(str(e)) from None
     check_results(results)
     warn_of_overlap(weights, dataset)
     cfg = RunConfig(
@@ -145,22 +127,3 @@ def run(
         print(json.dumps(metrics, indent=2))
     else:
         console.err.print(summary_table(metrics))
-
-
-def finetune_and_name(
-    model: str, weights: Path | None, finetune: str | None, name: str | None
-) -> tuple[str | None, str | None]:
-    """--finetune only for a model that takes it (full by default, and weights required), and
-    the unit's name: --name, else for such a model ``<weights folder>-<mode>``, so that runs of
-    other checkpoints and modes stand apart on the leaderboard."""
-    if name is not None and not NAME.fullmatch(name):
-        raise fail(f"--name {name!r} must match {NAME.pattern}")
-    if not MODELS[model].finetune:
-        if finetune is not None:
-            raise fail(f"model {model!r} takes no --finetune")
-        return None, name
-    if weights is None:
-        raise fail(f"model {model!r} needs --weights, a Hugging Face folder")
-    finetune = finetune or "full"
-    check_choice("finetune", finetune, FINETUNE_MODES)
-    return finetune, name or tuned_name(weights, finetune)

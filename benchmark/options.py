@@ -1,0 +1,90 @@
+"""The checks of a unit's options, shared by `bench run` and `bench sweep` so that both accept
+and refuse the same things with the same one-line messages (`BadOption`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
+DEVICES = ("auto", "cpu", "cuda")
+FOLDERS = ", or dir:PATH[:python|java|ruby] of a source folder"
+
+
+class BadOption(ValueError):
+    """An option is invalid; the message is one line naming the valid choices."""
+
+
+def choice(what: str, value: str, choices: Iterable[str], also: str = "") -> None:
+    if value not in choices:  # type: ignore[operator]
+        raise BadOption(
+            f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}{also}"
+        )
+
+
+def unit(task: str, dataset: str | None, profile: str, device: str, runner: str,
+         noise_kind: str) -> str:  # fmt: skip
+    """Check what every unit of a run or sweep shares; return the dataset (the task's offline
+    default where none is named)."""
+    from benchmark.datasets import DATASETS
+    from benchmark.noise import NOISE_KINDS
+    from benchmark.profiles import PROFILES
+    from benchmark.tasks import DEFAULT_DATASETS, TASKS
+
+    choice("task", task, TASKS)
+    dataset = dataset or DEFAULT_DATASETS[task]
+    choice("dataset", dataset, DATASETS, FOLDERS)
+    choice("profile", profile, PROFILES)
+    choice("device", device, DEVICES)
+    choice("runner", runner, RUNNERS)
+    choice(f"noise kind for {task}", noise_kind, NOISE_KINDS[task])
+    if task not in DATASETS[dataset].tasks:
+        raise BadOption(f"dataset {dataset!r} has no task {task!r}; it has: "
+                        f"{', '.join(DATASETS[dataset].tasks)}")  # fmt: skip
+    return dataset
+
+
+def model(name: str, task: str, weights: Path | None) -> None:
+    """A model that exists, does the task, and takes ``weights`` where they are given."""
+    from benchmark.models import MODELS
+
+    choice("model", name, MODELS)
+    if task not in MODELS[name].tasks:
+        raise BadOption(f"model {name!r} does not do task {task!r}; it does: "
+                        f"{', '.join(MODELS[name].tasks)}")  # fmt: skip
+    if weights is not None and not MODELS[name].weights:
+        takers = ", ".join(n for n, s in MODELS.items() if s.weights)
+        raise BadOption(f"model {name!r} takes no pretrained weights (--weights); {takers} does")
+
+
+def weights_folder(weights: Path | None) -> None:
+    if weights is not None and not weights.is_dir():
+        raise BadOption(f"--weights {weights} is not a folder")
+
+
+def noise_rate(rate: float) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise BadOption(f"noise rate {rate:g} is outside [0, 1]")
+    return rate
+
+
+def finetune_and_name(
+    name: str, weights: Path | None, finetune: str | None, unit_name: str | None
+) -> tuple[str | None, str | None]:
+    """--finetune only for a model that takes it (full by default, and weights required), and
+    the unit's name: --name, else for such a model ``<weights folder>-<mode>``, so that runs of
+    other checkpoints and modes stand apart on the leaderboard."""
+    from benchmark.models import MODELS
+    from benchmark.models.spec import FINETUNE_MODES, NAME, tuned_name
+
+    if unit_name is not None and not NAME.fullmatch(unit_name):
+        raise BadOption(f"--name {unit_name!r} must match {NAME.pattern}")
+    if not MODELS[name].finetune:
+        if finetune is not None:
+            raise BadOption(f"model {name!r} takes no --finetune")
+        return None, unit_name
+    if weights is None:
+        raise BadOption(f"model {name!r} needs --weights, a Hugging Face folder")
+    finetune = finetune or "full"
+    choice("finetune mode", finetune, FINETUNE_MODES)
+    return finetune, unit_name or tuned_name(weights, finetune)
