@@ -143,7 +143,7 @@ def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict
         "state": sweep_state,
         "task": spec.task,
         "dataset": spec.dataset,
-        "models": list(spec.models),
+        "models": [spec.unit_name(m) for m in spec.models],  # as the units are named
         "noise_kind": spec.noise_kind,
         "noise_rates": list(spec.noise_rates),
         "seeds": len(spec.seeds),

@@ -231,6 +231,7 @@ def test_sweep_of_a_checkpoint_runs_its_units_once(checkpoints: dict[str, Path],
                                                    tmp_path: Path) -> None:  # fmt: skip
     """bench sweep --model hf finds its units by their unit name (folder and mode): a second
     identical sweep runs nothing."""
+    from benchmark.sweep import status
     from tests.sweeps import completed, sweep
 
     args = ("--models", "hf", "--weights", str(checkpoints["t5"]), "--finetune", "head",
@@ -249,6 +250,8 @@ def test_sweep_of_a_checkpoint_runs_its_units_once(checkpoints: dict[str, Path],
     assert again["sweep"] == first["sweep"]
     assert (again["skipped"], again["ran"], again["attempts"]) == (2, 0, 0)
     assert completed(tmp_path) == done
+    (shown,) = status(tmp_path, first["sweep"])  # as bench sweep status shows it
+    assert shown["models"] == ["tiny-t5-head"]
     rc, other, _ = sweep(tmp_path, *args[:4], "--finetune", "lora", "--name", "tiny-t5-head",
                          *args[6:])  # fmt: skip
     assert rc == 1 and "finetune head" in json.dumps(other["failed"])
