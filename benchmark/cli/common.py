@@ -17,8 +17,10 @@ MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    # escaped: a message quotes patterns and paths, whose [...] rich would take for markup
-    console.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """An error as one line on stderr (a message of several lines is joined); escaped, since a
+    message quotes patterns and paths, whose [...] rich would take for markup."""
+    line = escape(" ".join(message.splitlines()))
+    console.err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

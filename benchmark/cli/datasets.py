@@ -11,17 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchmark import console
+from benchmark.cli.common import fail
 
 app = typer.Typer(help="Dataset cards: list them, describe one, download or read one.")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.err.print(
-        f"[bold red]error:[/] {escape(' '.join(message.splitlines()))}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return typer.Exit(code)
 
 
 def availability(c: dict) -> tuple[bool, str]:
@@ -96,7 +88,7 @@ def info(
         else:
             data = _local_info(name)
     except (KeyError, OSError, ValueError) as e:  # ValueError: FormatError, one line
-        raise _fail(str(e.args[0] if isinstance(e, KeyError) else e)) from None
+        raise fail(str(e.args[0] if isinstance(e, KeyError) else e)) from None
     out = {"card": {k: v for k, v in c.items() if k != "name"}, **data, "name": name}
     if as_json:
         print(json.dumps(out, indent=2, default=str))
@@ -132,5 +124,5 @@ def prepare(
     try:
         out = official.prepare(name, source, url)
     except (KeyError, OSError, ValueError, official.DownloadError) as e:
-        raise _fail(str(e.args[0] if isinstance(e, KeyError) else e)) from None
+        raise fail(str(e.args[0] if isinstance(e, KeyError) else e)) from None
     console.err.print(f"prepared {escape(name)} in {escape(str(out))}", highlight=False)

@@ -11,17 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchmark import console
+from benchmark.cli.common import fail
 
 app = typer.Typer(help="Docker images of the models: build them, list them.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.err.print(
-        f"[bold red]error:[/] {escape(' '.join(message.splitlines()))}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return typer.Exit(code)
 
 
 def _say(text: str) -> None:
@@ -58,7 +50,7 @@ def build(
     try:
         tags = images.build(models or (), base, wheelhouse, say=_say)
     except images.ImageError as e:
-        raise _fail(str(e), code=2 if "no image for model" in str(e) else 1) from None
+        raise fail(str(e), code=2 if "no image for model" in str(e) else 1) from None
     if as_json:
         print(json.dumps(tags, indent=2))
     else:
@@ -78,7 +70,7 @@ def list_images(
     try:
         rows = images.listing()
     except images.ImageError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e), code=1) from None
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -111,7 +103,7 @@ def wheelhouse(
     try:
         wheels = images.make_wheelhouse(dest, torch, find_links or (), say=_say)
     except images.ImageError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e), code=1) from None
     size = sum(w.stat().st_size for w in wheels) / 1e6
     if as_json:
         print(json.dumps([w.name for w in wheels], indent=2))
