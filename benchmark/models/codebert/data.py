@@ -186,22 +186,30 @@ class CodeSearch:
         return torch.sigmoid(logits[:, 1] - logits[:, 0]).tolist()
 
     def lines(self, model: PairClassifier, size: int, device: torch.device) -> Iterator[str]:
-        for idx in (list(range(i, min(i + size, len(self.match))))
-                    for i in range(0, len(self.match), size)):  # fmt: skip
-            p = self.p_match(model, [self.pair(self.query["train"][i], self.code["train"][i])
-                                     for i in idx], device)  # fmt: skip
-            for i, pm in zip(idx, p, strict=True):
-                pg = min(max(pm if self.match[i] else 1 - pm, 1e-12), 1.0)
-                line = {"id": self.rows["train"][i]["id"], "split": "train", "score": prob(pm),
-                        "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
-                yield json.dumps(line) + "\n"
-        for split in ("valid", "test"):
-            for r, query in zip(self.rows[split], self.query[split], strict=True):
-                cands = [self.keys[split][k] for k in r["candidates"]]
-                scores = [0.0] * len(cands)
-                for chunk in length_batches([len(self.code[split][c]) for c in cands], size):
-                    p = self.p_match(model, [self.pair(query, self.code[split][cands[j]])
-                                             for j in chunk], device)  # fmt: skip
-                    for j, pm in zip(chunk, p, strict=True):
-                        scores[j] = pm
-                yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"
+        return pair_lines(self, model, size, device)
+
+
+def pair_lines(data: Any, model: Any, size: int, device: torch.device) -> Iterator[str]:
+    """code_search's prediction lines (codebert's and hf's): each training pair's p(match),
+    loss and p_given, and each held-out query's scores over its candidates (batched by code
+    length). ``data`` has the pairs (``rows``, ``query``, ``code``, ``keys``, ``match``) and
+    ``pair`` and ``p_match`` for its model."""
+    for idx in (list(range(i, min(i + size, len(data.match))))
+                for i in range(0, len(data.match), size)):  # fmt: skip
+        p = data.p_match(model, [data.pair(data.query["train"][i], data.code["train"][i])
+                                 for i in idx], device)  # fmt: skip
+        for i, pm in zip(idx, p, strict=True):
+            pg = min(max(pm if data.match[i] else 1 - pm, 1e-12), 1.0)
+            line = {"id": data.rows["train"][i]["id"], "split": "train", "score": prob(pm),
+                    "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
+            yield json.dumps(line) + "\n"
+    for split in ("valid", "test"):
+        for r, query in zip(data.rows[split], data.query[split], strict=True):
+            cands = [data.keys[split][k] for k in r["candidates"]]
+            scores = [0.0] * len(cands)
+            for chunk in length_batches([len(data.code[split][c]) for c in cands], size):
+                p = data.p_match(model, [data.pair(query, data.code[split][cands[j]])
+                                         for j in chunk], device)  # fmt: skip
+                for j, pm in zip(chunk, p, strict=True):
+                    scores[j] = pm
+            yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Batch
 
-from benchmark.models.codebert.data import length_batches, prob
+from benchmark.models.codebert.data import length_batches, pair_lines, prob
 from benchmark.models.hf.config import GENERATION, SPLITS
 from benchmark.models.hf.network import Network
 from benchmark.models.varmisuse import Sample, pointer_data, predictions, sample_losses
@@ -103,25 +103,7 @@ class CodeSearch:
         return torch.sigmoid(logits[:, 1] - logits[:, 0]).tolist()
 
     def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
-        n = len(self.match)
-        for idx in (list(range(i, min(i + size, n))) for i in range(0, n, size)):
-            p = self.p_match(model, [self.pair(self.query["train"][i], self.code["train"][i])
-                                     for i in idx], device)  # fmt: skip
-            for i, pm in zip(idx, p, strict=True):
-                pg = min(max(pm if self.match[i] else 1 - pm, 1e-12), 1.0)
-                line = {"id": self.rows["train"][i]["id"], "split": "train", "score": prob(pm),
-                        "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
-                yield json.dumps(line) + "\n"
-        for split in ("valid", "test"):
-            for r, query in zip(self.rows[split], self.query[split], strict=True):
-                cands = [self.keys[split][k] for k in r["candidates"]]
-                scores = [0.0] * len(cands)
-                for chunk in length_batches([len(self.code[split][c]) for c in cands], size):
-                    p = self.p_match(model, [self.pair(query, self.code[split][cands[j]])
-                                             for j in chunk], device)  # fmt: skip
-                    for j, pm in zip(chunk, p, strict=True):
-                        scores[j] = pm
-                yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"
+        return pair_lines(self, model, size, device)
 
 
 class VarMisuse:
