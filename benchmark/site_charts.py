@@ -85,6 +85,50 @@ def style_of(i: int) -> tuple[str, str, str]:
     return COLORS[i % len(COLORS)], DASHES[i % len(DASHES)], MARKERS[i % len(MARKERS)]
 
 
+@dataclass(frozen=True)
+class Plot:
+    """A figure's plotting area: from data coordinates to the SVG's."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+    def px(self, x: float) -> float:
+        return LEFT + (x - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT)
+
+    def py(self, y: float) -> float:
+        return TOP + (1 - (y - self.y0) / (self.y1 - self.y0)) * (H - TOP - BOTTOM)
+
+
+def _frame(plot: Plot, title: str, full: str, desc: str, xlabel: str, ylabel: str,
+           xticks: Sequence[tuple[float, str]], yticks: Sequence[float],
+           small: bool = False) -> list[str]:  # fmt: skip
+    """A figure's opening: the svg element with its text alternative (``full`` title and
+    ``desc``), the drawn title, the grid with its tick labels, the frame and the axis labels."""
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    px, py = plot.px, plot.py
+    out = [f'<svg class="chart{" small" if small else ""}" viewBox="0 0 {W} {H}" role="img" '
+           f'aria-label="{esc(full)}. {esc(desc)}">',
+           f"<title>{esc(full)}</title><desc>{esc(desc)}</desc>",
+           f'<text class="ttl" x="{W / 2}" y="16" text-anchor="middle">'
+           f"{esc(title)}</text>"]  # fmt: skip
+    for t in yticks:
+        out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{py(t):.1f}" '
+                   f'y2="{py(t):.1f}"/><text class="tick" x="{LEFT - 5}" y="{py(t) + 4:.1f}" '
+                   f'text-anchor="end">{_fmt_tick(t)}</text>')  # fmt: skip
+    for t, label in xticks:
+        out.append(f'<line class="grid" x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{TOP}" '
+                   f'y2="{TOP + ph}"/><text class="tick" x="{px(t):.1f}" y="{TOP + ph + 15}" '
+                   f'text-anchor="middle">{label}</text>')  # fmt: skip
+    out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>')
+    out.append(f'<text class="lbl" x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle">'
+               f"{esc(xlabel)}</text>")  # fmt: skip
+    out.append(f'<text class="lbl" transform="translate(13 {TOP + ph / 2}) rotate(-90)" '
+               f'text-anchor="middle">{esc(ylabel)}</text>')  # fmt: skip
+    return out
+
+
 def line_chart(title: str, xlabel: str, ylabel: str, series: Sequence[Series],
                xs: Sequence[float] | None = None, names: Sequence[str] | None = None,
                small: bool = False, context: str = "") -> str:  # fmt: skip
@@ -100,39 +144,16 @@ def line_chart(title: str, xlabel: str, ylabel: str, series: Sequence[Series],
     ylo, yhi = min(values), max(values)
     pad = (yhi - ylo) * 0.08 or max(abs(yhi) * 0.1, 0.05)
     yticks = _ticks(ylo - pad, yhi + pad)
-    y0, y1 = yticks[0], yticks[-1]
     x0, x1 = (xvals[0], xvals[-1]) if xvals[-1] > xvals[0] else (xvals[0] - 0.5, xvals[0] + 0.5)
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-
-    def px(x: float) -> float:
-        return LEFT + (x - x0) / (x1 - x0) * pw
-
-    def py(y: float) -> float:
-        return TOP + (1 - (y - y0) / (y1 - y0)) * ph
-
+    plot = Plot(x0, x1, yticks[0], yticks[-1])
+    px, py = plot.px, plot.py
     desc = "; ".join(
         f"{s.name}: " + ", ".join(f"{_fmt_tick(x)} → {m:.3g}" for x, m, _, _ in s.points)
         for s in series
     )
     full = f"{title} ({context})" if context else title
-    out = [f'<svg class="chart{" small" if small else ""}" viewBox="0 0 {W} {H}" role="img" '
-           f'aria-label="{esc(full)}. {esc(desc)}">',
-           f"<title>{esc(full)}</title><desc>{esc(desc)}</desc>",
-           f'<text class="ttl" x="{W / 2}" y="16" text-anchor="middle">'
-           f"{esc(title)}</text>"]  # fmt: skip
-    for t in yticks:
-        out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{py(t):.1f}" '
-                   f'y2="{py(t):.1f}"/><text class="tick" x="{LEFT - 5}" y="{py(t) + 4:.1f}" '
-                   f'text-anchor="end">{_fmt_tick(t)}</text>')  # fmt: skip
-    for t in xvals:
-        out.append(f'<line class="grid" x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{TOP}" '
-                   f'y2="{TOP + ph}"/><text class="tick" x="{px(t):.1f}" y="{TOP + ph + 15}" '
-                   f'text-anchor="middle">{_fmt_tick(t)}</text>')  # fmt: skip
-    out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>')
-    out.append(f'<text class="lbl" x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle">'
-               f"{esc(xlabel)}</text>")  # fmt: skip
-    out.append(f'<text class="lbl" transform="translate(13 {TOP + ph / 2}) rotate(-90)" '
-               f'text-anchor="middle">{esc(ylabel)}</text>')  # fmt: skip
+    out = _frame(plot, title, full, desc, xlabel, ylabel, [(t, _fmt_tick(t)) for t in xvals],
+                 yticks, small)  # fmt: skip
     for s in series:
         color, dash, shape = style_of(names.index(s.name) if s.name in names else len(names))
         pts = sorted(s.points)
@@ -185,34 +206,12 @@ def scatter(title: str, rows: Sequence[dict[str, Any]], names: Sequence[str]) ->
     ys = [y for _, _, y in pts]
     pad = (max(ys) - min(ys)) * 0.1 or max(abs(max(ys)) * 0.1, 0.05)
     yticks = _ticks(min(ys) - pad, max(ys) + pad)
-    y0, y1 = yticks[0], yticks[-1]
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-
-    def px(x: float) -> float:
-        return LEFT + x * pw
-
-    def py(y: float) -> float:
-        return TOP + (1 - (y - y0) / (y1 - y0)) * ph
-
+    plot = Plot(0.0, 1.0, yticks[0], yticks[-1])
+    px, py = plot.px, plot.py
     desc = "; ".join(f"{m}: memorization {x:.3g}, clean test {metric} {y:.3g}" for m, x, y in pts)
-    out = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{esc(title)}. '
-           f'{esc(desc)}"><title>{esc(title)}</title>'
-           f"<desc>{esc(desc)}</desc>",
-           f'<text class="ttl" x="{W / 2}" y="16" text-anchor="middle">'
-           f"{esc(title)}</text>"]  # fmt: skip
-    for t in yticks:
-        out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{py(t):.1f}" '
-                   f'y2="{py(t):.1f}"/><text class="tick" x="{LEFT - 5}" y="{py(t) + 4:.1f}" '
-                   f'text-anchor="end">{_fmt_tick(t)}</text>')  # fmt: skip
-    for t in (0, 0.25, 0.5, 0.75, 1):
-        out.append(f'<line class="grid" x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{TOP}" '
-                   f'y2="{TOP + ph}"/><text class="tick" x="{px(t):.1f}" y="{TOP + ph + 15}" '
-                   f'text-anchor="middle">{t:g}</text>')  # fmt: skip
-    out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>')
-    out.append(f'<text class="lbl" x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle">'
-               "memorization rate (noisy runs)</text>")  # fmt: skip
-    out.append(f'<text class="lbl" transform="translate(13 {TOP + ph / 2}) rotate(-90)" '
-               f'text-anchor="middle">clean test {esc(metric)}</text>')  # fmt: skip
+    out = _frame(plot, title, title, desc, "memorization rate (noisy runs)",
+                 f"clean test {metric}", [(t, f"{t:g}") for t in (0, 0.25, 0.5, 0.75, 1)],
+                 yticks)  # fmt: skip
     for m, x, y in pts:
         color, _, shape = style_of(names.index(m) if m in names else len(names))
         out.append(f'<g class="point" data-model="{esc(m)}"><title>{esc(m)}: memorization '
