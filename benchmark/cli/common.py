@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -14,6 +15,23 @@ from benchmark import console
 from benchmark.metrics.schema import RUN_METRICS
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
+
+
+# Options `bench run` and `bench sweep` share, declared once.
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights", help="Folder of pretrained weights (Hugging Face format) to start from."
+    ),
+]
+FinetuneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--finetune",
+        help="hf: what trains: full (every weight), lora (adapters) or head (backbone frozen); "
+        "full if unset.",
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

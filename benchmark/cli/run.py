@@ -12,6 +12,8 @@ from benchmark import console, options
 from benchmark.cli.app import app
 from benchmark.cli.common import (
     MAX_SEED,
+    FinetuneOption,
+    WeightsOption,
     check_results,
     fail,
     summary_table,
@@ -58,17 +60,8 @@ def run(
         str | None,
         typer.Option(help="--runner docker: the image to run; the model's own image if unset."),
     ] = None,
-    weights: Annotated[
-        Path | None,
-        typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
-    ] = None,
-    finetune: Annotated[
-        str | None,
-        typer.Option(
-            help="hf: what trains: full (every weight), lora (adapters) or head (backbone "
-            "frozen); full if unset."
-        ),
-    ] = None,
+    weights: WeightsOption = None,
+    finetune: FinetuneOption = None,
     name: Annotated[
         str | None,
         typer.Option(

@@ -12,6 +12,8 @@ from rich.table import Table
 from benchmark import console
 from benchmark.cli.app import sweep_app
 from benchmark.cli.common import (
+    FinetuneOption,
+    WeightsOption,
     check_results,
     fail,
     warn_of_overlap,
@@ -53,17 +55,8 @@ def sweep(
         int | None, typer.Option(help="Units at once; local: the GPUs or cores by default.")
     ] = None,
     retries: Annotated[int, typer.Option(help="Extra attempts for a unit that fails.")] = 2,
-    weights: Annotated[
-        Path | None,
-        typer.Option(help="Folder of pretrained weights (Hugging Face format) to start from."),
-    ] = None,
-    finetune: Annotated[
-        str | None,
-        typer.Option(
-            help="hf: what trains: full (every weight), lora (adapters) or head (backbone "
-            "frozen); full if unset."
-        ),
-    ] = None,
+    weights: WeightsOption = None,
+    finetune: FinetuneOption = None,
     name: Annotated[
         str | None,
         typer.Option(
