@@ -118,6 +118,21 @@ def read_task(input_dir: Path) -> dict[str, Any]:
     return task
 
 
+def read_task_for(input_dir: Path, model: str, representations: dict[str, str]) -> dict[str, Any]:
+    """task.json, checked for a model that does the tasks of ``representations`` (each task's
+    input format): one of them, in its format."""
+    task = read_task(input_dir)
+    if task.get("task") not in representations:
+        *first, last = representations
+        tasks = f"{', '.join(first)} and {last}" if first else last
+        raise InputError(f"task.json: {model} does {tasks} only")
+    wanted = representations[task["task"]]
+    if task.get("representation") != wanted:
+        raise InputError(f"task.json: representation {task.get('representation')!r} is not "
+                         f"{wanted}")  # fmt: skip
+    return task
+
+
 def split_files(task: dict[str, Any]) -> dict[str, str]:
     """The file of each split: ``SPLIT.jsonl`` unless task.json's ``files`` says otherwise."""
     return {**{s: f"{s}.jsonl" for s in SPLITS}, **task.get("files", {})}

@@ -80,13 +80,7 @@ def contexts_of(rows: Iterable[dict], limit: int) -> Iterator[tuple[str, str, st
 
 def read_task(input_dir: Path, model: str) -> dict[str, Any]:
     """task.json, checked for a method_name model."""
-    task = trainer.read_task(input_dir)
-    if task.get("task") != "method_name":
-        raise InputError(f"task.json: {model} does method_name only")
-    if task.get("representation") != "method-name-jsonl":
-        raise InputError(f"task.json: representation {task.get('representation')!r} is not "
-                         "method-name-jsonl")  # fmt: skip
-    return task
+    return trainer.read_task_for(input_dir, model, {"method_name": "method-name-jsonl"})
 
 
 def prediction_line(

@@ -22,7 +22,6 @@ from benchmark.models.codebert.config import (
     POSITIVE,
     REPRESENTATIONS,
     SPLITS,
-    TASKS,
 )
 from benchmark.models.codebert.data import CodeSearch, CodeToText, read_rows
 from benchmark.models.codebert.tokenizers import SubtokenTokenizer, Tokenizer
@@ -37,12 +36,7 @@ from benchmark.trainer import InputError
 
 def read_task(input_dir: Path) -> dict[str, Any]:
     """task.json, checked for codebert."""
-    task = trainer.read_task(input_dir)
-    if task.get("task") not in TASKS:
-        raise InputError(f"task.json: codebert does {' and '.join(TASKS)} only")
-    if task.get("representation") != REPRESENTATIONS[task["task"]]:
-        raise InputError(f"task.json: representation {task.get('representation')!r} is not "
-                         f"{REPRESENTATIONS[task['task']]}")  # fmt: skip
+    task = trainer.read_task_for(input_dir, "codebert", REPRESENTATIONS)
     weights = task.get("weights")
     if weights is not None and not (isinstance(weights, str) and Path(weights).is_dir()):
         raise InputError(f"task.json: weights {weights!r} is not a folder")

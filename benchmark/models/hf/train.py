@@ -26,7 +26,6 @@ from benchmark.models.hf.config import (
     POSITIVE,
     REPRESENTATIONS,
     SPLITS,
-    TASKS,
 )
 from benchmark.models.hf.data import CodeSearch, Generation, VarMisuse
 from benchmark.models.hf.network import Network
@@ -39,12 +38,7 @@ from benchmark.weights import weights_fingerprint
 def read_task(input_dir: Path) -> dict[str, Any]:
     """task.json, checked for hf: one of its tasks, and a weights folder (it has no
     starting point of its own)."""
-    task = trainer.read_task(input_dir)
-    if task.get("task") not in TASKS:
-        raise InputError(f"task.json: hf does {', '.join(TASKS)} only")
-    if task.get("representation") != REPRESENTATIONS[task["task"]]:
-        raise InputError(f"task.json: representation {task.get('representation')!r} is not "
-                         f"{REPRESENTATIONS[task['task']]}")  # fmt: skip
+    task = trainer.read_task_for(input_dir, "hf", REPRESENTATIONS)
     weights = task.get("weights")
     if not (isinstance(weights, str) and Path(weights).is_dir()):
         raise InputError(f"task.json: hf needs weights, a Hugging Face folder, not {weights!r}")
