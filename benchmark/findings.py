@@ -24,7 +24,6 @@ import numpy as np
 import polars as pl
 
 from benchmark.metrics.sweep import difference_interval, mean_interval, run_folders
-from benchmark.profiles import PROFILES
 
 # One reference model per task: the study's (GGNN for variable misuse, code2vec for method
 # naming, a CodeBERT-style model for both Ruby tasks).
@@ -117,18 +116,13 @@ def load_units(
 
 def sweep_command(case: dict[str, Any], units: list[Unit]) -> str:
     """The `bench sweep` that makes a case's units, from what the units record."""
-    import shlex
+    from benchmark.sweep_spec import command
 
     config = units[0].run.get("config", {})
-    argv = ["bench", "sweep", "--task", case["task"], "--dataset", case["dataset"], "--models",
-            case["model"], "--noise-kind", "label", "--noise",
-            ",".join(f"{r:g}" for r in case["rates"]), "--seeds",
-            str(max(r["seeds"] for r in case["table"].values())), "--profile",
-            str(units[0].metrics.get("profile", config.get("profile", "cpu")))]  # fmt: skip
-    profile = PROFILES.get(argv[-1])
-    if config.get("epochs") is not None and (profile is None or config["epochs"] != profile.epochs):
-        argv += ["--epochs", str(config["epochs"])]
-    return shlex.join(argv)
+    profile = str(units[0].metrics.get("profile", config.get("profile", "cpu")))
+    seeds = max(r["seeds"] for r in case["table"].values())
+    return command(case["task"], case["dataset"], case["model"], "label", case["rates"], seeds,
+                   profile, config)  # fmt: skip
 
 
 def _last(unit: Unit, get: Callable[[dict], Any]) -> float | None:

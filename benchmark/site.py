@@ -30,7 +30,6 @@ from typing import Any
 from benchmark import site_charts as charts
 from benchmark.exports import fmt, rates_of, with_interval
 from benchmark.metrics.schema import RUN_METRICS
-from benchmark.profiles import PROFILES
 from benchmark.standings import (
     RANKING,
     Collection,
@@ -40,6 +39,7 @@ from benchmark.standings import (
     gain_text,
     hardware_label,
 )
+from benchmark.sweep_spec import command as sweep_command
 
 GUIDE = (
     "How to read the charts: each board is one task, dataset, noise kind and profile. The "
@@ -157,22 +157,9 @@ def reproduce(row: dict[str, Any], runs: dict[str, RunRecord]) -> str:
     """The `bench sweep` that makes a row's runs, from what they record."""
     mine = [runs[k] for k in row["runs"] if k in runs]
     config = mine[0].run.get("config", {}) if mine else {}
-    argv = ["bench", "sweep", "--task", row["task"], "--dataset", row["dataset"], "--models",
-            str(config.get("model") or row["model"]), "--noise-kind", row["noise_kind"], "--noise",
-            ",".join(rates_of([row])), "--seeds",
-            str(max((r.unit.seed for r in mine), default=0) + 1),
-            "--profile", row["profile"]]  # fmt: skip
-    profile = PROFILES.get(row["profile"])
-    epochs = config.get("epochs")
-    if isinstance(epochs, int) and (profile is None or epochs != profile.epochs):
-        argv += ["--epochs", str(epochs)]
-    if config.get("weights"):
-        argv += ["--weights", str(config["weights"])]
-    if config.get("finetune"):
-        argv += ["--finetune", str(config["finetune"])]
-    if config.get("name"):  # a unit named apart from its model (hf's folder and mode, --name)
-        argv += ["--name", str(config["name"])]
-    return shlex.join(argv)
+    seeds = max((r.unit.seed for r in mine), default=0) + 1
+    return sweep_command(row["task"], row["dataset"], row["model"], row["noise_kind"],
+                   [float(k) for k in rates_of([row])], seeds, row["profile"], config)  # fmt: skip
 
 
 def board_table(rows: Sequence[dict[str, Any]], with_board: bool = False,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmark import options
 from benchmark.options import RUNNERS, BadOption  # noqa: F401 (the sweep's names for them)
@@ -169,3 +171,26 @@ def conflict(spec: SweepSpec, unit: Unit, results: Path) -> str | None:
             "folder"
         )
     return None
+
+
+def command(task: str, dataset: str, model: str, noise_kind: str, rates: Sequence[float],
+            seeds: int, profile: str, config: dict[str, Any]) -> str:  # fmt: skip
+    """The `bench sweep` that makes units like the one whose run.json ``config`` is given: its
+    model (``model`` where the config names none), and its epochs (where not the profile's),
+    weights, fine-tuning mode and unit name, as that run was made."""
+    import shlex
+
+    from benchmark.profiles import PROFILES
+
+    argv = ["bench", "sweep", "--task", task, "--dataset", dataset, "--models",
+            str(config.get("model") or model), "--noise-kind", noise_kind, "--noise",
+            ",".join(f"{r:g}" for r in rates), "--seeds", str(seeds),
+            "--profile", profile]  # fmt: skip
+    known = PROFILES.get(profile)
+    epochs = config.get("epochs")
+    if isinstance(epochs, int) and (known is None or epochs != known.epochs):
+        argv += ["--epochs", str(epochs)]
+    for option in ("weights", "finetune", "name"):
+        if config.get(option):
+            argv += [f"--{option}", str(config[option])]
+    return shlex.join(argv)
