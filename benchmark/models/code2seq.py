@@ -341,7 +341,7 @@ def build(
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(model, optimizer, data, order, hp, ctx, schedule),
-        prediction_lines=lambda: prediction_lines(model, rows, data, hp, eval_size, ctx.device),
+        prediction_lines=lambda net: prediction_lines(net, rows, data, hp, eval_size, ctx.device),
         vocabularies=[data.subtokens.words, data.nodes.words, data.targets.words],
         samples=len(rows["train"]),
         schedule=schedule,

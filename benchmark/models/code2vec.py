@@ -166,8 +166,8 @@ def build(
         train_epoch=lambda order: train_epoch(
             model, optimizer, inputs["train"], given, order, hp, ctx
         ),
-        prediction_lines=lambda: prediction_lines(
-            model, rows, inputs, given, targets.words, eval_size, ctx.device
+        prediction_lines=lambda net: prediction_lines(
+            net, rows, inputs, given, targets.words, eval_size, ctx.device
         ),
         vocabularies=[tokens.words, paths.words, targets.words],
         samples=len(rows["train"]),

@@ -559,7 +559,7 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
         model=model,
         optimizer=optimizer,
         train_epoch=epoch,
-        prediction_lines=lambda: prediction_lines(model, samples, graphs, eval_batches, device),
+        prediction_lines=lambda net: prediction_lines(net, samples, graphs, eval_batches, device),
         vocabularies=[vocab.words],
         samples=len(samples["train"]),
     )

@@ -165,7 +165,7 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(model, optimizer, schedule, data, order, hp, ctx),
-        prediction_lines=lambda: data.lines(model, eval_size, ctx.device),  # type: ignore[arg-type]
+        prediction_lines=lambda net: data.lines(net, eval_size, ctx.device),  # type: ignore[arg-type]
         vocabularies=[tok.words],
         samples=n,
         schedule=schedule,

@@ -139,7 +139,7 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
         model=net,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(net, optimizer, schedule, data, order, hp, ctx),  # type: ignore[arg-type]
-        prediction_lines=lambda: data.lines(net, eval_size, ctx.device),
+        prediction_lines=lambda shadow: data.lines(shadow, eval_size, ctx.device),
         vocabularies=[[loaded.family, hp["finetune"]]],
         samples=n,
         schedule=schedule,
