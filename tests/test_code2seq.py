@@ -1,7 +1,8 @@
 """code2seq on method_name: trains through its protocol entry point on a synthetic input folder,
 writes epoch files the harness accepts, learns names its contexts give away, scores its own
-prediction as it scores the given name, and after a crash between a checkpoint and its event
-resumes to the bytes of an uninterrupted run (the SIGKILL test is in test_reference_models.py)."""
+prediction as it scores the given name, after a crash between a checkpoint and its event
+resumes to the bytes of an uninterrupted run (the SIGKILL test is in test_reference_models.py),
+and predicts a protocol 3 holdout split without training on it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ import torch
 
 from benchmark.models import code2seq, methodname
 from benchmark.tasks import method_name
-from tests.test_code2vec import crash_after_checkpoint_then_resume, events, make_input
+from tests.test_code2vec import (
+    crash_after_checkpoint_then_resume,
+    events,
+    holdout_changes_nothing_else,
+    make_input,
+)
 
 
 def test_trains_learns_and_writes_what_the_harness_accepts(tmp_path: Path) -> None:
@@ -49,6 +55,12 @@ def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
     hp = {"dropout": 0.2, "path_dropout": 0.2, "decoder_dropout": 0.2, "decay": True}
     inp = make_input(tmp_path / "in", (120, 20, 20), 3, hp)
     crash_after_checkpoint_then_resume(code2seq.main, inp, tmp_path, monkeypatch)
+
+
+def test_a_holdout_split_is_predicted_and_never_trained_on(tmp_path: Path) -> None:
+    hp = {"dropout": 0.2, "path_dropout": 0.2, "decoder_dropout": 0.2, "decay": True}
+    inp = make_input(tmp_path / "in", (60, 10, 10), 2, hp)
+    holdout_changes_nothing_else(code2seq.main, inp, tmp_path, 2)
 
 
 def test_a_batch_encodes_each_distinct_path_once() -> None:

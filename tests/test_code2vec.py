@@ -1,11 +1,14 @@
 """code2vec on method_name: trains through its protocol entry point on a synthetic input folder,
-writes epoch files the harness accepts, learns names its contexts give away, and after a crash
-between a checkpoint and its event resumes to the bytes of an uninterrupted run."""
+writes epoch files the harness accepts, learns names its contexts give away, after a crash
+between a checkpoint and its event resumes to the bytes of an uninterrupted run, and predicts a
+protocol 3 holdout split without training on it."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +48,55 @@ def make_input(folder: Path, sizes: tuple[int, int, int], epochs: int, hp: dict)
             "files": {s: f"{s}.jsonl" for s in ("train", "valid", "test")}}  # fmt: skip
     (folder / "task.json").write_text(json.dumps(task))
     return folder
+
+
+def with_holdout(inp: Path, folder: Path) -> list[str]:
+    """A copy of ``inp`` in ``folder`` with a protocol 3 holdout split; its ids in file order.
+    The split holds copies of train samples under new ids, a name train never had (nor its
+    sub-tokens), and a name longer than any prediction."""
+    shutil.copytree(inp, folder)
+    train = [json.loads(line) for line in (inp / "train.jsonl").read_text().splitlines()]
+    holdout = [{**r, "id": f"h{r['id']}"} for r in train[:20]]
+    holdout += [{**train[0], "id": "unseen", "label": ["frobnicate", "the", "widget"]},
+                {**train[1], "id": "long", "label": [t for n in NAMES for t in n]}]  # fmt: skip
+    (folder / "holdout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in holdout))
+    task = json.loads((inp / "task.json").read_text())
+    task["protocol"] = 3
+    task["files"]["holdout"] = "holdout.jsonl"
+    task["splits"]["holdout"] = len(holdout)
+    (folder / "task.json").write_text(json.dumps(task))
+    return [r["id"] for r in holdout]
+
+
+def holdout_changes_nothing_else(
+    main: Callable[[list[str]], int], inp: Path, tmp_path: Path, epochs: int
+) -> None:
+    """Run a model on ``inp`` and on a copy with a holdout split: every epoch file's train,
+    valid and test lines are the same bytes (the holdout is never trained on), and every
+    holdout sample is predicted once, with every field of a train line and a finite loss and
+    p_given; a copy of a train sample gets its twin's prediction."""
+    held_ids = with_holdout(inp, tmp_path / "in-holdout")
+    plain, held = tmp_path / "plain", tmp_path / "held"
+    assert main(["--input", str(inp), "--output", str(plain)]) == 0
+    assert main(["--input", str(tmp_path / "in-holdout"), "--output", str(held)]) == 0
+    assert [e["event"] for e in events(held)] == ["start", *["epoch_end"] * epochs, "done"]
+    for epoch in range(1, epochs + 1):
+        name = f"predictions/epoch-{epoch:03d}.jsonl"
+        lines = (held / name).read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        others = [line for line, r in zip(lines, rows, strict=True) if r["split"] != "holdout"]
+        assert others == (plain / name).read_text().splitlines(), name
+        train = {r["id"]: r for r in rows if r["split"] == "train"}
+        holdout = [r for r in rows if r["split"] == "holdout"]
+        assert [r["id"] for r in holdout] == held_ids
+        for r in holdout:
+            assert r.keys() == next(iter(train.values())).keys()
+            assert math.isfinite(r["loss"]) and r["loss"] >= 0 and 0 <= r["p_given"] <= 1
+            twin = train.get(r["id"].removeprefix("h"))
+            if twin is not None:
+                assert r["subtokens"] == twin["subtokens"]
+                for key in ("score", "loss", "p_given"):
+                    assert r[key] == pytest.approx(twin[key], abs=1e-4), (r["id"], key)
 
 
 def events(out: Path) -> list[dict]:
@@ -99,6 +151,11 @@ def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
 ) -> None:
     inp = make_input(tmp_path / "in", (120, 20, 20), 3, {"dropout": 0.2})
     crash_after_checkpoint_then_resume(code2vec.main, inp, tmp_path, monkeypatch)
+
+
+def test_a_holdout_split_is_predicted_and_never_trained_on(tmp_path: Path) -> None:
+    inp = make_input(tmp_path / "in", (60, 10, 10), 2, {"dropout": 0.2})
+    holdout_changes_nothing_else(code2vec.main, inp, tmp_path, 2)
 
 
 def test_wrong_task_is_a_one_line_error(tmp_path: Path) -> None:

@@ -202,7 +202,10 @@ class Code2Seq(nn.Module):
 class Data:
     """Every split as context rows over two shared tables, the distinct terminals and paths of
     the whole input (terminals as sub-token ids, paths as node ids, both from the training
-    vocabularies), so that a batch gathers each distinct one once."""
+    vocabularies), so that a batch gathers each distinct one once; and the given names of the
+    labelled splits. Table rows are numbered in the order of ``rows`` (the holdout split last),
+    so a holdout's terminals and paths come after the others' and leave their batches as they
+    were without it."""
 
     def __init__(self, rows: dict[str, list[dict]], hp: dict[str, Any]) -> None:
         limit = int(hp["contexts"])
@@ -240,16 +243,24 @@ class Data:
                 nodes = [self.nodes.get(p) for p in text.split("|")]
                 self.paths[k, : len(nodes)] = nodes
                 self.path_lengths[k] = len(nodes)
-        # Training names: sub-tokens, end marker, PAD (never truncated, so the loss and p_given
-        # are of the whole given name; ``max_target`` bounds decoding only).
-        steps = max(len(r["label"]) for r in rows["train"]) + 1
-        self.targets_train = np.zeros((len(rows["train"]), steps), dtype=np.int64)
-        for i, r in enumerate(rows["train"]):
+        self.given = {s: self.names(rows[s]) for s in rows if s in trainer.LABELLED}
+
+    def names(self, rows: list[dict]) -> np.ndarray:
+        """Given names: sub-tokens, end marker, PAD (never truncated, so the loss and p_given
+        are of the whole given name; ``max_target`` bounds decoding only). A sub-token outside
+        the target vocabulary (past the cap in train; in holdout also one train never had) is
+        UNK, which stands for every such sub-token: the loss stays finite and is the model's
+        probability of the name with each unknown sub-token as "one it does not know"."""
+        steps = max((len(r["label"]) for r in rows), default=0) + 1
+        out = np.zeros((len(rows), steps), dtype=np.int64)
+        for i, r in enumerate(rows):
             ids = [self.targets.get(t) for t in r["label"]] + [TARGET_SPECIALS.index(EOS)]
-            self.targets_train[i, : len(ids)] = ids
+            out[i, : len(ids)] = ids
+        return out
 
     def batch(self, split: str, idx: np.ndarray, device: torch.device, labelled: bool) -> Batch:
-        """Methods ``idx`` of ``split``, cut to their most contexts and longest name."""
+        """Methods ``idx`` of ``split``, cut to their most contexts and longest name (given
+        names for a ``labelled`` split: train or holdout)."""
         ctx = self.contexts[split][idx]
         width = max(1, int((ctx[:, :, 1] > 0).sum(1).max()))
         ctx = ctx[:, :width]
@@ -260,7 +271,7 @@ class Data:
                           term_at.reshape(ctx.shape[0], width, 2)[..., 1]], axis=-1)  # fmt: skip
         targets = None
         if labelled:
-            y = self.targets_train[idx]
+            y = self.given[split][idx]
             targets = torch.from_numpy(y[:, : int((y > 0).sum(1).max())]).to(device)
         lengths = self.path_lengths[paths]
         return Batch(
@@ -304,10 +315,10 @@ def prediction_lines(
     device: torch.device,
 ) -> Iterator[str]:
     """Every sample of every split, in file order: the greedy name and its probability, and
-    for training samples the loss and probability of the given name."""
+    for labelled (train, holdout) samples the loss and probability of the given name."""
     words = data.targets.words
-    for split in methodname.SPLITS:
-        labelled = split == "train"
+    for split in rows:
+        labelled = split in trainer.LABELLED
         for idx in methodname.batches(len(rows[split]), batch):
             b = data.batch(split, idx, device, labelled)
             names, logp = model.greedy(b, int(hp["max_target"]))

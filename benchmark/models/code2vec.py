@@ -106,19 +106,20 @@ def prediction_lines(
     model: Code2Vec,
     rows: dict[str, list[dict]],
     inputs: dict[str, np.ndarray],
-    given: np.ndarray,
+    given: dict[str, np.ndarray],
     names: list[str],
     batch: int,
     device: torch.device,
 ) -> Iterator[str]:
-    """Every sample of every split, in file order: the best name other than PAD/UNK."""
-    for split in methodname.SPLITS:
+    """Every sample of every split, in file order: the best name other than PAD/UNK, and for
+    the labelled splits (``given``'s) the loss and probability of the given name's class."""
+    for split in rows:
         for idx in methodname.batches(len(rows[split]), batch):
             logp = F.log_softmax(model(torch.from_numpy(inputs[split][idx]).to(device)), dim=-1)
             best, at = logp[:, 2:].max(-1)
             lp = None
-            if split == "train":
-                lp = logp.gather(1, torch.from_numpy(given[idx]).to(device)[:, None])[:, 0]
+            if split in given:
+                lp = logp.gather(1, torch.from_numpy(given[split][idx]).to(device)[:, None])[:, 0]
                 lp = lp.tolist()
             for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
                 loss, p_given = (-lp[k], math.exp(lp[k])) if lp is not None else (None, None)
@@ -153,8 +154,16 @@ def build(
 ) -> trainer.Fit:
     """Vocabularies of the training split, every split encoded once, the model and Adam."""
     tokens, paths, targets = vocabularies(rows["train"], hp)
-    inputs = {s: encode(rows[s], tokens, paths, int(hp["contexts"])) for s in methodname.SPLITS}
-    given = np.array([targets.get("|".join(r["label"])) for r in rows["train"]], dtype=np.int64)
+    inputs = {s: encode(rows[s], tokens, paths, int(hp["contexts"])) for s in rows}
+    # The given name's class in each labelled split. A name outside the target vocabulary (past
+    # the cap in train; in holdout also one train never had) is the UNK class, which stands for
+    # every such name: its loss and p_given are the model's (finite) probability of "a name
+    # it does not know", as for a training name past the cap.
+    given = {
+        s: np.array([targets.get("|".join(r["label"])) for r in rows[s]], dtype=np.int64)
+        for s in rows
+        if s in trainer.LABELLED
+    }
     model = Code2Vec(len(tokens), len(paths), len(targets), hp).to(ctx.device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
@@ -164,7 +173,7 @@ def build(
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(
-            model, optimizer, inputs["train"], given, order, hp, ctx
+            model, optimizer, inputs["train"], given["train"], order, hp, ctx
         ),
         prediction_lines=lambda net: prediction_lines(
             net, rows, inputs, given, targets.words, eval_size, ctx.device

@@ -1,7 +1,9 @@
 """What the method_name reference models (code2vec, code2seq) share: reading task.json and the
 ``method-name-jsonl`` splits, string vocabularies, the protocol's prediction line, and the run
 on the one trainer (benchmark.trainer), so that each model file holds only its network and how
-it turns a batch into losses and predictions.
+it turns a batch into losses and predictions. The holdout split (protocol 3), when task.json
+names it, is read with its labels and predicted like train, but never trained on: the
+vocabularies and the training order come from train.jsonl alone.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import numpy as np
 from benchmark import trainer
 from benchmark.trainer import InputError, jsonl
 
-SPLITS = trainer.SPLITS
 PAD, UNK = "<pad>", "<unk>"
 MAX_SUBTOKENS = 64  # the protocol's limit on a predicted name
 
@@ -91,7 +92,8 @@ def prediction_line(
     loss: float | None = None,
     p_given: float | None = None,
 ) -> str:
-    """One line of an epoch file; ``loss`` and ``p_given`` for training samples only."""
+    """One line of an epoch file; ``loss`` and ``p_given`` for labelled (train, holdout) samples
+    only."""
     line: dict[str, Any] = {"id": sample_id, "split": split, "subtokens": subtokens[:MAX_SUBTOKENS],
                             "score": round(min(max(score, 0.0), 1.0), 6)}  # fmt: skip
     if loss is not None and p_given is not None:
@@ -106,7 +108,8 @@ def batches(n: int, size: int) -> Iterator[np.ndarray]:
         yield np.arange(start, min(start + size, n))
 
 
-# (task, hyperparameters, rows per split, context) -> the model ready for trainer.fit
+# (task, hyperparameters, rows per split of trainer.splits_of, context) -> the model ready for
+# trainer.fit
 Build = Callable[[dict[str, Any], dict[str, Any], dict[str, list[dict]], trainer.Context],
                  trainer.Fit]  # fmt: skip
 
@@ -126,11 +129,12 @@ def run(
     settings = trainer.prepare(task, defaults, positive)
     files = trainer.split_files(task)
     started = time.perf_counter()
-    rows = {s: read_rows(input_dir / files[s], labelled=s == "train") for s in SPLITS}
+    splits = trainer.splits_of(task)
+    rows = {s: read_rows(input_dir / files[s], labelled=s in trainer.LABELLED) for s in splits}
     if not rows["train"]:
         raise InputError(f"{files['train']} holds no samples")
     run = build(task, settings.hp, rows, settings.ctx)
-    trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} methods in "
+    trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in splits)} methods in "
                 f"{time.perf_counter() - started:.1f}s, vocabularies of "
                 f"{', '.join(str(len(v)) for v in run.vocabularies)}; "
                 f"hyperparameters {json.dumps(settings.hp)}")  # fmt: skip
