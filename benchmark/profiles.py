@@ -23,6 +23,9 @@ class Profile:
     max_tokens: int  # functions longer than this are left out
     split_sizes: dict[str, int | None]  # samples per split, None = all
     time_budget_s: int  # wall time a unit may take before it is stopped
+    # share of the training pool held out for membership inference (benchmark.holdout), from
+    # models that speak protocol 3
+    holdout_share: float = 0.1
 
 
 PROFILES = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,19 @@ import polars as pl
 
 from native.graph import EDGE_TYPES
 
-# 2: var_misuse predictions carry `repair_probs` (GREAT's repair rule needs the distribution).
-PROTOCOL_VERSION = 2
+# 2: var_misuse predictions carry `repair_probs` (GREAT's repair rule needs the distribution);
+# 3: the holdout split. A run without one (a model that speaks 2) is written as protocol 2.
+PROTOCOL_VERSION = 3
 SPLITS = ("train", "valid", "test")
+HOLDOUT = "holdout"  # labelled and predicted like train, never trained on (membership)
+LABELLED = ("train", HOLDOUT)  # splits written with their given labels
 INPUT_FIELDS = ("id", "source_tokens", "edges", "repair_candidates")
 _EPOCH_FILE = re.compile(r"epoch-(\d{3})\.jsonl")
+
+
+def present(splits: Mapping[str, object]) -> tuple[str, ...]:
+    """The splits a run writes: train, valid and test, and the holdout split when it has one."""
+    return (*SPLITS, HOLDOUT) if HOLDOUT in splits else SPLITS
 
 
 class ProtocolError(Exception):
@@ -34,13 +43,14 @@ def write_task(
     """Create the input folder and its task.json: the run's settings, the representation,
     the split sizes and the file of each split (``extra`` adds task-specific keys)."""
     folder.mkdir(parents=True, exist_ok=True)
+    names = present(splits)
     meta = {
-        "protocol": PROTOCOL_VERSION,
+        "protocol": PROTOCOL_VERSION if HOLDOUT in names else 2,
         **task,
         "representation": representation,
         **extra,
-        "splits": {s: splits[s].height for s in SPLITS},
-        "files": {s: f"{s}.jsonl" for s in SPLITS},
+        "splits": {s: splits[s].height for s in names},
+        "files": {s: f"{s}.jsonl" for s in names},
     }
     (folder / "task.json").write_text(json.dumps(meta, indent=2))
 
@@ -48,15 +58,15 @@ def write_task(
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
     """Write task.json and one JSON-lines file per split.
 
-    ``splits["train"]`` carries the given labels in ``given_*`` columns; validation and test
-    frames are written with inputs only, whatever columns they hold.
+    The labelled splits (train, holdout) carry the given labels in ``given_*`` columns;
+    validation and test frames are written with inputs only, whatever columns they hold.
     """
     edge_types = {str(k): v for k, v in EDGE_TYPES.items()}
     write_task(folder, task, splits, "great-jsonl", edge_types=edge_types)
-    for split in SPLITS:
+    for split in present(splits):
         df = splits[split]
         cols = [pl.col(c) for c in INPUT_FIELDS]
-        if split == "train":
+        if split in LABELLED:
             cols += [
                 pl.col("given_has_bug").alias("has_bug"),
                 pl.col("given_location").alias("error_location"),

@@ -15,13 +15,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
+
 import benchmark
-from benchmark import console, datasets, noise
+from benchmark import console, datasets, holdout, noise
 from benchmark.evaluator import score
 from benchmark.metrics.summary import summarize
 from benchmark.models import MODELS
 from benchmark.profiles import PROFILES, select_splits
-from benchmark.protocol import SPLITS, ProtocolError
+from benchmark.protocol import HOLDOUT, SPLITS, ProtocolError, present
 from benchmark.results import (
     Unit,
     dataset_fingerprint,
@@ -211,10 +213,13 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             f"dataset {cfg.dataset} has no {'/'.join(empty)} samples at profile {cfg.profile}; "
             "a prepared dataset needs all three splits"
         )
-    n_train = splits["train"].height
-    noisy = noise.mask(n_train, cfg.noise_rate, cfg.seed)
+    noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed)
     hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
+    if spec.protocol >= 3 and profile.holdout_share > 0:
+        splits, labels = holdout.carve(splits, labels, profile.holdout_share, cfg.seed)
+    in_train = labels.filter(pl.col("split") == "train")
+    n_train, n_noisy = in_train.height, int(in_train["noisy"].sum())
 
     settings = f"{cfg.profile}/{cfg.epochs}/{cfg.device}"
     if cfg.runner == "docker":  # another image must not resume this one's checkpoints
@@ -251,7 +256,8 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "task": cfg.task, "model": cfg.unit.model, "dataset": cfg.dataset, "seed": cfg.seed,
             "profile": cfg.profile,
             "noise": {"kind": cfg.noise_kind, "rate": cfg.noise_rate, "n_train": n_train,
-                      "n_noisy": int(noisy.sum())},
+                      "n_noisy": n_noisy,
+                      "n_holdout": splits[HOLDOUT].height if HOLDOUT in splits else 0},
             **summarize(table, cfg.task),
         }  # fmt: skip
         (staged / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -271,7 +277,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             **provenance,  # a container's image, digest and command, a submission's record
             "code": _code_version(),
             "dataset": {"name": cfg.dataset, "fingerprint": dataset.fingerprint,
-                        "sizes": {s: splits[s].height for s in SPLITS}},
+                        "sizes": {s: splits[s].height for s in present(splits)}},
             "hardware": {**_hardware(), "device": start.get("device"),
                          "parameters": start.get("parameters")},
             "started": started.isoformat(),

@@ -33,8 +33,12 @@ import numpy as np
 import torch
 
 SPLITS = ("train", "valid", "test")
-# The reference models write every field of both versions (2 only adds var_misuse's repair_probs).
-SUPPORTED_PROTOCOLS = (1, 2)
+HOLDOUT = "holdout"  # protocol 3: labelled like train, predicted like train, never trained on
+LABELLED = ("train", HOLDOUT)  # the splits whose lines carry given labels, and whose
+# predictions carry loss and p_given
+# The reference models write every field of each version (2 adds var_misuse's repair_probs, 3
+# the holdout split).
+SUPPORTED_PROTOCOLS = (1, 2, 3)
 CHECKPOINT = "checkpoint.pt"
 # Hyperparameters that must be positive integers when a model's defaults have them.
 POSITIVE_INTS = ("epochs", "batch_tokens", "batch_size", "hidden", "steps", "layers", "heads",
@@ -110,7 +114,7 @@ def read_task(input_dir: Path) -> dict[str, Any]:
         raise InputError("task.json is not a JSON object")
     if task.get("protocol", 1) not in SUPPORTED_PROTOCOLS:
         raise InputError(
-            f"task.json: protocol {task.get('protocol')!r} is not supported (1, 2 are)"
+            f"task.json: protocol {task.get('protocol')!r} is not supported (1, 2, 3 are)"
         )
     files = task.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
@@ -133,6 +137,13 @@ def read_task_for(input_dir: Path, model: str, representations: dict[str, str]) 
         raise InputError(f"task.json: representation {task.get('representation')!r} is not "
                          f"{wanted}")  # fmt: skip
     return task
+
+
+def splits_of(task: dict[str, Any]) -> tuple[str, ...]:
+    """The splits to read and predict: train, valid, test and, when task.json lists its file
+    (protocol 3), the holdout split, whose samples measure membership: they come with their
+    given labels and are predicted like training samples, but never trained on."""
+    return (*SPLITS, HOLDOUT) if HOLDOUT in task.get("files", {}) else SPLITS
 
 
 def split_files(task: dict[str, Any]) -> dict[str, str]:

@@ -39,7 +39,25 @@ def documented_name(key: str) -> str:
             "auroc", "auprc") else f"detection.<signal>.{field}"  # fmt: skip
     if first == "avg_predicted_score":
         return "avg_predicted_score.<split>"
+    if first == "membership":
+        return _membership_name(key)
     return key
+
+
+def _membership_name(key: str) -> str:
+    """`membership.selected.loss.noisy.auroc.low` -> `membership.<epoch>.<attack>.<subset>.
+    <figure>.low`, as the page names them."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[1] in ("selected", "last"):
+        parts[1] = "<epoch>"
+        if parts[2] in ("loss", "zlib", "confidence") and len(parts) > 3:
+            parts[2] = "<attack>"
+            parts[3] = "<subset>" if parts[3] in ("all", "clean", "noisy") else parts[3]
+        if parts[2] == "test_as_nonmembers":
+            return ".".join(parts[:4]) + ".*"
+        if len(parts) > 5 and parts[4] in ("auroc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr"):
+            parts[4] = "<figure>"
+    return ".".join(parts)
 
 
 def on_page(name: str, text: str) -> bool:

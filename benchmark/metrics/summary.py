@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from benchmark import metrics as task_metrics
-from benchmark.metrics import memorization
+from benchmark.metrics import attacks, memorization
 from benchmark.metrics.schema import SCHEMA_VERSION
 from benchmark.tasks import TASKS
 
@@ -200,7 +200,8 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         e: dict.fromkeys(("train", "valid", "test")) for e in epochs
     }
     for (epoch, split), value in _predicted_scores(top_scores).items():
-        avg_scores[epoch][split] = _plain(value)
+        if split in avg_scores[epoch]:  # not the holdout split's: membership has it
+            avg_scores[epoch][split] = _plain(value)
     per_epoch: list[dict[str, Any]] = []
     for epoch in epochs:
         per_epoch.append(
@@ -242,5 +243,6 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         "noise_detection_auroc": auroc(
             mem_samples["noisy"].to_numpy(), mem_samples["loss"].to_numpy()
         ),
+        "membership": attacks.summarize(lf, task, selected, epochs[-1]),
         "per_epoch": per_epoch,
     }

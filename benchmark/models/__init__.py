@@ -13,7 +13,7 @@ VAR_MISUSE = {"ggnn": "GGNNVarMisuse", "great": "GREATVarMisuse",
 
 MODELS = {
     name: ModelSpec(name, ("var_misuse",), "great-jsonl",
-                    (sys.executable, "-m", f"benchmark.models.{name}"))
+                    (sys.executable, "-m", f"benchmark.models.{name}"), protocol=3)
     for name in VAR_MISUSE
 }  # fmt: skip
 MODELS["baseline"] = ModelSpec(  # one process for every task: it reads task.json
@@ -21,6 +21,7 @@ MODELS["baseline"] = ModelSpec(  # one process for every task: it reads task.jso
     ("var_misuse", "method_name", "code_to_text", "code_search"),
     "task-jsonl",
     (sys.executable, "-m", "benchmark.models.baseline"),
+    protocol=3,
 )
 
 MODELS["code2vec"] = ModelSpec(
@@ -28,12 +29,14 @@ MODELS["code2vec"] = ModelSpec(
     ("method_name",),
     "method-name-jsonl",
     (sys.executable, "-m", "benchmark.models.code2vec"),
+    protocol=3,
 )
 MODELS["code2seq"] = ModelSpec(
     "code2seq",
     ("method_name",),
     "method-name-jsonl",
     (sys.executable, "-m", "benchmark.models.code2seq"),
+    protocol=3,
 )
 MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.json
     "codebert",

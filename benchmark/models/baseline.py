@@ -45,7 +45,8 @@ def _vectorizer() -> TfidfVectorizer:
 
 
 def _knn(train: list[dict], key: str, labels: list[tuple], data: dict) -> dict[str, list]:
-    """Per split: (label, p(label), p(given) or None) from the k nearest training samples."""
+    """Per split: (label, p(label), p(given) or None) from the k nearest training samples;
+    p(given) for the labelled splits (train, holdout), each row against its own label."""
     vec = _vectorizer().fit([_doc(r["source_tokens"]) for r in train])
     xtr = vec.transform([_doc(r["source_tokens"]) for r in train])
     n_labels = len(set(labels))
@@ -64,15 +65,15 @@ def _knn(train: list[dict], key: str, labels: list[tuple], data: dict) -> dict[s
             best = max(counts, key=lambda y: (counts[y], -near.tolist().index(
                 next(j for j in near.tolist() if labels[j] == y))))  # fmt: skip
             p_given = None
-            if split == "train":
-                p_given = (counts.get(labels[i], 0) + ALPHA) / denom
+            if split in trainer.LABELLED:
+                p_given = (counts.get(tuple(rows[i][key]), 0) + ALPHA) / denom
             res.append((list(best), (counts[best] + ALPHA) / denom, p_given))
         out[split] = res
     return out
 
 
 def _seq_task(inp: Path, key: str, field: str, task: dict) -> dict[str, list[dict]]:
-    data = {s: _read(inp / task["files"][s]) for s in ("train", "valid", "test")}
+    data = {s: _read(inp / task["files"][s]) for s in trainer.splits_of(task)}
     labels = [tuple(r[key]) for r in data["train"]]
     got = _knn(data["train"], key, labels, data)
     preds = {}
@@ -80,14 +81,14 @@ def _seq_task(inp: Path, key: str, field: str, task: dict) -> dict[str, list[dic
         preds[split] = []
         for r, (label, p, p_given) in zip(rows, got[split], strict=True):
             line = {"id": r["id"], "split": split, field: label, "score": p}
-            if split == "train":
+            if split in trainer.LABELLED:
                 line |= {"loss": -math.log(p_given), "p_given": p_given}
             preds[split].append(line)
     return preds
 
 
 def _var_misuse(inp: Path, task: dict) -> dict[str, list[dict]]:
-    data = {s: _read(inp / task["files"][s]) for s in ("train", "valid", "test")}
+    data = {s: _read(inp / task["files"][s]) for s in trainer.splits_of(task)}
     train = data["train"]
     p_bug = (sum(r["has_bug"] for r in train) + 1) / (len(train) + 2)
     say_bug = p_bug > 0.5
@@ -101,7 +102,7 @@ def _var_misuse(inp: Path, task: dict) -> dict[str, list[dict]]:
                     "repair": cands[0], "location_score": p_bug * u if say_bug else 1 - p_bug,
                     "repair_score": u,
                     "repair_probs": [u] * len(r["repair_candidates"])}  # fmt: skip
-            if split == "train":
+            if split in trainer.LABELLED:
                 if r["has_bug"]:
                     p = p_bug * u * min(1.0, len(r["repair_targets"]) * u)
                 else:
@@ -131,11 +132,19 @@ def _code_search(inp: Path, task: dict) -> dict[str, list[dict]]:
             return np.full(s.shape, float(y.mean()) if len(y) else 0.5)
         return clf.predict_proba(s.reshape(-1, 1))[:, 1].reshape(s.shape)
 
-    preds = {"train": []}
-    for r, p in zip(train, prob(x).tolist(), strict=True):
-        pg = min(max(p if r["match"] else 1 - p, 1e-12), 1.0)
-        preds["train"].append({"id": r["id"], "split": "train", "score": p,
-                               "loss": -math.log(pg), "p_given": pg})  # fmt: skip
+    def pairs(split: str, rows: list[dict], p_match: list[float]) -> list[dict]:
+        lines = []
+        for r, p in zip(rows, p_match, strict=True):
+            pg = min(max(p if r["match"] else 1 - p, 1e-12), 1.0)
+            lines.append({"id": r["id"], "split": split, "score": p, "loss": -math.log(pg),
+                          "p_given": pg})  # fmt: skip
+        return lines
+
+    preds = {"train": pairs("train", train, prob(x).tolist())}
+    if trainer.HOLDOUT in task["files"]:
+        held = _read(inp / task["files"][trainer.HOLDOUT])
+        sims = np.array([cos([r["query_tokens"]], [r["code_tokens"]])[0, 0] for r in held])
+        preds[trainer.HOLDOUT] = pairs(trainer.HOLDOUT, held, prob(sims).tolist() if held else [])
     for split in ("valid", "test"):
         codes = {c["key"]: c["code_tokens"] for c in _read(inp / task["codes"][split])}
         preds[split] = []
@@ -160,7 +169,7 @@ def run(inp: Path, out: Path, events: Events) -> None:
         preds = _code_search(inp, task)
     else:
         raise ValueError(f"no baseline for task {name!r}")
-    text = "".join(json.dumps(p) + "\n" for s in ("train", "valid", "test") for p in preds[s])
+    text = "".join(json.dumps(p) + "\n" for s in trainer.splits_of(task) for p in preds[s])
     losses = [p["loss"] for p in preds["train"]]
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     for epoch in range(1, int(task["epochs"]) + 1):

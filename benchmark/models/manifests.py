@@ -8,6 +8,7 @@ table per model::
     tasks = ["var_misuse"]
     representation = "great-jsonl"
     command = ["python", "my_model.py"]  # the harness adds --input DIR --output DIR
+    protocol = 3  # optional: it predicts the holdout split (docs/protocol.md); 2 by default
 
 The variable is inherited by ``bench run`` processes and Slurm jobs, so a sweep can run such
 models anywhere. A manifest that cannot be read is reported on stderr and left out, and a
@@ -35,7 +36,10 @@ def _spec(name: str, table: object) -> ModelSpec:
     if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
         raise ValueError(f"[{name}] needs command = a list of strings")
     representation = table.get("representation", "great-jsonl")
-    return ModelSpec(name, tuple(tasks), str(representation), tuple(command))
+    protocol = table.get("protocol", 2)
+    if protocol not in (2, 3):
+        raise ValueError(f"[{name}] protocol must be 2 or 3, not {protocol!r}")
+    return ModelSpec(name, tuple(tasks), str(representation), tuple(command), protocol=protocol)
 
 
 def from_environment(taken: set[str]) -> dict[str, ModelSpec]:

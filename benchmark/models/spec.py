@@ -20,6 +20,7 @@ class ModelSpec:
     command: tuple[str, ...]  # one for every task (task.json says which); + --input/--output
     weights: bool = False  # takes pretrained weights (``bench run --weights DIR``)
     finetune: bool = False  # takes ``bench run --finetune full|lora|head`` (hf); needs weights
+    protocol: int = 2  # 3: predicts a holdout split it never trains on (docs/protocol.md)
 
 
 FINETUNE_MODES = ("full", "lora", "head")  # what ``--finetune`` may ask of a model that takes it

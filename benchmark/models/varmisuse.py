@@ -507,10 +507,10 @@ def prediction_lines(
     device: torch.device,
 ) -> Iterator[str]:
     """The epoch file's lines: every sample of every split, in file order."""
-    for split in trainer.SPLITS:
+    for split in samples:
         for indices in batches[split]:
             batch = collate(graphs[split], indices, device)
-            outs = predictions(model(batch), batch, labelled=split == "train")
+            outs = predictions(model(batch), batch, labelled=split in trainer.LABELLED)
             for i, out in zip(indices, outs, strict=True):
                 yield json.dumps({"id": samples[split][i].id, "split": split, **out}) + "\n"
 
@@ -526,16 +526,17 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
     settings = trainer.prepare(task, defaults)
     hp, device = settings.hp, settings.ctx.device
     files = trainer.split_files(task)
+    splits = trainer.splits_of(task)
     started = time.perf_counter()
-    samples = {s: read_samples(input_dir / files[s], labelled=s == "train")
-               for s in trainer.SPLITS}  # fmt: skip
+    samples = {s: read_samples(input_dir / files[s], labelled=s in trainer.LABELLED)
+               for s in splits}  # fmt: skip
     if not samples["train"]:
         raise InputError(f"{files['train']} holds no samples")
     vocab = Vocabulary.build((s.tokens for s in samples["train"]), int(hp["vocab_size"]))
     edge_types = EdgeTypes(task["edge_types"], reverse=bool(hp["reverse_edges"]))
-    graphs = {s: [to_data(x, vocab, edge_types) for x in samples[s]] for s in trainer.SPLITS}
-    sizes = {s: np.array([len(x.tokens) for x in samples[s]]) for s in trainer.SPLITS}
-    counts = ", ".join(f"{len(samples[s])} {s}" for s in trainer.SPLITS)
+    graphs = {s: [to_data(x, vocab, edge_types) for x in samples[s]] for s in splits}
+    sizes = {s: np.array([len(x.tokens) for x in samples[s]]) for s in splits}
+    counts = ", ".join(f"{len(samples[s])} {s}" for s in splits)
     seconds = time.perf_counter() - started
     trainer.log(f"read {counts} samples, {len(vocab)} sub-tokens, {len(edge_types)} edge types "
                 f"in {seconds:.1f}s; hyperparameters {json.dumps(hp)}")  # fmt: skip
@@ -548,7 +549,7 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
     # Without gradients a batch needs far less memory: on CUDA, predict in 4x larger batches.
     eval_budget = budget * (4 if device.type == "cuda" else 1)
     eval_batches = {s: token_batches(sizes[s], range(len(sizes[s])), eval_budget)
-                    for s in trainer.SPLITS}  # fmt: skip
+                    for s in splits}  # fmt: skip
 
     def epoch(order: np.ndarray) -> float:
         batches = token_batches(sizes["train"], order, budget, int(hp["batch_size"]))

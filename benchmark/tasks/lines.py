@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmark.protocol import SPLITS, ProtocolError, epoch_files
+from benchmark.protocol import LABELLED, ProtocolError, epoch_files, present
 
 MAX_LINE_BYTES = 1 << 16  # a code_search line holds up to 1000 scores
 
@@ -89,13 +89,12 @@ def read_epoch(
             split, extra = expected[r["id"]]
             if r.get("split") != split:
                 raise ProtocolError(f"{where}: sample {r['id']!r} belongs to split {split!r}")
-            if split == "train" and not (number(r.get("loss"), 0, math.inf)
-                                         and number(r.get("p_given"))):  # fmt: skip
+            train = split in LABELLED
+            if train and not (number(r.get("loss"), 0, math.inf) and number(r.get("p_given"))):
                 raise ProtocolError(
-                    f"{where}: a train sample needs a finite 'loss' >= 0 and 'p_given' in [0, 1]"
+                    f"{where}: a {split} sample needs a finite 'loss' >= 0 and 'p_given' in [0, 1]"
                 )
             seen.add(r["id"])
-            train = split == "train"
             rows.append({
                 "epoch": epoch, "sample_id": r["id"], "split": split,
                 "loss": float(r["loss"]) if train else None,
@@ -128,7 +127,7 @@ def read_predictions(
 def expected_ids(splits: dict[str, pl.DataFrame], extra: str | None = None) -> dict:
     """sample id -> (split, the value of column ``extra`` or None), over every split."""
     out: dict[str, tuple[str, Any]] = {}
-    for s in SPLITS:
+    for s in present(splits):
         df = splits[s]
         vals = df[extra].to_list() if extra else [None] * df.height
         out.update({i: (s, v) for i, v in zip(df["id"].to_list(), vals, strict=True)})

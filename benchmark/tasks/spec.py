@@ -86,6 +86,9 @@ class TaskSpec:
     # score(labels, predictions): the per-sample table (benchmark.evaluator)
     score: Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
     higher_is_better: bool = True  # of the primary metric, which selects the epoch
+    # a generation task's given label in the per-sample table (a list of tokens), whose zlib
+    # length calibrates the loss attack of membership inference; None for the others
+    label_text: str | None = None
 
     @property
     def primary(self) -> str:

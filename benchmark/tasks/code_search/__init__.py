@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmark.protocol import ProtocolError, write_task
+from benchmark.protocol import LABELLED, ProtocolError, present, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.code_search import metrics
 from benchmark.tasks.originals import rank_of_true
@@ -127,13 +127,15 @@ def prepare(
 
 
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
-    """task.json; train pairs; valid/test queries with candidate keys and a codes file each."""
+    """task.json; train (and holdout) pairs; valid/test queries with candidate keys and a
+    codes file each."""
     codes = {s: f"{s}.codes.jsonl" for s in ("valid", "test")}
     write_task(folder, task, splits, SPEC.representation, codes=codes)
-    tr = splits["train"].select(
-        "id", "query_tokens", "code_tokens", pl.col("given_match").alias("match")
-    )
-    tr.write_ndjson(folder / "train.jsonl")
+    for s in (x for x in present(splits) if x in LABELLED):
+        pairs = splits[s].select(
+            "id", "query_tokens", "code_tokens", pl.col("given_match").alias("match")
+        )
+        pairs.write_ndjson(folder / f"{s}.jsonl")
     for s in ("valid", "test"):
         splits[s].select("id", "query_tokens", "candidates").write_ndjson(folder / f"{s}.jsonl")
         codes = splits[s].select(
@@ -158,9 +160,7 @@ def _check(r: dict, where: str, n_candidates: object) -> dict:
 
 def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Every epoch's predictions, checked against the samples the harness wrote."""
-    expected = lines.expected_ids({"train": splits["train"], **{
-        s: splits[s].with_columns(pl.col("candidates").list.len().alias("_n"))
-        for s in ("valid", "test")}}, None)  # fmt: skip
+    expected = lines.expected_ids(splits, None)  # pairs: (split, None)
     for s in ("valid", "test"):
         for sid, n in zip(splits[s]["id"], splits[s]["candidates"].list.len(), strict=True):
             expected[sid] = (s, int(n))
@@ -173,7 +173,7 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
     t = predictions.join(labels.drop("split"), on="sample_id", how="inner", validate="m:1")
     rr, pair_g, pair_t = [], [], []
     for row in t.iter_rows(named=True):
-        if row["split"] == "train":
+        if row["split"] in LABELLED:
             said = row["score"] >= 0.5
             rr.append(None)
             pair_g.append(float(said == row["given_match"]))
@@ -188,12 +188,12 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         pl.Series("rr", rr, pl.Float64), pl.Series("pair_acc_given", pair_g),
         pl.Series("pair_acc_true", pair_t),
     ).with_columns(
-        *[pl.when(pl.col("split") == "train").then(pl.col(f"pair_acc_{side}") == 1.0)
+        *[pl.when(pl.col("split").is_in(LABELLED)).then(pl.col(f"pair_acc_{side}") == 1.0)
           .otherwise(pl.col("rr") == 1.0).alias(f"correct_{side}")
           for side in ("given", "true")],
         # The score of the top prediction: a pair's match or no-match, whichever it says; a
         # query's top-ranked code, its score read as p(match) as pair accuracy reads it.
-        pl.when(pl.col("split") == "train")
+        pl.when(pl.col("split").is_in(LABELLED))
         .then(pl.max_horizontal("score", 1.0 - pl.col("score")))
         .otherwise(pl.col("scores").list.max().clip(0.0, 1.0)).alias("top_score"),
     ).sort("epoch", "sample_id")  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmark.protocol import SPLITS, write_task
+from benchmark.protocol import LABELLED, SPLITS, present, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.code_to_text import metrics
 from benchmark.tasks.originals import sentence_bleu, split_puncts
@@ -105,10 +105,12 @@ def prepare(
 
 
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
-    """task.json and one JSON-lines file per split: code tokens, train docstrings."""
+    """task.json and one JSON-lines file per split: code tokens, train (and holdout)
+    docstrings."""
     write_task(folder, task, splits, SPEC.representation)
-    for s in SPLITS:
-        df = splits[s].select(["id", "source_tokens"] + (["given_doc"] if s == "train" else []))
+    for s in present(splits):
+        given = ["given_doc"] if s in LABELLED else []
+        df = splits[s].select(["id", "source_tokens", *given])
         df.rename({"given_doc": "doc_tokens"}, strict=False).write_ndjson(folder / f"{s}.jsonl")
 
 
@@ -149,4 +151,5 @@ SPEC = TaskSpec(
     write_inputs=write_inputs,
     read_predictions=read_predictions,
     score=score,
+    label_text="given_doc",
 )

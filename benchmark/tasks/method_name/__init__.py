@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmark.protocol import SPLITS, write_task
+from benchmark.protocol import LABELLED, SPLITS, present, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.method_name import metrics
 from benchmark.tasks.methods import java_features
@@ -113,9 +113,9 @@ def prepare(
 def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> None:
     """task.json and one JSON-lines file per split: tokens, path contexts, train labels."""
     write_task(folder, task, splits, SPEC.representation)
-    for s in SPLITS:
+    for s in present(splits):
         cols = ["id", "source_tokens", "contexts"]
-        df = splits[s].select(cols + (["given_label"] if s == "train" else []))
+        df = splits[s].select(cols + (["given_label"] if s in LABELLED else []))
         df.rename({"given_label": "label"}, strict=False).write_ndjson(folder / f"{s}.jsonl")
 
 
@@ -153,4 +153,5 @@ SPEC = TaskSpec(
     write_inputs=write_inputs,
     read_predictions=read_predictions,
     score=score,
+    label_text="given_label",
 )

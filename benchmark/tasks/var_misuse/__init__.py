@@ -219,7 +219,7 @@ def _check(r: dict, where: str, candidates: list[int]) -> dict:
     if not (loc == 0 or loc in candidates) or (candidates and rep not in candidates):
         raise ProtocolError(f"{where}: 'location' or 'repair' is not a repair candidate")
     probs = _repair_probs(r, where, candidates)
-    train = r["split"] == "train"
+    train = r["split"] in protocol.LABELLED
     optional = {k: r.get(k) if train else None for k in scoring.OPTIONAL_PREDICTIONS}
     if any(v is not None and not lines.number(v) for v in optional.values()):
         raise ProtocolError(
