@@ -1,0 +1,127 @@
+"""The holdout split and the membership section of metrics.json, end to end: the draw is
+stratified and seeded, a protocol-3 model's holdout predictions reach the attacks, a perfect
+memorizer is found at any false positive rate and a model that memorizes nothing is not, and a
+protocol-2 model gets no holdout and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from benchmark import holdout
+from benchmark.protocol import HOLDOUT
+
+MANIFEST = """
+[memorizer]
+tasks = ["var_misuse"]
+representation = "great-jsonl"
+command = ["{python}", "{script}", "--remembers", "{remembers}"]
+protocol = {protocol}
+"""
+
+
+def _pool(n: int, noisy: int) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    ids = [f"s{i:03d}" for i in range(n)]
+    flags = [i < noisy for i in range(n)]
+    splits = {"train": pl.DataFrame({"id": ids, "x": range(n)}),
+              "valid": pl.DataFrame({"id": ["v0"], "x": [0]}),
+              "test": pl.DataFrame({"id": ["t0"], "x": [0]})}  # fmt: skip
+    labels = pl.DataFrame({"sample_id": [*ids, "v0", "t0"],
+                           "split": ["train"] * n + ["valid", "test"],
+                           "noisy": [*flags, False, False]})  # fmt: skip
+    return splits, labels
+
+
+def test_the_holdout_is_a_seeded_draw_stratified_by_the_noise_mask() -> None:
+    splits, labels = _pool(200, 50)
+    out, relabelled = holdout.carve(splits, labels, 0.1, seed=3)
+    held = relabelled.filter(pl.col("split") == HOLDOUT)
+    # round(0.1 x 150) clean and round(0.1 x 50) noisy samples, so the noise rate stays 0.25
+    assert (held.height, int(held["noisy"].sum())) == (20, 5)
+    assert sorted(out[HOLDOUT]["id"]) == sorted(held["sample_id"])
+    assert out["train"].height == 180 and not set(out["train"]["id"]) & set(held["sample_id"])
+    assert relabelled.filter(pl.col("split") == "train")["noisy"].mean() == 0.25
+    assert relabelled.filter(pl.col("split").is_in(["valid", "test"])).height == 2
+    again, _ = holdout.carve(splits, labels, 0.1, seed=3)
+    other, _ = holdout.carve(splits, labels, 0.1, seed=4)
+    assert again[HOLDOUT].equals(out[HOLDOUT])
+    assert set(other[HOLDOUT]["id"]) != set(out[HOLDOUT]["id"])
+
+
+def _run(tmp_path: Path, remembers: str, protocol: int) -> dict:
+    manifest = tmp_path / f"{remembers}-{protocol}.toml"
+    script = Path(__file__).with_name("memorizer.py")
+    manifest.write_text(MANIFEST.format(python=Path(sys.executable).as_posix(),
+                                        script=script.as_posix(), remembers=remembers,
+                                        protocol=protocol))  # fmt: skip
+    env = {**os.environ, "BENCH_MODELS": str(manifest)}
+    results = tmp_path / f"results-{remembers}-{protocol}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmark", "run", "--model", "memorizer", "--profile", "smoke",
+         "--noise", "0.5", "--results", str(results), "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_a_perfect_memorizer_is_found_and_a_model_that_memorizes_nothing_is_not(tmp_path):
+    found = _run(tmp_path, "train", 3)
+    assert found["noise"]["n_holdout"] == 16 and found["noise"]["n_train"] == 144
+    member = found["membership"]
+    assert (member["nonmembers"], member["n_members"], member["n_nonmembers"]) == (
+        HOLDOUT, 144, 16)  # fmt: skip
+    for at in ("selected", "last"):
+        for subset in ("all", "clean", "noisy"):
+            figures = member[at]["loss"][subset]
+            assert figures["auroc"]["value"] == 1.0
+            assert figures["tpr_at_1pct_fpr"]["value"] == 1.0
+            assert figures["tpr_at_0_1pct_fpr"]["value"] == 1.0
+        # the memorizer's confidence says nothing about membership: chance, ties counting half
+        assert member[at]["confidence"]["all"]["auroc"]["value"] == 0.5
+    assert member["last"]["loss"]["clean"]["n_nonmembers"] == 8
+
+    blind = _run(tmp_path, "none", 3)["membership"]["last"]["loss"]["all"]
+    # The same loss distribution for members and non-members: AUROC near one half, its
+    # interval around it, and almost no member found before the first false positive.
+    assert blind["auroc"]["low"] < 0.5 < blind["auroc"]["high"]
+    assert blind["tpr_at_1pct_fpr"]["value"] < 0.2
+
+
+@pytest.mark.slow
+def test_a_protocol_2_model_gets_no_holdout_and_no_attacks(tmp_path):
+    metrics = _run(tmp_path, "train", 2)
+    assert metrics["noise"]["n_holdout"] == 0 and metrics["noise"]["n_train"] == 160
+    assert metrics["membership"] == {
+        "nonmembers": None,
+        "why": "no holdout split: the model speaks protocol 2",
+    }
+
+
+def test_the_reference_models_hand_the_attacks_a_holdout(tmp_path):
+    """ggnn at the smoke profile: the holdout's loss and p_given reach the table, and every
+    attack's figures are in range."""
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmark", "run", "--model", "ggnn", "--profile", "smoke",
+         "--epochs", "1", "--noise", "0.5", "--results", str(results), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    member = json.loads(proc.stdout)["membership"]["last"]
+    for attack in ("loss", "confidence"):
+        for subset in ("all", "clean", "noisy"):
+            auroc = member[attack][subset]["auroc"]
+            assert 0 <= auroc["low"] <= auroc["value"] <= auroc["high"] <= 1
+    [table] = results.rglob("samples.parquet")
+    held = pl.read_parquet(table).filter(pl.col("split") == HOLDOUT)
+    assert held.height == 16 and held["loss"].is_not_null().all()
+    assert np.isfinite(held["loss"].to_numpy()).all()
