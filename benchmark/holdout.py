@@ -21,12 +21,17 @@ HOLDOUT_SEED = 20213  # beside the run's seed: the holdout draw is its own strea
 
 
 def carve(
-    splits: dict[str, pl.DataFrame], labels: pl.DataFrame, share: float, seed: int
+    splits: dict[str, pl.DataFrame],
+    labels: pl.DataFrame,
+    share: float,
+    seed: int,
+    draw: int | None = None,
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Move round(share x n) of the clean and of the noisy training samples (each) into the
-    holdout split, in the prepared splits and in the labels frame."""
+    holdout split, in the prepared splits and in the labels frame. ``draw`` numbers the draws
+    of one seed (a subset sweep's subsets): the same noise, other samples held out."""
     train = labels.filter(pl.col("split") == "train").select("sample_id", "noisy")
-    rng = np.random.default_rng([HOLDOUT_SEED, seed])
+    rng = np.random.default_rng([HOLDOUT_SEED, seed] + ([] if draw is None else [draw]))
     chosen: list[str] = []
     for flag in (False, True):
         ids = np.sort(train.filter(pl.col("noisy") == flag)["sample_id"].to_numpy())

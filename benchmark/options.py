@@ -62,6 +62,14 @@ def weights_folder(weights: Path | None) -> None:
         raise BadOption(f"--weights {weights} is not a folder")
 
 
+def subset(index: int | None, share: float) -> None:
+    """A subset model's place and share: both inside what a draw can give."""
+    if index is not None and index < 0:
+        raise BadOption(f"--subset must be 0 or more, got {index}")
+    if not 0.0 < share < 1.0:
+        raise BadOption(f"--subset-share {share:g} is outside (0, 1)")
+
+
 def noise_rate(rate: float) -> float:
     if not 0.0 <= rate <= 1.0:
         raise BadOption(f"noise rate {rate:g} is outside [0, 1]")

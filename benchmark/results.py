@@ -29,6 +29,7 @@ from urllib.parse import quote, unquote
 from benchmark.runner import UnitFailed
 
 REQUIRED = ("run.json", "metrics.json", "samples.parquet")
+SUBSETS = "subsets"  # the folder of subset units (Unit.subset) under the results
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 _CHUNK = 1 << 20
@@ -36,7 +37,10 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Unit:
-    """What identifies one run: a cell of the task x dataset x model x noise x seed grid."""
+    """What identifies one run: a cell of the task x dataset x model x noise x seed grid, and
+    for the models of a subset sweep (``bench sweep --subsets``), which subset it trained on.
+    Those live apart, under ``subsets/``: trained on part of the data, they are the material
+    of counterfactual memorization, not leaderboard entries."""
 
     task: str
     dataset: str
@@ -44,11 +48,14 @@ class Unit:
     noise_kind: str
     noise_rate: float
     seed: int
+    subset: int | None = None
 
     def path(self, root: Path) -> Path:
         noise = f"noise-{segment(self.noise_kind)}-{self.noise_rate:g}"
         names = (segment(self.task), segment(self.dataset), segment(self.model))
-        return root.joinpath(*names, noise, f"seed-{self.seed}")
+        if self.subset is None:
+            return root.joinpath(*names, noise, f"seed-{self.seed}")
+        return root.joinpath(SUBSETS, *names, noise, f"seed-{self.seed}", f"subset-{self.subset}")
 
 
 def segment(name: str) -> str:
@@ -165,13 +172,14 @@ def staging(root: Path, unit: Unit, settings: str = "") -> Path:
     """
     tmp = root / ".tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    subset = "" if unit.subset is None else f"-subset{unit.subset}"  # older keys unchanged
     key = "/".join((unit.task, unit.dataset, unit.model, unit.noise_kind,
-                    f"{unit.noise_rate:g}", str(unit.seed), settings))  # fmt: skip
+                    f"{unit.noise_rate:g}", str(unit.seed) + subset, settings))  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     # Names are segments here too: a model may be called "../x", and its lock and staging
     # folder must stay inside the results like its unit.
     label = (f"{segment(unit.model)}-{segment(unit.noise_kind)}-{unit.noise_rate:g}"
-             f"-seed{unit.seed}-{digest}")  # fmt: skip
+             f"-seed{unit.seed}{subset}-{digest}")  # fmt: skip
     folder = tmp / label
     locks = root / ".locks"  # not in .tmp, which holds nothing once every unit is done
     locks.mkdir(exist_ok=True)

@@ -58,12 +58,14 @@ class RunConfig:
     weights: Path | None = None  # an absolute folder of pretrained weights (--weights)
     finetune: str | None = None  # full, lora or head, for a model that takes it (--finetune)
     name: str | None = None  # the unit's model name where not the model's (--name)
+    subset: int | None = None  # train on the k-th seeded subset of the pool (--subset)
+    subset_share: float = 0.5  # of the training pool in that subset; the rest is held out
 
     @property
     def unit(self) -> Unit:
         return Unit(
             self.task, self.dataset, self.name or self.model, self.noise_kind, self.noise_rate,
-            self.seed,
+            self.seed, self.subset,
         )  # fmt: skip
 
 
@@ -142,6 +144,11 @@ def existing(cfg: RunConfig) -> dict | None:
             f"{final} already holds a run with weights {run.get('weights')}; pass --force to "
             "replace it or --results to write elsewhere"
         )
+    if cfg.subset is not None and run.get("subset_share") != cfg.subset_share:
+        raise UnitFailed(
+            f"{final} already holds a subset of share {run.get('subset_share')}; pass --force "
+            "to replace it or --results to write elsewhere"
+        )
     return read_json(final / "metrics.json")
 
 
@@ -216,7 +223,13 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
     noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed)
     hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
-    if spec.protocol >= 3 and profile.holdout_share > 0:
+    if cfg.subset is not None:  # the rest of the pool is this subset model's holdout
+        if spec.protocol < 3:
+            raise UnitFailed(f"--subset needs a model that predicts a holdout split (protocol "
+                             f"3); {cfg.model} speaks protocol {spec.protocol}")  # fmt: skip
+        share = 1.0 - cfg.subset_share
+        splits, labels = holdout.carve(splits, labels, share, cfg.seed, draw=cfg.subset)
+    elif spec.protocol >= 3 and profile.holdout_share > 0:
         splits, labels = holdout.carve(splits, labels, profile.holdout_share, cfg.seed)
     in_train = labels.filter(pl.col("split") == "train")
     n_train, n_noisy = in_train.height, int(in_train["noisy"].sum())
@@ -228,6 +241,8 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         settings += f"/weights/{cfg.weights}"
     if cfg.finetune is not None:  # nor another mode's
         settings += f"/finetune/{cfg.finetune}"
+    if cfg.subset is not None:  # nor another subset share's
+        settings += f"/subset/{cfg.subset_share:g}"
     staged = staging(cfg.results, cfg.unit, settings)
     try:
         labels.write_parquet(staged / "labels.parquet")
@@ -260,6 +275,8 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                       "n_holdout": splits[HOLDOUT].height if HOLDOUT in splits else 0},
             **summarize(table, cfg.task),
         }  # fmt: skip
+        if cfg.subset is not None:
+            metrics["subset"] = {"index": cfg.subset, "share": cfg.subset_share}
         (staged / "metrics.json").write_text(json.dumps(metrics, indent=2))
         shutil.copy(staged / "output" / "events.jsonl", staged / "events.jsonl")
         start = next((e for e in events if e["event"] == "start"), {})

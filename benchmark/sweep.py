@@ -12,6 +12,7 @@ bounded number of times and then recorded with their one-line reason, and the ot
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,10 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark import console
 from benchmark.executors.base import Executor, ExecutorError, Job, JobState, JobStatus
+from benchmark.metrics import counterfactual
 from benchmark.metrics.sweep import robustness
 from benchmark.results import Unit, dataset_fingerprint, is_complete, verify
 from benchmark.sweep_spec import (  # noqa: F401 (the sweep's names, as callers know them)
@@ -47,6 +50,7 @@ from benchmark.sweep_store import (  # noqa: F401
     status,
 )
 
+MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet and .json
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
 
@@ -353,10 +357,37 @@ class Sweep:
             "attempts": sum(r.get("attempts", 0) for r in units.values()),
             "failed": failed,
             "seconds": round(seconds, 1),
-            "robustness": robustness(
-                [u.path(self.results) for u in self.spec.units() if self._done(u)]
+            **(
+                {"membership": membership_tables(self.spec, self.results, self.store.files)}
+                if self.spec.subsets
+                else {"robustness": robustness(
+                    [u.path(self.results) for u in self.spec.units() if self._done(u)])}
             ),
-        }
+        }  # fmt: skip
+
+
+def membership_tables(spec: SweepSpec, results: Path, folder: Path) -> list[dict[str, Any]]:
+    """A subset sweep's counterfactual memorization, LiRA and proxy ranking per cell (model,
+    noise rate, seed) whose K units are all complete (benchmark.metrics.counterfactual):
+    the per-sample table in ``membership.parquet`` and the figures in ``membership.json``
+    beside the sweep's state, and the figures returned for its summary."""
+    cells: dict[tuple[str, float, int], list[Unit]] = {}
+    for unit in spec.units():
+        cells.setdefault((unit.model, unit.noise_rate, unit.seed), []).append(unit)
+    tables, figures = [], []
+    for (model, rate, seed), units in cells.items():
+        folders = [u.path(results) for u in units]
+        if not all(is_complete(f) and verify(f) is None for f in folders):
+            continue
+        table, found = counterfactual.cell(folders)
+        key = {"model": model, "noise_rate": rate, "seed": seed}
+        tables.append(table.select(*(pl.lit(v).alias(k) for k, v in key.items()), pl.all()))
+        figures.append({**key, **found})
+    if tables:
+        folder.mkdir(parents=True, exist_ok=True)
+        pl.concat(tables).write_parquet(folder / f"{MEMBERSHIP}.parquet")
+        (folder / f"{MEMBERSHIP}.json").write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 @contextlib.contextmanager

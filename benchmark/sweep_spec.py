@@ -33,6 +33,8 @@ class SweepSpec:
     weights: str | None = None  # an absolute folder of pretrained weights (--weights)
     finetune: str | None = None  # what trains of the model that takes --finetune (hf)
     name: str | None = None  # that model's unit name: --name, else <weights folder>-<mode>
+    subsets: int = 0  # K > 0: K units per cell, each trained on a seeded subset (--subsets)
+    subset_share: float = 0.5  # of the training pool in each subset
 
     @property
     def id(self) -> str:
@@ -41,6 +43,8 @@ class SweepSpec:
         for key in ("weights", "finetune", "name"):  # the ids of sweeps without them stay
             if grid[key] is None:
                 del grid[key]
+        if not self.subsets:
+            del grid["subsets"], grid["subset_share"]
         digest = hashlib.sha256(json.dumps(grid, sort_keys=True).encode()).hexdigest()
         return f"{self.task}-{digest[:10]}"
 
@@ -59,11 +63,13 @@ class SweepSpec:
         return next((m for m in self.models if self.unit_name(m) == unit.model), unit.model)
 
     def units(self) -> list[Unit]:
+        subsets: list[int | None] = list(range(self.subsets)) if self.subsets else [None]
         return [
-            Unit(self.task, self.dataset, self.unit_name(m), self.noise_kind, r, s)
+            Unit(self.task, self.dataset, self.unit_name(m), self.noise_kind, r, s, k)
             for m in self.models
             for r in self.noise_rates
             for s in self.seeds
+            for k in subsets
         ]
 
     @classmethod
@@ -75,9 +81,11 @@ class SweepSpec:
 
 
 def unit_key(unit: Unit) -> str:
-    """The unit's place within its sweep: ``model/noise-kind-rate/seed-s``, as the folders are
-    named (a ``dir:PATH`` dataset's folder is its name percent-encoded)."""
-    return Path(*unit.path(Path()).parts[2:]).as_posix()
+    """The unit's place within its sweep: ``model/noise-kind-rate/seed-s`` (and
+    ``/subset-k``), as the folders are named (a ``dir:PATH`` dataset's folder is its name
+    percent-encoded)."""
+    parts = unit.path(Path()).parts
+    return Path(*parts[2 if unit.subset is None else 3 :]).as_posix()
 
 
 def _items(text: str) -> list[str]:
@@ -91,7 +99,8 @@ def _items(text: str) -> list[str]:
 def make_spec(
     task: str, dataset: str | None, models: str, noise: str, noise_kind: str, seeds: int,
     profile: str, epochs: int | None, device: str, runner: str, weights: Path | None = None,
-    finetune: str | None = None, name: str | None = None,
+    finetune: str | None = None, name: str | None = None, subsets: int = 0,
+    subset_share: float = 0.5,
 ) -> SweepSpec:  # fmt: skip
     """Check the options the way ``bench run`` does and expand them; raise BadOption."""
     from benchmark.models import MODELS
@@ -126,10 +135,18 @@ def make_spec(
         raise BadOption("--noise names no rate; give a comma-separated list such as 0,0.5")
     if seeds < 1:
         raise BadOption(f"--seeds must be at least 1, got {seeds}")
+    if subsets:
+        if subsets < 2:
+            raise BadOption(f"--subsets must be 0 or at least 2, got {subsets}")
+        options.subset(0, subset_share)
+        old = [n for n in names if MODELS[n].protocol < 3]
+        if old:
+            raise BadOption(f"--subsets needs models that predict a holdout split (protocol 3); "
+                            f"{', '.join(old)} speak protocol 2")  # fmt: skip
     return SweepSpec(
         task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
         epochs or PROFILES[profile].epochs, device, runner,
-        str(weights.resolve()) if weights else None, finetune, name,
+        str(weights.resolve()) if weights else None, finetune, name, subsets, subset_share,
     )  # fmt: skip
 
 
@@ -143,6 +160,8 @@ def bench_run_argv(spec: SweepSpec, unit: Unit, results: Path) -> tuple[str, ...
         "--seed", str(unit.seed), "--profile", spec.profile, "--epochs", str(spec.epochs),
         "--device", spec.device, "--results", str(results.resolve()), "--runner", spec.runner,
         *(("--weights", spec.weights) if spec.weights else ()),
+        *(("--subset", str(unit.subset), "--subset-share", repr(spec.subset_share))
+          if unit.subset is not None else ()),
     )  # fmt: skip
 
 
@@ -174,10 +193,11 @@ def conflict(spec: SweepSpec, unit: Unit, results: Path) -> str | None:
 
 
 def command(task: str, dataset: str, model: str, noise_kind: str, rates: Sequence[float],
-            seeds: int, profile: str, config: dict[str, Any]) -> str:  # fmt: skip
+            seeds: int, profile: str, config: dict[str, Any], subsets: int = 0) -> str:  # fmt: skip
     """The `bench sweep` that makes units like the one whose run.json ``config`` is given: its
     model (``model`` where the config names none), and its epochs (where not the profile's),
-    weights, fine-tuning mode and unit name, as that run was made."""
+    weights, fine-tuning mode and unit name, and ``subsets`` subsets of its share where it is a
+    subset unit, as that run was made."""
     import shlex
 
     from benchmark.profiles import PROFILES
@@ -193,4 +213,6 @@ def command(task: str, dataset: str, model: str, noise_kind: str, rates: Sequenc
     for option in ("weights", "finetune", "name"):
         if config.get(option):
             argv += [f"--{option}", str(config[option])]
+    if config.get("subset") is not None:
+        argv += ["--subsets", str(subsets), "--subset-share", f"{config['subset_share']:g}"]
     return shlex.join(argv)

@@ -69,6 +69,17 @@ def run(
             "and the mode (e.g. codet5-small-lora) if unset."
         ),
     ] = None,
+    subset: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on the k-th seeded random subset of the training pool and predict the "
+            "rest as held out (a unit of `bench sweep --subsets`; protocol-3 models).",
+            min=0,
+        ),
+    ] = None,
+    subset_share: Annotated[
+        float, typer.Option(help="--subset: share of the training pool in the subset.")
+    ] = 0.5,
     force: Annotated[
         bool, typer.Option(help="Run again even if this unit's results are complete.")
     ] = False,
@@ -93,6 +104,7 @@ def run(
         dataset = options.unit(task, dataset, profile, device, runner, noise_kind)
         options.model(model, task, weights)
         options.noise_rate(noise)
+        options.subset(subset, subset_share)
         options.weights_folder(weights)
         finetune, name = options.finetune_and_name(model, weights, finetune, name)
     except options.BadOption as e:
@@ -102,7 +114,7 @@ def run(
     cfg = RunConfig(
         task, dataset, model, noise_kind, noise, seed, profile,
         epochs or PROFILES[profile].epochs, device, results, runner, image,
-        weights.resolve() if weights else None, finetune, name,
+        weights.resolve() if weights else None, finetune, name, subset, subset_share,
     )  # fmt: skip
     try:
         metrics = None if force else existing(cfg)

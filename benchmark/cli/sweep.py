@@ -64,6 +64,18 @@ def sweep(
             "codet5-small-lora) if unset."
         ),
     ] = None,
+    subsets: Annotated[
+        int,
+        typer.Option(
+            help="K >= 2: K units per cell, each trained on a seeded random subset of the "
+            "training pool, for counterfactual memorization and LiRA (protocol-3 models); 0: "
+            "none.",
+            min=0,
+        ),
+    ] = 0,
+    subset_share: Annotated[
+        float, typer.Option(help="--subsets: share of the training pool in each subset.")
+    ] = 0.5,
     results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
     partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=SLURM)] = None,
     time: Annotated[
@@ -93,7 +105,8 @@ def sweep(
     slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem)
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
-                            device, runner, weights, finetune, name)  # fmt: skip
+                            device, runner, weights, finetune, name, subsets,
+                            subset_share)  # fmt: skip
         check_results(results)
         warn_of_overlap(spec.weights, spec.dataset)
         engine = sw.make_executor(executor, spec, results, max_parallel, slurm)

@@ -1,0 +1,121 @@
+"""Counterfactual memorization over a subset sweep's models (``bench sweep --subsets K``).
+
+Each cell of the sweep (model, noise, seed) has K units, each trained on its own seeded random
+subset of the same training pool and predicting the rest as its holdout split, with the same
+noise on the same samples. So every sample of the pool was trained on by some of the K models
+and held out by the others, and its memorization can be measured as Feldman & Zhang (2020) and
+Zhang et al. (2021) define it: the probability of its given label when trained on minus when
+held out (``p_given`` at the last epoch, averaged over the models on each side). It is the
+measure the cheap signals are judged against: each signal of a sample (its loss, AUM,
+forgetting events and dataset-cartography statistics over the epochs, averaged over the models
+that trained on it) ranks the samples, and its Spearman correlation with counterfactual
+memorization, with a bootstrap interval, says how well it tracks it. LiRA (Carlini et al.
+2022) uses the same models as shadow models: each model in turn is the target, the others fit
+per-sample Gaussians of the logit of ``p_given`` in and out; its AUROC and TPR at low FPR stand
+beside the single-model loss attack's on the same (model, sample) pairs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from benchmark.metrics import memorization
+from benchmark.metrics.membership import attack_figures, counterfactual, lira, lira_figures
+from benchmark.metrics.membership import spearman as spearman_interval
+from benchmark.protocol import HOLDOUT
+
+SEED = 0  # of the bootstrap intervals: the same units give the same bytes
+# The cheap per-sample signals judged against counterfactual memorization (sample_signals'
+# columns), each averaged over the models that trained on the sample.
+PROXIES = ("loss", "aum", "forgetting", "confidence", "variability", "correctness")
+
+
+def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A subset unit's last-epoch rows of the pool (train and holdout) and its training
+    samples' signals over the epochs."""
+    lf = pl.scan_parquet(folder / "samples.parquet")
+    last = lf.select(pl.col("epoch").max()).collect().item()
+    rows = (
+        lf.filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
+        .select(
+            "sample_id",
+            "split",
+            "noisy",
+            pl.col("loss").cast(pl.Float64),
+            pl.col("p_given").cast(pl.Float64),
+        )
+        .collect()
+    )
+    signals = memorization.sample_signals(memorization.train_query(lf).collect())
+    return rows, signals.select("sample_id", *PROXIES)
+
+
+def cell(folders: Sequence[Path], resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The per-sample table and the figures of one cell's K subset units."""
+    units = [_unit_rows(f) for f in folders]
+    ids = np.sort(units[0][0]["sample_id"].to_numpy())
+    k, n = len(units), len(ids)
+    inclusion = np.zeros((k, n), dtype=bool)
+    p_given = np.full((k, n), np.nan)
+    loss = np.full((k, n), np.nan)
+    proxies = {name: np.full((k, n), np.nan) for name in PROXIES}
+    noisy = np.zeros(n, dtype=bool)
+    for j, (rows, signals) in enumerate(units):
+        rows = rows.sort("sample_id")
+        if not np.array_equal(rows["sample_id"].to_numpy(), ids):
+            raise ValueError(f"{folders[j]} predicts another pool than {folders[0]}")
+        inclusion[j] = rows["split"].to_numpy() == "train"
+        p_given[j] = rows["p_given"].fill_null(np.nan).to_numpy()
+        loss[j] = rows["loss"].fill_null(np.nan).to_numpy()
+        noisy |= rows["noisy"].fill_null(False).to_numpy()
+        at = np.searchsorted(ids, signals["sample_id"].to_numpy())
+        for name in PROXIES:
+            proxies[name][j, at] = signals[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    mem = counterfactual(inclusion, p_given)
+    scores = lira(inclusion, p_given)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a sample never in: its means are NaN
+        lira_in = np.where(inclusion, scores, np.nan)
+        table = pl.DataFrame({
+            "sample_id": ids, "noisy": noisy, **mem,
+            "lira": np.nanmean(lira_in, axis=0),  # mean LiRA score where it was a member
+            **{name: np.nanmean(values, axis=0) for name, values in proxies.items()},
+        }).fill_nan(None)  # fmt: skip
+    figures = {
+        "models": k,
+        "samples": n,
+        "memorization": _by_noise(table),
+        "lira": lira_figures(inclusion, scores, SEED, resamples),
+        "loss_attack": attack_figures(
+            -loss[inclusion], -loss[~inclusion], seed=SEED, resamples=resamples
+        ),
+        "proxies": _proxies(table, resamples),
+    }
+    return table, figures
+
+
+def _by_noise(table: pl.DataFrame) -> dict[str, Any]:
+    """Mean counterfactual memorization of all, clean and noisy samples."""
+    out = {}
+    for name, rows in (("all", table), ("clean", table.filter(~pl.col("noisy"))),
+                       ("noisy", table.filter(pl.col("noisy")))):  # fmt: skip
+        values = rows["memorization"].drop_nulls()
+        out[name] = {"n": values.len(), "mean": None if values.is_empty() else values.mean()}
+    return out
+
+
+def _proxies(table: pl.DataFrame, resamples: int) -> dict[str, Any]:
+    """Spearman's rho of each signal with counterfactual memorization (its sign: a signal
+    that falls as memorization rises, as the loss does, correlates negatively)."""
+    mem = table["memorization"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    out = {}
+    for name in PROXIES:
+        x = table[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        out[name] = spearman_interval(x, mem, seed=SEED, resamples=resamples)
+    return out
