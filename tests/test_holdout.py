@@ -125,3 +125,61 @@ def test_the_reference_models_hand_the_attacks_a_holdout(tmp_path):
     held = pl.read_parquet(table).filter(pl.col("split") == HOLDOUT)
     assert held.height == 16 and held["loss"].is_not_null().all()
     assert np.isfinite(held["loss"].to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_a_subset_sweep_measures_counterfactual_memorization_and_lira(tmp_path):
+    """Four memorizer models, each on its own half of the pool: every sample is trained on by
+    some and held out by others; the memorizer's p(given) is ~1 in and exp(-(1..3)) out, so
+    each sample's counterfactual memorization is large, and LiRA and the loss attack find
+    every member."""
+    manifest = tmp_path / "memorizer.toml"
+    script = Path(__file__).with_name("memorizer.py")
+    manifest.write_text(MANIFEST.format(python=Path(sys.executable).as_posix(),
+                                        script=script.as_posix(), remembers="train",
+                                        protocol=3))  # fmt: skip
+    env = {**os.environ, "BENCH_MODELS": str(manifest)}
+    results = tmp_path / "results"
+    argv = [sys.executable, "-m", "benchmark", "sweep", "--models", "memorizer", "--noise",
+            "0.5", "--seeds", "1", "--subsets", "4", "--profile", "smoke", "--results",
+            str(results), "--json"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["units"], summary["complete"]) == (4, 4)
+    units = sorted((results / "subsets").rglob("metrics.json"))
+    assert [json.loads(p.read_text())["subset"] for p in units] == [
+        {"index": k, "share": 0.5} for k in range(4)]  # fmt: skip
+    # each subset model trains on half the pool (round(0.5 x 80) clean and noisy each)
+    assert {json.loads(p.read_text())["noise"]["n_train"] for p in units} == {80}
+    assert not list(results.glob("var_misuse/*/memorizer"))  # never a leaderboard entry
+    [cell] = summary["membership"]
+    assert (cell["model"], cell["noise_rate"], cell["models"], cell["samples"]) == (
+        "memorizer", 0.5, 4, 160)  # fmt: skip
+    for side in ("clean", "noisy"):
+        assert cell["memorization"][side]["mean"] > 0.6
+    assert cell["lira"]["auroc"]["value"] == 1.0 and cell["loss_attack"]["auroc"]["value"] == 1.0
+    [sweep_files] = (results / ".sweeps").glob("*/membership.parquet")
+    table = pl.read_parquet(sweep_files)
+    assert table.height == 160
+    both = table.filter((pl.col("times_in") > 0) & (pl.col("times_out") > 0))
+    assert (both["times_in"] + both["times_out"] == 4).all()
+    assert (both["memorization"] > 0.6).all()
+    # the same command again: every unit is complete, the tables are the same
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0 and json.loads(again.stdout)["skipped"] == 4
+    assert json.loads(again.stdout)["membership"] == summary["membership"]
+
+
+def test_subsets_need_a_protocol_3_model_and_a_share_inside_0_1(tmp_path):
+    def sweep(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "benchmark", "sweep", "--noise", "0", "--seeds", "1",
+             "--profile", "smoke", "--results", str(tmp_path / "r"), *extra],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    proc = sweep("--models", "ggnn", "--subsets", "4", "--subset-share", "1.5")
+    assert proc.returncode == 2 and "--subset-share 1.5 is outside (0, 1)" in proc.stderr
+    proc = sweep("--models", "ggnn", "--subsets", "1")
+    assert proc.returncode == 2 and "--subsets must be 0 or at least 2" in proc.stderr
