@@ -62,3 +62,26 @@ register(RunMetric(
     value=lambda m: m.get("noise_detection_auroc"),
     in_report=False,  # the report shows the AUROC of every detection signal
 ))  # fmt: skip
+
+
+def _loss_attack(m: dict[str, Any], figure: str) -> Any:
+    """The loss attack's figure over all members at the selected epoch (metrics.json's
+    membership section; None for a run without a holdout split)."""
+    return m["membership"]["selected"]["loss"]["all"][figure]["value"]
+
+
+register(RunMetric(
+    "membership_auroc", "membership AUROC (loss attack)", "MIA AUROC", higher_is_better=False,
+    description="how well the loss tells training samples from held-out samples of the same "
+                "pool (area under the ROC curve; 0.5: no trace of membership)",
+    value=lambda m: _loss_attack(m, "auroc"),
+    noisy_only=False,
+))  # fmt: skip
+register(RunMetric(
+    "membership_tpr_1pct", "membership TPR at 1% FPR (loss attack)", "MIA TPR@1%",
+    higher_is_better=False,
+    description="share of training samples the loss attack finds while it wrongly accuses 1% "
+                "of held-out samples",
+    value=lambda m: _loss_attack(m, "tpr_at_1pct_fpr"),
+    noisy_only=False,
+))  # fmt: skip
