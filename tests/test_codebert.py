@@ -1,6 +1,7 @@
 """codebert on code_to_text and code_search: smoke runs through ``bench run``, ``--weights`` from
 a tiny RoBERTa saved with transformers (built here from a vocabulary of our own: nothing is
-downloaded), same bytes for a seed, and resumption after SIGKILL.
+downloaded), same bytes for a seed, resumption after SIGKILL, and a protocol 3 holdout split
+predicted but never trained on.
 
 Inputs are ruby-stdlib's at the smoke profile, written by the tasks' own hooks as a run does.
 """
@@ -8,9 +9,12 @@ Inputs are ruby-stdlib's at the smoke profile, written by the tasks' own hooks a
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,6 +38,8 @@ WORDS = ["def", "end", "self", "return", "if", "else", "nil", "true", "false", "
          "value", "new", "each", "do", "the", "a", "of", "to", "returns", "is", "and", "in",
          "for", "with", "by", "string", "array", "hash", "object", "file", "path", "key",
          "block", "given", "as"]  # fmt: skip
+NOVEL = "heldoutonlyword"  # a word only a holdout sample has
+TOKEN_FIELDS = ("source_tokens", "doc_tokens", "query_tokens", "code_tokens")
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -243,3 +249,73 @@ def test_malformed_input_is_a_one_line_error(tmp_path: Path) -> None:
     error = events(tmp_path / "out")[-1]
     assert error["event"] == "error"
     assert error["message"].startswith("train.jsonl line ") and "query_tokens" in error["message"]
+
+
+def with_holdout(inp: Path, folder: Path) -> list[str]:
+    """A copy of ``inp`` in ``folder`` with a protocol 3 holdout split; its ids in file order.
+    It holds copies of train samples under new ids, and one with a word train never has, so
+    that a vocabulary or a statistic drawn from the holdout would change train's predictions."""
+    shutil.copytree(inp, folder)
+    train = [json.loads(line) for line in (inp / "train.jsonl").read_text().splitlines()]
+    holdout = [{**r, "id": f"held-{r['id']}"} for r in train[:12]]
+    novel = {k: [*v, NOVEL] for k, v in train[0].items() if k in TOKEN_FIELDS}
+    holdout.append({**train[0], **novel, "id": "novel"})
+    (folder / "holdout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in holdout))
+    task = json.loads((inp / "task.json").read_text())
+    task |= {"protocol": 3, "files": {**task["files"], "holdout": "holdout.jsonl"},
+             "splits": {**task["splits"], "holdout": len(holdout)}}  # fmt: skip
+    (folder / "task.json").write_text(json.dumps(task))
+    return [r["id"] for r in holdout]
+
+
+def holdout_changes_nothing_else(
+    run: Callable[[Path, Path], int], inp: Path, tmp_path: Path, epochs: int
+) -> None:
+    """``run`` (input, output -> exit status) on ``inp`` and on a protocol 3 copy with a
+    holdout split: the same training losses and weights, every epoch file's train, valid and
+    test lines the same bytes, and every holdout sample predicted once, in file order, with
+    every field of a train line, a finite loss and p_given and, for a copy of a train sample,
+    its train twin's loss and p_given."""
+    held_ids = with_holdout(inp, tmp_path / "in-holdout")
+    plain, held = tmp_path / "plain", tmp_path / "held"
+    assert run(inp, plain) == 0
+    assert run(tmp_path / "in-holdout", held) == 0
+    ends = [[e["train_loss"] for e in events(out) if e["event"] == "epoch_end"]
+            for out in (plain, held)]  # fmt: skip
+    assert len(ends[0]) == epochs and ends[0] == ends[1]
+    weights = [torch.load(out / trainer.CHECKPOINT, weights_only=False)["model"]
+               for out in (plain, held)]  # fmt: skip
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    for epoch in range(1, epochs + 1):
+        name = f"predictions/epoch-{epoch:03d}.jsonl"
+        lines = (held / name).read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        others = [line for line, r in zip(lines, rows, strict=True) if r["split"] != "holdout"]
+        assert others == (plain / name).read_text().splitlines(), name
+        train = {r["id"]: r for r in rows if r["split"] == "train"}
+        holdout = [r for r in rows if r["split"] == "holdout"]
+        assert [r["id"] for r in holdout] == held_ids, name
+        for r in holdout:
+            assert r.keys() == next(iter(train.values())).keys()
+            assert math.isfinite(r["loss"]) and r["loss"] >= 0 and 0 <= r["p_given"] <= 1
+            twin = train.get(r["id"].removeprefix("held-"))
+            if twin is not None:
+                for key in ("loss", "p_given"):
+                    assert r[key] == pytest.approx(twin[key], abs=1e-4), (name, r["id"], key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_a_holdout_split_is_predicted_and_never_trained_on(task: str, tmp_path: Path) -> None:
+    """Dropout on, so that a holdout sample drawn into training or its random numbers would
+    show."""
+    inp = make_input(tmp_path / "in", task, 2, hyperparameters={"dropout": 0.1})
+
+    def run(input_dir: Path, output_dir: Path) -> int:
+        proc = subprocess.run(model_command(input_dir, output_dir), capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.returncode
+
+    holdout_changes_nothing_else(run, inp, tmp_path, 2)

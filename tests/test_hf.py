@@ -2,7 +2,7 @@
 family (RoBERTa, T5, GPT-2) are built here with a word-level tokenizer trained on a few strings
 and saved with save_pretrained: nothing is downloaded. Each family and mode trains through the
 model program on ruby-stdlib's smoke inputs (var_misuse: a shard of GREAT's), and through
-``bench run``.
+``bench run``; a protocol 3 holdout split is predicted but never trained on.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from benchmark.weights import weights_fingerprint
 from tests.test_code2vec import make_input as make_methods
-from tests.test_codebert import WORDS, bench, events, make_input
+from tests.test_codebert import WORDS, bench, events, holdout_changes_nothing_else, make_input
 from tests.test_ggnn import make_input as make_great
 from tests.test_ggnn import shard_rows
 from tests.test_reference_models import expected_frame, kill_mid_epoch_then_resume
@@ -175,6 +175,34 @@ def test_every_family_and_mode_points_at_a_misused_variable(
     train_lines = [r for r in predictions(tmp_path / "out", 1) if r["split"] == "train"]
     assert all(r["loss"] >= 0 and 0 <= r["p_given"] <= 1 and 0 <= r["p_no_bug"] <= 1
                for r in train_lines)  # fmt: skip
+
+
+HOLDOUT_RUNS = [("gpt2", "code_to_text"), ("t5", "method_name"), ("roberta", "code_search"),
+                ("t5", "var_misuse")]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "task"), HOLDOUT_RUNS)
+def test_a_holdout_split_is_predicted_and_never_trained_on(
+    checkpoints: dict[str, Path], tmp_path: Path, family: str, task: str
+) -> None:
+    """Every weight trains and dropout is on, so that a holdout sample drawn into training or
+    its random numbers would show."""
+    if task == "var_misuse":
+        hp = {"finetune": "full", "max_function": 96, "batch_size": 8}
+        inp = make_great(tmp_path / "in", shard_rows()[:100], (60, 20, 20), hp, epochs=2)
+        meta = json.loads((inp / "task.json").read_text())
+        meta |= {"model": "hf", "weights": str(checkpoints[family])}
+        (inp / "task.json").write_text(json.dumps(meta))
+    else:
+        inp = input_folder(tmp_path / "in", task, 2, checkpoints[family], "full")
+
+    def run(input_dir: Path, output_dir: Path) -> int:
+        done = train(input_dir, output_dir)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.returncode
+
+    holdout_changes_nothing_else(run, inp, tmp_path, 2)
 
 
 BENCH_RUNS = [("roberta", "code_to_text", "head"), ("t5", "code_search", "lora"),

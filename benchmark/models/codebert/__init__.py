@@ -29,8 +29,12 @@ code_to_text then starts from it, decoder included.
   so that pretrained weights are the starting point unchanged: from scratch on a few thousand
   pairs it is what lets the cross-encoder see lexical overlap. Below ``paper`` each query is
   also contrasted with other codes of its batch (``negatives``, in the batch loss only; the
-  per-sample loss and ``p_given`` are the given pair's). Held-out queries score every
+  per-sample loss and ``p_given`` are the given pair's). Valid and test queries score every
   candidate, batched by code length.
+
+Protocol 3's ``holdout`` samples are read with their labels and predicted as training samples
+are (``loss``, ``p_given``), but never trained on: the sub-token vocabulary, code_search's
+overlap levels and every step come from the training split alone.
 
 Training (AdamW, linear decay after a warm-up), checkpoints and resumption are the shared
 trainer's (benchmark.trainer): same events, same checkpoint discipline, same bytes after a kill.

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark import trainer
-
-SPLITS = trainer.SPLITS
 TASKS = ("code_to_text", "code_search")
 REPRESENTATIONS = {"code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl"}
 VOCABULARY = "subtokens.json"  # a weights folder's sub-token vocabulary (bench models pretrain)

@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmark.models.codebert.config import SPLITS
 from benchmark.models.codebert.heads import PairClassifier, Seq2Seq, beam_search, token_losses
 from benchmark.models.codebert.tokenizers import Tokenizer, special_ids
-from benchmark.trainer import InputError, jsonl
+from benchmark.trainer import LABELLED, InputError, jsonl
 
 
 def read_rows(path: Path, fields: dict[str, bool], key: str = "id") -> list[dict[str, Any]]:
@@ -58,17 +57,21 @@ def prob(x: float) -> float:
 
 
 class CodeToText:
-    """code_to_text: <s> code </s> -> <s> docstring </s>."""
+    """code_to_text: <s> code </s> -> <s> docstring </s>, for the splits ``rows`` holds."""
 
     def __init__(self, rows: dict[str, list[dict]], tok: Tokenizer, hp: dict[str, Any]) -> None:
         self.rows, self.tok, self.hp = rows, tok, hp
         cut = int(hp["max_source"]) - 2
         self.source = {s: [[tok.cls_id, *ids[:cut], tok.sep_id]
                            for ids in tok.code([r["source_tokens"] for r in rows[s]])]
-                       for s in SPLITS}  # fmt: skip
+                       for s in rows}  # fmt: skip
         cut = int(hp["max_target"]) - 2
-        self.target = [[tok.cls_id, *ids[:cut], tok.sep_id]
-                       for ids in tok.text([r["doc_tokens"] for r in rows["train"]])]  # fmt: skip
+        # The given docstrings of the labelled splits (train, holdout): train's are what
+        # training reads (``target``), holdout's only what its loss and p_given are against.
+        self.targets = {s: [[tok.cls_id, *ids[:cut], tok.sep_id]
+                            for ids in tok.text([r["doc_tokens"] for r in rows[s]])]
+                        for s in rows if s in LABELLED}  # fmt: skip
+        self.target = self.targets["train"]
 
     def losses(self, model: Seq2Seq, idx: Sequence[int], device: torch.device) -> Tensor:
         """Per-sample mean token NLL; the batch loss is their token-weighted mean."""
@@ -84,20 +87,21 @@ class CodeToText:
 
     def lines(self, model: Seq2Seq, size: int, device: torch.device) -> Iterator[str]:
         beam, max_len = int(self.hp["beam"]), int(self.hp["max_target"])
-        for split in SPLITS:
+        for split in self.rows:
+            labelled = split in self.targets
             out: list[dict[str, Any]] = [{} for _ in self.rows[split]]
             for idx in length_batches([len(x) for x in self.source[split]], size):
                 memory = model.encode(pad([self.source[split][i] for i in idx],
                                           self.tok.pad_id, device))  # fmt: skip
                 found = beam_search(model, memory, self.tok.cls_id, self.tok.sep_id, beam,
                                     max_len)  # fmt: skip
-                if split == "train":
-                    target = pad([self.target[i] for i in idx], self.tok.pad_id, device)
+                if labelled:
+                    target = pad([self.targets[split][i] for i in idx], self.tok.pad_id, device)
                     total, count = token_losses(model, memory, target)
                     nll = (total / count.clamp_min(1)).tolist()
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {"tokens": self.tok.decode(ids), "score": prob(math.exp(mean_lp))}
-                    if split == "train":
+                    if labelled:
                         line |= {
                             "loss": round(max(nll[k], 0.0), 6),
                             "p_given": prob(math.exp(-nll[k])),
@@ -108,20 +112,23 @@ class CodeToText:
 
 
 class CodeSearch:
-    """code_search: <s> query </s> code </s> -> p(match), with the overlap flags."""
+    """code_search: <s> query </s> code </s> -> p(match), with the overlap flags. The
+    labelled splits (train, holdout) are pairs with their given match; valid and test are
+    queries over candidate codes (``codes``)."""
 
     def __init__(self, rows: dict[str, list[dict]], codes: dict[str, dict[str, list[str]]],
                  tok: Tokenizer, hp: dict[str, Any]) -> None:  # fmt: skip
         self.rows, self.tok, self.hp = rows, tok, hp
         # Queries are read as code (sub-tokens without weights), so both sides share ids.
-        self.query = {s: tok.code([r["query_tokens"] for r in rows[s]]) for s in SPLITS}
-        self.code = {"train": tok.code([r["code_tokens"] for r in rows["train"]])}
+        self.query = {s: tok.code([r["query_tokens"] for r in rows[s]]) for s in rows}
+        labelled = [s for s in rows if s in LABELLED]
+        self.code = {s: tok.code([r["code_tokens"] for r in rows[s]]) for s in labelled}
         self.keys: dict[str, dict[str, int]] = {}
         for s in ("valid", "test"):
             keys = list(codes[s])
             self.keys[s] = {k: i for i, k in enumerate(keys)}
             self.code[s] = tok.code([codes[s][k] for k in keys])
-        self.match = [bool(r["match"]) for r in rows["train"]]
+        self.match = {s: [bool(r["match"]) for r in rows[s]] for s in labelled}
         self.level = self.idf_levels(len(tok), int(hp["overlap"]))
 
     def idf_levels(self, vocab: int, levels: int) -> np.ndarray:
@@ -162,7 +169,7 @@ class CodeSearch:
         negatives), which enter the batch loss only: ranking is learnt from contrasts the
         random pairs of the training file seldom offer."""
         pairs = [(self.query["train"][i], self.code["train"][i]) for i in idx]
-        y = [int(self.match[i]) for i in idx]
+        y = [int(self.match["train"][i]) for i in idx]
         for shift in range(1, min(int(self.hp["negatives"]), len(idx) - 1) + 1):
             for k, i in enumerate(idx):
                 code = self.code["train"][idx[(k + shift) % len(idx)]]
@@ -190,26 +197,39 @@ class CodeSearch:
 
 
 def pair_lines(data: Any, model: Any, size: int, device: torch.device) -> Iterator[str]:
-    """code_search's prediction lines (codebert's and hf's): each training pair's p(match),
-    loss and p_given, and each held-out query's scores over its candidates (batched by code
-    length). ``data`` has the pairs (``rows``, ``query``, ``code``, ``keys``, ``match``) and
-    ``pair`` and ``p_match`` for its model."""
-    for idx in (list(range(i, min(i + size, len(data.match))))
-                for i in range(0, len(data.match), size)):  # fmt: skip
-        p = data.p_match(model, [data.pair(data.query["train"][i], data.code["train"][i])
-                                 for i in idx], device)  # fmt: skip
+    """code_search's prediction lines (codebert's and hf's), split by split in ``rows``'s
+    order: labelled pairs (train, holdout) as ``given_pair_lines``, valid and test queries as
+    ``ranked_lines``. ``data`` has the splits (``rows``, ``query``, ``code``, ``keys``,
+    ``match``) and ``pair`` and ``p_match`` for its model."""
+    for split in data.rows:
+        lines = given_pair_lines if split in LABELLED else ranked_lines
+        yield from lines(data, model, split, size, device)
+
+
+def given_pair_lines(data: Any, model: Any, split: str, size: int, device: torch.device
+                     ) -> Iterator[str]:  # fmt: skip
+    """Each of ``split``'s pairs with its p(match), and loss and p_given against its given
+    match, in batches of ``size`` in file order."""
+    query, code, match = data.query[split], data.code[split], data.match[split]
+    for idx in (list(range(i, min(i + size, len(match)))) for i in range(0, len(match), size)):
+        p = data.p_match(model, [data.pair(query[i], code[i]) for i in idx], device)
         for i, pm in zip(idx, p, strict=True):
-            pg = min(max(pm if data.match[i] else 1 - pm, 1e-12), 1.0)
-            line = {"id": data.rows["train"][i]["id"], "split": "train", "score": prob(pm),
+            pg = min(max(pm if match[i] else 1 - pm, 1e-12), 1.0)
+            line = {"id": data.rows[split][i]["id"], "split": split, "score": prob(pm),
                     "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
             yield json.dumps(line) + "\n"
-    for split in ("valid", "test"):
-        for r, query in zip(data.rows[split], data.query[split], strict=True):
-            cands = [data.keys[split][k] for k in r["candidates"]]
-            scores = [0.0] * len(cands)
-            for chunk in length_batches([len(data.code[split][c]) for c in cands], size):
-                p = data.p_match(model, [data.pair(query, data.code[split][cands[j]])
-                                         for j in chunk], device)  # fmt: skip
-                for j, pm in zip(chunk, p, strict=True):
-                    scores[j] = pm
-            yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"
+
+
+def ranked_lines(data: Any, model: Any, split: str, size: int, device: torch.device
+                 ) -> Iterator[str]:  # fmt: skip
+    """Each of ``split``'s queries with its p(match) for every candidate, in their order
+    (batched by code length)."""
+    for r, query in zip(data.rows[split], data.query[split], strict=True):
+        cands = [data.keys[split][k] for k in r["candidates"]]
+        scores = [0.0] * len(cands)
+        for chunk in length_batches([len(data.code[split][c]) for c in cands], size):
+            p = data.p_match(model, [data.pair(query, data.code[split][cands[j]])
+                                     for j in chunk], device)  # fmt: skip
+            for j, pm in zip(chunk, p, strict=True):
+                scores[j] = pm
+        yield json.dumps({"id": r["id"], "split": split, "scores": scores}) + "\n"

@@ -21,7 +21,6 @@ from benchmark.models.codebert.config import (
     FROM_WEIGHTS,
     POSITIVE,
     REPRESENTATIONS,
-    SPLITS,
 )
 from benchmark.models.codebert.data import CodeSearch, CodeToText, read_rows
 from benchmark.models.codebert.tokenizers import SubtokenTokenizer, Tokenizer
@@ -58,16 +57,17 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
 
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
-    """The three splits (and code_search's candidate codes) as rows; the files read."""
-    files = trainer.split_files(task)
+    """The splits (train, valid, test and, in protocol 3, holdout, labelled as train is) and
+    code_search's candidate codes as rows; the files read."""
+    files, splits = trainer.split_files(task), trainer.splits_of(task)
     if task["task"] == "code_to_text":
-        fields = {s: {"source_tokens": True, **({"doc_tokens": True} if s == "train" else {})}
-                  for s in SPLITS}  # fmt: skip
+        labelled = {"source_tokens": True, "doc_tokens": True}
+        unlabelled = {"source_tokens": True}
     else:
-        fields = {"train": {"query_tokens": True, "code_tokens": True, "match": False},
-                  "valid": {"query_tokens": True, "candidates": True},
-                  "test": {"query_tokens": True, "candidates": True}}  # fmt: skip
-    rows = {s: read_rows(input_dir / files[s], fields[s]) for s in SPLITS}
+        labelled = {"query_tokens": True, "code_tokens": True, "match": False}
+        unlabelled = {"query_tokens": True, "candidates": True}
+    rows = {s: read_rows(input_dir / files[s], labelled if s in trainer.LABELLED else unlabelled)
+            for s in splits}  # fmt: skip
     codes: dict[str, dict[str, list[str]]] = {}
     if task["task"] == "code_search":
         names = task.get("codes", {})
@@ -152,7 +152,7 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     weights = Path(task["weights"]) if task.get("weights") else None
     model, tok, data, tag = setup(name, rows, codes, hp, weights)
     model = model.to(ctx.device)
-    trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} samples, {len(tok)} "
+    trainer.log(f"read {', '.join(f'{len(v)} {s}' for s, v in rows.items())} samples, {len(tok)} "
                 f"tokens{' from ' + str(weights) if weights else ''} in "
                 f"{time.perf_counter() - started:.1f}s; hyperparameters {json.dumps(hp)}"
                 )  # fmt: skip

@@ -27,6 +27,10 @@ Generation is greedy. A method name is generated as its sub-tokens (words of the
 docstring as its words. Train lines carry, besides ``loss`` and ``p_given``, the optional
 ``target_logprobs``: each given target token's log-probability (docs/protocol.md).
 
+Protocol 3's ``holdout`` samples are read with their labels and predicted as training samples
+are, every field included, but never trained on (code_search's holdout pairs are scored as
+training pairs, not ranked).
+
 ``finetune`` (``bench run --finetune``, ``bench sweep --finetune``): ``full`` trains every
 weight; ``lora`` adds peft's low-rank adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``,
 ``lora_targets``: peft's default modules of the model type unless set) and trains them and the

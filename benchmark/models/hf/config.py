@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark import trainer
-
-SPLITS = trainer.SPLITS
 TASKS = ("code_to_text", "code_search", "method_name", "var_misuse")
 REPRESENTATIONS = {"code_to_text": "code-to-text-jsonl", "code_search": "code-search-jsonl",
                    "method_name": "method-name-jsonl", "var_misuse": "great-jsonl"}  # fmt: skip

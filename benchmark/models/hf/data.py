@@ -13,18 +13,20 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from benchmark.models.codebert.data import length_batches, pair_lines, prob
-from benchmark.models.hf.config import GENERATION, SPLITS
+from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
 from benchmark.models.varmisuse import Sample, pointer_data, predictions, sample_losses
+from benchmark.trainer import LABELLED
 
 
 class Generation:
-    """code_to_text and method_name: code -> the docstring's words or the name's sub-tokens.
+    """code_to_text and method_name: code -> the docstring's words or the name's sub-tokens,
+    for the splits ``rows`` holds.
 
-    ``loss`` is the given target's mean token negative log-likelihood, ``p_given`` exp(-loss)
-    (the per-token geometric mean: a whole sentence's product would put every sample near 0),
-    and ``target_logprobs`` (an optional protocol field) each of its tokens' log-probability,
-    the end token last."""
+    On train and holdout lines, ``loss`` is the given target's mean token negative
+    log-likelihood, ``p_given`` exp(-loss) (the per-token geometric mean: a whole sentence's
+    product would put every sample near 0), and ``target_logprobs`` (an optional protocol
+    field) each of its tokens' log-probability, the end token last."""
 
     def __init__(self, task: str, rows: dict[str, list[dict]], net: Network,
                  hp: dict[str, Any]) -> None:  # fmt: skip
@@ -32,9 +34,13 @@ class Generation:
         source, target, self.field, self.limit = GENERATION[task]
         words, cut = net.words, int(hp["max_source"])
         self.source = {s: [net.source(words.ids(r[source], cut)) for r in rows[s]]
-                       for s in SPLITS}  # fmt: skip
+                       for s in rows}  # fmt: skip
         cut = int(hp["max_target"]) - 1
-        self.target = [[*words.ids(r[target], cut), words.eos] for r in rows["train"]]
+        # The given targets of the labelled splits (train, holdout): train's are what training
+        # reads (``target``), holdout's only what its loss and p_given are against.
+        self.targets = {s: [[*words.ids(r[target], cut), words.eos] for r in rows[s]]
+                        for s in rows if s in LABELLED}  # fmt: skip
+        self.target = self.targets["train"]
 
     def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
         lp, mask = model.token_log_probs([self.source["train"][i] for i in idx],
@@ -47,18 +53,20 @@ class Generation:
 
     def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
         max_len = int(self.hp["max_target"])
-        for split in SPLITS:
+        for split in self.rows:
+            labelled = split in self.targets
             out: list[dict[str, Any]] = [{} for _ in self.rows[split]]
             for idx in length_batches([len(x) for x in self.source[split]], size):
                 sources = [self.source[split][i] for i in idx]
                 found = model.greedy(sources, max_len, device)
-                if split == "train":
-                    lp, mask = model.token_log_probs(sources, [self.target[i] for i in idx],
+                if labelled:
+                    lp, mask = model.token_log_probs(sources,
+                                                     [self.targets[split][i] for i in idx],
                                                      device)  # fmt: skip
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {self.field: model.words.decode(ids)[: self.limit],
                             "score": prob(math.exp(mean_lp))}  # fmt: skip
-                    if split == "train":
+                    if labelled:
                         n = int(mask[k].sum())
                         given = [round(float(v), 4) for v in lp[k, :n].tolist()]
                         nll = -sum(lp[k, :n].tolist()) / max(n, 1)
@@ -70,28 +78,31 @@ class Generation:
 
 
 class CodeSearch:
-    """code_search as a cross-encoder: query and code in one sequence -> p(match)."""
+    """code_search as a cross-encoder: query and code in one sequence -> p(match). The
+    labelled splits (train, holdout) are pairs with their given match; valid and test are
+    queries over candidate codes (``codes``)."""
 
     def __init__(self, rows: dict[str, list[dict]], codes: dict[str, dict[str, list[str]]],
                  net: Network, hp: dict[str, Any]) -> None:  # fmt: skip
         self.rows, self.net, self.hp = rows, net, hp
         w, q = net.words, int(hp["max_query"])
-        self.query = {s: [w.ids(r["query_tokens"], q) for r in rows[s]] for s in SPLITS}
+        self.query = {s: [w.ids(r["query_tokens"], q) for r in rows[s]] for s in rows}
         room = int(hp["max_source"])
-        self.code = {"train": [w.ids(r["code_tokens"], room) for r in rows["train"]]}
+        labelled = [s for s in rows if s in LABELLED]
+        self.code = {s: [w.ids(r["code_tokens"], room) for r in rows[s]] for s in labelled}
         self.keys: dict[str, dict[str, int]] = {}
         for s in ("valid", "test"):
             keys = list(codes[s])
             self.keys[s] = {k: i for i, k in enumerate(keys)}
             self.code[s] = [w.ids(codes[s][k], room) for k in keys]
-        self.match = [bool(r["match"]) for r in rows["train"]]
+        self.match = {s: [bool(r["match"]) for r in rows[s]] for s in labelled}
 
     def pair(self, query: list[int], code: list[int]) -> list[int]:
         return self.net.pair(query, code[: max(int(self.hp["max_source"]) - len(query) - 3, 0)])
 
     def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
         pairs = [self.pair(self.query["train"][i], self.code["train"][i]) for i in idx]
-        y = torch.tensor([int(self.match[i]) for i in idx], device=device)
+        y = torch.tensor([int(self.match["train"][i]) for i in idx], device=device)
         return F.cross_entropy(model.pair_logits(pairs, device), y, reduction="none")
 
     def batch_loss(self, losses: Tensor) -> Tensor:
@@ -111,13 +122,14 @@ class VarMisuse:
     and GREAT's two pointers over those states (location over "no bug" and the candidates,
     repair over the candidates): varmisuse.py's head, loss and prediction lines, so that
     ``loss``, ``p_given``, ``p_other``, ``p_no_bug`` and ``repair_probs`` mean what they mean
-    for ggnn, great, rnn and transformer. A function keeps the tokens whose sub-words fit in
-    ``room``; a token past it has a learned state, so that it still gets its probabilities."""
+    for ggnn, great, rnn and transformer (on train and holdout lines). A function keeps the
+    tokens whose sub-words fit in ``room``; a token past it has a learned state, so that it
+    still gets its probabilities."""
 
     def __init__(self, samples: dict[str, list[Sample]], net: Network, room: int) -> None:
         self.samples, self.net = samples, net
-        self.inputs = {s: [self.encode(x, room) for x in samples[s]] for s in SPLITS}
-        self.graphs = {s: [pointer_data(x) for x in samples[s]] for s in SPLITS}
+        self.inputs = {s: [self.encode(x, room) for x in samples[s]] for s in samples}
+        self.graphs = {s: [pointer_data(x) for x in samples[s]] for s in samples}
 
     def encode(self, sample: Sample, room: int) -> tuple[list[int], list[int]]:
         """The function's ids as the family reads them, and where each token's first sub-word
@@ -146,13 +158,13 @@ class VarMisuse:
         return losses.mean()
 
     def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
-        for split in SPLITS:
+        for split in self.samples:
             out: list[dict[str, Any]] = [{} for _ in self.samples[split]]
             inputs = self.inputs[split]
             for idx in length_batches([len(x[0]) for x in inputs], size):
                 batch = self.batch(split, idx, device)
                 p = model.pointers([inputs[i] for i in idx], batch, device)
-                for i, line in zip(idx, predictions(p, batch, split == "train"), strict=True):
+                for i, line in zip(idx, predictions(p, batch, split in LABELLED), strict=True):
                     out[i] = line
             for sample, line in zip(self.samples[split], out, strict=True):
                 yield json.dumps({"id": sample.id, "split": split, **line}) + "\n"

@@ -25,7 +25,6 @@ from benchmark.models.hf.config import (
     MODES,
     POSITIVE,
     REPRESENTATIONS,
-    SPLITS,
 )
 from benchmark.models.hf.data import CodeSearch, Generation, VarMisuse
 from benchmark.models.hf.network import Network
@@ -61,17 +60,20 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
 
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
+    """The splits (train, valid, test and, in protocol 3, holdout, labelled as train is) as
+    rows, or var_misuse's samples, and code_search's candidate codes; the files read."""
     if task["task"] not in ("method_name", "var_misuse"):
         return read_codebert_inputs(input_dir, task)
-    files = trainer.split_files(task)
+    files, splits = trainer.split_files(task), trainer.splits_of(task)
     if task["task"] == "var_misuse":  # varmisuse.py's samples, checked as ggnn's are
-        samples = {s: read_samples(input_dir / files[s], labelled=s == "train") for s in SPLITS}
+        samples = {s: read_samples(input_dir / files[s], labelled=s in trainer.LABELLED)
+                   for s in splits}  # fmt: skip
         if not samples["train"]:
             raise InputError(f"{files['train']} holds no samples")
         return samples, {}, files
-    rows = {s: read_rows(input_dir / files[s], {"source_tokens": True,
-                                                 **({"label": True} if s == "train" else {})})
-            for s in SPLITS}  # fmt: skip
+    labelled, unlabelled = {"source_tokens": True, "label": True}, {"source_tokens": True}
+    rows = {s: read_rows(input_dir / files[s], labelled if s in trainer.LABELLED else unlabelled)
+            for s in splits}  # fmt: skip
     if not rows["train"]:
         raise InputError(f"{files['train']} holds no samples")
     return rows, {}, files
@@ -122,7 +124,7 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     else:
         data = CodeSearch(rows, codes, net, hp)
     trainable = net.trainable_parameters()
-    trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in SPLITS)} samples; a "
+    trainer.log(f"read {', '.join(f'{len(v)} {s}' for s, v in rows.items())} samples; a "
                 f"{loaded.family} model from {weights}, {trainable} of "
                 f"{sum(p.numel() for p in net.parameters())} parameters trained "
                 f"({hp['finetune']}) in {time.perf_counter() - started:.1f}s; hyperparameters "
