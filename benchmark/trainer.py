@@ -394,28 +394,19 @@ def fit(
             record = {"epoch": epoch, "train_loss": round(train_loss, 6),
                       "samples_per_s": round(run.samples / train_seconds, 1)}  # fmt: skip
             done_epochs.append(record)  # its "seconds" are the worker's to add
-            state = {"fingerprint": fingerprint, "model": _cloned(run.model.state_dict()),
-                     "optimizer": _cloned(run.optimizer.state_dict()),
+            # Copies, so that training on does not change what this epoch saves; deepcopy keeps
+            # tensors that share storage (tied weights) shared, as torch.save stores them.
+            state = {"fingerprint": fingerprint, "model": copy.deepcopy(run.model.state_dict()),
+                     "optimizer": copy.deepcopy(run.optimizer.state_dict()),
                      "rng": rng_states(shuffle), "vocabularies": run.vocabularies,
                      "epochs": list(done_epochs)}  # fmt: skip
             if run.schedule is not None:
-                state["schedule"] = _cloned(run.schedule.state_dict())
+                state["schedule"] = copy.deepcopy(run.schedule.state_dict())
             pending = worker.submit(_finish_epoch, run, shadow, ctx, state, record, epoch_start,
                                     train_seconds, checkpoint_path, pred_dir, events)  # fmt: skip
     if pending is not None:
         pending.result()
     events.emit("done")
-
-
-def _cloned(state: Any) -> Any:
-    """A state dict's tensors copied, so that training on does not change a saved epoch."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().clone()
-    if isinstance(state, dict):
-        return {k: _cloned(v) for k, v in state.items()}
-    if isinstance(state, list):
-        return [_cloned(v) for v in state]
-    return copy.deepcopy(state)
 
 
 def _finish_epoch(run: Fit, shadow: torch.nn.Module, ctx: Context, state: dict[str, Any],

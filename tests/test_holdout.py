@@ -183,3 +183,29 @@ def test_subsets_need_a_protocol_3_model_and_a_share_inside_0_1(tmp_path):
     assert proc.returncode == 2 and "--subset-share 1.5 is outside (0, 1)" in proc.stderr
     proc = sweep("--models", "ggnn", "--subsets", "1")
     assert proc.returncode == 2 and "--subsets must be 0 or at least 2" in proc.stderr
+
+
+def test_min_k_joins_the_attacks_where_the_model_writes_target_logprobs() -> None:
+    """A method_name table by hand: members' targets have no surprising token, non-members'
+    have one; the loss is the same for all, so only Min-K% (and zlib, by the label's length)
+    can tell them apart."""
+    from benchmark.metrics import attacks
+
+    rows = []
+    for i in range(40):
+        split = "train" if i < 20 else HOLDOUT
+        logprobs = [-0.1] * 5 if split == "train" else [-0.1] * 4 + [-6.0]
+        rows.append({"epoch": 1, "split": split, "loss": 1.0, "noisy": i % 2 == 0,
+                     "top_score": 0.5, "given_label": ["get", "value"],
+                     "target_logprobs": logprobs})  # fmt: skip
+    rows.append({"epoch": 1, "split": "test", "loss": None, "noisy": False, "top_score": 0.5,
+                 "given_label": ["x"], "target_logprobs": None})  # fmt: skip
+    found = attacks.summarize(pl.DataFrame(rows).lazy(), "method_name", 1, 1)
+    at = found["last"]
+    # lowest 20% of 5 tokens = 1 token: -0.1 for members, -6 for non-members
+    assert at["min_k"]["all"]["auroc"]["value"] == 1.0
+    assert at["min_k"]["noisy"]["tpr_at_1pct_fpr"]["value"] == 1.0
+    assert at["loss"]["all"]["auroc"]["value"] == 0.5  # all tied
+    assert found["n_members"] == 20 and found["n_nonmembers"] == 20
+    without = pl.DataFrame(rows).drop("target_logprobs").lazy()
+    assert "min_k" not in attacks.summarize(without, "method_name", 1, 1)["last"]

@@ -50,7 +50,7 @@ def _membership_name(key: str) -> str:
     parts = key.split(".")
     if len(parts) > 2 and parts[1] in ("selected", "last"):
         parts[1] = "<epoch>"
-        if parts[2] in ("loss", "zlib", "confidence") and len(parts) > 3:
+        if parts[2] in ("loss", "zlib", "min_k", "confidence") and len(parts) > 3:
             parts[2] = "<attack>"
             parts[3] = "<subset>" if parts[3] in ("all", "clean", "noisy") else parts[3]
         if parts[2] == "test_as_nonmembers":

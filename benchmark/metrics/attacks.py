@@ -11,6 +11,9 @@ and at the last epoch:
 - ``loss``: minus the sample's loss against its given label (Yeom et al. 2018);
 - ``zlib`` (generation tasks): the loss over the zlib length of the given label's text
   (Carlini et al. 2021), which discounts labels that are easy because they are repetitive;
+- ``min_k`` (generation tasks, where the model writes ``target_logprobs``, as ``hf`` does):
+  the mean of the lowest 20% of the given target's token log-probabilities (Shi et al. 2024),
+  which looks at the tokens a non-member would find surprising;
 - ``confidence``: the score of the model's own top prediction, which every split has. Against
   the test split instead of the holdout (``test_as_nonmembers``) it shows what taking test
   samples as non-members would add: the shift that deduplication across splits makes.
@@ -30,6 +33,8 @@ from benchmark.protocol import HOLDOUT
 from benchmark.tasks import TASKS
 
 RESAMPLES = 1000  # bootstrap resamples of each attack's interval
+LOGPROBS = "target_logprobs"  # the optional protocol field of the generation tasks
+MIN_K = 0.2  # Min-K%: the mean of the lowest 20% of the target's token log-probabilities
 SEED = 0  # of the bootstrap: the same table gives the same bytes
 # Tasks whose held-out predictions are of another kind than the training ones (code_search
 # ranks candidates for a held-out query but judges a pair in training): their confidence on
@@ -50,6 +55,9 @@ def _scores(rows: pl.DataFrame, label_text: str | None) -> dict[str, np.ndarray]
     if label_text is not None:
         texts = [" ".join(t or []) for t in rows[label_text].to_list()]
         out["zlib"] = membership.zlib_score(loss, texts)
+    if LOGPROBS in rows.columns and rows[LOGPROBS].is_not_null().any():
+        lists = [v if v is not None else [] for v in rows[LOGPROBS].to_list()]
+        out["min_k"] = membership.min_k_score(lists, MIN_K)
     out["confidence"] = rows["top_score"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     return out
 
@@ -77,8 +85,9 @@ def _at_epoch(rows: pl.DataFrame, task: str, label_text: str | None) -> dict[str
 def summarize(lf: pl.LazyFrame, task: str, selected: int, last: int) -> dict[str, Any]:
     """The run's membership section (module docstring) from its per-sample table."""
     label_text = TASKS[task].label_text
+    names = lf.collect_schema().names()
     columns = ["epoch", "split", "loss", "noisy", "top_score"]
-    columns += [label_text] if label_text is not None else []
+    columns += [c for c in (label_text, LOGPROBS) if c is not None and c in names]
     rows = lf.filter(pl.col("epoch").is_in([selected, last])).select(columns).collect()
     counts = rows.filter(pl.col("epoch") == last)["split"].value_counts()
     n = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))

@@ -44,6 +44,7 @@ MODELS["codebert"] = ModelSpec(  # one process for both tasks: it reads task.jso
     "task-jsonl",
     (sys.executable, "-m", "benchmark.models.codebert"),
     weights=True,
+    protocol=3,
 )
 MODELS["hf"] = ModelSpec(  # any local Hugging Face checkpoint; task.json says task and mode
     "hf",
@@ -52,6 +53,7 @@ MODELS["hf"] = ModelSpec(  # any local Hugging Face checkpoint; task.json says t
     (sys.executable, "-m", "benchmark.models.hf"),
     weights=True,
     finetune=True,
+    protocol=3,
 )
 
 # Models declared in TOML manifests named by $BENCH_MODELS (see manifests.py).

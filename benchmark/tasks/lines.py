@@ -17,6 +17,7 @@ import polars as pl
 from benchmark.protocol import LABELLED, ProtocolError, epoch_files, present
 
 MAX_LINE_BYTES = 1 << 16  # a code_search line holds up to 1000 scores
+MAX_TARGET_TOKENS = 1024  # a generation target's token log-probabilities (target_logprobs)
 
 Row = dict[str, Any]
 Check = Callable[[Row, str, Any], Row]  # (line, where, the sample's extra) -> columns
@@ -145,7 +146,16 @@ def read_token_predictions(
             raise ProtocolError(f"{where}: '{field}' must be a list of at most {limit} strings")
         if not number(r.get("score")):
             raise ProtocolError(f"{where}: 'score' must be a finite number in [0, 1]")
-        return {field: r[field], "score": float(r["score"])}
+        logprobs = r.get("target_logprobs") if r.get("split") in LABELLED else None
+        if logprobs is not None and not (
+            isinstance(logprobs, list) and 0 < len(logprobs) <= MAX_TARGET_TOKENS
+            and all(number(v, -math.inf, 0.0) for v in logprobs)
+        ):  # fmt: skip
+            raise ProtocolError(f"{where}: 'target_logprobs', when given, must be 1 to "
+                                f"{MAX_TARGET_TOKENS} finite numbers <= 0")  # fmt: skip
+        kept = None if logprobs is None else [float(v) for v in logprobs]
+        return {field: r[field], "score": float(r["score"]), "target_logprobs": kept}
 
-    schema = {field: pl.List(pl.String), "score": pl.Float64}
+    schema = {field: pl.List(pl.String), "score": pl.Float64,
+              "target_logprobs": pl.List(pl.Float64)}  # fmt: skip
     return read_predictions(folder, epochs, expected_ids(splits), check, schema)
