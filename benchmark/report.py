@@ -5,6 +5,12 @@ cluster), so it is one self-contained file: figures are PNG data URIs, there is 
 or style sheet from the network. Every figure is also saved as PNG, SVG and PDF beside it for
 papers. Metrics come from each run's metrics.json; the per-sample figures (loss distributions,
 cartography, ROC) read only the columns they need from samples.parquet.
+
+Membership inference gets a section of its own: the single-run attacks of the runs that have a
+holdout split, and, where the folder holds the subset units of a subset sweep (``bench sweep
+--subsets K``), each cell's counterfactual memorization, LiRA and proxy ranking
+(benchmark.metrics.counterfactual). Subset units are trained on part of the pool, so they are
+kept out of the ordinary runs' tables and figures.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
 import numpy as np
@@ -25,16 +32,22 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from benchmark import console
-from benchmark.metrics import memorization
+from benchmark.metrics import attacks, counterfactual, membership, memorization
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import robustness, run_folders
+from benchmark.protocol import HOLDOUT
 from benchmark.results import verify
 from benchmark.standings import gain_text
+from benchmark.tasks import TASKS
 
 MAX_DETAILED = 6  # runs that get per-sample figures; more would bury the page
 MAX_EPOCH_PANELS = 6
 MAX_POINTS = 20_000  # cartography scatter points per run
 FORMATS = ("png", "svg", "pdf")
+LOW_FPR = 1e-3  # log-scaled ROC axes reach down to here, or to one sample where there are more
+TOP_MEMORIZED = 10  # most memorized samples listed per cell
+CODE_TOKENS = 30  # of a listed sample's source
+CODE_TOKEN_CHARS = 40  # of one of those tokens (a docstring is one)
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,32 @@ class Run:
     @property
     def primary(self) -> str:
         return self.metrics.get("selection", {}).get("metric", "acc")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The subset units of one cell (model, noise, seed), one per subset index, and what
+    counterfactual.cell makes of them."""
+
+    units: list[Run]
+    table: pl.DataFrame
+    figures: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.units[0].metrics
+
+    @property
+    def rate(self) -> float:
+        return self.units[0].rate
+
+    @property
+    def name(self) -> str:
+        return self.units[0].name  # a unit's name does not say its subset: the cell's
+
+    @property
+    def folders(self) -> list[Path]:
+        return [u.folder for u in self.units]
 
 
 @dataclass(frozen=True)
@@ -158,9 +197,13 @@ def fig_curves(runs: list[Run], out: Path) -> Figure_:
     return _save(fig, out, "curves", "Train and test score and memorization rate per epoch.")
 
 
-def _detailed(runs: list[Run]) -> list[Run]:
-    """Runs that get per-sample figures: one seed per model and rate, noisy rates first."""
-    seen: dict[tuple[str, float], Run] = {}
+Detailed = TypeVar("Detailed", Run, Cell)
+
+
+def _detailed(runs: list[Detailed]) -> list[Detailed]:
+    """Runs (or cells) that get per-sample figures: one seed per model and rate, noisy rates
+    first."""
+    seen: dict[tuple[str, float], Detailed] = {}
     for r in runs:
         seen.setdefault((r.metrics["model"], r.rate), r)
     chosen = sorted(seen.values(), key=lambda r: (r.rate == 0, -r.rate, r.metrics["model"]))
@@ -367,9 +410,326 @@ def _robustness_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[lis
     return header, rows
 
 
+# --- membership inference -----------------------------------------------------------------------
+
+
+def _has_holdout(run: Run) -> bool:
+    return (run.metrics.get("membership") or {}).get("nonmembers") == HOLDOUT
+
+
+def _log_roc(ax: Any, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
+    """ROC curves of attacks (name: member and non-member scores) on log-log axes, as Carlini
+    et al. 2022 draw them: what matters is the TPR at the lowest FPRs, which linear axes hide.
+    The axes reach down to LOW_FPR, or to one sample where a side has more than 1 / LOW_FPR."""
+    sizes = [(1, 1)]  # non-members and members of each curve drawn
+    for name, (member, nonmember) in curves.items():
+        fpr, tpr = membership.roc_curve(member, nonmember)
+        if fpr.size:
+            ax.plot(fpr, tpr, label=f"{name} (AUROC {membership.auroc(member, nonmember):.3f})")
+            sizes.append((np.isfinite(nonmember).sum(), np.isfinite(member).sum()))
+    low_x, low_y = (min(LOW_FPR, 1 / max(side)) for side in zip(*sizes, strict=True))
+    low = min(low_x, low_y)
+    ax.plot([low, 1], [low, 1], color="grey", lw=0.8, ls=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low_x, 1.15)  # past 1, or a perfect attack's curve would hide in the frame
+    ax.set_ylim(low_y, 1.15)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=9)
+
+
+def fig_membership_roc(run: Run, out: Path) -> Figure_:
+    """ROC of the run's single-model attacks at its last epoch: members its training samples,
+    non-members its holdout samples, the scores as metrics.json's membership section has them
+    (attacks)."""
+    last = run.metrics["membership"]["last"]["epoch"]
+    spec = TASKS.get(run.metrics["task"])  # a plugin's task that is not installed: no zlib
+    label_text = spec.label_text if spec is not None else None
+    columns = ["split", "loss", "noisy", "top_score", *([label_text] if label_text else [])]
+    rows = (
+        pl.scan_parquet(run.folder / "samples.parquet")
+        .filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
+        .select(columns)
+        .collect()
+    )
+    member = rows["split"].to_numpy() == "train"
+    curves = {
+        name: (s[member], s[~member]) for name, s in attacks._scores(rows, label_text).items()
+    }
+    fig = Figure(figsize=(4.8, 4.2))
+    _log_roc(fig.subplots(), curves, f"{run.name}, epoch {last}")
+    return _save(
+        fig, out, f"membership-roc-{run.name}",
+        f"{run.name}: membership attacks at the last epoch (members: training samples, "
+        "non-members: holdout samples), log-log ROC.",
+    )  # fmt: skip
+
+
+def cell_attack_scores(folders: Sequence[Path]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Inclusion [K, n] of a cell's subset units (each a target model) over the pool, sorted
+    by sample id, and the LiRA and loss-attack scores [K, n] of those (model, sample) pairs,
+    computed from the last epoch as counterfactual.cell does: it gives their figures only, and
+    an ROC curve needs the scores."""
+    frames = []
+    for folder in folders:
+        lf = pl.scan_parquet(folder / "samples.parquet")
+        last = lf.select(pl.col("epoch").max()).collect().item()
+        rows = lf.filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
+        frames.append(
+            rows.select("sample_id", "split", pl.col("loss").cast(pl.Float64),
+                        pl.col("p_given").cast(pl.Float64)).sort("sample_id").collect()
+        )  # fmt: skip
+    for folder, frame in zip(folders, frames, strict=True):
+        if not frame["sample_id"].equals(frames[0]["sample_id"]):
+            raise ValueError(f"{folder} predicts another pool than {folders[0]}")
+    inclusion = np.stack([f["split"].to_numpy() == "train" for f in frames])
+    p_given = np.stack([f["p_given"].fill_null(np.nan).to_numpy() for f in frames])
+    loss = np.stack([f["loss"].fill_null(np.nan).to_numpy() for f in frames])
+    return inclusion, {"LiRA": membership.lira(inclusion, p_given),
+                       "loss": membership.loss_score(loss)}  # fmt: skip
+
+
+def _cells(units: list[Run]) -> tuple[list[Cell], list[str]]:
+    """Subset units grouped into cells (the first folder of each subset index, should a copy
+    of a sweep sit beside it), each with counterfactual.cell's table and figures; a line for
+    each cell that cannot have them."""
+    groups: dict[tuple[Any, ...], dict[int, Run]] = {}
+    for u in units:
+        m = u.metrics
+        key = (m["task"], m["dataset"], m["model"], m.get("noise", {}).get("kind", "label"),
+               u.rate, m.get("seed", 0))  # fmt: skip
+        groups.setdefault(key, {}).setdefault(m["subset"]["index"], u)
+    cells, notes = [], []
+    for _, by_index in sorted(groups.items()):
+        members = [by_index[k] for k in sorted(by_index)]
+        if len(members) < 2:
+            notes.append(f"{members[0].name}: one subset unit; counterfactual memorization "
+                         "needs two or more")  # fmt: skip
+            continue
+        try:
+            table, figures = counterfactual.cell([u.folder for u in members])
+        except ValueError as e:
+            notes.append(f"{members[0].name}: {e}")
+            continue
+        cells.append(Cell(members, table, figures))
+    return cells, notes
+
+
+def fig_memorization(cell: Cell, out: Path) -> Figure_:
+    """Histograms of counterfactual memorization of the clean and the noisy samples of a
+    cell: a noisy label can only be learnt by memorizing it, so its samples should sit
+    further right."""
+    fig = Figure(figsize=(4.8, 3.6))
+    ax = fig.subplots()
+    bins = np.linspace(-1.0, 1.0, 41)
+    for noisy, color, label in ((False, "tab:blue", "clean"), (True, "tab:red", "noisy")):
+        values = cell.table.filter(pl.col("noisy") == noisy)["memorization"].drop_nulls()
+        if values.len():
+            ax.hist(values.to_numpy(), bins=bins, alpha=0.55, color=color, density=True,
+                    label=f"{label} (n {values.len()}, mean {values.mean():.3f})")  # fmt: skip
+    ax.set_xlabel("counterfactual memorization (p_given in - out)")
+    ax.set_ylabel("density")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{cell.name}, {len(cell.units)} subset models", fontsize=9)
+    return _save(
+        fig, out, f"memorization-{cell.name}",
+        f"{cell.name}: counterfactual memorization of clean vs noisy samples.",
+    )  # fmt: skip
+
+
+def fig_lira_roc(cell: Cell, out: Path) -> Figure_:
+    """ROC of LiRA (each subset model the target, the others its shadow models) beside the
+    loss attack on the same (model, sample) pairs."""
+    inclusion, scores = cell_attack_scores(cell.folders)
+    curves = {name: (s[inclusion], s[~inclusion]) for name, s in scores.items()}
+    fig = Figure(figsize=(4.8, 4.2))
+    _log_roc(fig.subplots(), curves, f"{cell.name}, {len(cell.units)} subset models")
+    return _save(
+        fig, out, f"lira-roc-{cell.name}",
+        f"{cell.name}: LiRA vs the loss attack on the same (model, sample) pairs, log-log ROC.",
+    )  # fmt: skip
+
+
+def _interval(figure: dict[str, Any] | None) -> str:
+    """A figure's value and its 95% interval, as metrics.json has them."""
+    if figure is None or figure.get("value") is None:
+        return "-"
+    if figure.get("low") is None:
+        return _fmt(figure["value"])
+    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
+
+
+def _attack_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """Each run's attacks at its selected epoch, all / clean / noisy, and the confidence attack
+    with test samples as non-members (the shift between splits that the holdout avoids)."""
+    header = ["run", "epoch", "attack", "samples", "members", "non-members", "AUROC [95%]",
+              "TPR at 1% FPR [95%]"]  # fmt: skip
+    rows = []
+    for r in runs:
+        selected = r.metrics["membership"]["selected"]
+        names = [a for a in selected if a not in ("epoch", "test_as_nonmembers")]
+        found = [(a, s, selected[a][s]) for a in names for s in ("all", "clean", "noisy")]
+        test = selected.get("test_as_nonmembers")
+        found += [("confidence (test as non-members)", "all", test["confidence"])] if test else []
+        rows += [
+            [r.name, str(selected["epoch"]), attack, subset, str(f["n_members"]),
+             str(f["n_nonmembers"]), _interval(f["auroc"]), _interval(f["tpr_at_1pct_fpr"])]
+            for attack, subset, f in found if f is not None
+        ]  # fmt: skip
+    return header, rows
+
+
+def _cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = ["cell", "models", "samples", "memorization clean", "memorization noisy",
+              "LiRA AUROC [95%]", "LiRA TPR at 1% FPR", "loss AUROC [95%]",
+              "loss TPR at 1% FPR", "pairs in / out"]  # fmt: skip
+    rows = []
+    for c in cells:
+        f = c.figures
+        mem = f["memorization"]
+        rows.append(
+            [c.name, str(f["models"]), str(f["samples"]),
+             f"{_fmt(mem['clean']['mean'])} (n {mem['clean']['n']})",
+             f"{_fmt(mem['noisy']['mean'])} (n {mem['noisy']['n']})",
+             _interval(f["lira"]["auroc"]), _interval(f["lira"]["tpr_at_1pct_fpr"]),
+             _interval(f["loss_attack"]["auroc"]), _interval(f["loss_attack"]["tpr_at_1pct_fpr"]),
+             f"{f['lira']['n_members']} / {f['lira']['n_nonmembers']}"]
+        )  # fmt: skip
+    return header, rows
+
+
+def _proxy_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = ["cell", "signal", "Spearman rho", "95% interval", "n"]
+    rows = []
+    for c in cells:
+        for name, rho in c.figures["proxies"].items():
+            interval = "-" if rho["low"] is None else f"[{rho['low']:.3f}, {rho['high']:.3f}]"
+            rows.append([c.name, name, _fmt(rho["value"]), interval, str(rho["n"])])
+    return header, rows
+
+
+def _label(row: dict[str, Any], prefix: str) -> str:
+    """A label from labels.parquet's columns of `prefix` (given_ or true_): each task names
+    its own, so they are shown by name; token lists as their text."""
+    parts = []
+    for key, value in row.items():
+        if key.startswith(prefix):
+            if isinstance(value, bool):
+                value = str(value).lower()
+            elif value and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = " ".join(value)
+            parts.append(f"{key.removeprefix(prefix)} {value}")
+    return ", ".join(parts)
+
+
+def _token(text: str) -> str:
+    """A source token on one line, a long one (a docstring) cut short: a table cell."""
+    text = " ".join(text.split())
+    return text if len(text) <= CODE_TOKEN_CHARS else text[: CODE_TOKEN_CHARS - 1] + "…"
+
+
+def _source(dataset: str, ids: list[str]) -> dict[str, str]:
+    """The first CODE_TOKENS source tokens of each sample, from the dataset."""
+    from benchmark import datasets  # builds or reads the dataset cache: only where it is shown
+
+    rows = (
+        datasets.load(dataset).samples.filter(pl.col("id").is_in(ids))
+        .select("id", "source_tokens").collect()
+    )  # fmt: skip
+    return {
+        i: " ".join(map(_token, t[:CODE_TOKENS])) + (" …" if len(t) > CODE_TOKENS else "")
+        for i, t in zip(rows["id"].to_list(), rows["source_tokens"].to_list(), strict=True)
+    }
+
+
+def _memorized_rows(cell: Cell) -> tuple[list[str], list[list[str]], str | None]:
+    """The TOP_MEMORIZED most memorized samples of a cell with their labels and code, and a
+    line saying why the code is missing when the dataset cannot be read here."""
+    top = cell.table.drop_nulls("memorization").sort("memorization", descending=True)
+    top = top.head(TOP_MEMORIZED)
+    ids = top["sample_id"].to_list()
+    labels = pl.read_parquet(cell.folders[0] / "labels.parquet").filter(
+        pl.col("sample_id").is_in(ids)
+    )
+    label_of = {r["sample_id"]: r for r in labels.to_dicts()}
+    dataset = cell.metrics["dataset"]
+    try:
+        code, note = _source(dataset, ids), None
+    except Exception as e:  # the report is still worth having without the code
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        code, note = {}, f"code not shown: dataset {dataset} could not be loaded ({reason})"
+    header = ["#", "sample", "noisy", "memorization", "p_given in", "p_given out",
+              "given label", "true label", "code"]  # fmt: skip
+    rows = [
+        [str(i), r["sample_id"], str(r["noisy"]).lower(), _fmt(r["memorization"]),
+         _fmt(r["score_in"]), _fmt(r["score_out"]),
+         _label(label_of.get(r["sample_id"], {}), "given_"),
+         _label(label_of.get(r["sample_id"], {}), "true_"),
+         code.get(r["sample_id"], "-")]
+        for i, r in enumerate(top.to_dicts(), 1)
+    ]  # fmt: skip
+    return header, rows, note
+
+
+# A piece of the page, written as Markdown and as HTML: ("h", level, text), ("p", text),
+# ("table", header, rows) or ("figure", Figure_).
+Block = tuple[Any, ...]
+
+
+def _membership(runs: list[Run], units: list[Run], out: Path) -> list[Block]:
+    """The Membership section: single-run attacks, then the subset cells; empty where there
+    is neither a holdout split nor a subset unit."""
+    held = [r for r in runs if _has_holdout(r)]
+    blocks: list[Block] = []
+    if held:
+        blocks += [
+            ("h", 3, "Single-run attacks"),
+            ("p", "Members: each run's training samples; non-members: its holdout samples "
+                  "(training-pool samples it predicts but never trains on). Figures at the "
+                  "selected epoch with 95% bootstrap intervals; ROC curves at the last epoch."),
+            ("table", *_attack_rows(held)),
+        ]  # fmt: skip
+        blocks += [("figure", fig_membership_roc(r, out))
+                   for r in _detailed(runs) if _has_holdout(r)]  # fmt: skip
+        without = [r.name for r in runs if not _has_holdout(r)]
+        blocks += [("p", f"No holdout split: {', '.join(without)}.")] if without else []
+    cells, notes = _cells(units)
+    if cells or notes:
+        blocks += [
+            ("h", 3, "Counterfactual memorization (subset units)"),
+            ("p", "Each cell's subset models trained on seeded halves of the same pool: a "
+                  "sample's memorization is its mean p_given when trained on minus when held "
+                  "out; LiRA takes each model in turn as the target and the others as its "
+                  "shadow models, beside the loss attack on the same (model, sample) pairs."),
+        ]  # fmt: skip
+        blocks += [("p", note) for note in notes]
+    if cells:
+        blocks += [("table", *_cell_rows(cells)),
+                   ("h", 4, "Proxies: Spearman correlation with counterfactual memorization"),
+                   ("table", *_proxy_rows(cells))]  # fmt: skip
+        for c in _detailed(cells):
+            header, rows, note = _memorized_rows(c)
+            blocks += [
+                ("h", 4, c.name),
+                ("figure", fig_memorization(c, out)),
+                ("figure", fig_lira_roc(c, out)),
+                ("p", f"Most memorized samples (the first {CODE_TOKENS} source tokens):"),
+                *([("p", note)] if note else []),
+                ("table", header, rows),
+            ]
+    return [("h", 2, "Membership"), *blocks] if blocks else []
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")  # a code token such as `|` must not split the cell
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -379,6 +739,41 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _md(blocks: list[Block]) -> list[str]:
+    lines: list[str] = []
+    for kind, *rest in blocks:
+        if kind == "h":
+            lines += ["#" * rest[0] + " " + rest[1], ""]
+        elif kind == "p":
+            lines += [rest[0], ""]
+        elif kind == "table":
+            lines += [_md_table(*rest), ""]
+        else:
+            f = rest[0]
+            lines += [f"![{f.caption}](figures/{f.stem}.png)", "", f"*{f.caption}*", ""]
+    return lines
+
+
+def _html(blocks: list[Block]) -> list[str]:
+    parts = []
+    for kind, *rest in blocks:
+        if kind == "h":
+            parts.append(f"<h{rest[0]}>{html.escape(rest[1])}</h{rest[0]}>")
+        elif kind == "p":
+            parts.append(f"<p>{html.escape(rest[0])}</p>")
+        elif kind == "table":
+            parts.append(_html_table(*rest))
+        else:
+            f = rest[0]
+            data = base64.b64encode(f.png).decode("ascii")
+            parts.append(
+                f'<figure id="{html.escape(f.stem)}"><img alt="{html.escape(f.caption)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{html.escape(f.caption)}'
+                "</figcaption></figure>"
+            )
+    return parts
 
 
 _STYLE = """
@@ -393,54 +788,49 @@ figcaption { font-size: 0.9em; color: #555; }
 
 def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
     """Write report.html and report.md (and figures/) for the runs at or under `path`;
-    returns the two files' paths. `out` defaults to `path/report`."""
-    runs = load_runs(path)
+    returns the two files' paths. `out` defaults to `path/report`. Subset units appear in the
+    Membership section only."""
+    loaded = load_runs(path)
+    runs = [r for r in loaded if r.metrics.get("subset") is None]
+    units = [r for r in loaded if r.metrics.get("subset") is not None]
     out = out if out is not None else path / "report"
     out.mkdir(parents=True, exist_ok=True)
-    summary = robustness([r.folder for r in runs])
-    figures = [fig_curves(runs, out)]
-    for run in _detailed(runs):
-        samples = _samples(run)
-        figures += [
-            fig_losses(run, out),
-            fig_cartography(run, samples, out),
-            fig_roc(run, samples, out),
-        ]
-        scores = fig_predicted_scores(run, out)
-        figures += [scores] if scores else []
-    figures.append(fig_robustness(summary, out))
-    (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
+    blocks: list[Block] = []
+    if runs:
+        summary = robustness([r.folder for r in runs])
+        figures = [fig_curves(runs, out)]
+        for run in _detailed(runs):
+            samples = _samples(run)
+            figures += [
+                fig_losses(run, out),
+                fig_cartography(run, samples, out),
+                fig_roc(run, samples, out),
+            ]
+            scores = fig_predicted_scores(run, out)
+            figures += [scores] if scores else []
+        figures.append(fig_robustness(summary, out))
+        (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
+        blocks += [("h", 2, "Runs"), ("table", *_run_rows(runs)),
+                   ("h", 2, "Robustness"), ("table", *_robustness_rows(summary)),
+                   ("h", 2, "Figures"), *(("figure", f) for f in figures)]  # fmt: skip
+    blocks += _membership(runs, units, out)
 
-    run_table = _run_rows(runs)
-    rob_table = _robustness_rows(summary)
-    what = runs[0].name if len(runs) == 1 else f"{len(runs)} runs under {path.name or path}"
+    where = path.name or path
+    if units:
+        what = f"{len(runs)} runs and " if runs else ""
+        what += f"{len(units)} subset units under {where}"
+    else:
+        what = runs[0].name if len(runs) == 1 else f"{len(runs)} runs under {where}"
     title = f"Memorization report: {what}"
-    md = [f"# {title}", "", "## Runs", "", _md_table(*run_table), ""]
-    md += ["## Robustness", "", _md_table(*rob_table), "", "## Figures", ""]
-    for f in figures:
-        md += [f"![{f.caption}](figures/{f.stem}.png)", "", f"*{f.caption}*", ""]
     md_path = out / "report.md"
-    md_path.write_text("\n".join(md))
-
+    md_path.write_text("\n".join(_md([("h", 1, title), *blocks])))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "<h2>Runs</h2>",
-        _html_table(*run_table),
-        "<h2>Robustness</h2>",
-        _html_table(*rob_table),
-        "<h2>Figures</h2>",
+        *_html([("h", 1, title), *blocks]),
+        "</body></html>",
     ]
-    for f in figures:
-        data = base64.b64encode(f.png).decode("ascii")
-        parts.append(
-            f'<figure id="{html.escape(f.stem)}"><img alt="{html.escape(f.caption)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(f.caption)}'
-            "</figcaption></figure>"
-        )
-    parts.append("</body></html>")
     html_path = out / "report.html"
     html_path.write_text("\n".join(parts))
     return html_path, md_path
