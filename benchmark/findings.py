@@ -343,9 +343,10 @@ def _provenance(units: list[Unit]) -> str:
 
 def write_page(
     cases: list[dict[str, Any]], units: dict[tuple[str, str], list[Unit]], out: Path,
-    command: str,
+    command: str, membership: list[str] | None = None,
 ) -> Path:  # fmt: skip
-    """findings.md and findings/<task>-<model>.svg under `out`; returns the page's path."""
+    """findings.md and findings/<task>-<model>.svg under `out`, with ``membership``'s lines
+    (benchmark.findings_membership) before the closing section; returns the page's path."""
     lines = [
         "# The study's finding, measured on every task",
         "",
@@ -421,6 +422,8 @@ def write_page(
                 row += f" {_fmt(r['distinct_test_outputs'])} |"
             lines.append(row)  # fmt: skip
         lines += ["", f"Measured from {_provenance(units[key])}."]
+    if membership:
+        lines += ["", *membership]
     lines += ["", *ELSEWHERE]
     out.mkdir(parents=True, exist_ok=True)
     page = out / "findings.md"

@@ -165,6 +165,13 @@ def test_a_subset_sweep_measures_counterfactual_memorization_and_lira(tmp_path):
     both = table.filter((pl.col("times_in") > 0) & (pl.col("times_out") > 0))
     assert (both["times_in"] + both["times_out"] == 4).all()
     assert (both["memorization"] > 0.6).all()
+    # the findings page's section: the command that made the units, and the cell's figures
+    from benchmark import findings_membership
+
+    page = "\n".join(findings_membership.section(results))
+    assert "--models memorizer --noise-kind label --noise 0.5 --seeds 1 --profile smoke " \
+        "--subsets 4 --subset-share 0.5" in page  # fmt: skip
+    assert "| 0.5 | 1 | " in page and "| 1.000 | 1.000 | 1.000 | 1.000 |" in page
     # the same command again: every unit is complete, the tables are the same
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and json.loads(again.stdout)["skipped"] == 4

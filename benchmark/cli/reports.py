@@ -147,7 +147,10 @@ def findings(
                            code=1)  # fmt: skip
     try:
         summaries, units = fd.collect(results, pairs)
-        page = fd.write_page(summaries, units, out, "bench " + shlex.join(sys.argv[1:]))
+        from benchmark.findings_membership import section
+
+        page = fd.write_page(summaries, units, out, "bench " + shlex.join(sys.argv[1:]),
+                             section(results))  # fmt: skip
     except (ValueError, OSError, KeyError) as e:
         raise fail(str(e)) from None
     console.err.print(f"wrote {page}", highlight=False)

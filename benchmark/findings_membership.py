@@ -1,0 +1,148 @@
+"""The findings page's membership section: what a subset sweep says about memorization.
+
+For every cell of subset units under ``RESULTS/subsets`` (one model, noise rate and seed, K
+models each trained on a seeded half of the pool; ``bench sweep --subsets K``), the
+counterfactual memorization of each sample, LiRA and the ranking of the cheap signals
+(benchmark.metrics.counterfactual), then per model and noise rate the mean over seeds with its
+95% interval: do noisy samples get memorized more than clean ones, does LiRA find more members
+than the loss alone, and which cheap signal tracks counterfactual memorization best.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmark.metrics import counterfactual
+from benchmark.metrics.sweep import difference_interval, mean_interval
+from benchmark.results import SUBSETS, is_complete, verify
+
+
+def _fmt(s: dict[str, Any], digits: int = 3) -> str:
+    if s.get("mean") is None:
+        return "-"
+    out = f"{s['mean']:.{digits}f}"
+    if s.get("ci_low") is not None:
+        out += f" [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
+    return out
+
+
+def _fmt_diff(d: dict[str, Any], digits: int = 3) -> str:
+    if d["diff"] is None:
+        return "-"
+    out = f"{d['diff']:+.{digits}f}"
+    if d["low"] is not None:
+        out += f" [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+    return out
+
+
+def cells(results: Path) -> dict[tuple, list[tuple[Path, dict, dict]]]:
+    """(task, dataset, model, rate, seed) -> the cell's verified subset units (folder,
+    metrics.json, run.json), in subset order."""
+    found: dict[tuple, list[tuple[Path, dict, dict]]] = defaultdict(list)
+    for metrics_path in sorted((results / SUBSETS).rglob("metrics.json")):
+        folder = metrics_path.parent
+        if not is_complete(folder) or verify(folder) is not None:
+            continue
+        m = json.loads(metrics_path.read_text())
+        if "subset" not in m:
+            continue
+        run = json.loads((folder / "run.json").read_text())
+        key = (m["task"], m["dataset"], m["model"], float(m["noise"]["rate"]), int(m["seed"]))
+        found[key].append((folder, m, run))
+    return {k: sorted(v, key=lambda u: u[1]["subset"]["index"]) for k, v in found.items()}
+
+
+def section(results: Path) -> list[str]:
+    """The page's lines (none when ``results`` holds no subset units)."""
+    from benchmark.sweep_spec import command
+
+    found = {k: v for k, v in cells(results).items() if len(v) >= 2}
+    if not found:
+        return []
+    per: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for (task, dataset, model, rate, _seed), units in sorted(found.items()):
+        _, figures = counterfactual.cell([u[0] for u in units])
+        per[(task, dataset, model)].append({"rate": rate, **figures})
+    lines = [
+        "## Memorization measured directly: counterfactual memorization and LiRA",
+        "",
+        "Each cell below trained K models, each on its own seeded half of the training pool "
+        "(the same noise on the same samples) and predicting the other half as held out. A "
+        "sample's counterfactual memorization is the probability of its given label when "
+        "trained on minus when held out (Feldman & Zhang 2020); LiRA (Carlini et al. 2022) "
+        "takes each model in turn as the target and the others as its shadow models; each "
+        "cheap signal (averaged over the models that trained on the sample) is judged by its "
+        "Spearman correlation with counterfactual memorization. Means over seeds with 95% "
+        "intervals (docs/metrics.md defines every figure).",
+    ]
+    for (task, dataset, model), rows in per.items():
+        first = found[next(k for k in found if k[:3] == (task, dataset, model))]
+        config = first[0][2].get("config", {})
+        rates = sorted({r["rate"] for r in rows})
+        seeds = len({k[4] for k in found if k[:3] == (task, dataset, model)})
+        k = max(r["models"] for r in rows)
+        lines += ["", f"### {task}: {model} on {dataset}, {k} subset models per cell", "",
+                  "Made by:", "", "```",
+                  command(task, dataset, model, first[0][1]["noise"]["kind"], rates, seeds,
+                          str(first[0][1]["profile"]), config, subsets=k),
+                  "```", ""]  # fmt: skip
+        lines += _tables(rows, rates)
+    return lines
+
+
+def _by_rate(rows: list[dict[str, Any]], rate: float) -> list[dict[str, Any]]:
+    return [r for r in rows if r["rate"] == rate]
+
+
+def _tables(rows: list[dict[str, Any]], rates: list[float]) -> list[str]:
+    lines = [
+        "| noise | seeds | memorization, clean | memorization, noisy | noisy - clean [95%] | "
+        "LiRA AUROC | LiRA TPR at 1% FPR | loss attack AUROC | loss attack TPR at 1% FPR |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for rate in rates:
+        at = _by_rate(rows, rate)
+        clean = [r["memorization"]["clean"]["mean"] for r in at]
+        noisy = [r["memorization"]["noisy"]["mean"] for r in at]
+        diff = difference_interval(noisy, clean)
+
+        def figure(name: str, key: str, at: list[dict[str, Any]] = at) -> dict[str, Any]:
+            return mean_interval([r[name][key]["value"] for r in at if r[name][key]["value"]
+                                  is not None])  # fmt: skip
+
+        lines.append(
+            f"| {rate:g} | {len(at)} | {_fmt(mean_interval(clean))} | "
+            f"{_fmt(mean_interval(noisy))} | {_fmt_diff(diff)} | "
+            f"{_fmt(figure('lira', 'auroc'))} | {_fmt(figure('lira', 'tpr_at_1pct_fpr'))} | "
+            f"{_fmt(figure('loss_attack', 'auroc'))} | "
+            f"{_fmt(figure('loss_attack', 'tpr_at_1pct_fpr'))} |"
+        )
+        if diff["low"] is not None:
+            side = ("more" if diff["low"] > 0 else "less" if diff["high"] < 0
+                    else "neither more nor less (the interval includes 0)")  # fmt: skip
+            verdicts.append(f"At noise {rate:g} noisy samples are memorized {side} than clean "
+                            f"ones: {_fmt_diff(diff)}.")  # fmt: skip
+    lines += ["", "How well each cheap signal ranks the samples by counterfactual "
+              "memorization (Spearman's rho, mean over seeds [95%]; negative: the signal falls "
+              "as memorization rises):", "",
+              "| noise | " + " | ".join(counterfactual.PROXIES) + " |",
+              "|---|" + "---|" * len(counterfactual.PROXIES)]  # fmt: skip
+    for rate in rates:
+        at = _by_rate(rows, rate)
+        cells_ = []
+        best: tuple[float, str] | None = None
+        for name in counterfactual.PROXIES:
+            rho = mean_interval([r["proxies"][name]["value"] for r in at
+                                 if r["proxies"][name]["value"] is not None])  # fmt: skip
+            cells_.append(_fmt(rho, 2))
+            if rho["mean"] is not None and (best is None or abs(rho["mean"]) > best[0]):
+                best = (abs(rho["mean"]), name)
+        lines.append(f"| {rate:g} | " + " | ".join(cells_) + " |")
+        if best is not None:
+            verdicts.append(f"At noise {rate:g} the signal that tracks counterfactual "
+                            f"memorization best is `{best[1]}` (|rho| {best[0]:.2f}).")  # fmt: skip
+    return [*lines, "", *verdicts]
