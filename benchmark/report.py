@@ -448,10 +448,12 @@ def fig_membership_roc(run: Run, out: Path) -> Figure_:
     last = run.metrics["membership"]["last"]["epoch"]
     spec = TASKS.get(run.metrics["task"])  # a plugin's task that is not installed: no zlib
     label_text = spec.label_text if spec is not None else None
-    columns = ["split", "loss", "noisy", "top_score", *([label_text] if label_text else [])]
+    lf = pl.scan_parquet(run.folder / "samples.parquet")
+    names = lf.collect_schema().names()
+    columns = ["split", "loss", "noisy", "top_score"]
+    columns += [c for c in (label_text, attacks.LOGPROBS) if c is not None and c in names]
     rows = (
-        pl.scan_parquet(run.folder / "samples.parquet")
-        .filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
+        lf.filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
         .select(columns)
         .collect()
     )
