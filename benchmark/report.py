@@ -458,9 +458,7 @@ def fig_membership_roc(run: Run, out: Path) -> Figure_:
         .collect()
     )
     member = rows["split"].to_numpy() == "train"
-    curves = {
-        name: (s[member], s[~member]) for name, s in attacks._scores(rows, label_text).items()
-    }
+    curves = {name: (s[member], s[~member]) for name, s in attacks.scores(rows, label_text).items()}
     fig = Figure(figsize=(4.8, 4.2))
     _log_roc(fig.subplots(), curves, f"{run.name}, epoch {last}")
     return _save(

@@ -48,7 +48,7 @@ def _figures(member: np.ndarray, nonmember: np.ndarray) -> dict[str, Any] | None
     return membership.attack_figures(member, nonmember, seed=SEED, resamples=RESAMPLES)
 
 
-def _scores(rows: pl.DataFrame, label_text: str | None) -> dict[str, np.ndarray]:
+def scores(rows: pl.DataFrame, label_text: str | None) -> dict[str, np.ndarray]:
     """Each attack's score of every row (NaN where the row has none, e.g. a test loss)."""
     loss = rows["loss"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     out = {"loss": membership.loss_score(loss)}
@@ -63,11 +63,11 @@ def _scores(rows: pl.DataFrame, label_text: str | None) -> dict[str, np.ndarray]
 
 
 def _at_epoch(rows: pl.DataFrame, task: str, label_text: str | None) -> dict[str, Any]:
-    scores = _scores(rows, label_text)
+    found = scores(rows, label_text)
     split, noisy = rows["split"].to_numpy(), rows["noisy"].fill_null(False).to_numpy()
     member, nonmember = split == "train", split == HOLDOUT
     out: dict[str, Any] = {}
-    for attack, score in scores.items():
+    for attack, score in found.items():
         out[attack] = {
             "all": _figures(score[member], score[nonmember]),
             "clean": _figures(score[member & ~noisy], score[nonmember & ~noisy]),
@@ -77,7 +77,7 @@ def _at_epoch(rows: pl.DataFrame, task: str, label_text: str | None) -> dict[str
     out["test_as_nonmembers"] = (
         None
         if task in RANKED_HELD_OUT
-        else {"confidence": _figures(scores["confidence"][member], scores["confidence"][test])}
+        else {"confidence": _figures(found["confidence"][member], found["confidence"][test])}
     )
     return out
 
