@@ -442,14 +442,16 @@ def _warn_past_budget(task: dict[str, Any], started: float, train_seconds: float
 
 def step(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, losses: torch.Tensor, clip: float
-) -> float:
+) -> torch.Tensor:
     """One step on the mean of a batch's per-sample losses, gradients clipped to ``clip``;
-    returns their sum, for the epoch's mean."""
+    returns their sum, for the epoch's mean: a float64 tensor on the model's device, so that
+    an epoch reads it back once (on CUDA a float() here would wait for every step to finish);
+    float64 adds as the Python floats it replaces did, to the same bits."""
     optimizer.zero_grad(set_to_none=True)
     losses.mean().backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
-    return float(losses.detach().sum())
+    return losses.detach().sum().double()
 
 
 def guarded(output: Path, body: Callable[[Events], None]) -> int:

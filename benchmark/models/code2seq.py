@@ -303,7 +303,7 @@ def train_epoch(
         total += trainer.step(model, optimizer, losses, float(hp["clip"]))
         if schedule is not None:
             schedule.step()
-    return total / max(len(order), 1)
+    return float(total) / max(len(order), 1)
 
 
 def prediction_lines(

@@ -146,7 +146,7 @@ def train_epoch(
         with ctx.amp():
             losses = F.cross_entropy(model(x), y, reduction="none")
         total += trainer.step(model, optimizer, losses, float(hp["clip"]))
-    return total / max(len(order), 1)
+    return float(total) / max(len(order), 1)
 
 
 def build(

@@ -496,7 +496,7 @@ def train_epoch(
             losses = sample_losses(model(batch), batch)
         total += trainer.step(model, optimizer, losses, float(hp["clip"]))
         count += len(indices)
-    return total / max(count, 1)
+    return float(total) / max(count, 1)
 
 
 def prediction_lines(

@@ -203,8 +203,8 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["clip"]))
         optimizer.step()
         schedule.step()
-        total += float(losses.detach().sum())
-    return total / max(len(order), 1)
+        total += losses.detach().sum().double()  # read once an epoch (trainer.step)
+    return float(total) / max(len(order), 1)
 
 
 def parameter_counts(task: str = "code_to_text") -> dict[str, int]:
