@@ -53,8 +53,8 @@ def _membership_name(key: str) -> str:
         if parts[2] in ("loss", "zlib", "min_k", "confidence") and len(parts) > 3:
             parts[2] = "<attack>"
             parts[3] = "<subset>" if parts[3] in ("all", "clean", "noisy") else parts[3]
-        if parts[2] == "test_as_nonmembers":
-            return ".".join(parts[:4]) + ".*"
+        if parts[2] == "test_as_nonmembers":  # null for code_search
+            return ".".join(parts[:4]) + ".*" if len(parts) > 3 else ".".join(parts)
         if len(parts) > 5 and parts[4] in ("auroc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr"):
             parts[4] = "<figure>"
     return ".".join(parts)
