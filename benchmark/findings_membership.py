@@ -59,7 +59,13 @@ def section(results: Path) -> list[str]:
     """The page's lines (none when ``results`` holds no subset units)."""
     from benchmark.sweep_spec import command
 
-    found = {k: v for k, v in cells(results).items() if len(v) >= 2}
+    every = cells(results)
+    # A cell counts once all its subsets are in: as many as the fullest cell of its model has
+    # (a sweep still running leaves some short).
+    full: dict[tuple, int] = defaultdict(int)
+    for key, units in every.items():
+        full[key[:3]] = max(full[key[:3]], len(units))
+    found = {k: v for k, v in every.items() if len(v) >= 2 and len(v) == full[k[:3]]}
     if not found:
         return []
     per: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
