@@ -369,8 +369,12 @@ def fit(
     # Epoch k's predictions, checkpoint and event are written by one worker thread from a copy
     # of the weights while the model trains epoch k+1: the two overlap (about a third of a cpu
     # epoch is predictions; on CUDA the host's JSON work no longer leaves the device idle).
-    # Prediction draws no random numbers, so the bytes are those of doing it in turn; the
-    # checkpoint still follows its epoch file, so a kill at any point resumes as before.
+    # Where no core is spare (a unit of a local pool, which gives each unit its share of the
+    # cores) the worker runs each epoch's end before the next begins, as two threads on one
+    # core would only slow each other. Prediction draws no random numbers, so the bytes are the
+    # same either way; the checkpoint still follows its epoch file, so a kill at any point
+    # resumes as before.
+    overlap = ctx.device.type == "cuda" or spare_core()
     shadow = copy.deepcopy(run.model).eval()
     shadow.requires_grad_(False)
     pending: Future[float] | None = None
@@ -387,9 +391,9 @@ def fit(
             if pending is not None:
                 # The copy is free again, and the worker's errors surface here.
                 predict_seconds = pending.result()
-                if epoch == first + 1:
-                    _warn_past_budget(task, started, train_seconds, predict_seconds,
-                                      epochs - epoch)  # fmt: skip
+                if epoch == first + 1:  # each later epoch costs the longer of the two
+                    _warn_past_budget(task, started, max(train_seconds, predict_seconds),
+                                      epochs - epoch, predict_seconds)  # fmt: skip
             shadow.load_state_dict(run.model.state_dict())
             record = {"epoch": epoch, "train_loss": round(train_loss, 6),
                       "samples_per_s": round(run.samples / train_seconds, 1)}  # fmt: skip
@@ -404,6 +408,12 @@ def fit(
                 state["schedule"] = copy.deepcopy(run.schedule.state_dict())
             pending = worker.submit(_finish_epoch, run, shadow, ctx, state, record, epoch_start,
                                     train_seconds, checkpoint_path, pred_dir, events)  # fmt: skip
+            if not overlap:
+                predict_seconds = pending.result()
+                pending = None
+                if epoch == first:
+                    _warn_past_budget(task, started, train_seconds + predict_seconds,
+                                      epochs - epoch, 0.0)  # fmt: skip
     if pending is not None:
         pending.result()
     events.emit("done")
@@ -429,15 +439,23 @@ def _finish_epoch(run: Fit, shadow: torch.nn.Module, ctx: Context, state: dict[s
     return predict_seconds
 
 
-def _warn_past_budget(task: dict[str, Any], started: float, train_seconds: float,
-                      predict_seconds: float, left: int) -> None:  # fmt: skip
-    """Once the first epoch's predictions are in: warn when the run will overrun its time
-    budget. Each later epoch costs the longer of training and predictions, which overlap."""
+def spare_core() -> bool:
+    """Whether this process has a core beyond its torch threads for the predictions: the
+    cores it may use (``OMP_NUM_THREADS`` where a pool set it, as a local sweep does for each
+    unit, else its CPU affinity) against ``torch.get_num_threads()``."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    cores = int(given) if given.isdigit() else len(os.sched_getaffinity(0))
+    return cores > torch.get_num_threads()
+
+
+def _warn_past_budget(task: dict[str, Any], started: float, per_epoch: float, left: int,
+                      tail: float) -> None:  # fmt: skip
+    """Once the first epoch's predictions are in: warn when ``left`` more epochs of
+    ``per_epoch`` seconds, and ``tail`` after them, will overrun the run's time budget."""
     budget_s = task.get("time_budget_s")
-    projected = time.perf_counter() - started + max(train_seconds, predict_seconds) * left
-    if isinstance(budget_s, int | float) and projected + predict_seconds > budget_s:
-        log(f"warning: the run will take ~{projected + predict_seconds:.0f}s, past the budget "
-            f"{budget_s}s")  # fmt: skip
+    projected = time.perf_counter() - started + per_epoch * left + tail
+    if isinstance(budget_s, int | float) and projected > budget_s:
+        log(f"warning: the run will take ~{projected:.0f}s, past the budget {budget_s}s")
 
 
 def step(

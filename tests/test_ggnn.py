@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,10 +116,12 @@ def make_input(
     return folder
 
 
-def run_trainer(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
+def run_trainer(
+    input_dir: Path, output_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "benchmark.models.ggnn"]
     command += ["--input", str(input_dir), "--output", str(output_dir)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
 def events(output_dir: Path) -> list[dict]:
@@ -128,13 +131,15 @@ def events(output_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def two_runs(great_rows: list[dict], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two runs of 2 epochs with the same seed on a 400/73/73 split of the shard."""
+    """Two runs of 2 epochs with the same seed on a 400/73/73 split of the shard: the first
+    predicts each epoch beside the next one's training where a core is spare (trainer.fit),
+    the second, given one core as a sweep's pool gives its units, in turn."""
     root = tmp_path_factory.mktemp("ggnn")
     input_dir = make_input(root / "in", great_rows, (400, 73, 73), TINY)
     outputs = []
-    for k in range(2):
+    for k, env in enumerate(({}, {"OMP_NUM_THREADS": "1"})):
         out = root / f"out{k}"
-        result = run_trainer(input_dir, out)
+        result = run_trainer(input_dir, out, {**os.environ, **env})
         assert result.returncode == 0, result.stderr
         outputs.append(out)
     return outputs
