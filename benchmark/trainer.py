@@ -370,7 +370,7 @@ def fit(
     # of the weights while the model trains epoch k+1: the two overlap (about a third of a cpu
     # epoch is predictions; on CUDA the host's JSON work no longer leaves the device idle).
     # Where no core is spare (a unit of a local pool, which gives each unit its share of the
-    # cores) the worker runs each epoch's end before the next begins, as two threads on one
+    # cores) each epoch ends before the next begins, in this thread, as two threads on one
     # core would only slow each other. Prediction draws no random numbers, so the bytes are the
     # same either way; the checkpoint still follows its epoch file, so a kill at any point
     # resumes as before.
@@ -406,11 +406,12 @@ def fit(
                      "epochs": list(done_epochs)}  # fmt: skip
             if run.schedule is not None:
                 state["schedule"] = copy.deepcopy(run.schedule.state_dict())
-            pending = worker.submit(_finish_epoch, run, shadow, ctx, state, record, epoch_start,
-                                    train_seconds, checkpoint_path, pred_dir, events)  # fmt: skip
-            if not overlap:
-                predict_seconds = pending.result()
-                pending = None
+            ending = (run, shadow, ctx, state, record, epoch_start, train_seconds,
+                      checkpoint_path, pred_dir, events)  # fmt: skip
+            if overlap:
+                pending = worker.submit(_finish_epoch, *ending)
+            else:
+                predict_seconds = _finish_epoch(*ending)
                 if epoch == first:
                     _warn_past_budget(task, started, train_seconds + predict_seconds,
                                       epochs - epoch, 0.0)  # fmt: skip
