@@ -327,7 +327,7 @@ def verdict(case: dict[str, Any]) -> str:
     return "**The signature does not show.** " + " ".join(parts)
 
 
-def _provenance(units: list[Unit]) -> str:
+def provenance(units: list[Unit]) -> str:
     """Date span, hardware and code version of the runs, from their run.json."""
     started = sorted(u.run.get("started", "") for u in units if u.run.get("started"))
     days = sorted({s[:10] for s in started})
@@ -421,7 +421,7 @@ def write_page(
             if c["task"] in OUTPUTS:
                 row += f" {_fmt(r['distinct_test_outputs'])} |"
             lines.append(row)  # fmt: skip
-        lines += ["", f"Measured from {_provenance(units[key])}."]
+        lines += ["", f"Measured from {provenance(units[key])}."]
     if membership:
         lines += ["", *membership]
     lines += ["", *ELSEWHERE]

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from benchmark.findings import Unit, provenance
 from benchmark.metrics import counterfactual
 from benchmark.metrics.sweep import difference_interval, mean_interval
 from benchmark.results import SUBSETS, is_complete, verify
@@ -96,6 +97,8 @@ def section(results: Path) -> list[str]:
                           str(first[0][1]["profile"]), config, subsets=k),
                   "```", ""]  # fmt: skip
         lines += _tables(rows, rates)
+        units = [Unit(*u) for k, us in found.items() if k[:3] == (task, dataset, model) for u in us]
+        lines += ["", f"Measured from {provenance(units)}."]
     return lines
 
 
