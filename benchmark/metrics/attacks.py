@@ -34,6 +34,7 @@ from benchmark.tasks import TASKS
 
 RESAMPLES = 1000  # bootstrap resamples of each attack's interval
 LOGPROBS = "target_logprobs"  # the optional protocol field of the generation tasks
+TOP_SCORE = "top_score"  # the score of the model's own prediction, which every scorer writes
 MIN_K = 0.2  # Min-K%: the mean of the lowest 20% of the target's token log-probabilities
 SEED = 0  # of the bootstrap: the same table gives the same bytes
 # Tasks whose held-out predictions are of another kind than the training ones (code_search
@@ -58,7 +59,8 @@ def scores(rows: pl.DataFrame, label_text: str | None) -> dict[str, np.ndarray]:
     if LOGPROBS in rows.columns and rows[LOGPROBS].is_not_null().any():
         lists = [v if v is not None else [] for v in rows[LOGPROBS].to_list()]
         out["min_k"] = membership.min_k_score(lists, MIN_K)
-    out["confidence"] = rows["top_score"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    if TOP_SCORE in rows.columns:
+        out["confidence"] = rows[TOP_SCORE].cast(pl.Float64).fill_null(np.nan).to_numpy()
     return out
 
 
@@ -73,11 +75,11 @@ def _at_epoch(rows: pl.DataFrame, task: str, label_text: str | None) -> dict[str
             "clean": _figures(score[member & ~noisy], score[nonmember & ~noisy]),
             "noisy": _figures(score[member & noisy], score[nonmember & noisy]),
         }
-    test = split == "test"
+    test, confidence = split == "test", found.get("confidence")
     out["test_as_nonmembers"] = (
         None
-        if task in RANKED_HELD_OUT
-        else {"confidence": _figures(found["confidence"][member], found["confidence"][test])}
+        if task in RANKED_HELD_OUT or confidence is None
+        else {"confidence": _figures(confidence[member], confidence[test])}
     )
     return out
 
@@ -86,8 +88,8 @@ def summarize(lf: pl.LazyFrame, task: str, selected: int, last: int) -> dict[str
     """The run's membership section (module docstring) from its per-sample table."""
     label_text = TASKS[task].label_text
     names = lf.collect_schema().names()
-    columns = ["epoch", "split", "loss", "noisy", "top_score"]
-    columns += [c for c in (label_text, LOGPROBS) if c is not None and c in names]
+    columns = ["epoch", "split", "loss", "noisy"]
+    columns += [c for c in (label_text, LOGPROBS, TOP_SCORE) if c is not None and c in names]
     rows = lf.filter(pl.col("epoch").is_in([selected, last])).select(columns).collect()
     counts = rows.filter(pl.col("epoch") == last)["split"].value_counts()
     n = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
