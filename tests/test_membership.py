@@ -315,3 +315,25 @@ def test_spearman_matches_scipy_and_its_bootstrap_is_seeded() -> None:
     rho = mi._weighted_spearman(*sides, counts)
     for r in range(3):
         assert rho[r] == pytest.approx(spearmanr(x[pick[r]], y[pick[r]]).statistic, abs=1e-9)
+
+
+def test_lira_intervals_resample_samples_not_pairs() -> None:
+    """Eight models that score every sample alike (each sample in for four, out for four)
+    add no information beyond one model: the interval must be as wide as one model's, not
+    sqrt(8) times narrower as it would be if the 8 copies of a pair counted as independent."""
+    rng = np.random.default_rng(3)
+    n, k = 400, 8
+    base_in, base_out = rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)
+    inclusion = np.zeros((k, n), dtype=bool)
+    inclusion[:4] = True
+    scores = np.where(inclusion, base_in, base_out)
+    found = mi.lira_figures(inclusion, scores, seed=0, resamples=400)
+    pooled = mi.attack_figures(scores[inclusion], scores[~inclusion], seed=0, resamples=400)
+    one = mi.attack_figures(base_in, base_out, seed=0, resamples=400)
+
+    def width(f: dict) -> float:
+        return f["auroc"]["high"] - f["auroc"]["low"]
+
+    assert found["auroc"]["value"] == pooled["auroc"]["value"] == one["auroc"]["value"]
+    assert width(found) > 1.5 * width(pooled)
+    assert width(found) == pytest.approx(width(one), rel=0.35)

@@ -343,9 +343,34 @@ def lira_figures(
     inclusion: np.ndarray, scores: np.ndarray, seed: int = 0, resamples: int = 1000
 ) -> dict[str, Any]:
     """`attack_figures` over every (model, sample) pair with a finite score, a member where
-    the model trained on the sample; the bootstrap treats the pairs as independent."""
+    the model trained on the sample. The pairs of one sample share it (its difficulty, its
+    label), so they are not independent: the bootstrap resamples samples, each drawn one
+    taking all its pairs along, which gives the wider, honest interval."""
     inc, s = _check_grid(inclusion, scores)
-    return attack_figures(s[inc], s[~inc], seed=seed, resamples=resamples)
+    k, i = np.nonzero(np.isfinite(s))
+    is_member = inc[k, i]
+    m, n = s[k, i][is_member], s[k, i][~is_member]
+    names = ["auroc", *(name for name, _ in LOW_FPRS)]
+    out: dict[str, Any] = {"n_members": int(m.size), "n_nonmembers": int(n.size)}
+    if m.size == 0 or n.size == 0:
+        return out | {name: {"value": None, "low": None, "high": None} for name in names}
+    values = [auroc(m, n), *(tpr_at_fpr(m, n, fpr) for _, fpr in LOW_FPRS)]
+    gm, gn, width = _groups(m, n)
+    sm, sn, samples = i[is_member], i[~is_member], s.shape[1]
+    rng = np.random.default_rng(seed)
+    boot: list[list[np.ndarray]] = [[] for _ in names]
+    for size in _chunks(resamples, width):
+        # [size, samples] copies of each sample, then its pairs' weights per score group
+        copies = _draw(rng, np.arange(samples), samples, size).astype(np.float64)
+        wm = np.stack([np.bincount(gm, weights=c[sm], minlength=width) for c in copies])
+        wn = np.stack([np.bincount(gn, weights=c[sn], minlength=width) for c in copies])
+        auc, tprs = _roc_figures(wm, wn, [f for _, f in LOW_FPRS])
+        for store, figure in zip(boot, [auc, *tprs], strict=True):
+            store.append(figure)
+    for name, value, store in zip(names, values, boot, strict=True):
+        low, high = _interval(np.concatenate(store)) if store else (None, None)
+        out[name] = {"value": _round(value), "low": low, "high": high}
+    return out
 
 
 def _group_ranks(groups: np.ndarray, width: int, counts: np.ndarray) -> np.ndarray:
