@@ -267,7 +267,7 @@ def figure(case: dict[str, Any], units: list[Unit], path: Path) -> None:
         fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
 
 
-def _fmt(s: dict[str, Any], digits: int = 3) -> str:
+def fmt(s: dict[str, Any], digits: int = 3) -> str:
     if s.get("mean") is None:
         return "-"
     out = f"{s['mean']:.{digits}f}"
@@ -276,7 +276,7 @@ def _fmt(s: dict[str, Any], digits: int = 3) -> str:
     return out
 
 
-def _fmt_diff(d: dict[str, Any], digits: int = 3) -> str:
+def fmt_diff(d: dict[str, Any], digits: int = 3) -> str:
     if d["diff"] is None:
         return "-"
     out = f"{d['diff']:+.{digits}f}"
@@ -290,13 +290,13 @@ def verdict(case: dict[str, Any]) -> str:
     lo, hi = case["rates"][0], case["rates"][-1]
     metric = case["metric"]
     t = case["table"]
-    drop = (f"test {metric} at noise {lo:g} stands {_fmt_diff(case['drop'])} above its floor "
+    drop = (f"test {metric} at noise {lo:g} stands {fmt_diff(case['drop'])} above its floor "
             f"at noise {hi:g}")  # fmt: skip
     fm = case["fit_metric"]
     fit = (f"at noise {hi:g} training {fm} against the given labels minus test {fm} "
-           f"is {_fmt_diff(case['fit'])}")  # fmt: skip
+           f"is {fmt_diff(case['fit'])}")  # fmt: skip
     memorized = (f"memorization rate at the last epoch "
-                 f"{_fmt(t[hi]['memorization_rate_last'])}")  # fmt: skip
+                 f"{fmt(t[hi]['memorization_rate_last'])}")  # fmt: skip
     if case["collapses"] and case["fits_noise"]:
         return (f"**The signature shows.** The {drop}, while {fit}: the model fits labels that "
                 "carry nothing about the code.")  # fmt: skip
@@ -313,8 +313,8 @@ def verdict(case: dict[str, Any]) -> str:
         if "distinct_test_outputs" in t[lo]:
             few = (t[hi]["distinct_test_outputs"]["mean"] or 1.0) < 0.25
             parts.append(f"Distinct test outputs at the last epoch: "
-                         f"{_fmt(t[lo]['distinct_test_outputs'])} of the samples at noise "
-                         f"{lo:g}, {_fmt(t[hi]['distinct_test_outputs'])} at {hi:g}"
+                         f"{fmt(t[lo]['distinct_test_outputs'])} of the samples at noise "
+                         f"{lo:g}, {fmt(t[hi]['distinct_test_outputs'])} at {hi:g}"
                          + (f": at {hi:g} the model writes a few outputs whatever the input, "
                             "and they score close to those of the model that reads the code."
                             if few else "."))  # fmt: skip
@@ -380,9 +380,9 @@ def write_page(
         t = c["table"]
         shows = "shows" if c["collapses"] and c["fits_noise"] else "does not show"
         lines.append(
-            f"| {c['task']} | {c['model']} | {c['dataset']} | {_fmt(t[lo]['test_last'])} | "
-            f"{_fmt(t[hi]['test_last'])} | {_fmt_diff(c['drop'])} | "
-            f"{_fmt(t[hi]['train_given_last'])}{_in(c)} | {_fmt_diff(c['fit'])}{_in(c)} | "
+            f"| {c['task']} | {c['model']} | {c['dataset']} | {fmt(t[lo]['test_last'])} | "
+            f"{fmt(t[hi]['test_last'])} | {fmt_diff(c['drop'])} | "
+            f"{fmt(t[hi]['train_given_last'])}{_in(c)} | {fmt_diff(c['fit'])}{_in(c)} | "
             f"{shows} |"
         )
     for c in cases:
@@ -413,13 +413,13 @@ def write_page(
         for rate in c["rates"]:
             r = c["table"][rate]
             row = (
-                f"| {rate:g} | {r['seeds']} | {_fmt(r['train_given_last'])} | "
-                f"{_fmt(r['test_last'])} | {_fmt(r['test_selected'])} | "
-                f"{_fmt(r['memorization_rate_last'])} | {_fmt(r['gini_last'])} | "
-                f"{_fmt(r['avg_predicted_score_last'])} |"
+                f"| {rate:g} | {r['seeds']} | {fmt(r['train_given_last'])} | "
+                f"{fmt(r['test_last'])} | {fmt(r['test_selected'])} | "
+                f"{fmt(r['memorization_rate_last'])} | {fmt(r['gini_last'])} | "
+                f"{fmt(r['avg_predicted_score_last'])} |"
             )
             if c["task"] in OUTPUTS:
-                row += f" {_fmt(r['distinct_test_outputs'])} |"
+                row += f" {fmt(r['distinct_test_outputs'])} |"
             lines.append(row)  # fmt: skip
         lines += ["", f"Measured from {provenance(units[key])}."]
     if membership:

@@ -15,28 +15,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmark.findings import Unit, provenance
+from benchmark.findings import Unit, fmt, fmt_diff, provenance
 from benchmark.metrics import counterfactual
 from benchmark.metrics.sweep import difference_interval, mean_interval
 from benchmark.results import SUBSETS, is_complete, verify
-
-
-def _fmt(s: dict[str, Any], digits: int = 3) -> str:
-    if s.get("mean") is None:
-        return "-"
-    out = f"{s['mean']:.{digits}f}"
-    if s.get("ci_low") is not None:
-        out += f" [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
-    return out
-
-
-def _fmt_diff(d: dict[str, Any], digits: int = 3) -> str:
-    if d["diff"] is None:
-        return "-"
-    out = f"{d['diff']:+.{digits}f}"
-    if d["low"] is not None:
-        out += f" [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
-    return out
 
 
 def cells(results: Path) -> dict[tuple, list[tuple[Path, dict, dict]]]:
@@ -124,17 +106,17 @@ def _tables(rows: list[dict[str, Any]], rates: list[float]) -> list[str]:
                                   is not None])  # fmt: skip
 
         lines.append(
-            f"| {rate:g} | {len(at)} | {_fmt(mean_interval(clean))} | "
-            f"{_fmt(mean_interval(noisy))} | {_fmt_diff(diff)} | "
-            f"{_fmt(figure('lira', 'auroc'))} | {_fmt(figure('lira', 'tpr_at_1pct_fpr'))} | "
-            f"{_fmt(figure('loss_attack', 'auroc'))} | "
-            f"{_fmt(figure('loss_attack', 'tpr_at_1pct_fpr'))} |"
+            f"| {rate:g} | {len(at)} | {fmt(mean_interval(clean))} | "
+            f"{fmt(mean_interval(noisy))} | {fmt_diff(diff)} | "
+            f"{fmt(figure('lira', 'auroc'))} | {fmt(figure('lira', 'tpr_at_1pct_fpr'))} | "
+            f"{fmt(figure('loss_attack', 'auroc'))} | "
+            f"{fmt(figure('loss_attack', 'tpr_at_1pct_fpr'))} |"
         )
         if diff["low"] is not None:
             side = ("more" if diff["low"] > 0 else "less" if diff["high"] < 0
                     else "neither more nor less (the interval includes 0)")  # fmt: skip
             verdicts.append(f"At noise {rate:g} noisy samples are memorized {side} than clean "
-                            f"ones: {_fmt_diff(diff)}.")  # fmt: skip
+                            f"ones: {fmt_diff(diff)}.")  # fmt: skip
     lines += ["", "How well each cheap signal ranks the samples by counterfactual "
               "memorization (Spearman's rho, mean over seeds [95%]; negative: the signal falls "
               "as memorization rises):", "",
@@ -147,7 +129,7 @@ def _tables(rows: list[dict[str, Any]], rates: list[float]) -> list[str]:
         for name in counterfactual.PROXIES:
             rho = mean_interval([r["proxies"][name]["value"] for r in at
                                  if r["proxies"][name]["value"] is not None])  # fmt: skip
-            cells_.append(_fmt(rho, 2))
+            cells_.append(fmt(rho, 2))
             if rho["mean"] is not None and (best is None or abs(rho["mean"]) > best[0]):
                 best = (abs(rho["mean"]), name)
         lines.append(f"| {rate:g} | " + " | ".join(cells_) + " |")
