@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -175,6 +175,31 @@ def tpr_at_fpr(member: np.ndarray, nonmember: np.ndarray, fpr: float) -> float |
     return float(_roc_figures(wm, wn, [fpr])[1][0][0])
 
 
+Weights = tuple[np.ndarray, np.ndarray]  # [R, G] member and non-member weights per score group
+
+
+def _figures(
+    m: np.ndarray, n: np.ndarray, draws: Callable[[np.ndarray, np.ndarray, int], Iterator[Weights]]
+) -> dict[str, Any]:
+    """The figures of an attack with finite member scores `m` and non-member scores `n`:
+    each value, and its interval from the resamples that `draws` (given each side's score
+    groups, highest first, and their number) yields chunk by chunk as weights per group."""
+    names = ["auroc", *(name for name, _ in LOW_FPRS)]
+    out: dict[str, Any] = {"n_members": int(m.size), "n_nonmembers": int(n.size)}
+    if m.size == 0 or n.size == 0:
+        return out | {name: {"value": None, "low": None, "high": None} for name in names}
+    values = [auroc(m, n), *(tpr_at_fpr(m, n, fpr) for _, fpr in LOW_FPRS)]
+    boot: list[list[np.ndarray]] = [[] for _ in names]
+    for wm, wn in draws(*_groups(m, n)):
+        auc, tprs = _roc_figures(wm, wn, [f for _, f in LOW_FPRS])
+        for store, figure in zip(boot, [auc, *tprs], strict=True):
+            store.append(figure)
+    for name, value, store in zip(names, values, boot, strict=True):
+        low, high = _interval(np.concatenate(store)) if store else (None, None)
+        out[name] = {"value": _round(value), "low": low, "high": high}
+    return out
+
+
 def attack_figures(
     member: np.ndarray, nonmember: np.ndarray, *, seed: int = 0, resamples: int = 1000
 ) -> dict[str, Any]:
@@ -188,25 +213,13 @@ def attack_figures(
     costs O(n) and all are a few numpy calls per chunk. Floats are rounded to 6 digits; None
     where undefined (a side empty, or no resamples for the interval).
     """
-    m, n = _finite(member), _finite(nonmember)
-    names = ["auroc", *(name for name, _ in LOW_FPRS)]
-    out: dict[str, Any] = {"n_members": int(m.size), "n_nonmembers": int(n.size)}
-    if m.size == 0 or n.size == 0:
-        return out | {name: {"value": None, "low": None, "high": None} for name in names}
-    values = [auroc(m, n), *(tpr_at_fpr(m, n, fpr) for _, fpr in LOW_FPRS)]
-    gm, gn, width = _groups(m, n)
     rng = np.random.default_rng(seed)
-    boot: list[list[np.ndarray]] = [[] for _ in names]
-    for size in _chunks(resamples, width):
-        auc, tprs = _roc_figures(
-            _draw(rng, gm, width, size), _draw(rng, gn, width, size), [f for _, f in LOW_FPRS]
-        )
-        for store, figure in zip(boot, [auc, *tprs], strict=True):
-            store.append(figure)
-    for name, value, store in zip(names, values, boot, strict=True):
-        low, high = _interval(np.concatenate(store)) if store else (None, None)
-        out[name] = {"value": _round(value), "low": low, "high": high}
-    return out
+
+    def draws(gm: np.ndarray, gn: np.ndarray, width: int) -> Iterator[Weights]:
+        for size in _chunks(resamples, width):
+            yield _draw(rng, gm, width, size), _draw(rng, gn, width, size)
+
+    return _figures(_finite(member), _finite(nonmember), draws)
 
 
 def loss_score(loss: np.ndarray) -> np.ndarray:
@@ -349,28 +362,18 @@ def lira_figures(
     inc, s = _check_grid(inclusion, scores)
     k, i = np.nonzero(np.isfinite(s))
     is_member = inc[k, i]
-    m, n = s[k, i][is_member], s[k, i][~is_member]
-    names = ["auroc", *(name for name, _ in LOW_FPRS)]
-    out: dict[str, Any] = {"n_members": int(m.size), "n_nonmembers": int(n.size)}
-    if m.size == 0 or n.size == 0:
-        return out | {name: {"value": None, "low": None, "high": None} for name in names}
-    values = [auroc(m, n), *(tpr_at_fpr(m, n, fpr) for _, fpr in LOW_FPRS)]
-    gm, gn, width = _groups(m, n)
     sm, sn, samples = i[is_member], i[~is_member], s.shape[1]
     rng = np.random.default_rng(seed)
-    boot: list[list[np.ndarray]] = [[] for _ in names]
-    for size in _chunks(resamples, width):
-        # [size, samples] copies of each sample, then its pairs' weights per score group
-        copies = _draw(rng, np.arange(samples), samples, size).astype(np.float64)
-        wm = np.stack([np.bincount(gm, weights=c[sm], minlength=width) for c in copies])
-        wn = np.stack([np.bincount(gn, weights=c[sn], minlength=width) for c in copies])
-        auc, tprs = _roc_figures(wm, wn, [f for _, f in LOW_FPRS])
-        for store, figure in zip(boot, [auc, *tprs], strict=True):
-            store.append(figure)
-    for name, value, store in zip(names, values, boot, strict=True):
-        low, high = _interval(np.concatenate(store)) if store else (None, None)
-        out[name] = {"value": _round(value), "low": low, "high": high}
-    return out
+
+    def draws(gm: np.ndarray, gn: np.ndarray, width: int) -> Iterator[Weights]:
+        for size in _chunks(resamples, width):
+            # [size, samples] copies of each sample, then its pairs' weights per score group
+            copies = _draw(rng, np.arange(samples), samples, size).astype(np.float64)
+            wm = np.stack([np.bincount(gm, weights=c[sm], minlength=width) for c in copies])
+            wn = np.stack([np.bincount(gn, weights=c[sn], minlength=width) for c in copies])
+            yield wm, wn
+
+    return _figures(s[k, i][is_member], s[k, i][~is_member], draws)
 
 
 def _group_ranks(groups: np.ndarray, width: int, counts: np.ndarray) -> np.ndarray:
