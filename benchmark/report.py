@@ -19,7 +19,6 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,10 +73,11 @@ class Run:
 
 @dataclass(frozen=True)
 class Cell:
-    """The subset units of one cell (model, noise, seed), one per subset index, and what
-    counterfactual.cell makes of them."""
+    """The subset units of one cell (model, noise, seed), one per subset index, their grid
+    (read once), and what counterfactual.cell_of makes of it."""
 
     units: list[Run]
+    grid: counterfactual.Grid
     table: pl.DataFrame
     figures: dict[str, Any]
 
@@ -468,33 +468,9 @@ def fig_membership_roc(run: Run, out: Path) -> Figure_:
     )  # fmt: skip
 
 
-def cell_attack_scores(folders: Sequence[Path]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Inclusion [K, n] of a cell's subset units (each a target model) over the pool, sorted
-    by sample id, and the LiRA and loss-attack scores [K, n] of those (model, sample) pairs,
-    computed from the last epoch as counterfactual.cell does: it gives their figures only, and
-    an ROC curve needs the scores."""
-    frames = []
-    for folder in folders:
-        lf = pl.scan_parquet(folder / "samples.parquet")
-        last = lf.select(pl.col("epoch").max()).collect().item()
-        rows = lf.filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
-        frames.append(
-            rows.select("sample_id", "split", pl.col("loss").cast(pl.Float64),
-                        pl.col("p_given").cast(pl.Float64)).sort("sample_id").collect()
-        )  # fmt: skip
-    for folder, frame in zip(folders, frames, strict=True):
-        if not frame["sample_id"].equals(frames[0]["sample_id"]):
-            raise ValueError(f"{folder} predicts another pool than {folders[0]}")
-    inclusion = np.stack([f["split"].to_numpy() == "train" for f in frames])
-    p_given = np.stack([f["p_given"].fill_null(np.nan).to_numpy() for f in frames])
-    loss = np.stack([f["loss"].fill_null(np.nan).to_numpy() for f in frames])
-    return inclusion, {"LiRA": membership.lira(inclusion, p_given),
-                       "loss": membership.loss_score(loss)}  # fmt: skip
-
-
 def _cells(units: list[Run]) -> tuple[list[Cell], list[str]]:
     """Subset units grouped into cells (the first folder of each subset index, should a copy
-    of a sweep sit beside it), each with counterfactual.cell's table and figures; a line for
+    of a sweep sit beside it), each with counterfactual.cell_of's table and figures; a line for
     each cell that cannot have them."""
     groups: dict[tuple[Any, ...], dict[int, Run]] = {}
     for u in units:
@@ -510,11 +486,11 @@ def _cells(units: list[Run]) -> tuple[list[Cell], list[str]]:
                          "needs two or more")  # fmt: skip
             continue
         try:
-            table, figures = counterfactual.cell([u.folder for u in members])
+            grid = counterfactual.read_grid([u.folder for u in members])
         except ValueError as e:
             notes.append(f"{members[0].name}: {e}")
             continue
-        cells.append(Cell(members, table, figures))
+        cells.append(Cell(members, grid, *counterfactual.cell_of(grid)))
     return cells, notes
 
 
@@ -544,7 +520,7 @@ def fig_memorization(cell: Cell, out: Path) -> Figure_:
 def fig_lira_roc(cell: Cell, out: Path) -> Figure_:
     """ROC of LiRA (each subset model the target, the others its shadow models) beside the
     loss attack on the same (model, sample) pairs."""
-    inclusion, scores = cell_attack_scores(cell.folders)
+    inclusion, scores = cell.grid.inclusion, counterfactual.attack_scores(cell.grid)
     curves = {name: (s[inclusion], s[~inclusion]) for name, s in scores.items()}
     fig = Figure(figsize=(4.8, 4.2))
     _log_roc(fig.subplots(), curves, f"{cell.name}, {len(cell.units)} subset models")

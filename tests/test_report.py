@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from benchmark import datasets
 from benchmark.cli import app
 from benchmark.metrics import counterfactual, membership, memorization
-from benchmark.report import TOP_MEMORIZED, cell_attack_scores, write_report
+from benchmark.report import TOP_MEMORIZED, write_report
 from tests.units import seal
 
 BENCH = [sys.executable, "-m", "benchmark"]
@@ -323,7 +323,8 @@ def test_the_cell_roc_scores_are_the_cell_figures(subset_results: Path, tmp_path
             copy / "samples.parquet")  # fmt: skip
         folders.append(copy)
     _, figures = counterfactual.cell(folders, resamples=0)
-    inclusion, scores = cell_attack_scores(folders)
+    grid = counterfactual.read_grid(folders)
+    inclusion, scores = grid.inclusion, counterfactual.attack_scores(grid)
     assert inclusion.shape == (3, 160)
     for name, key in (("LiRA", "lira"), ("loss", "loss_attack")):
         member, nonmember = scores[name][inclusion], scores[name][~inclusion]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -56,44 +56,75 @@ def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return rows, signals.select("sample_id", *PROXIES)
 
 
-def cell(folders: Sequence[Path], resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """The per-sample table and the figures of one cell's K subset units."""
+class Grid(NamedTuple):
+    """A cell's K subset units over its pool of n samples (sorted by id), at the last epoch:
+    which model trained on which sample, its p_given and loss there, and each training
+    sample's cheap signals over the epochs (NaN where the model held the sample out)."""
+
+    ids: np.ndarray  # [n]
+    noisy: np.ndarray  # [n]
+    inclusion: np.ndarray  # [K, n]
+    p_given: np.ndarray  # [K, n]
+    loss: np.ndarray  # [K, n]
+    proxies: dict[str, np.ndarray]  # name -> [K, n]
+
+
+def read_grid(folders: Sequence[Path]) -> Grid:
+    """The grid of a cell's subset units; ValueError when they do not predict one pool."""
     units = [_unit_rows(f) for f in folders]
     ids = np.sort(units[0][0]["sample_id"].to_numpy())
     k, n = len(units), len(ids)
-    inclusion = np.zeros((k, n), dtype=bool)
-    p_given = np.full((k, n), np.nan)
-    loss = np.full((k, n), np.nan)
-    proxies = {name: np.full((k, n), np.nan) for name in PROXIES}
-    noisy = np.zeros(n, dtype=bool)
+    grid = Grid(ids, np.zeros(n, dtype=bool), np.zeros((k, n), dtype=bool),
+                np.full((k, n), np.nan), np.full((k, n), np.nan),
+                {name: np.full((k, n), np.nan) for name in PROXIES})  # fmt: skip
     for j, (rows, signals) in enumerate(units):
         rows = rows.sort("sample_id")
         if not np.array_equal(rows["sample_id"].to_numpy(), ids):
             raise ValueError(f"{folders[j]} predicts another pool than {folders[0]}")
-        inclusion[j] = rows["split"].to_numpy() == "train"
-        p_given[j] = rows["p_given"].fill_null(np.nan).to_numpy()
-        loss[j] = rows["loss"].fill_null(np.nan).to_numpy()
-        noisy |= rows["noisy"].fill_null(False).to_numpy()
+        grid.inclusion[j] = rows["split"].to_numpy() == "train"
+        grid.p_given[j] = rows["p_given"].fill_null(np.nan).to_numpy()
+        grid.loss[j] = rows["loss"].fill_null(np.nan).to_numpy()
+        grid.noisy[:] |= rows["noisy"].fill_null(False).to_numpy()
         at = np.searchsorted(ids, signals["sample_id"].to_numpy())
         for name in PROXIES:
-            proxies[name][j, at] = signals[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    mem = counterfactual(inclusion, p_given)
-    scores = lira(inclusion, p_given)
+            grid.proxies[name][j, at] = signals[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return grid
+
+
+def attack_scores(grid: Grid) -> dict[str, np.ndarray]:
+    """LiRA's and the loss attack's scores [K, n] of every (model, sample) pair: what their
+    figures and ROC curves are made of."""
+    return {"LiRA": lira(grid.inclusion, grid.p_given), "loss": -grid.loss}
+
+
+def cell(folders: Sequence[Path], resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The per-sample table and the figures of one cell's K subset units."""
+    return cell_of(read_grid(folders), resamples)
+
+
+def cell_of(grid: Grid, resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The per-sample table and the figures of a cell's grid."""
+    inclusion = grid.inclusion
+    mem = counterfactual(inclusion, grid.p_given)
+    scores = attack_scores(grid)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a sample never in: its means are NaN
-        lira_in = np.where(inclusion, scores, np.nan)
+        lira_in = np.where(inclusion, scores["LiRA"], np.nan)
         table = pl.DataFrame({
-            "sample_id": ids, "noisy": noisy, **mem,
+            "sample_id": grid.ids, "noisy": grid.noisy, **mem,
             "lira": np.nanmean(lira_in, axis=0),  # mean LiRA score where it was a member
-            **{name: np.nanmean(values, axis=0) for name, values in proxies.items()},
+            **{name: np.nanmean(values, axis=0) for name, values in grid.proxies.items()},
         }).fill_nan(None)  # fmt: skip
     figures = {
-        "models": k,
-        "samples": n,
+        "models": inclusion.shape[0],
+        "samples": inclusion.shape[1],
         "memorization": _by_noise(table),
-        "lira": lira_figures(inclusion, scores, SEED, resamples),
+        "lira": lira_figures(inclusion, scores["LiRA"], SEED, resamples),
         "loss_attack": attack_figures(
-            -loss[inclusion], -loss[~inclusion], seed=SEED, resamples=resamples
+            scores["loss"][inclusion],
+            scores["loss"][~inclusion],
+            seed=SEED,
+            resamples=resamples,
         ),
         "proxies": _proxies(table, resamples),
     }
