@@ -6,7 +6,6 @@ protocol 3 holdout split without training on it."""
 from __future__ import annotations
 
 import json
-import math
 import random
 import shutil
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import pytest
 from benchmark import trainer
 from benchmark.models import code2vec
 from benchmark.tasks import method_name
+from tests.holdout_checks import check_holdout_epochs
 
 NAMES = [["get", "value"], ["set", "value"], ["to", "string"], ["is", "empty"], ["size"]]
 
@@ -80,23 +80,8 @@ def holdout_changes_nothing_else(
     assert main(["--input", str(inp), "--output", str(plain)]) == 0
     assert main(["--input", str(tmp_path / "in-holdout"), "--output", str(held)]) == 0
     assert [e["event"] for e in events(held)] == ["start", *["epoch_end"] * epochs, "done"]
-    for epoch in range(1, epochs + 1):
-        name = f"predictions/epoch-{epoch:03d}.jsonl"
-        lines = (held / name).read_text().splitlines()
-        rows = [json.loads(line) for line in lines]
-        others = [line for line, r in zip(lines, rows, strict=True) if r["split"] != "holdout"]
-        assert others == (plain / name).read_text().splitlines(), name
-        train = {r["id"]: r for r in rows if r["split"] == "train"}
-        holdout = [r for r in rows if r["split"] == "holdout"]
-        assert [r["id"] for r in holdout] == held_ids
-        for r in holdout:
-            assert r.keys() == next(iter(train.values())).keys()
-            assert math.isfinite(r["loss"]) and r["loss"] >= 0 and 0 <= r["p_given"] <= 1
-            twin = train.get(r["id"].removeprefix("h"))
-            if twin is not None:
-                assert r["subtokens"] == twin["subtokens"]
-                for key in ("score", "loss", "p_given"):
-                    assert r[key] == pytest.approx(twin[key], abs=1e-4), (r["id"], key)
+    check_holdout_epochs(plain, held, epochs, held_ids, lambda i: i.removeprefix("h"),
+                         approx=("score", "loss", "p_given"), exact=("subtokens",))  # fmt: skip
 
 
 def events(out: Path) -> list[dict]:

@@ -9,7 +9,6 @@ Inputs are ruby-stdlib's at the smoke profile, written by the tasks' own hooks a
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from benchmark.models.codebert import (
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.tasks.hooks import task_hooks
 from benchmark.weights import weights_fingerprint
+from tests.holdout_checks import check_holdout_epochs
 from tests.test_reference_models import kill_mid_epoch_then_resume
 
 HIDDEN = 24  # the tiny RoBERTa's width, unlike any profile's, so its use is visible
@@ -287,22 +287,8 @@ def holdout_changes_nothing_else(
                for out in (plain, held)]  # fmt: skip
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    for epoch in range(1, epochs + 1):
-        name = f"predictions/epoch-{epoch:03d}.jsonl"
-        lines = (held / name).read_text().splitlines()
-        rows = [json.loads(line) for line in lines]
-        others = [line for line, r in zip(lines, rows, strict=True) if r["split"] != "holdout"]
-        assert others == (plain / name).read_text().splitlines(), name
-        train = {r["id"]: r for r in rows if r["split"] == "train"}
-        holdout = [r for r in rows if r["split"] == "holdout"]
-        assert [r["id"] for r in holdout] == held_ids, name
-        for r in holdout:
-            assert r.keys() == next(iter(train.values())).keys()
-            assert math.isfinite(r["loss"]) and r["loss"] >= 0 and 0 <= r["p_given"] <= 1
-            twin = train.get(r["id"].removeprefix("held-"))
-            if twin is not None:
-                for key in ("loss", "p_given"):
-                    assert r[key] == pytest.approx(twin[key], abs=1e-4), (name, r["id"], key)
+    check_holdout_epochs(plain, held, epochs, held_ids, lambda i: i.removeprefix("held-"),
+                         approx=("loss", "p_given"))  # fmt: skip
 
 
 @pytest.mark.slow
