@@ -310,10 +310,11 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
 class Fit:
     """A model ready for ``fit``. ``train_epoch`` takes Adam (or AdamW) steps over an order of
     the ``samples`` training samples and returns their mean loss; ``prediction_lines`` gives
-    the epoch file's lines from the model it is handed (a copy of ``model``'s weights at the end
-    of the epoch, in eval mode, without gradients, while ``model`` trains on in another
-    thread: it must read nothing else that training changes); ``vocabularies`` are what
-    a checkpoint must have been trained with; ``start`` adds fields to the start event."""
+    the epoch file's lines from the model it is handed, in eval mode, without gradients:
+    ``model`` itself, or a copy of its weights at the end of the epoch while ``model`` trains
+    on in another thread (so it must read nothing else that training changes); ``vocabularies``
+    are what a checkpoint must have been trained with; ``start`` adds fields to the start
+    event."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -375,8 +376,11 @@ def fit(
     # same either way; the checkpoint still follows its epoch file, so a kill at any point
     # resumes as before.
     overlap = ctx.device.type == "cuda" or spare_core()
-    shadow = copy.deepcopy(run.model).eval()
-    shadow.requires_grad_(False)
+    # What predicts: a copy of the weights where training goes on beside it, else the model.
+    predictor = copy.deepcopy(run.model).requires_grad_(False) if overlap else run.model
+    # Copies, so that training on does not change what an epoch saves; deepcopy keeps tensors
+    # that share storage (tied weights) shared, as torch.save stores them.
+    saved: Callable[[Any], Any] = copy.deepcopy if overlap else (lambda state: state)
     pending: Future[float] | None = None
     # Leaving the block waits for the epoch in hand, also when training fails: what was
     # trained before the failure is still written.
@@ -394,19 +398,19 @@ def fit(
                 if epoch == first + 1:  # each later epoch costs the longer of the two
                     _warn_past_budget(task, started, max(train_seconds, predict_seconds),
                                       epochs - epoch, predict_seconds)  # fmt: skip
-            shadow.load_state_dict(run.model.state_dict())
+            if overlap:
+                predictor.load_state_dict(run.model.state_dict())
+            predictor.eval()
             record = {"epoch": epoch, "train_loss": round(train_loss, 6),
                       "samples_per_s": round(run.samples / train_seconds, 1)}  # fmt: skip
             done_epochs.append(record)  # its "seconds" are the worker's to add
-            # Copies, so that training on does not change what this epoch saves; deepcopy keeps
-            # tensors that share storage (tied weights) shared, as torch.save stores them.
-            state = {"fingerprint": fingerprint, "model": copy.deepcopy(run.model.state_dict()),
-                     "optimizer": copy.deepcopy(run.optimizer.state_dict()),
+            state = {"fingerprint": fingerprint, "model": saved(run.model.state_dict()),
+                     "optimizer": saved(run.optimizer.state_dict()),
                      "rng": rng_states(shuffle), "vocabularies": run.vocabularies,
                      "epochs": list(done_epochs)}  # fmt: skip
             if run.schedule is not None:
-                state["schedule"] = copy.deepcopy(run.schedule.state_dict())
-            ending = (run, shadow, ctx, state, record, epoch_start, train_seconds,
+                state["schedule"] = saved(run.schedule.state_dict())
+            ending = (run, predictor, ctx, state, record, epoch_start, train_seconds,
                       checkpoint_path, pred_dir, events)  # fmt: skip
             if overlap:
                 pending = worker.submit(_finish_epoch, *ending)
@@ -420,16 +424,16 @@ def fit(
     events.emit("done")
 
 
-def _finish_epoch(run: Fit, shadow: torch.nn.Module, ctx: Context, state: dict[str, Any],
+def _finish_epoch(run: Fit, predictor: torch.nn.Module, ctx: Context, state: dict[str, Any],
                   record: dict[str, Any], epoch_start: float, train_seconds: float,
                   checkpoint_path: Path, pred_dir: Path, events: Events) -> float:  # fmt: skip
-    """The end of an epoch, in the worker thread: its predictions from ``shadow``, then the
-    checkpoint (with this epoch's record) and the ``epoch_end`` event, in that order; the
-    seconds the predictions took."""
+    """The end of an epoch: its predictions from ``predictor``, then the checkpoint (with this
+    epoch's record) and the ``epoch_end`` event, in that order; the seconds the predictions
+    took."""
     epoch = record["epoch"]
     predict_start = time.perf_counter()
     with torch.inference_mode(), ctx.amp():
-        write_predictions(pred_dir / f"epoch-{epoch:03d}.jsonl", run.prediction_lines(shadow))
+        write_predictions(pred_dir / f"epoch-{epoch:03d}.jsonl", run.prediction_lines(predictor))
     predict_seconds = time.perf_counter() - predict_start
     record["seconds"] = round(time.perf_counter() - epoch_start, 2)
     save_checkpoint(checkpoint_path, state)
