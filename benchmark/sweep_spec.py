@@ -141,8 +141,9 @@ def make_spec(
         options.subset(0, subset_share)
         old = [n for n in names if MODELS[n].protocol < 3]
         if old:
+            speak = "speaks" if len(old) == 1 else "speak"
             raise BadOption(f"--subsets needs models that predict a holdout split (protocol 3); "
-                            f"{', '.join(old)} speak protocol 2")  # fmt: skip
+                            f"{', '.join(old)} {speak} protocol 2")  # fmt: skip
     return SweepSpec(
         task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
         epochs or PROFILES[profile].epochs, device, runner,
