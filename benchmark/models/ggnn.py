@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from benchmark.models import varmisuse
-from benchmark.models.varmisuse import VarMisuseModel, with_shared
+from benchmark.models.varmisuse import Dropout, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
 # override any of them. A training batch holds at most ``batch_size`` samples and
@@ -48,7 +48,7 @@ class GGNN(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_edge_types, hidden))
         nn.init.xavier_uniform_(self.weight.view(-1, hidden))
         self.gru = nn.GRUCell(hidden, hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm = nn.LayerNorm(hidden)
 
     def group_edges(self, batch: Batch) -> tuple[Tensor, Tensor, list[int]]:

@@ -23,7 +23,7 @@ from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
 from benchmark.models import varmisuse
-from benchmark.models.varmisuse import InputError, VarMisuseModel, with_shared
+from benchmark.models.varmisuse import Dropout, InputError, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
 # override any of them. ``paper`` follows the GREAT study's Transformer (6 layers of width 512,
@@ -84,9 +84,9 @@ class EncoderLayer(nn.Module):
         self.out = nn.Linear(hidden, hidden)
         self.norm_ff = nn.LayerNorm(hidden)
         self.ff = nn.Sequential(
-            nn.Linear(hidden, ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff, hidden)
+            nn.Linear(hidden, ff), nn.ReLU(), Dropout(dropout), nn.Linear(ff, hidden)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, pad_bias: Tensor, bias: BiasFn | None) -> Tensor:
         b, n, h = x.shape
