@@ -289,21 +289,36 @@ def test_sweep_of_a_checkpoint_runs_its_units_once(checkpoints: dict[str, Path],
 @pytest.mark.parametrize("task", ["code_search", "code_to_text"])
 def test_a_bench_models_pretrain_folder_loads_as_hf(tmp_path: Path, task: str) -> None:
     """`bench models pretrain` writes a RobertaForMaskedLM with codebert's sub-token vocabulary
-    (subtokens.json) instead of a tokenizer's files: hf reads it with that vocabulary."""
+    (subtokens.json) instead of a tokenizer's files: hf reads it with that vocabulary. Its
+    positions are as many as its sequences (smoke: 64, + 2), fewer than the profile's inputs
+    (max_source 64, + 4): the default shrinks to fit, a size task.json asks for is refused."""
     import transformers as tf
+
+    from benchmark.models.pretrain import DEFAULTS as PRETRAIN
 
     folder = tmp_path / "pretrained"
     words = ["<pad>", "<unk>", "<s>", "</s>", *WORDS]
+    positions = PRETRAIN["smoke"]["max_length"] + 2
     torch.manual_seed(0)
     config = tf.RobertaConfig(vocab_size=len(words), hidden_size=WIDTH, num_hidden_layers=1,
                               num_attention_heads=2, intermediate_size=48,
-                              max_position_embeddings=130, type_vocab_size=1, pad_token_id=0,
-                              bos_token_id=2, eos_token_id=3)  # fmt: skip
+                              max_position_embeddings=positions, type_vocab_size=1,
+                              pad_token_id=0, bos_token_id=2, eos_token_id=3)  # fmt: skip
     tf.RobertaForMaskedLM(config).save_pretrained(folder)
     (folder / "subtokens.json").write_text(json.dumps(words))
     input_dir = input_folder(tmp_path / "in", task, 1, folder, "full")
     done = train(input_dir, tmp_path / "out")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"max_source 64 -> {positions - 4}: the weights embed {positions} positions" in (
+        done.stderr)  # fmt: skip
+    meta = json.loads((input_dir / "task.json").read_text())
+    meta["hyperparameters"]["max_source"] = 64
+    (input_dir / "task.json").write_text(json.dumps(meta))
+    refused = train(input_dir, tmp_path / "refused")
+    assert refused.returncode == 1
+    assert events(tmp_path / "refused")[-1] == {
+        "event": "error", "message": "task.json: max_source (+ max_target for a causal model) "
+        f"64 exceeds the weights' {positions} positions"}  # fmt: skip
     start = events(tmp_path / "out")[0]
     assert start["family"] == "encoder" and start["finetune"] == "full"
     lines = predictions(tmp_path / "out", 1)

@@ -94,6 +94,23 @@ def optimizer_and_schedule(
     return optimizer, schedule
 
 
+def fit_positions(hp: dict[str, Any], asked: dict[str, Any], limit: int, causal: bool) -> None:
+    """Bound ``max_source`` by the ``limit`` positions the weights embed (less 4 for special
+    tokens and RoBERTa's offset, less ``max_target`` for a causal model, whose target follows
+    the code). The profile's default shrinks to fit, so that a small checkpoint (one from
+    ``bench models pretrain`` embeds 98) runs as it is; a size task.json asks for is an error."""
+    target = int(hp["max_target"]) if causal else 0
+    room = limit - 4 - target
+    if int(hp["max_source"]) <= room:
+        return
+    if "max_source" in asked or (causal and "max_target" in asked) or room < hp["max_query"] + 4:
+        raise InputError(f"task.json: max_source (+ max_target for a causal model) "
+                         f"{int(hp['max_source']) + target} exceeds the weights' {limit} "
+                         "positions")  # fmt: skip
+    trainer.log(f"max_source {hp['max_source']} -> {room}: the weights embed {limit} positions")
+    hp["max_source"] = room
+
+
 def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     task = read_task(input_dir)
     name = task["task"]
@@ -109,10 +126,8 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
         raise InputError(f"weights {weights}: the tokenizer has {len(words)} tokens, more than "
                          "the model embeds")  # fmt: skip
     limit = families.positions(loaded.backbone)
-    longest = int(hp["max_source"]) + (int(hp["max_target"]) if loaded.family == "causal" else 0)
-    if name != "var_misuse" and limit is not None and longest + 4 > limit:
-        raise InputError(f"task.json: max_source (+ max_target for a causal model) {longest} "
-                         f"exceeds the weights' {limit} positions")  # fmt: skip
+    if name != "var_misuse" and limit is not None:
+        fit_positions(hp, task.get("hyperparameters", {}), limit, loaded.family == "causal")
     net = Network(loaded, words, name, hp).to(ctx.device)
     data: Generation | CodeSearch | VarMisuse
     if name == "var_misuse":  # a function as long as the weights embed, up to max_function
