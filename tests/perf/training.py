@@ -332,6 +332,7 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0)
     loaded = families.load(weights, hp["family"])
+    hf.settle_lr(hp, loaded.backbone)
     limit = families.positions(loaded.backbone)
     longest = int(hp["max_source"]) + (int(hp["max_target"]) if loaded.family == "causal" else 0)
     if task != "var_misuse" and limit is not None and longest + 4 > limit:
@@ -350,7 +351,7 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
     else:
         data = CodeSearch(rows, codes, net, hp)
         pairs = zip(data.query["train"], data.code["train"], strict=True)
-        tokens = sum(len(data.pair(q, c)) for q, c in pairs)
+        tokens = sum(len(data.pair(q, c)[0]) for q, c in pairs)
     count, size = len(rows["train"]), int(hp["batch_size"])
     optimizer, schedule = hf.optimizer_and_schedule(net, hp, 2 * math.ceil(count / size) + 3)
     ctx = trainer.Context(device)

@@ -129,23 +129,8 @@ class CodeSearch:
             self.keys[s] = {k: i for i, k in enumerate(keys)}
             self.code[s] = tok.code([codes[s][k] for k in keys])
         self.match = {s: [bool(r["match"]) for r in rows[s]] for s in labelled}
-        self.level = self.idf_levels(len(tok), int(hp["overlap"]))
-
-    def idf_levels(self, vocab: int, levels: int) -> np.ndarray:
-        """Per token id, the overlap level it gets when shared: 1..levels by its inverse
-        document frequency over the training queries and codes (rarer, higher), 0 for the
-        unknown and special tokens, which say nothing about a match."""
-        docs = self.query["train"] + self.code["train"]
-        df = np.zeros(vocab)
-        for ids in docs:
-            df[list(set(ids))] += 1
-        idf = np.log((1 + len(docs)) / (1 + df))
-        top = max(float(idf.max()), 1e-9)
-        level = 1 + np.minimum((idf / top * levels).astype(np.int64), levels - 1)
-        for i in special_ids(self.tok):
-            if 0 <= i < vocab:
-                level[i] = 0
-        return level if levels > 0 else np.zeros(vocab, dtype=np.int64)
+        self.level = idf_levels(self.query["train"] + self.code["train"], len(tok),
+                                int(hp["overlap"]), special_ids(tok))  # fmt: skip
 
     def pair(self, query: list[int], code: list[int]) -> tuple[list[int], list[int]]:
         """The pair's ids and, per position, the token's overlap level where it also occurs on
@@ -153,10 +138,8 @@ class CodeSearch:
         q = query[: int(self.hp["max_query"])]
         c = code[: max(int(self.hp["max_source"]) - len(q) - 3, 0)]
         ids = [self.tok.cls_id, *q, self.tok.sep_id, *c, self.tok.sep_id]
-        qs, cs, level = set(q), set(c), self.level
-        shared = [0, *(level[t] if t in cs else 0 for t in q), 0,
-                  *(level[t] if t in qs else 0 for t in c), 0]  # fmt: skip
-        return ids, [int(v) for v in shared]
+        shared_q, shared_c = shared_levels(q, c, self.level)
+        return ids, [0, *shared_q, 0, *shared_c, 0]
 
     def tensors(self, pairs: list[tuple[list[int], list[int]]], device: torch.device
                 ) -> tuple[Tensor, Tensor]:  # fmt: skip
@@ -168,14 +151,10 @@ class CodeSearch:
         paired with the codes of the next k samples of the batch as non-matches (in-batch
         negatives), which enter the batch loss only: ranking is learnt from contrasts the
         random pairs of the training file seldom offer."""
-        pairs = [(self.query["train"][i], self.code["train"][i]) for i in idx]
-        y = [int(self.match["train"][i]) for i in idx]
-        for shift in range(1, min(int(self.hp["negatives"]), len(idx) - 1) + 1):
-            for k, i in enumerate(idx):
-                code = self.code["train"][idx[(k + shift) % len(idx)]]
-                if code != self.code["train"][i]:
-                    pairs.append((self.query["train"][i], code))
-                    y.append(0)
+        query, code = self.query["train"], self.code["train"]
+        pairs = [(query[i], code[i]) for i in idx]
+        pairs += in_batch_negatives(query, code, idx, int(self.hp["negatives"]))
+        y = [int(self.match["train"][i]) for i in idx] + [0] * (len(pairs) - len(idx))
         ids, shared = self.tensors([self.pair(q, c) for q, c in pairs], device)
         losses = F.cross_entropy(model(ids, shared), torch.tensor(y, device=device),
                                  reduction="none")  # fmt: skip
@@ -194,6 +173,46 @@ class CodeSearch:
 
     def lines(self, model: PairClassifier, size: int, device: torch.device) -> Iterator[str]:
         return pair_lines(self, model, size, device)
+
+
+def idf_levels(docs: Sequence[list[int]], vocab: int, levels: int, special: Sequence[int]
+               ) -> np.ndarray:  # fmt: skip
+    """Per token id, the overlap level it gets when shared by a query and a code: 1..levels by
+    its inverse document frequency over ``docs`` (the training queries and codes; rarer,
+    higher), 0 for the ``special`` ids (unknown, separators), which say nothing about a
+    match; all 0 without levels."""
+    df = np.zeros(vocab)
+    for ids in docs:
+        df[list(set(ids))] += 1
+    idf = np.log((1 + len(docs)) / (1 + df))
+    top = max(float(idf.max()), 1e-9)
+    level = 1 + np.minimum((idf / top * levels).astype(np.int64), levels - 1)
+    for i in special:
+        if 0 <= i < vocab:
+            level[i] = 0
+    return level if levels > 0 else np.zeros(vocab, dtype=np.int64)
+
+
+def shared_levels(query: Sequence[int], code: Sequence[int], level: np.ndarray
+                  ) -> tuple[list[int], list[int]]:  # fmt: skip
+    """Per token of each side, its ``level`` where it also occurs on the other side, else 0
+    (DrQA's exact-match feature, graded by rarity)."""
+    qs, cs = set(query), set(code)
+    return ([int(level[t]) if t in cs else 0 for t in query],
+            [int(level[t]) if t in qs else 0 for t in code])  # fmt: skip
+
+
+def in_batch_negatives(query: Sequence[list[int]], code: Sequence[list[int]], idx: Sequence[int],
+                       k: int) -> list[tuple[list[int], list[int]]]:  # fmt: skip
+    """Each query of the batch ``idx`` with the codes of the next ``k`` samples of the batch
+    (cyclically), as non-matching pairs; a code equal to the query's own is skipped."""
+    out = []
+    for shift in range(1, min(k, len(idx) - 1) + 1):
+        for j, i in enumerate(idx):
+            other = code[idx[(j + shift) % len(idx)]]
+            if other != code[i]:
+                out.append((query[i], other))
+    return out
 
 
 def pair_lines(data: Any, model: Any, size: int, device: torch.device) -> Iterator[str]:

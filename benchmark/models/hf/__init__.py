@@ -15,6 +15,10 @@ done:
 - decoder-only (GPT-2, LLaMA): code_to_text and method_name as causal generation after the code
   and a separator; code_search from the last token's state.
 
+code_search takes codebert's two aids with every family: an "appears on the other side"
+embedding added to the input embeddings (``overlap`` levels by rarity, zero at the start) and
+in-batch negatives (``negatives`` per query, in the batch loss only).
+
 var_misuse is done alike by every family: each source token becomes its sub-words, the backbone
 reads the function (an encoder-decoder's encoder, a decoder-only model's hidden states), and
 the state of each token's first sub-word feeds GREAT's two pointer heads (location over "no

@@ -12,7 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Batch
 
-from benchmark.models.codebert.data import length_batches, pair_lines, prob
+from benchmark.models.codebert.data import (
+    idf_levels,
+    in_batch_negatives,
+    length_batches,
+    pair_lines,
+    prob,
+    shared_levels,
+)
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
 from benchmark.models.varmisuse import Sample, pointer_data, predictions, sample_losses
@@ -96,20 +103,33 @@ class CodeSearch:
             self.keys[s] = {k: i for i, k in enumerate(keys)}
             self.code[s] = [w.ids(codes[s][k], room) for k in keys]
         self.match = {s: [bool(r["match"]) for r in rows[s]] for s in labelled}
+        self.level = idf_levels(self.query["train"] + self.code["train"], len(w),
+                                int(hp["overlap"]), sorted(w.specials | {w.unk}))  # fmt: skip
 
-    def pair(self, query: list[int], code: list[int]) -> list[int]:
-        return self.net.pair(query, code[: max(int(self.hp["max_source"]) - len(query) - 3, 0)])
+    def pair(self, query: list[int], code: list[int]) -> tuple[list[int], list[int]]:
+        """The pair's ids and each position's overlap level (codebert's ``pair``)."""
+        code = code[: max(int(self.hp["max_source"]) - len(query) - 3, 0)]
+        shared_q, shared_c = shared_levels(query, code, self.level)
+        return self.net.pair(query, code), self.net.pair(shared_q, shared_c, filler=0)
 
     def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
-        pairs = [self.pair(self.query["train"][i], self.code["train"][i]) for i in idx]
-        y = torch.tensor([int(self.match["train"][i]) for i in idx], device=device)
-        return F.cross_entropy(model.pair_logits(pairs, device), y, reduction="none")
+        """Per-sample losses of the given pairs; with ``negatives`` k > 0, as codebert's, each
+        query also against the codes of the next k samples of the batch as non-matches, in the
+        batch loss only."""
+        query, code = self.query["train"], self.code["train"]
+        pairs = [(query[i], code[i]) for i in idx]
+        pairs += in_batch_negatives(query, code, idx, int(self.hp["negatives"]))
+        y = [int(self.match["train"][i]) for i in idx] + [0] * (len(pairs) - len(idx))
+        logits = model.pair_logits([self.pair(q, c) for q, c in pairs], device)
+        losses = F.cross_entropy(logits, torch.tensor(y, device=device), reduction="none")
+        self._extra = losses[len(idx) :]
+        return losses[: len(idx)]
 
     def batch_loss(self, losses: Tensor) -> Tensor:
-        return losses.mean()
+        return torch.cat([losses, self._extra]).mean()
 
-    def p_match(self, model: Network, pairs: list[list[int]], device: torch.device
-                ) -> list[float]:  # fmt: skip
+    def p_match(self, model: Network, pairs: list[tuple[list[int], list[int]]],
+                device: torch.device) -> list[float]:  # fmt: skip
         logits = model.pair_logits(pairs, device).double()
         return torch.sigmoid(logits[:, 1] - logits[:, 0]).tolist()
 

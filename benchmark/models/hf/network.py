@@ -44,8 +44,13 @@ class Network(nn.Module):
         if self.family == "seq2seq":
             start = getattr(self.backbone.config, "decoder_start_token_id", None)
             self.start_id = words.pad if start is None else int(start)
+        self.overlap: nn.Embedding | None = None
         if task == "code_search":
             self.pair_head = PairHead(hidden, dropout)
+            if int(hp["overlap"]):  # codebert's exact-match feature, zero at the start
+                width = self.backbone.get_input_embeddings().embedding_dim
+                self.overlap = nn.Embedding(int(hp["overlap"]) + 1, width)
+                nn.init.zeros_(self.overlap.weight)
         elif task in GENERATION and self.family == "encoder":
             heads = families.attention_heads(self.backbone)
             self.decoder = TextDecoder(self.backbone.get_input_embeddings(),
@@ -91,25 +96,37 @@ class Network(nn.Module):
             return [w.cls, *ids, w.sep]
         return [*([w.bos] if w.bos is not None else []), *ids, w.eos]
 
-    def pair(self, query: list[int], code: list[int]) -> list[int]:
+    def pair(self, query: list[int], code: list[int], filler: int | None = None) -> list[int]:
+        """The pair as the family reads it; with ``filler``, that in place of each special
+        token (to lay out a value per position alongside the ids)."""
         w = self.words
+        cls, sep, bos, eos = (w.cls, w.sep, w.bos, w.eos) if filler is None else (
+            filler, filler, None if w.bos is None else filler, filler)  # fmt: skip
         if self.family == "encoder":
-            return [w.cls, *query, w.sep, *code, w.sep]
-        return [*([w.bos] if w.bos is not None else []), *query, w.sep, *code, w.eos]
+            return [cls, *query, sep, *code, sep]
+        return [*([bos] if bos is not None else []), *query, sep, *code, eos]
 
-    def states(self, ids: Tensor, mask: Tensor) -> Tensor:
+    def states(self, ids: Tensor, mask: Tensor, extra: Tensor | None = None) -> Tensor:
+        """The last layer's states; ``extra`` is added to the input embeddings."""
+        feed = {"input_ids": ids} if extra is None else {
+            "inputs_embeds": self.backbone.get_input_embeddings()(ids) + extra}  # fmt: skip
         if self.family == "encoder":
-            return self.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+            return self.backbone(**feed, attention_mask=mask).last_hidden_state
         if self.family == "seq2seq":
-            return self.backbone.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        out = self.backbone(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            return self.backbone.get_encoder()(**feed, attention_mask=mask).last_hidden_state
+        out = self.backbone(**feed, attention_mask=mask, output_hidden_states=True)
         return out.hidden_states[-1]
 
-    def pair_logits(self, pairs: list[list[int]], device: torch.device) -> Tensor:
-        """(no match, match) logits of each pair: from the first state (encoder), the mean of
-        the encoder's states (seq2seq) or the last token's state (causal)."""
-        ids, mask = pad(pairs, self.words.pad, device)
-        h = self.states(ids, mask)
+    def pair_logits(self, pairs: list[tuple[list[int], list[int]]], device: torch.device
+                    ) -> Tensor:  # fmt: skip
+        """(no match, match) logits of each pair (its ids and overlap levels): from the first
+        state (encoder), the mean of the encoder's states (seq2seq) or the last token's state
+        (causal)."""
+        ids, mask = pad([p[0] for p in pairs], self.words.pad, device)
+        extra = None
+        if self.overlap is not None:
+            extra = self.overlap(pad([p[1] for p in pairs], 0, device)[0])
+        h = self.states(ids, mask, extra)
         if self.family == "encoder":
             pooled = h[:, 0]
         elif self.family == "seq2seq":
