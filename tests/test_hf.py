@@ -113,6 +113,35 @@ def input_folder(folder: Path, task: str, epochs: int, weights: Path, mode: str)
     return made
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_overlap_embedding_starts_as_the_checkpoint_itself(checkpoints: dict[str, Path],
+                                                              family: str) -> None:  # fmt: skip
+    """code_search's overlap levels enter as an embedding added to the input embeddings, zero at
+    the start: every family's pair logits are then the checkpoint's own (input ids fed as
+    such), padding included, and they move once the embedding does."""
+    from benchmark.models.hf import families
+    from benchmark.models.hf.config import DEFAULTS
+    from benchmark.models.hf.network import Network
+    from benchmark.models.hf.tokens import Words
+
+    loaded = families.load(checkpoints[family], "auto")
+    words = Words(loaded.tokenizer)
+    net = Network(loaded, words, "code_search", {**DEFAULTS["smoke"], "overlap": 8}).eval()
+    query, code = words.ids(WORDS[:4], 16), words.ids(WORDS[2:12], 32)
+    pairs = [(net.pair(query, code), net.pair([3, 0, 5, 1], [0] * 2 + [6] * 8, filler=0)),
+             (net.pair(query[:2], code[:3]), net.pair([3, 0], [0, 0, 2], filler=0))]
+    assert [len(ids) for ids, _ in pairs] == [len(levels) for _, levels in pairs]
+    with torch.no_grad():
+        with_overlap = net.pair_logits(pairs, torch.device("cpu"))
+        embedding, net.overlap = net.overlap, None
+        plain = net.pair_logits(pairs, torch.device("cpu"))
+        net.overlap = embedding
+        torch.nn.init.normal_(net.overlap.weight)
+        moved = net.pair_logits(pairs, torch.device("cpu"))
+    torch.testing.assert_close(with_overlap, plain, rtol=0, atol=1e-6)
+    assert not torch.allclose(moved, plain)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("task", ["code_search", "code_to_text", "method_name"])
