@@ -334,10 +334,8 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
     loaded = families.load(weights, hp["family"])
     hf.settle_lr(hp, loaded.backbone)
     limit = families.positions(loaded.backbone)
-    longest = int(hp["max_source"]) + (int(hp["max_target"]) if loaded.family == "causal" else 0)
-    if task != "var_misuse" and limit is not None and longest + 4 > limit:
-        raise trainer.InputError(f"max_source (+ max_target for a causal model) {longest} "
-                                 f"+ 4 exceeds the weights' {limit} positions")  # fmt: skip
+    if task != "var_misuse" and limit is not None:
+        hf.fit_positions(hp, meta["hyperparameters"], limit, loaded.family == "causal")
     net = Network(loaded, Words(loaded.tokenizer), task, hp).to(device)
     data: Generation | CodeSearch | VarMisuse
     if task == "var_misuse":
