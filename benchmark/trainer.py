@@ -43,6 +43,8 @@ CHECKPOINT = "checkpoint.pt"
 # Hyperparameters that must be positive integers when a model's defaults have them.
 POSITIVE_INTS = ("epochs", "batch_tokens", "batch_size", "hidden", "steps", "layers", "heads",
                  "ff", "vocab_size")  # fmt: skip
+# And those that must be integers >= 0 (code_search's overlap levels and in-batch negatives).
+COUNTS = ("overlap", "negatives")
 
 
 class InputError(ValueError):
@@ -155,7 +157,8 @@ def hyperparameters(
     task: dict[str, Any], defaults: dict[str, dict[str, Any]], positive: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The profile's defaults overridden by task.json's hints (and its top-level ``epochs``);
-    the shared POSITIVE_INTS and the model's own ``positive`` keys must be integers >= 1."""
+    the shared POSITIVE_INTS and the model's own ``positive`` keys must be integers >= 1, the
+    COUNTS integers >= 0."""
     profile = task.get("profile", "cpu")
     if profile not in defaults:
         log(f"unknown profile {profile!r}: using the cpu defaults")
@@ -171,6 +174,9 @@ def hyperparameters(
     for key in (k for k in (*POSITIVE_INTS, *positive) if k in hp):
         if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 1:
             raise InputError(f"task.json: {key} must be a positive integer, not {hp.get(key)!r}")
+    for key in (k for k in COUNTS if k in hp):
+        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 0:
+            raise InputError(f"task.json: {key} must be an integer >= 0, not {hp[key]!r}")
     if not isinstance(hp.get("threads"), int) or hp["threads"] < 0:
         raise InputError(f"task.json: threads must be an integer >= 0, not {hp.get('threads')!r}")
     return hp

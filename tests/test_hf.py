@@ -8,6 +8,7 @@ model program on ruby-stdlib's smoke inputs (var_misuse: a shard of GREAT's), an
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import subprocess
@@ -111,6 +112,23 @@ def input_folder(folder: Path, task: str, epochs: int, weights: Path, mode: str)
     meta = json.loads((made / "task.json").read_text())
     (made / "task.json").write_text(json.dumps({**meta, "model": "hf", "weights": str(weights)}))
     return made
+
+
+@pytest.mark.parametrize("model", ["codebert", "hf"])
+@pytest.mark.parametrize("key", ["overlap", "negatives"])
+@pytest.mark.parametrize("value", [-1, 1.5, True, "3"])
+def test_code_search_counts_must_be_integers_of_zero_or_more(model: str, key: str,
+                                                             value: object) -> None:  # fmt: skip
+    """Both models' code_search aids are counts, checked once by the trainer for either."""
+    from benchmark import trainer
+
+    defaults = importlib.import_module(f"benchmark.models.{model}").DEFAULTS
+    task = {"profile": "cpu", "hyperparameters": {key: 0}}
+    assert trainer.hyperparameters(task, defaults)[key] == 0
+    task["hyperparameters"][key] = value
+    with pytest.raises(trainer.InputError) as refused:
+        trainer.hyperparameters(task, defaults)
+    assert str(refused.value) == f"task.json: {key} must be an integer >= 0, not {value!r}"
 
 
 @pytest.mark.parametrize("family", FAMILIES)

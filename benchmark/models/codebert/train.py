@@ -46,9 +46,6 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
     """What trainer.prepare does not check: bounds between sizes, and non-negative numbers."""
     if hp["max_source"] < hp["max_query"] + 4 or hp["max_target"] < 3:
         raise InputError("task.json: max_source must exceed max_query + 3, max_target be >= 3")
-    for key in ("overlap", "negatives"):
-        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 0:
-            raise InputError(f"task.json: {key} must be an integer >= 0, not {hp[key]!r}")
     if not isinstance(hp["copy"], bool):
         raise InputError(f"task.json: copy must be true or false, not {hp['copy']!r}")
     for key in ("lr", "dropout", "warmup", "weight_decay", "clip"):

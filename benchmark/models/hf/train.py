@@ -59,9 +59,6 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
             raise InputError(f"task.json: {key} must be a number >= 0, not {hp[key]!r}")
     if hp["max_source"] < hp["max_query"] + 4 or hp["max_target"] < 2:
         raise InputError("task.json: max_source must exceed max_query + 3, max_target be >= 2")
-    if not isinstance(hp["negatives"], int) or isinstance(hp["negatives"], bool) or (
-            hp["negatives"] < 0):  # fmt: skip
-        raise InputError(f"task.json: negatives must be an integer >= 0, not {hp['negatives']!r}")
 
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
