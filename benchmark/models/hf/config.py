@@ -16,7 +16,7 @@ FAMILIES = ("encoder", "seq2seq", "causal")
 # The learning rate of each mode where ``lr`` is "auto": fine-tuning every weight wants a small
 # step (CodeXGLUE's 5e-5), adapters a larger one (LoRA's usual 3e-4), a head alone larger still.
 # The rates are for a CodeBERT-wide backbone (WIDE); where the backbone trains (full, LoRA) a
-# narrower one gets them times WIDE / its width (train.auto_lr).
+# narrower one gets them times WIDE / its width (train.settle_lr).
 LR = {"full": 5e-5, "lora": 3e-4, "head": 1e-3}
 WIDE = 768
 
