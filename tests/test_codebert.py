@@ -23,10 +23,13 @@ from benchmark import datasets, noise, trainer
 from benchmark.models.codebert import (
     DEFAULTS,
     TASKS,
+    CodeToText,
     SubtokenTokenizer,
     build,
     random_encoder,
 )
+from benchmark.models.codebert.config import source_length
+from benchmark.models.codebert.retrieval import nearest
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.tasks.hooks import task_hooks
 from benchmark.weights import weights_fingerprint
@@ -117,6 +120,56 @@ def test_copy_moves_the_decoders_probability_onto_the_source_words() -> None:
                 assert torch.allclose(p, alone, atol=1e-6)
             else:
                 assert torch.all(p[0, :, [7, 9]].sum(-1) > 1 - 1e-5)
+
+
+def test_retrieval_finds_the_nearest_other_training_code() -> None:
+    """TF-IDF cosine over code ids: a query gets its most similar training row; on train a row
+    never gets itself, and gets its exact duplicate where one exists; special ids count for
+    nothing."""
+    train = [[5, 6, 7], [8, 9, 10], [5, 6, 7], [8, 9, 11], [12, 13, 14]]
+    assert nearest(train, train, 16, [0, 1, 2, 3], True) == [2, 3, 0, 1, 0]
+    queries = [[8, 9, 10, 2, 3], [12, 13], [2, 3, 14, 14]]
+    assert nearest(train, queries, 16, [0, 1, 2, 3], False) == [1, 4, 4]
+
+
+def test_retrieval_appends_another_training_docstring_to_the_code() -> None:
+    """With ``retrieve``, each source is <s> code </s> followed by the given docstring (and
+    </s>) of its nearest training method: for a training method never its own, for valid, test
+    and holdout methods one of train's; without it the source is the code alone."""
+
+    def row(code: str, doc: str) -> dict:
+        return {"source_tokens": code.split(), "doc_tokens": doc.split()}
+
+    rows = {"train": [row("def open file path", "opens the file"),
+                      row("def close file", "closes the file"),
+                      row("def open json text", "parses json")],
+            "holdout": [row("def parse json string", "reads json")],
+            "valid": [row("def close socket", "")], "test": []}  # fmt: skip
+    words = sorted({w for rs in rows.values() for r in rs
+                    for w in [*r["source_tokens"], *r["doc_tokens"]]})  # fmt: skip
+    tok = SubtokenTokenizer(words)
+    ids = tok.index
+
+    def source(code: str, doc: str | None) -> list[int]:
+        out = [tok.cls_id, *(ids[w] for w in code.split()), tok.sep_id]
+        return out + ([*(ids[w] for w in doc.split()), tok.sep_id] if doc else [])
+
+    hp = {**DEFAULTS["cpu"], "retrieve": True}
+    data = CodeToText(rows, tok, hp)
+    assert data.source["train"] == [source("def open file path", "closes the file"),
+                                    source("def close file", "opens the file"),
+                                    source("def open json text", "opens the file")]  # fmt: skip
+    assert data.source["holdout"] == [source("def parse json string", "parses json")]
+    assert data.source["valid"] == [source("def close socket", "closes the file")]
+    assert data.target == [
+        [tok.cls_id, *(ids[w] for w in d.split()), tok.sep_id]
+        for d in ("opens the file", "closes the file", "parses json")
+    ]
+    alone = CodeToText({k: v for k, v in rows.items() if k != "holdout"}, tok, hp)
+    assert alone.source == {k: v for k, v in data.source.items() if k != "holdout"}
+    plain = CodeToText(rows, tok, {**hp, "retrieve": False})
+    assert plain.source["valid"] == [source("def close socket", None)]
+    assert max(map(len, data.source["train"])) <= source_length(hp)
 
 
 @pytest.mark.parametrize("copy", [False, True])
@@ -295,8 +348,12 @@ def holdout_changes_nothing_else(
 @pytest.mark.parametrize("task", TASKS)
 def test_a_holdout_split_is_predicted_and_never_trained_on(task: str, tmp_path: Path) -> None:
     """Dropout on, so that a holdout sample drawn into training or its random numbers would
-    show."""
-    inp = make_input(tmp_path / "in", task, 2, hyperparameters={"dropout": 0.1})
+    show. Without code_to_text's retrieval, which gives a holdout copy of a train sample that
+    sample's own docstring (its exact twin is a training method), so another input than its
+    twin's: test_retrieval_appends_another_training_docstring_to_the_code checks that the
+    holdout split retrieves from train alone and changes no other split's inputs."""
+    hp = {"dropout": 0.1, "retrieve": False}
+    inp = make_input(tmp_path / "in", task, 2, hyperparameters=hp)
 
     def run(input_dir: Path, output_dir: Path) -> int:
         proc = subprocess.run(model_command(input_dir, output_dir), capture_output=True,

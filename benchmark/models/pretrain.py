@@ -59,13 +59,14 @@ from benchmark import trainer
 from benchmark.models import codebert
 
 # Per profile: the encoder's sizes are codebert's at that profile (so that fine-tuning at the
-# same profile keeps them); sequences of ``max_length`` sub-tokens, the docstring's first
+# same profile keeps them); sequences of ``max_length`` sub-tokens (positions enough for
+# codebert's code_to_text input at the profile, code and retrieved docstring), the docstring's first
 # ``max_doc``; AdamW with a linear warm-up over ``warmup`` of the steps, then linear decay.
 # The docstring stage trains for ``docstring_epochs`` with codebert's code_to_text settings at
 # the profile (sizes, batches, rate); 10 at cpu (9 min on 2 threads for 11,417 methods). None
 # at ``paper``, which pretrains as CodeBERT did: the encoder only.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": {"max_length": 64, "max_doc": 16, "batch_size": 16, "lr": 2e-3, "steps": 50,
+    "smoke": {"max_length": 80, "max_doc": 16, "batch_size": 16, "lr": 2e-3, "steps": 50,
               "docstring_epochs": 1},
     "cpu": {"max_length": 96, "max_doc": 30, "batch_size": 64, "lr": 1e-3, "steps": 30000,
             "docstring_epochs": 10},
@@ -293,7 +294,8 @@ def docstrings(frame: pl.DataFrame, mlm: MaskedLM, tok: codebert.SubtokenTokeniz
     ``frame``'s methods (less the masked-LM stage's held-out ones) from their code, starting
     from a copy of ``mlm``'s encoder, for ``epochs``; deterministic for a seed. With ``state``,
     the training state is saved there after every epoch and continued as ``pretrain``'s is."""
-    hp = dict(codebert.DEFAULTS[profile])
+    # Without retrieval: the stage writes each method's docstring from its code alone.
+    hp = dict(codebert.DEFAULTS[profile]) | {"retrieve": False}
     start = hashlib.sha256()  # a saved state goes on only from the same masked-LM encoder
     for value in mlm.roberta.state_dict().values():
         start.update(value.detach().cpu().numpy().tobytes())

@@ -18,10 +18,14 @@ code_to_text then starts from it, decoder included.
   attention over the source's tokens, moved onto their ids. From scratch on a few thousand
   methods the plain decoder learns the docstrings' language model and writes one generic
   sentence for nearly every method; copying the method's own words makes it read the code.
-  The docstring is predicted as words (lower-cased, which BLEU ignores). ``loss`` is the given
-  docstring's mean token negative log-likelihood and ``p_given`` its per-token geometric mean
-  probability, exp(-loss): the product over a whole sentence would put every sample near 0 and
-  hide the per-sample signal.
+  Below ``paper`` (``retrieve``) the encoder reads, after the code, the given docstring of the
+  nearest other training method by TF-IDF cosine of the code's sub-tokens (retrieval-augmented
+  summarization, Zhang et al. 2020, Parvez et al. 2021): the copy mechanism can take words
+  from either, and a model trained on permuted docstrings retrieves docstrings that say
+  nothing about the code, so its floor stays a floor. The docstring is predicted as words
+  (lower-cased, which BLEU ignores). ``loss`` is the given docstring's mean token negative
+  log-likelihood and ``p_given`` its per-token geometric mean probability, exp(-loss): the
+  product over a whole sentence would put every sample near 0 and hide the per-sample signal.
 - code_search: as CodeBERT's code search fine-tuning, the ``<s>`` vector of ``<s> query </s>
   code </s>`` through a dense head gives p(match). Each position also gets an "appears on the
   other side" embedding (DrQA's exact-match feature), one per level of the token's inverse
@@ -40,9 +44,9 @@ Training (AdamW, linear decay after a warm-up), checkpoints and resumption are t
 trainer's (benchmark.trainer): same events, same checkpoint discipline, same bytes after a kill.
 
 The package holds one idea per module: ``config`` (hyperparameters per profile), ``tokenizers``,
-``encoder``, ``heads`` (decoder with copying and beam search; the pair classifier), ``data``
-(each task's samples, batch losses and prediction lines), ``weights`` (starting points) and
-``train`` (the run).
+``encoder``, ``heads`` (decoder with copying and beam search; the pair classifier),
+``retrieval`` (the nearest training method), ``data`` (each task's samples, batch losses and
+prediction lines), ``weights`` (starting points) and ``train`` (the run).
 """
 
 from benchmark.models.codebert.config import (

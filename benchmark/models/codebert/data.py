@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.models.codebert.heads import PairClassifier, Seq2Seq, beam_search, token_losses
+from benchmark.models.codebert.retrieval import nearest
 from benchmark.models.codebert.tokenizers import Tokenizer, special_ids
 from benchmark.trainer import LABELLED, InputError, jsonl
 
@@ -57,13 +58,15 @@ def prob(x: float) -> float:
 
 
 class CodeToText:
-    """code_to_text: <s> code </s> -> <s> docstring </s>, for the splits ``rows`` holds."""
+    """code_to_text: <s> code </s> -> <s> docstring </s>, for the splits ``rows`` holds; with
+    ``retrieve``, <s> code </s> exemplar </s>, where the exemplar is the given docstring of the
+    nearest other training method by code (``retrieval``)."""
 
     def __init__(self, rows: dict[str, list[dict]], tok: Tokenizer, hp: dict[str, Any]) -> None:
         self.rows, self.tok, self.hp = rows, tok, hp
+        codes = {s: tok.code([r["source_tokens"] for r in rows[s]]) for s in rows}
         cut = int(hp["max_source"]) - 2
-        self.source = {s: [[tok.cls_id, *ids[:cut], tok.sep_id]
-                           for ids in tok.code([r["source_tokens"] for r in rows[s]])]
+        self.source = {s: [[tok.cls_id, *ids[:cut], tok.sep_id] for ids in codes[s]]
                        for s in rows}  # fmt: skip
         cut = int(hp["max_target"]) - 2
         # The given docstrings of the labelled splits (train, holdout): train's are what
@@ -72,6 +75,13 @@ class CodeToText:
                             for ids in tok.text([r["doc_tokens"] for r in rows[s]])]
                         for s in rows if s in LABELLED}  # fmt: skip
         self.target = self.targets["train"]
+        if hp.get("retrieve") and len(rows["train"]) > 1:
+            special = special_ids(tok)
+            for s in rows:
+                near = nearest(codes["train"], codes[s], len(tok), special, s == "train")
+                self.source[s] = [
+                    src + self.target[j][1:] for src, j in zip(self.source[s], near, strict=True)
+                ]
 
     def losses(self, model: Seq2Seq, idx: Sequence[int], device: torch.device) -> Tensor:
         """Per-sample mean token NLL; the batch loss is their token-weighted mean."""

@@ -21,6 +21,7 @@ from benchmark.models.codebert.config import (
     FROM_WEIGHTS,
     POSITIVE,
     REPRESENTATIONS,
+    source_length,
 )
 from benchmark.models.codebert.data import CodeSearch, CodeToText, read_rows
 from benchmark.models.codebert.tokenizers import SubtokenTokenizer, Tokenizer
@@ -46,8 +47,9 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
     """What trainer.prepare does not check: bounds between sizes, and non-negative numbers."""
     if hp["max_source"] < hp["max_query"] + 4 or hp["max_target"] < 3:
         raise InputError("task.json: max_source must exceed max_query + 3, max_target be >= 3")
-    if not isinstance(hp["copy"], bool):
-        raise InputError(f"task.json: copy must be true or false, not {hp['copy']!r}")
+    for key in ("copy", "retrieve"):
+        if not isinstance(hp[key], bool):
+            raise InputError(f"task.json: {key} must be true or false, not {hp[key]!r}")
     for key in ("lr", "dropout", "warmup", "weight_decay", "clip"):
         if not isinstance(hp[key], int | float) or isinstance(hp[key], bool) or hp[key] < 0:
             raise InputError(f"task.json: {key} must be a number >= 0, not {hp[key]!r}")
@@ -97,11 +99,13 @@ def setup(name: str, rows: dict[str, list[dict]], codes: dict[str, dict[str, lis
         encoder, tok = load_pretrained(weights, float(hp["dropout"]))
         tag += ":" + weights_fingerprint(weights)
         longest = int(hp["max_source"]) if name == "code_search" else max(
-            int(hp["max_source"]), int(hp["max_target"]))  # fmt: skip
+            source_length(hp), int(hp["max_target"]))  # fmt: skip
         if longest + tok.pad_id + 1 > encoder.sizes["positions"]:
             room = encoder.sizes["positions"] - tok.pad_id - 1
-            raise InputError(f"task.json: max_source/max_target {longest} exceed the weights' "
-                             f"{room} positions")  # fmt: skip
+            what = "max_source + max_target - 1 (retrieve)" if name == "code_to_text" and \
+                hp["retrieve"] else "max_source/max_target"  # fmt: skip
+            raise InputError(f"task.json: {what} {longest} exceed the weights' {room} "
+                             "positions")  # fmt: skip
         hp.update({k: encoder.sizes[k] for k in ("hidden", "layers", "heads", "ff")})
         saved = docstring_model(weights) if name == "code_to_text" else None
         if saved is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from benchmark.models.codebert.config import DOCSTRING_MODEL, VOCABULARY
+from benchmark.models.codebert.config import DOCSTRING_MODEL, VOCABULARY, source_length
 from benchmark.models.codebert.encoder import Encoder, init_weights
 from benchmark.models.codebert.heads import PairClassifier, Seq2Seq
 from benchmark.models.codebert.tokenizers import (
@@ -90,7 +90,7 @@ def docstring_model(folder: Path) -> tuple[dict[str, Tensor], dict[str, Any]] | 
 
 def random_encoder(tok: SubtokenTokenizer, hp: dict[str, Any], task: str) -> Encoder:
     longest = int(hp["max_source"]) if task == "code_search" else max(
-        int(hp["max_source"]), int(hp["max_target"]))  # fmt: skip
+        source_length(hp), int(hp["max_target"]))  # fmt: skip
     sizes = {"vocab": len(tok), "hidden": int(hp["hidden"]), "layers": int(hp["layers"]),
              "heads": int(hp["heads"]), "ff": int(hp["ff"]), "positions": longest + 2,
              "types": 1, "pad_id": tok.pad_id, "eps": 1e-5}  # fmt: skip
