@@ -337,15 +337,13 @@ def test_sweep_of_a_checkpoint_runs_its_units_once(checkpoints: dict[str, Path],
 def test_a_bench_models_pretrain_folder_loads_as_hf(tmp_path: Path, task: str) -> None:
     """`bench models pretrain` writes a RobertaForMaskedLM with codebert's sub-token vocabulary
     (subtokens.json) instead of a tokenizer's files: hf reads it with that vocabulary. Its
-    positions are as many as its sequences (smoke: 64, + 2), fewer than the profile's inputs
+    positions are as many as its sequences (here 64, + 2), fewer than the profile's inputs
     (max_source 64, + 4): the default shrinks to fit, a size task.json asks for is refused."""
     import transformers as tf
 
-    from benchmark.models.pretrain import DEFAULTS as PRETRAIN
-
     folder = tmp_path / "pretrained"
     words = ["<pad>", "<unk>", "<s>", "</s>", *WORDS]
-    positions = PRETRAIN["smoke"]["max_length"] + 2
+    positions = 64 + 2
     torch.manual_seed(0)
     config = tf.RobertaConfig(vocab_size=len(words), hidden_size=WIDTH, num_hidden_layers=1,
                               num_attention_heads=2, intermediate_size=48,
