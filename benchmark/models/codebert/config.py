@@ -18,10 +18,10 @@ DOCSTRING_MODEL = "docstring.safetensors"  # and its code_to_text model, trained
 # negatives per code_search query (7 ranked validation queries better, MRR 0.476 against 0.447,
 # but judged pairs worse, 0.784 against 0.812, at half the training speed); ``smoke`` is tiny.
 # ``retrieve`` (code_to_text, below ``paper``): the encoder also reads the given docstring of
-# the nearest other training method by code (``retrieval``). On ruby-debian at ``cpu`` (seed 0,
-# last epoch) it raised validation BLEU from 9.25 to 9.91 and the gain above the noise-1.0
-# floor from 0.89 to 1.67 on validation (2.39 to 4.11 on test); ``paper`` is CodeXGLUE's, so
-# without it.
+# the nearest other training method by code (``retrieval``). On ruby-debian at ``cpu`` (3
+# seeds, last epoch) it raised validation BLEU from 9.89 to 10.46 and the gain above the
+# noise-1.0 floor from 1.60 to 2.37 on validation (2.25 to 3.94 on test; docs/results.md);
+# ``paper`` is CodeXGLUE's, so without it.
 # With ``weights`` the encoder's sizes come from the folder's config.json instead.
 # ``max_source`` bounds the code (code_to_text) or the whole pair (code_search); ``max_query``
 # the query within it.
