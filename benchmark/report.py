@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -174,7 +175,9 @@ def fig_curves(runs: list[Run], out: Path) -> Figure_:
                 ],
                 dtype=np.float64,
             )
-            with np.errstate(all="ignore"):
+            # All-NaN columns (no memorization rate at noise 0) plot as gaps, not warnings.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(values, axis=0) if values.size else np.array([])
             ax.plot(
                 epochs[: mean.size],

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -165,6 +166,25 @@ def test_report_on_a_set_of_runs(run_folder: Path, tmp_path: Path) -> None:
     assert [p["rate"] for p in summary[0]["points"]] == [0.25, 0.5]
     result = CliRunner().invoke(app, ["report", str(root / "c")])
     assert result.exit_code == 2 and "left out: they do not verify" in result.output
+
+
+def test_a_noise_0_run_has_no_memorization_curve_and_no_warning(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    """At noise 0 no sample is noisy, so every epoch's memorization rate is None: the curve
+    is left out quietly, not drawn from an empty mean with a RuntimeWarning on stderr."""
+    root = tmp_path / "clean"
+    shutil.copytree(run_folder, root / "a")
+    m = json.loads((run_folder / "metrics.json").read_text())
+    m["noise"]["rate"] = 0.0
+    for e in m["per_epoch"]:
+        e["memorization_rate"] = None
+    (root / "a" / "metrics.json").write_text(json.dumps(m))
+    seal(root / "a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        write_report(root)
+    assert (root / "report" / "report.md").is_file()
 
 
 def test_report_without_runs_is_an_error(tmp_path: Path) -> None:
