@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer
 
-CHUNK = 1024  # query rows per similarity block: ~CHUNK x |train| floats at a time
+BLOCK = 1 << 24  # similarities computed at a time (128 MB of float64), whatever the corpus size
 
 
 def _counts(rows: Sequence[Sequence[int]], vocab: int, special: Sequence[int]) -> sparse.csr_matrix:
@@ -37,12 +37,13 @@ def nearest(train: Sequence[Sequence[int]], queries: Sequence[Sequence[int]], vo
     out: list[int] = []
     if not queries:
         return out
+    rows = max(1, BLOCK // max(len(train), 1))
     counts = _counts(train, vocab, special)
     tfidf = TfidfTransformer().fit(counts)
     t = tfidf.transform(counts).T.tocsr()
     q = tfidf.transform(_counts(queries, vocab, special))
-    for start in range(0, q.shape[0], CHUNK):
-        sims = (q[start : start + CHUNK] @ t).toarray()
+    for start in range(0, q.shape[0], rows):
+        sims = (q[start : start + rows] @ t).toarray()
         if leave_one_out:
             ids = np.arange(start, start + sims.shape[0])
             sims[ids - start, ids] = -np.inf
