@@ -127,9 +127,9 @@ def test_retrieval_finds_the_nearest_other_training_code() -> None:
     never gets itself, and gets its exact duplicate where one exists; special ids count for
     nothing."""
     train = [[5, 6, 7], [8, 9, 10], [5, 6, 7], [8, 9, 11], [12, 13, 14]]
-    assert nearest(train, train, 16, [0, 1, 2, 3], True) == [2, 3, 0, 1, 0]
     queries = [[8, 9, 10, 2, 3], [12, 13], [2, 3, 14, 14]]
-    assert nearest(train, queries, 16, [0, 1, 2, 3], False) == [1, 4, 4]
+    near = nearest(train, {"train": train, "valid": queries, "test": []}, 16, [0, 1, 2, 3])
+    assert near == {"train": [2, 3, 0, 1, 0], "valid": [1, 4, 4], "test": []}
 
 
 def test_retrieval_appends_another_training_docstring_to_the_code() -> None:

@@ -76,12 +76,10 @@ class CodeToText:
                         for s in rows if s in LABELLED}  # fmt: skip
         self.target = self.targets["train"]
         if hp.get("retrieve") and len(rows["train"]) > 1:
-            special = special_ids(tok)
+            near = nearest(codes["train"], codes, len(tok), special_ids(tok))
             for s in rows:
-                near = nearest(codes["train"], codes[s], len(tok), special, s == "train")
-                self.source[s] = [
-                    src + self.target[j][1:] for src, j in zip(self.source[s], near, strict=True)
-                ]
+                pairs = zip(self.source[s], near[s], strict=True)
+                self.source[s] = [src + self.target[j][1:] for src, j in pairs]
 
     def losses(self, model: Seq2Seq, idx: Sequence[int], device: torch.device) -> Tensor:
         """Per-sample mean token NLL; the batch loss is their token-weighted mean."""

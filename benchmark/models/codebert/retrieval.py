@@ -30,22 +30,26 @@ def _counts(rows: Sequence[Sequence[int]], vocab: int, special: Sequence[int]) -
     return m @ sparse.diags(keep)
 
 
-def nearest(train: Sequence[Sequence[int]], queries: Sequence[Sequence[int]], vocab: int,
-            special: Sequence[int], leave_one_out: bool) -> list[int]:  # fmt: skip
-    """For each query, the index of the most similar ``train`` row (ties: the lowest index);
-    with ``leave_one_out`` the queries are ``train`` itself and row i skips i."""
-    out: list[int] = []
-    if not queries:
-        return out
-    rows = max(1, BLOCK // max(len(train), 1))
+def nearest(train: Sequence[Sequence[int]], splits: dict[str, Sequence[Sequence[int]]],
+            vocab: int, special: Sequence[int], itself: str = "train"
+            ) -> dict[str, list[int]]:  # fmt: skip
+    """For each row of each split, the index of the most similar ``train`` row (ties: the
+    lowest index); the split named ``itself`` is ``train`` itself, and its row i skips i. The
+    index is built once for every split."""
     counts = _counts(train, vocab, special)
     tfidf = TfidfTransformer().fit(counts)
     t = tfidf.transform(counts).T.tocsr()
-    q = tfidf.transform(_counts(queries, vocab, special))
-    for start in range(0, q.shape[0], rows):
-        sims = (q[start : start + rows] @ t).toarray()
-        if leave_one_out:
-            ids = np.arange(start, start + sims.shape[0])
-            sims[ids - start, ids] = -np.inf
-        out += sims.argmax(axis=1).tolist()
+    rows = max(1, BLOCK // max(len(train), 1))
+    out: dict[str, list[int]] = {}
+    for name, queries in splits.items():
+        out[name] = []
+        if not queries:
+            continue
+        q = tfidf.transform(_counts(queries, vocab, special))
+        for start in range(0, q.shape[0], rows):
+            sims = (q[start : start + rows] @ t).toarray()
+            if name == itself:
+                ids = np.arange(start, start + sims.shape[0])
+                sims[ids - start, ids] = -np.inf
+            out[name] += sims.argmax(axis=1).tolist()
     return out
