@@ -131,13 +131,14 @@ def events(output_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def two_runs(great_rows: list[dict], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two runs of 2 epochs with the same seed on a 400/73/73 split of the shard: the first
-    predicts each epoch beside the next one's training where a core is spare (trainer.fit),
-    the second, given one core as a sweep's pool gives its units, in turn."""
+    """Two runs of 2 epochs with the same seed on a 400/73/73 split of the shard: the first,
+    given two cores, predicts each epoch beside the next one's training and the last one on
+    two threads (trainer.fit); the second, given one core as a sweep's pool gives its units,
+    in turn."""
     root = tmp_path_factory.mktemp("ggnn")
     input_dir = make_input(root / "in", great_rows, (400, 73, 73), TINY)
     outputs = []
-    for k, env in enumerate(({}, {"OMP_NUM_THREADS": "1"})):
+    for k, env in enumerate(({"OMP_NUM_THREADS": "2"}, {"OMP_NUM_THREADS": "1"})):
         out = root / f"out{k}"
         result = run_trainer(input_dir, out, {**os.environ, **env})
         assert result.returncode == 0, result.stderr

@@ -15,8 +15,9 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -510,20 +511,32 @@ def train_epoch(
     return float(total) / max(count, 1)
 
 
-def prediction_lines(
+def batch_lines(
+    model: VarMisuseModel,
+    samples: list[Sample],
+    graphs: list[Data],
+    indices: Sequence[int],
+    split: str,
+    device: torch.device,
+) -> list[str]:
+    """The epoch file's lines of one batch of ``split``."""
+    batch = collate(graphs, indices, device)
+    outs = predictions(model(batch), batch, labelled=split in trainer.LABELLED)
+    return [json.dumps({"id": samples[i].id, "split": split, **out}) + "\n"
+            for i, out in zip(indices, outs, strict=True)]  # fmt: skip
+
+
+def prediction_pieces(
     model: VarMisuseModel,
     samples: dict[str, list[Sample]],
     graphs: dict[str, list[Data]],
     batches: dict[str, list[list[int]]],
     device: torch.device,
-) -> Iterator[str]:
-    """The epoch file's lines: every sample of every split, in file order."""
-    for split in samples:
-        for indices in batches[split]:
-            batch = collate(graphs[split], indices, device)
-            outs = predictions(model(batch), batch, labelled=split in trainer.LABELLED)
-            for i, out in zip(indices, outs, strict=True):
-                yield json.dumps({"id": samples[split][i].id, "split": split, **out}) + "\n"
+) -> list[trainer.Piece]:
+    """The epoch file's lines, one piece per batch: every sample of every split, in file
+    order."""
+    return [partial(batch_lines, model, samples[s], graphs[s], indices, s, device)
+            for s in samples for indices in batches[s]]  # fmt: skip
 
 
 # (sub-token vocabulary size, edge type count, hyperparameters) -> the model
@@ -571,7 +584,7 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
         model=model,
         optimizer=optimizer,
         train_epoch=epoch,
-        prediction_lines=lambda net: prediction_lines(net, samples, graphs, eval_batches, device),
+        prediction_pieces=lambda net: prediction_pieces(net, samples, graphs, eval_batches, device),
         vocabularies=[vocab.words],
         samples=len(samples["train"]),
     )

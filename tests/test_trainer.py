@@ -1,0 +1,120 @@
+"""The trainer's process-level pieces: prediction threads and malloc settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+from benchmark import trainer
+
+
+def a_fit(**predictions: object) -> trainer.Fit:
+    net = torch.nn.Linear(2, 2)
+    return trainer.Fit(
+        model=net,
+        optimizer=torch.optim.Adam(net.parameters()),
+        train_epoch=lambda order: 0.0,
+        vocabularies=[],
+        samples=0,
+        **predictions,  # type: ignore[arg-type]
+    )
+
+
+def test_fit_takes_exactly_one_way_to_predict() -> None:
+    with pytest.raises(TypeError, match="one of prediction_lines and prediction_pieces"):
+        a_fit()
+    with pytest.raises(TypeError, match="one of prediction_lines and prediction_pieces"):
+        a_fit(prediction_lines=lambda net: iter(()), prediction_pieces=lambda net: [])
+
+
+def pieces_of(seen: list[tuple[int, bool]]) -> list[trainer.Piece]:
+    """Forty pieces of three lines each that record whether they ran in inference mode."""
+
+    def piece(k: int) -> list[str]:
+        seen.append((k, torch.is_inference_mode_enabled()))
+        if k % 7 == 0:  # let the other thread overtake this one
+            threading.Event().wait(0.002)
+        return [f"{k}.{j}\n" for j in range(3)]
+
+    return [lambda k=k: piece(k) for k in range(40)]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_epoch_lines_keep_file_order_on_any_number_of_threads(workers: int) -> None:
+    seen: list[tuple[int, bool]] = []
+    run = a_fit(prediction_pieces=lambda net: pieces_of(seen))
+    ctx = trainer.Context(torch.device("cpu"))
+    with torch.inference_mode():
+        lines = list(trainer.epoch_lines(run, run.model, ctx, workers))
+    assert lines == [f"{k}.{j}\n" for k in range(40) for j in range(3)]
+    assert sorted(k for k, _ in seen) == list(range(40))
+    assert all(inference for _, inference in seen)  # each worker thread holds it too
+
+
+def test_a_failing_piece_fails_the_epoch_file() -> None:
+    def boom() -> list[str]:
+        raise RuntimeError("batch 3 broke")
+
+    pieces = [lambda: ["a\n"], lambda: ["b\n"], boom, lambda: ["d\n"]]
+    run = a_fit(prediction_pieces=lambda net: pieces)
+    ctx = trainer.Context(torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="batch 3 broke"):
+        list(trainer.epoch_lines(run, run.model, ctx, 2))
+
+
+def test_idle_workers_follow_the_cores_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, cuda = trainer.Context(torch.device("cpu")), trainer.Context(torch.device("cuda"))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "4")
+        assert trainer.idle_workers(cpu) == 4 and trainer.idle_workers(cuda) == 1
+        torch.set_num_threads(2)
+        assert trainer.idle_workers(cpu) == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert trainer.idle_workers(cpu) == 1 and not trainer.spare_core()
+    finally:
+        torch.set_num_threads(threads)
+
+
+# Six rounds of allocating and freeing four 8 MiB blocks in a second thread, as the trainer's
+# prediction thread does; prints whether the settings took, then the page faults of the last
+# four rounds.
+FAULTS = """
+import resource, sys, threading
+import numpy as np
+from benchmark import trainer
+print(trainer.keep_freed_memory())
+def rounds():
+    blocks = []
+    for r in range(6):
+        if r == 2:
+            start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        blocks = [np.ones(1 << 21, dtype=np.float32) for _ in range(4)]
+        del blocks
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+t = threading.Thread(target=rounds); t.start(); t.join()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux's")
+def test_freed_memory_is_reused_without_page_faults() -> None:
+    def faults(env: dict[str, str]) -> tuple[str, int]:
+        out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True,
+                             check=True, env=env).stdout.split()  # fmt: skip
+        return out[0], int(out[1])
+
+    base = {k: v for k, v in os.environ.items() if k not in trainer.MALLOC_SETTINGS}
+    took, kept = faults(base)
+    assert took == "True"
+    assert kept < 4 * 2048 * 0.1, kept  # a round touches 4 x 2,048 pages
+    # glibc's own behaviour, where the user tuned malloc: left alone, and the freed blocks
+    # come back to the thread's arena as new pages
+    untuned, refaulted = faults({**base, "GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"})
+    assert untuned == "False"
+    assert refaulted > 2048, refaulted
