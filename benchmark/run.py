@@ -9,6 +9,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ import polars as pl
 import benchmark
 from benchmark import console, datasets, holdout, noise
 from benchmark.evaluator import score
+from benchmark.metrics import memorization
 from benchmark.metrics.summary import summarize
 from benchmark.models import MODELS
 from benchmark.profiles import PROFILES, select_splits
@@ -263,6 +265,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                     note = f" loss {loss:.3f}" if isinstance(loss, int | float) else ""
                     bar.update(job, advance=1, description=f"training {cfg.model}{note}")
 
+            threading.Thread(target=memorization.preload, name="preload", daemon=True).start()
             events, provenance = start_model(cfg, staged, profile.time_budget_s, on_event)
         predictions = hooks.read_predictions(staged / "output", cfg.epochs, splits)
         table = score(cfg.task, labels, predictions)

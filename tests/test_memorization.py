@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +225,13 @@ def test_robustness_by_hand(tmp_path: Path) -> None:
     (broken / "metrics.json").write_text("not json")
     (m2, _) = robustness([*folders, broken])
     assert m2["points"][0]["n"] == 1
+
+
+def test_preload_imports_cleanlab_ahead_of_summarize() -> None:
+    code = (
+        "import sys; from benchmark.metrics import memorization as m; "
+        "before = 'cleanlab.filter' in sys.modules; m.preload(); "
+        "print(before, 'cleanlab.filter' in sys.modules, 'cleanlab.rank' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]

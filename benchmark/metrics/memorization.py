@@ -208,6 +208,18 @@ def sample_signals(train: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out).fill_nan(None)
 
 
+def preload() -> None:
+    """Import cleanlab, and scikit-learn and SciPy with it (about a second), before
+    ``summarize`` needs them: ``bench run`` calls this in a thread while its model trains, so
+    the import is done by the time the scores are in. A missing library fails later, where it
+    is used."""
+    try:
+        import cleanlab.filter
+        import cleanlab.rank  # noqa: F401
+    except ImportError:
+        pass
+
+
 def _cleanlab(samples: pl.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
     """Noise score (higher = more likely mislabelled) from cleanlab and what its confident
     learning flags, on the two-class view (class 0 has probability `p_class0`). Without that
