@@ -79,6 +79,13 @@ def test_reads_a_good_epoch(tmp_path):
     assert df.filter(pl.col("split") != "train")["loss"].null_count() == 2
 
 
+def test_integer_probabilities_are_numbers_too(tmp_path):
+    rows = [{**r, "repair_probs": [1, 0, 0.0]} for r in _good()]
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", rows)
+    df = read_predictions(tmp_path, 1, _expected())
+    assert df["repair_probs"].to_list() == [[1.0, 0.0, 0.0]] * 4
+
+
 BAD = {
     "not json": lambda rows: ["{oops", *rows[1:]],
     "missing sample": lambda rows: rows[:-1],
@@ -109,6 +116,18 @@ BAD = {
         *rows[1:],
     ],
     "repair_probs not a list": lambda rows: [{**rows[0], "repair_probs": 0.5}, *rows[1:]],
+    "repair_probs nan": lambda rows: [
+        {**rows[0], "repair_probs": [float("nan"), 0.5, 0.5]},
+        *rows[1:],
+    ],
+    "repair_probs infinite": lambda rows: [
+        {**rows[0], "repair_probs": [0.5, float("inf"), 0.5]},
+        *rows[1:],
+    ],
+    "repair_probs booleans": lambda rows: [
+        {**rows[0], "repair_probs": [True, False, False]},
+        *rows[1:],
+    ],
     # found by fuzzing: an integer of thousands of digits is a ValueError of Python's parser
     "huge integer": lambda rows: [
         json.dumps(rows[0]).replace('"location": 5', '"location": ' + "9" * 5000),

@@ -188,6 +188,14 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
     protocol.write_inputs(folder, task, splits)
 
 
+def _in_unit(values: list) -> bool:
+    """``lines.number`` of every value, with JSON's floats checked in one pass: the harness
+    reads a dozen per line, every line of every epoch. NaN and infinities fail the range."""
+    if all(type(v) is float for v in values):
+        return all(0.0 <= v <= 1.0 for v in values)
+    return all(lines.number(v) for v in values)
+
+
 def _repair_probs(r: dict, where: str, candidates: list[int]) -> list[float]:
     """One probability per candidate, a distribution: GREAT's rule sums them on the targets,
     so probabilities that add up to more than 1 would buy repairs that were never made."""
@@ -197,8 +205,7 @@ def _repair_probs(r: dict, where: str, candidates: list[int]) -> list[float]:
             f"{where}: 'repair_probs' is missing (protocol 2 asks every var_misuse line for one "
             "probability per repair candidate; docs/protocol.md)"
         )
-    if not (isinstance(probs, list) and len(probs) == len(candidates)
-            and all(lines.number(p) for p in probs)):  # fmt: skip
+    if not (isinstance(probs, list) and len(probs) == len(candidates) and _in_unit(probs)):
         raise ProtocolError(
             f"{where}: 'repair_probs' must be {len(candidates)} numbers in [0, 1], one a candidate"
         )
