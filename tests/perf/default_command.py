@@ -1,0 +1,112 @@
+"""The default command's wall time, against the same command at another commit, in one run.
+
+    python tests/perf/default_command.py [--against REV] [--repeats 2] [--json]
+
+Runs ``bench run --model ggnn --noise 0.25`` (the README's main job: cpu profile, 8 epochs, the
+dataset already built) into a fresh results folder, alternating this checkout with ``REV``
+(checked out with ``git worktree`` into a temporary folder and run from there with
+``python -m benchmark``), after one warm-up run of each that also builds REV's dataset cache if
+it needs one. Prints each version's median wall seconds and where the time went (the model's
+start, its epochs' training and the last epoch's predictions, read from model.log, and the
+harness's own share), then the ratio of the two medians against issue 24's target of 1.5x;
+never fails on time. Without ``--against`` only this checkout runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_RATIO = 1.5
+COMMAND = ["run", "--model", "ggnn", "--noise", "0.25"]
+EPOCH = re.compile(r"epoch (\d+): .*\(([\d.]+)s\), predictions in ([\d.]+)s")
+READ = re.compile(r"^read .* in ([\d.]+)s;", re.MULTILINE)
+
+
+def checkout(rev: str, stack: ExitStack) -> Path:
+    """``rev`` in a temporary git worktree, removed when ``stack`` closes."""
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-perf-rev-")))
+    tree = folder / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev],
+                   check=True)  # fmt: skip
+    stack.callback(subprocess.run, ["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                    str(tree)], check=False)  # fmt: skip
+    return tree
+
+
+def one(tree: Path) -> dict:
+    """One run of the default command with the code in ``tree``: wall seconds and the model's
+    breakdown."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    with tempfile.TemporaryDirectory(prefix="bench-perf-default-") as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "benchmark", *COMMAND, "--results", tmp],
+                       cwd=tmp, env=env, check=True, capture_output=True)  # fmt: skip
+        wall = time.perf_counter() - t0
+        log = next(Path(tmp).glob("var_misuse/*/ggnn/*/*/model.log")).read_text()
+    epochs = [(float(t), float(p)) for _, t, p in EPOCH.findall(log)]
+    read = READ.search(log)
+    train = sum(t for t, _ in epochs)
+    last = epochs[-1][1] if epochs else 0.0
+    return {"wall_s": round(wall, 2), "train_s": round(train, 2),
+            "last_predictions_s": round(last, 2),
+            "model_read_s": float(read.group(1)) if read else None,
+            "rest_s": round(wall - train - last, 2)}  # fmt: skip
+
+
+def summary(runs: list[dict]) -> dict:
+    keys = ("wall_s", "train_s", "last_predictions_s", "rest_s")
+    medians = {f"median_{k}": round(statistics.median(r[k] for r in runs), 2) for k in keys}
+    return {"runs": runs, **medians}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", help="a git revision to compare with, e.g. ac2e59e")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each version")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        trees = {"this checkout": ROOT}
+        if args.against:
+            trees[args.against] = checkout(args.against, stack)
+        for tree in trees.values():  # warm-up: imports, caches, REV's dataset
+            one(tree)
+        runs: dict[str, list[dict]] = {name: [] for name in trees}
+        for _ in range(args.repeats):
+            for name, tree in trees.items():
+                runs[name].append(one(tree))
+    result: dict = {"command": "bench " + " ".join(COMMAND), "repeats": args.repeats,
+                    "versions": {name: summary(r) for name, r in runs.items()}}  # fmt: skip
+    if args.against:
+        ratio = (result["versions"][args.against]["median_wall_s"]
+                 / result["versions"]["this checkout"]["median_wall_s"])  # fmt: skip
+        result["ratio"] = round(ratio, 3)
+        result["target_ratio"] = TARGET_RATIO
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{result['command']}, median of {args.repeats} after a warm-up:")
+    for name, s in result["versions"].items():
+        each = ", ".join(str(r["wall_s"]) for r in s["runs"])
+        print(f"  {name:<14} {s['median_wall_s']:7.2f} s  ({each}); training "
+              f"{s['median_train_s']:.1f} s, last predictions {s['median_last_predictions_s']:.1f}"
+              f" s, the rest {s['median_rest_s']:.1f} s")  # fmt: skip
+    if "ratio" in result:
+        verdict = "meets" if result["ratio"] >= TARGET_RATIO else "BELOW"
+        print(f"  {args.against} / this checkout = {result['ratio']:.3f}x ({verdict} the "
+              f"{TARGET_RATIO:g}x target)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
