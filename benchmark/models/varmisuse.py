@@ -98,6 +98,18 @@ def _int_list(value: object, where: str, key: str) -> list[int]:
     return out
 
 
+def _edge_array(edges: list) -> np.ndarray:
+    """int64 [E, 3]: each edge's first three fields (GREAT's files add the type's name). Edges
+    of equal length convert in one call; others are cut to three fields first."""
+    try:
+        whole = np.asarray(edges, dtype=np.int64)
+    except (TypeError, ValueError):
+        whole = None
+    if whole is not None and whole.ndim == 2 and whole.shape[1] >= 3:
+        return whole[:, :3]
+    return np.asarray([e[:3] for e in edges], dtype=np.int64).reshape(-1, 3)
+
+
 def parse_sample(obj: object, where: str, labelled: bool) -> Sample:
     """Check one decoded JSON line against the protocol and turn it into a Sample."""
     if not isinstance(obj, dict):
@@ -115,7 +127,7 @@ def parse_sample(obj: object, where: str, labelled: bool) -> Sample:
     if not isinstance(edges, list):
         raise InputError(f"{where}: 'edges' is not a list")
     try:
-        edge_array = np.asarray([e[:3] for e in edges], dtype=np.int64).reshape(-1, 3)
+        edge_array = _edge_array(edges)
     except (TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{where}: 'edges' is not a list of [src, dst, type_id]") from exc
     if edge_array.size and (edge_array[:, :2].min() < 0 or edge_array[:, :2].max() >= n):
@@ -168,7 +180,10 @@ class Vocabulary:
     def __init__(self, words: Sequence[str]) -> None:
         self.words = [PAD, UNK, *words]
         self.index = {w: i for i, w in enumerate(self.words)}
-        self._cache: dict[str, list[int]] = {}
+        # Each distinct token's padded sub-token ids, one row each, so that a sample's tokens
+        # are encoded by one gather rather than a row written per token.
+        self._rows: dict[str, int] = {}
+        self._table = np.zeros((1024, MAX_SUBTOKENS), dtype=np.int64)
 
     @classmethod
     def build(cls, token_lists: Iterable[Sequence[str]], size: int) -> Vocabulary:
@@ -185,19 +200,24 @@ class Vocabulary:
 
     def encode(self, token: str) -> list[int]:
         """Sub-token ids of ``token``, unknown sub-tokens as UNK."""
-        ids = self._cache.get(token)
-        if ids is None:
-            ids = [self.index.get(p, 1) for p in subtokens(token)]
-            self._cache[token] = ids
-        return ids
+        return [self.index.get(p, 1) for p in subtokens(token)]
+
+    def _row(self, token: str) -> int:
+        """The table row of ``token``, added on first sight."""
+        row = self._rows.get(token)
+        if row is None:
+            row = len(self._rows)
+            if row == len(self._table):
+                self._table = np.concatenate([self._table, np.zeros_like(self._table)])
+            ids = self.encode(token)
+            self._table[row, : len(ids)] = ids
+            self._rows[token] = row
+        return row
 
     def encode_tokens(self, tokens: Sequence[str]) -> np.ndarray:
         """int64 [len(tokens), MAX_SUBTOKENS], right-padded with PAD (id 0)."""
-        out = np.zeros((len(tokens), MAX_SUBTOKENS), dtype=np.int64)
-        for i, token in enumerate(tokens):
-            ids = self.encode(token)
-            out[i, : len(ids)] = ids
-        return out
+        rows = [self._row(t) for t in tokens]
+        return self._table[rows]
 
 
 class EdgeTypes:
