@@ -107,9 +107,13 @@ def crash_after_checkpoint_then_resume(
     main: Callable[[list[str]], int], inp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Crash a model between epoch 2's checkpoint and its epoch_end event, start it again,
-    and check it ends with the events and bytes of an uninterrupted run (3 epochs)."""
+    and check it ends with the events and bytes of an uninterrupted run (3 epochs). The
+    uninterrupted run has one core, so it ends each epoch in turn; the crashed one has two,
+    so it predicts beside training and its last epoch on two threads."""
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert main(["--input", str(inp), "--output", str(reference)]) == 0
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
 
     emit = trainer.Events.emit
 
@@ -122,6 +126,7 @@ def crash_after_checkpoint_then_resume(
     with pytest.raises(KeyboardInterrupt):
         main(["--input", str(inp), "--output", str(resumed)])
     monkeypatch.undo()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert main(["--input", str(inp), "--output", str(resumed)]) == 0
     got = events(resumed)
     assert [e.get("epoch") for e in got if e["event"] == "epoch_end"] == [1, 2, 3]

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -306,29 +307,43 @@ def train_epoch(
     return float(total) / max(len(order), 1)
 
 
-def prediction_lines(
+def batch_lines(
+    model: Code2Seq,
+    rows: list[dict],
+    data: Data,
+    max_target: int,
+    split: str,
+    idx: np.ndarray,
+    device: torch.device,
+) -> list[str]:
+    """The lines of methods ``idx`` of ``split``: the greedy name and its probability, and for
+    labelled (train, holdout) samples the loss and probability of the given name."""
+    words = data.targets.words
+    labelled = split in trainer.LABELLED
+    b = data.batch(split, idx, device, labelled)
+    names, logp = model.greedy(b, max_target)
+    losses = model.losses(b).tolist() if labelled else None
+    lines = []
+    for k, (ids, lp) in enumerate(zip(names.tolist(), logp.tolist(), strict=True)):
+        subtokens = [words[t] for t in ids if t]
+        loss = losses[k] if losses is not None else None
+        p_given = math.exp(-loss) if loss is not None else None
+        lines.append(methodname.prediction_line(rows[idx[k]]["id"], split, subtokens,
+                                                math.exp(lp), loss, p_given))  # fmt: skip
+    return lines
+
+
+def prediction_pieces(
     model: Code2Seq,
     rows: dict[str, list[dict]],
     data: Data,
     hp: dict[str, Any],
     batch: int,
     device: torch.device,
-) -> Iterator[str]:
-    """Every sample of every split, in file order: the greedy name and its probability, and
-    for labelled (train, holdout) samples the loss and probability of the given name."""
-    words = data.targets.words
-    for split in rows:
-        labelled = split in trainer.LABELLED
-        for idx in methodname.batches(len(rows[split]), batch):
-            b = data.batch(split, idx, device, labelled)
-            names, logp = model.greedy(b, int(hp["max_target"]))
-            losses = model.losses(b).tolist() if labelled else None
-            for k, (ids, lp) in enumerate(zip(names.tolist(), logp.tolist(), strict=True)):
-                subtokens = [words[t] for t in ids if t]
-                loss = losses[k] if losses is not None else None
-                p_given = math.exp(-loss) if loss is not None else None
-                yield methodname.prediction_line(rows[split][idx[k]]["id"], split, subtokens,
-                                                 math.exp(lp), loss, p_given)  # fmt: skip
+) -> list[trainer.Piece]:
+    """Every sample of every split, in file order, one piece per batch."""
+    return [partial(batch_lines, model, rows[s], data, int(hp["max_target"]), s, idx, device)
+            for s in rows for idx in methodname.batches(len(rows[s]), batch)]  # fmt: skip
 
 
 def build(
@@ -352,7 +367,7 @@ def build(
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(model, optimizer, data, order, hp, ctx, schedule),
-        prediction_lines=lambda net: prediction_lines(net, rows, data, hp, eval_size, ctx.device),
+        prediction_pieces=lambda net: prediction_pieces(net, rows, data, hp, eval_size, ctx.device),
         vocabularies=[data.subtokens.words, data.nodes.words, data.targets.words],
         samples=len(rows["train"]),
         schedule=schedule,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,33 @@ def encode(rows: list[dict], tokens: Index, paths: Index, limit: int) -> np.ndar
     return out
 
 
-def prediction_lines(
+def batch_lines(
+    model: Code2Vec,
+    rows: list[dict],
+    inputs: np.ndarray,
+    given: np.ndarray | None,
+    names: list[str],
+    split: str,
+    idx: np.ndarray,
+    device: torch.device,
+) -> list[str]:
+    """The lines of methods ``idx`` of ``split``: the best name other than PAD/UNK, and for a
+    labelled split (``given``) the loss and probability of the given name's class."""
+    logp = F.log_softmax(model(torch.from_numpy(inputs[idx]).to(device)), dim=-1)
+    best, at = logp[:, 2:].max(-1)
+    lp = None
+    if given is not None:
+        lp = logp.gather(1, torch.from_numpy(given[idx]).to(device)[:, None])[:, 0].tolist()
+    lines = []
+    for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
+        loss, p_given = (-lp[k], math.exp(lp[k])) if lp is not None else (None, None)
+        lines.append(methodname.prediction_line(rows[idx[k]]["id"], split,
+                                                names[target + 2].split("|"), score, loss,
+                                                p_given))  # fmt: skip
+    return lines
+
+
+def prediction_pieces(
     model: Code2Vec,
     rows: dict[str, list[dict]],
     inputs: dict[str, np.ndarray],
@@ -110,22 +137,10 @@ def prediction_lines(
     names: list[str],
     batch: int,
     device: torch.device,
-) -> Iterator[str]:
-    """Every sample of every split, in file order: the best name other than PAD/UNK, and for
-    the labelled splits (``given``'s) the loss and probability of the given name's class."""
-    for split in rows:
-        for idx in methodname.batches(len(rows[split]), batch):
-            logp = F.log_softmax(model(torch.from_numpy(inputs[split][idx]).to(device)), dim=-1)
-            best, at = logp[:, 2:].max(-1)
-            lp = None
-            if split in given:
-                lp = logp.gather(1, torch.from_numpy(given[split][idx]).to(device)[:, None])[:, 0]
-                lp = lp.tolist()
-            for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
-                loss, p_given = (-lp[k], math.exp(lp[k])) if lp is not None else (None, None)
-                yield methodname.prediction_line(rows[split][idx[k]]["id"], split,
-                                                 names[target + 2].split("|"), score,
-                                                 loss, p_given)  # fmt: skip
+) -> list[trainer.Piece]:
+    """Every sample of every split, in file order, one piece per batch."""
+    return [partial(batch_lines, model, rows[s], inputs[s], given.get(s), names, s, idx, device)
+            for s in rows for idx in methodname.batches(len(rows[s]), batch)]  # fmt: skip
 
 
 def train_epoch(
@@ -175,7 +190,7 @@ def build(
         train_epoch=lambda order: train_epoch(
             model, optimizer, inputs["train"], given["train"], order, hp, ctx
         ),
-        prediction_lines=lambda net: prediction_lines(
+        prediction_pieces=lambda net: prediction_pieces(
             net, rows, inputs, given, targets.words, eval_size, ctx.device
         ),
         vocabularies=[tokens.words, paths.words, targets.words],
