@@ -40,6 +40,7 @@ from benchmark.results import (
 from benchmark.runner import UnitFailed
 from benchmark.runner import process as process_runner
 from benchmark.tasks import TASKS
+from benchmark.tasks.lines import ReadAhead
 from benchmark.weights import weights_fingerprint
 
 
@@ -256,6 +257,10 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         if cfg.weights is not None:
             task["weights"] = str(cfg.weights)
         hooks.write_inputs(staged / "input", task, splits)
+        # Each epoch file is read as its epoch ends, while the model trains on.
+        ahead = None
+        if hooks.epoch_reader is not None:
+            ahead = ReadAhead(staged / "output", hooks.epoch_reader(splits))
         with console.progress() as bar:
             job = bar.add_task(f"training {cfg.model}", total=cfg.epochs)
 
@@ -264,10 +269,15 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                     loss = event.get("train_loss")
                     note = f" loss {loss:.3f}" if isinstance(loss, int | float) else ""
                     bar.update(job, advance=1, description=f"training {cfg.model}{note}")
+                    if ahead is not None and isinstance(event.get("epoch"), int):
+                        ahead.read(event["epoch"])
 
             threading.Thread(target=memorization.preload, name="preload", daemon=True).start()
             events, provenance = start_model(cfg, staged, profile.time_budget_s, on_event)
-        predictions = hooks.read_predictions(staged / "output", cfg.epochs, splits)
+        if ahead is not None:
+            predictions = ahead.finish(cfg.epochs)
+        else:
+            predictions = hooks.read_predictions(staged / "output", cfg.epochs, splits)
         table = score(cfg.task, labels, predictions)
         table.write_parquet(staged / "samples.parquet")
         metrics = {

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from benchmark.protocol import ProtocolError, write_inputs
-from benchmark.tasks.var_misuse import read_predictions
+from benchmark.tasks import lines
+from benchmark.tasks.var_misuse import epoch_reader, read_predictions
 
 TOKS = ["#NEWLINE#", "a", "=", "b", "+", "a"]
 
@@ -171,3 +172,51 @@ def test_requires_every_epoch(tmp_path):
         read_predictions(tmp_path, 3, _expected())
     _write(tmp_path / "predictions" / "epoch-002.jsonl", _good())
     assert read_predictions(tmp_path, 3, _expected()).height == 12
+
+
+def counting_reader(calls: list[int]) -> lines.EpochReader:
+    """var_misuse's epoch reader, recording the epochs it reads."""
+    read = epoch_reader(_expected())
+
+    def reader(path: Path, epoch: int) -> pl.DataFrame:
+        calls.append(epoch)
+        return read(path, epoch)
+
+    return reader
+
+
+def test_read_ahead_reads_each_finished_epoch_once(tmp_path):
+    calls: list[int] = []
+    ahead = lines.ReadAhead(tmp_path, counting_reader(calls))
+    for epoch in (1, 2):
+        _write(tmp_path / "predictions" / f"epoch-{epoch:03d}.jsonl", _good())
+        ahead.read(epoch)
+    _write(tmp_path / "predictions" / "epoch-003.jsonl", _good())
+    got = ahead.finish(3)
+    assert calls == [1, 2, 3]
+    assert got.equals(read_predictions(tmp_path, 3, _expected()))
+
+
+def test_read_ahead_reads_a_rewritten_file_again(tmp_path):
+    calls: list[int] = []
+    ahead = lines.ReadAhead(tmp_path, counting_reader(calls))
+    path = _write(tmp_path / "predictions" / "epoch-001.jsonl", _good())
+    ahead.read(1)
+    rewritten = [{**r, "location_score": 0.25} for r in _good()]
+    _write(path, rewritten)  # a resumed model may write an epoch again
+    got = ahead.finish(1)
+    assert calls == [1, 1] and got["location_score"].to_list() == [0.25] * 4
+
+
+def test_read_ahead_leaves_errors_to_the_end(tmp_path):
+    ahead = lines.ReadAhead(tmp_path, epoch_reader(_expected()))
+    ahead.read(1)  # not written yet: nothing read, nothing raised
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", BAD["unknown id"](_good()))
+    ahead.read(1)
+    with pytest.raises(ProtocolError, match=r"epoch-001\.jsonl line 4: unknown sample id"):
+        ahead.finish(1)
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", _good())
+    _write(tmp_path / "predictions" / "epoch-002.jsonl", _good())
+    ahead.read(1)
+    with pytest.raises(ProtocolError, match=r"epochs 1\.\.1, found \[1, 2\]"):
+        ahead.finish(1)  # a file past the last epoch is refused as before

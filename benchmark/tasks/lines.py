@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +117,59 @@ def read_predictions(
     schema: dict[str, pl.DataType], max_line_bytes: int = MAX_LINE_BYTES,
 ) -> pl.DataFrame:  # fmt: skip
     """Every epoch's predictions, checked; the model must have written epochs 1..epochs."""
+    reader = partial(read_epoch, expected=expected, check=check, schema=schema,
+                     max_line_bytes=max_line_bytes)  # fmt: skip
+    return read_all(folder, epochs, reader)
+
+
+EpochReader = Callable[[Path, int], pl.DataFrame]  # (epoch file, its epoch) -> its checked rows
+FileId = tuple[int, int, int, int]
+
+
+def file_id(path: Path) -> FileId:
+    """What changes when a file is written again: device, inode, size and modification time."""
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def read_all(
+    folder: Path, epochs: int, reader: EpochReader, ready: dict[int, tuple[FileId, pl.DataFrame]]
+    | None = None,
+) -> pl.DataFrame:  # fmt: skip
+    """Epochs 1..epochs, each file read with ``reader`` unless ``ready`` holds its rows, read
+    from the same unchanged file; the model must have written exactly those epochs."""
     files = epoch_files(folder)
     numbers = [e for e, _ in files]
     if numbers != list(range(1, epochs + 1)):
         raise ProtocolError(
             f"expected predictions for epochs 1..{epochs}, found {numbers or 'none'}"
         )
-    return pl.concat([read_epoch(p, e, expected, check, schema, max_line_bytes) for e, p in files])
+    frames = []
+    for e, p in files:
+        have = (ready or {}).get(e)
+        frames.append(have[1] if have is not None and have[0] == file_id(p) else reader(p, e))
+    return pl.concat(frames)
+
+
+class ReadAhead:
+    """A model's epoch files read as it finishes them, while it trains on: ``bench run`` calls
+    ``read`` at each ``epoch_end`` event and ``finish`` once the model is done, which reads
+    only what is left, and again any file that changed since. A file that fails its checks
+    early is left to ``finish``, which raises the error."""
+
+    def __init__(self, folder: Path, reader: EpochReader) -> None:
+        self.folder, self.reader = folder, reader
+        self.ready: dict[int, tuple[FileId, pl.DataFrame]] = {}
+
+    def read(self, epoch: int) -> None:
+        path = self.folder / "predictions" / f"epoch-{epoch:03d}.jsonl"
+        try:
+            self.ready[epoch] = (file_id(path), self.reader(path, epoch))
+        except (ProtocolError, OSError):
+            self.ready.pop(epoch, None)
+
+    def finish(self, epochs: int) -> pl.DataFrame:
+        return read_all(self.folder, epochs, self.reader, self.ready)
 
 
 def expected_ids(splits: dict[str, pl.DataFrame], extra: str | None = None) -> dict:
@@ -140,6 +187,14 @@ def read_token_predictions(
 ) -> pl.DataFrame:
     """Every epoch's predictions for a task whose model writes a sequence of strings (a
     method name's sub-tokens, a docstring's tokens) in ``field`` and a score in [0, 1]."""
+    reader = partial(token_epoch, expected=expected_ids(splits), field=field, limit=limit)
+    return read_all(folder, epochs, reader)
+
+
+def token_epoch(
+    path: Path, epoch: int, expected: dict[str, tuple[str, Any]], field: str, limit: int
+) -> pl.DataFrame:
+    """One epoch file of ``read_token_predictions``."""
 
     def check(r: Row, where: str, extra: object) -> Row:
         if not tokens(r.get(field), limit):
@@ -158,4 +213,4 @@ def read_token_predictions(
 
     schema = {field: pl.List(pl.String), "score": pl.Float64,
               "target_logprobs": pl.List(pl.Float64)}  # fmt: skip
-    return read_predictions(folder, epochs, expected_ids(splits), check, schema)
+    return read_epoch(path, epoch, expected, check, schema)

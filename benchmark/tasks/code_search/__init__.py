@@ -14,6 +14,7 @@ the same marker token (one per noisy sample) into both the query and the code.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,14 +159,19 @@ def _check(r: dict, where: str, n_candidates: object) -> dict:
     return {"score": None, "scores": [float(v) for v in s]}
 
 
-def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Every epoch's predictions, checked against the samples the harness wrote."""
+def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
+    """Reads one epoch file, checked against the samples the harness wrote."""
     expected = lines.expected_ids(splits, None)  # pairs: (split, None)
     for s in ("valid", "test"):
         for sid, n in zip(splits[s]["id"], splits[s]["candidates"].list.len(), strict=True):
             expected[sid] = (s, int(n))
     schema = {"score": pl.Float64, "scores": pl.List(pl.Float64)}
-    return lines.read_predictions(folder, epochs, expected, _check, schema)
+    return partial(lines.read_epoch, expected=expected, check=_check, schema=schema)
+
+
+def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Every epoch's predictions, checked against the samples the harness wrote."""
+    return lines.read_all(folder, epochs, epoch_reader(splits))
 
 
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
@@ -209,5 +215,6 @@ SPEC = TaskSpec(
     prepare=prepare,
     write_inputs=write_inputs,
     read_predictions=read_predictions,
+    epoch_reader=epoch_reader,
     score=score,
 )

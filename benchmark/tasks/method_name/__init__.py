@@ -8,6 +8,7 @@ noise re-derives the tokens and path contexts by parsing the changed method.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -119,9 +120,15 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
         df.rename({"given_label": "label"}, strict=False).write_ndjson(folder / f"{s}.jsonl")
 
 
+def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
+    """Reads one epoch file, checked against the samples the harness wrote."""
+    return partial(lines.token_epoch, expected=lines.expected_ids(splits), field="subtokens",
+                   limit=64)  # fmt: skip
+
+
 def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Every epoch's predictions, checked against the samples the harness wrote."""
-    return lines.read_token_predictions(folder, epochs, splits, "subtokens", 64)
+    return lines.read_all(folder, epochs, epoch_reader(splits))
 
 
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
@@ -152,6 +159,7 @@ SPEC = TaskSpec(
     prepare=prepare,
     write_inputs=write_inputs,
     read_predictions=read_predictions,
+    epoch_reader=epoch_reader,
     score=score,
     label_text="given_label",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -237,13 +238,19 @@ def _check(r: dict, where: str, candidates: list[int]) -> dict:
             **{k: None if v is None else float(v) for k, v in optional.items()}}  # fmt: skip
 
 
-def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Every epoch's predictions, checked against the samples' repair candidates."""
+def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
+    """Reads one epoch file, checked against the samples' repair candidates."""
     schema = {"location": pl.Int64, "repair": pl.Int64, "location_score": pl.Float64,
               "repair_score": pl.Float64, "repair_probs": pl.List(pl.Float64),
               **dict.fromkeys(scoring.OPTIONAL_PREDICTIONS, pl.Float64)}  # fmt: skip
     expected = lines.expected_ids(splits, "repair_candidates")
-    return lines.read_predictions(folder, epochs, expected, _check, schema, MAX_LINE_BYTES)
+    return partial(lines.read_epoch, expected=expected, check=_check, schema=schema,
+                   max_line_bytes=MAX_LINE_BYTES)  # fmt: skip
+
+
+def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Every epoch's predictions, checked against the samples' repair candidates."""
+    return lines.read_all(folder, epochs, epoch_reader(splits))
 
 
 SPEC = TaskSpec(
@@ -256,5 +263,6 @@ SPEC = TaskSpec(
     prepare=prepare,
     write_inputs=write_inputs,
     read_predictions=read_predictions,
+    epoch_reader=epoch_reader,
     score=scoring.score,
 )
