@@ -124,6 +124,7 @@ def read_predictions(
 
 EpochReader = Callable[[Path, int], pl.DataFrame]  # (epoch file, its epoch) -> its checked rows
 FileId = tuple[int, int, int, int]
+Ready = dict[int, tuple[FileId, pl.DataFrame]]  # epoch -> the file it was read from, its rows
 
 
 def file_id(path: Path) -> FileId:
@@ -132,10 +133,8 @@ def file_id(path: Path) -> FileId:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def read_all(
-    folder: Path, epochs: int, reader: EpochReader, ready: dict[int, tuple[FileId, pl.DataFrame]]
-    | None = None,
-) -> pl.DataFrame:  # fmt: skip
+def read_all(folder: Path, epochs: int, reader: EpochReader, ready: Ready | None = None
+             ) -> pl.DataFrame:  # fmt: skip
     """Epochs 1..epochs, each file read with ``reader`` unless ``ready`` holds its rows, read
     from the same unchanged file; the model must have written exactly those epochs."""
     files = epoch_files(folder)
@@ -159,7 +158,7 @@ class ReadAhead:
 
     def __init__(self, folder: Path, reader: EpochReader) -> None:
         self.folder, self.reader = folder, reader
-        self.ready: dict[int, tuple[FileId, pl.DataFrame]] = {}
+        self.ready: Ready = {}
 
     def read(self, epoch: int) -> None:
         path = self.folder / "predictions" / f"epoch-{epoch:03d}.jsonl"
