@@ -91,6 +91,11 @@ def read_events(folder: Path) -> list[dict]:
     return events
 
 
+def epoch_file(folder: Path, epoch: int) -> Path:
+    """Where a model writes epoch ``epoch``'s predictions in its output ``folder``."""
+    return folder / "predictions" / f"epoch-{epoch:03d}.jsonl"
+
+
 def epoch_files(folder: Path) -> list[tuple[int, Path]]:
     pred = folder / "predictions"
     if not pred.is_dir():

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmark.protocol import LABELLED, ProtocolError, epoch_files, present
+from benchmark.protocol import LABELLED, ProtocolError, epoch_file, epoch_files, present
 
 MAX_LINE_BYTES = 1 << 16  # a code_search line holds up to 1000 scores
 MAX_TARGET_TOKENS = 1024  # a generation target's token log-probabilities (target_logprobs)
@@ -161,7 +161,7 @@ class ReadAhead:
         self.ready: Ready = {}
 
     def read(self, epoch: int) -> None:
-        path = self.folder / "predictions" / f"epoch-{epoch:03d}.jsonl"
+        path = epoch_file(self.folder, epoch)
         try:
             self.ready[epoch] = (file_id(path), self.reader(path, epoch))
         except (ProtocolError, OSError):
