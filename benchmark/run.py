@@ -272,8 +272,12 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                     if ahead is not None and isinstance(event.get("epoch"), int):
                         ahead.read(event["epoch"])
 
-            threading.Thread(target=memorization.preload, name="preload", daemon=True).start()
+            imports = threading.Thread(target=memorization.preload, name="preload", daemon=True)
+            imports.start()
             events, provenance = start_model(cfg, staged, profile.time_budget_s, on_event)
+        # A quick model can end before the preload: the summary's own import of cleanlab
+        # must not run beside it.
+        imports.join()
         if ahead is not None:
             predictions = ahead.finish(cfg.epochs)
         else:
