@@ -154,7 +154,7 @@ def test_protocol_1_lines_are_refused_naming_the_missing_field(tmp_path):
 
 def test_a_token_that_is_a_lone_surrogate_is_one_line(tmp_path):
     """Found by fuzzing: JSON may spell '\\udc80', which no table can store."""
-    from benchmark.tasks.lines import read_token_predictions
+    from benchmark.tasks import code_to_text
 
     rows = [{"id": "t1", "split": "train", "tokens": ["\udc80"], "score": 0.5, "loss": 1.0,
              "p_given": 0.5}]  # fmt: skip
@@ -162,7 +162,7 @@ def test_a_token_that_is_a_lone_surrogate_is_one_line(tmp_path):
     none = pl.DataFrame({"id": []}, schema={"id": pl.String})
     splits = {"train": pl.DataFrame({"id": ["t1"]}), "valid": none, "test": none}
     with pytest.raises(ProtocolError, match="line 1: 'tokens' must be a list"):
-        read_token_predictions(tmp_path, 1, splits, "tokens", 256)
+        code_to_text.read_predictions(tmp_path, 1, splits)
 
 
 def test_requires_every_epoch(tmp_path):

@@ -125,6 +125,7 @@ def read_predictions(
 EpochReader = Callable[[Path, int], pl.DataFrame]  # (epoch file, its epoch) -> its checked rows
 FileId = tuple[int, int, int, int]
 Ready = dict[int, tuple[FileId, pl.DataFrame]]  # epoch -> the file it was read from, its rows
+Splits = dict[str, pl.DataFrame]  # as benchmark.tasks.spec's
 
 
 def file_id(path: Path) -> FileId:
@@ -148,6 +149,18 @@ def read_all(folder: Path, epochs: int, reader: EpochReader, ready: Ready | None
         have = (ready or {}).get(e)
         frames.append(have[1] if have is not None and have[0] == file_id(p) else reader(p, e))
     return pl.concat(frames)
+
+
+def all_epochs(
+    epoch_reader: Callable[[Splits], EpochReader],
+) -> Callable[[Path, int, Splits], pl.DataFrame]:
+    """A task's read_predictions(folder, epochs, splits) from its epoch_reader: the files of
+    epochs 1..epochs, each read with ``epoch_reader(splits)``."""
+
+    def read_predictions(folder: Path, epochs: int, splits: Splits) -> pl.DataFrame:
+        return read_all(folder, epochs, epoch_reader(splits))
+
+    return read_predictions
 
 
 class ReadAhead:
@@ -181,19 +194,11 @@ def expected_ids(splits: dict[str, pl.DataFrame], extra: str | None = None) -> d
     return out
 
 
-def read_token_predictions(
-    folder: Path, epochs: int, splits: dict[str, pl.DataFrame], field: str, limit: int
-) -> pl.DataFrame:
-    """Every epoch's predictions for a task whose model writes a sequence of strings (a
-    method name's sub-tokens, a docstring's tokens) in ``field`` and a score in [0, 1]."""
-    reader = partial(token_epoch, expected=expected_ids(splits), field=field, limit=limit)
-    return read_all(folder, epochs, reader)
-
-
 def token_epoch(
     path: Path, epoch: int, expected: dict[str, tuple[str, Any]], field: str, limit: int
 ) -> pl.DataFrame:
-    """One epoch file of ``read_token_predictions``."""
+    """One epoch file of a task whose model writes a sequence of strings (a method name's
+    sub-tokens, a docstring's tokens) in ``field`` and a score in [0, 1]."""
 
     def check(r: Row, where: str, extra: object) -> Row:
         if not tokens(r.get(field), limit):

@@ -169,9 +169,7 @@ def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
     return partial(lines.read_epoch, expected=expected, check=_check, schema=schema)
 
 
-def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Every epoch's predictions, checked against the samples the harness wrote."""
-    return lines.read_all(folder, epochs, epoch_reader(splits))
+read_predictions = lines.all_epochs(epoch_reader)
 
 
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:

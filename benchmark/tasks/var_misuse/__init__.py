@@ -248,9 +248,7 @@ def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
                    max_line_bytes=MAX_LINE_BYTES)  # fmt: skip
 
 
-def read_predictions(folder: Path, epochs: int, splits: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Every epoch's predictions, checked against the samples' repair candidates."""
-    return lines.read_all(folder, epochs, epoch_reader(splits))
+read_predictions = lines.all_epochs(epoch_reader)
 
 
 SPEC = TaskSpec(
