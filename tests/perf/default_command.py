@@ -33,12 +33,19 @@ EPOCH = re.compile(r"epoch (\d+): .*\(([\d.]+)s\), predictions in ([\d.]+)s")
 READ = re.compile(r"^read .* in ([\d.]+)s;", re.MULTILINE)
 
 
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
 def checkout(rev: str, stack: ExitStack) -> Path:
     """``rev`` in a temporary git worktree, removed when ``stack`` closes."""
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-perf-rev-")))
     tree = folder / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev],
-                   check=True)  # fmt: skip
+    done = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
+                           str(tree), rev], capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"cannot check out {rev!r}: {last_line(done.stderr)}")
     stack.callback(subprocess.run, ["git", "-C", str(ROOT), "worktree", "remove", "--force",
                                     str(tree)], check=False)  # fmt: skip
     return tree
@@ -50,9 +57,12 @@ def one(tree: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     with tempfile.TemporaryDirectory(prefix="bench-perf-default-") as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "benchmark", *COMMAND, "--results", tmp],
-                       cwd=tmp, env=env, check=True, capture_output=True)  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "benchmark", *COMMAND, "--results", tmp],
+                              cwd=tmp, env=env, capture_output=True, text=True)  # fmt: skip
         wall = time.perf_counter() - t0
+        if done.returncode:
+            raise SystemExit(f"the default command failed with the code in {tree}: "
+                             f"{last_line(done.stderr)}")  # fmt: skip
         log = next(Path(tmp).glob("var_misuse/*/ggnn/*/*/model.log")).read_text()
     epochs = [(float(t), float(p)) for _, t, p in EPOCH.findall(log)]
     read = READ.search(log)
@@ -76,6 +86,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each version")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     with ExitStack() as stack:
         trees = {"this checkout": ROOT}
         if args.against:
