@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_geometric.data import Batch
 
 from benchmark import trainer
 from benchmark.models import ggnn
+from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.models.varmisuse import (
     EdgeTypes,
     Pointers,
@@ -30,7 +30,6 @@ from benchmark.models.varmisuse import (
     sample_losses,
     segment_log_softmax,
     subtokens,
-    to_data,
     token_batches,
 )
 from tests.shared_data import GREAT_SHARD
@@ -261,7 +260,7 @@ def test_vocabulary_from_training_tokens() -> None:
     assert vocab.encode_tokens(["foo_baz"]).tolist() == [[2, 1, 0, 0, 0]]
 
 
-def hand_made_batch() -> tuple[Batch, Pointers]:
+def hand_made_batch() -> tuple[GraphBatch, Pointers]:
     """Two functions of 4 tokens: one buggy at 2 with repair targets {1, 3}, one bug-free.
 
     Location logits over [0, 1, 2, 3]: [0, log 2, log 3, log 4]  -> p = [1, 2, 3, 4] / 10.
@@ -269,7 +268,7 @@ def hand_made_batch() -> tuple[Batch, Pointers]:
     """
     edge_types = EdgeTypes(EDGE_TYPES, reverse=True)
     vocab = Vocabulary.build([["a", "b"]], size=10)
-    graphs = []
+    samples = []
     for i, (bug, location, targets) in enumerate([(True, 2, [1, 3]), (False, 0, [])]):
         obj = {
             "id": str(i),
@@ -280,8 +279,8 @@ def hand_made_batch() -> tuple[Batch, Pointers]:
             "error_location": location,
             "repair_targets": targets,
         }
-        graphs.append(to_data(parse_sample(obj, "hand", labelled=True), vocab, edge_types))
-    batch = Batch.from_data_list(graphs)
+        samples.append(parse_sample(obj, "hand", labelled=True))
+    batch = PackedSplit(samples, vocab, edge_types).batch([0, 1], torch.device("cpu"))
     loc = torch.log(torch.tensor([1.0, 2, 3, 4] * 2))
     rep = torch.log(torch.tensor([1.0, 1, 2] * 2))
     seg_loc, seg_rep = batch.batch[batch.loc_index], batch.batch[batch.cand_index]
@@ -321,12 +320,12 @@ def test_sample_without_candidates() -> None:
     location is 0 (certain) and the repair, not asked, is 0 with score 0."""
     obj = {"id": "x", "source_tokens": ["#NEWLINE#", "pass"], "edges": [[0, 1, 9]]}
     obj |= {"repair_candidates": [], "has_bug": False, "error_location": 0, "repair_targets": []}
-    data = to_data(
-        parse_sample(obj, "hand", labelled=True),
+    packed = PackedSplit(
+        [parse_sample(obj, "hand", labelled=True)],
         Vocabulary.build([["pass"]], size=10),
         EdgeTypes(EDGE_TYPES, reverse=False),
     )
-    batch = Batch.from_data_list([data])
+    batch = packed.batch([0], torch.device("cpu"))
     seg = batch.batch[batch.loc_index]
     pointers = Pointers(
         loc_logp=segment_log_softmax(torch.zeros(1), seg, 1),

@@ -32,9 +32,8 @@ def parameter_counts(name: str) -> dict[str, int]:
     for one declared in a manifest, whose insides the harness cannot see). Each model is built
     as the trainer builds it, with a full vocabulary of the profile's ``vocab_size``, and run
     once on a synthetic batch so that nothing is left uninitialised."""
-    from torch_geometric.data import Batch
-
-    from benchmark.models.varmisuse import EdgeTypes, Vocabulary, parse_sample, to_data
+    from benchmark.models.packed import PackedSplit
+    from benchmark.models.varmisuse import EdgeTypes, Vocabulary, parse_sample
 
     if name == "code2vec":
         return code2vec_counts()
@@ -56,7 +55,7 @@ def parameter_counts(name: str) -> dict[str, int]:
         edge_types = EdgeTypes(names, reverse=bool(hp["reverse_edges"]))
         vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
         model = build(int(hp["vocab_size"]), len(edge_types), hp)
-        batch = Batch.from_data_list([to_data(s, vocab, edge_types) for s in samples])
+        batch = PackedSplit(samples, vocab, edge_types).batch(range(2), torch.device("cpu"))
         model.eval()
         with torch.inference_mode():
             pointers = model(batch)

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from benchmark.models import varmisuse
+from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import Dropout, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
@@ -40,7 +40,6 @@ class GGNN(nn.Module):
     def __init__(self, hidden: int, num_edge_types: int, steps: int, dropout: float) -> None:
         super().__init__()
         self.steps = steps
-        self.num_edge_types = num_edge_types
         # One [hidden, hidden] map and bias per edge type, applied to the source state. Xavier
         # over all types at once scales each map down with the number of types, so that the
         # sum of a node's incoming messages starts small beside its own state.
@@ -51,16 +50,12 @@ class GGNN(nn.Module):
         self.dropout = Dropout(dropout)
         self.norm = nn.LayerNorm(hidden)
 
-    def group_edges(self, batch: Batch) -> tuple[Tensor, Tensor, list[int]]:
-        """Sources and targets sorted by edge type, and the number of edges of each type, so a
-        step is one gather, one matmul per type and one scatter-add, not one pass per edge."""
-        order = torch.argsort(batch.edge_type, stable=True)
-        src, dst = batch.edge_index[:, order]
-        counts = torch.bincount(batch.edge_type, minlength=self.num_edge_types).tolist()
-        return src, dst, counts
-
-    def forward(self, h: Tensor, batch: Batch) -> Tensor:
-        src, dst, counts = self.group_edges(batch)
+    def forward(self, h: Tensor, batch: GraphBatch) -> Tensor:
+        # Sources and targets sorted by edge type, with the count of each type known on the
+        # host, so that a step is one gather, one matmul per type and one scatter-add, with
+        # nothing read back from the device.
+        src, dst = batch.edge_index[:, batch.type_order]
+        counts = batch.type_counts
         # The backward passes matter as much as the forward ones on CPU: unbind/split/
         # index_select have cheap gradients (one stack, one cat, one index_add), where
         # weight[t], slicing and h[src] would each materialise a full-size zero gradient.

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from benchmark.models import varmisuse
+from benchmark.models.packed import GraphBatch
 from benchmark.models.transformer import DEFAULTS as TRANSFORMER_DEFAULTS
 from benchmark.models.transformer import BiasFn, Transformer
 from benchmark.models.varmisuse import VarMisuseModel
@@ -50,7 +50,7 @@ class GREAT(Transformer):
         self.edge_vectors = nn.Embedding(num_edge_types, hidden)
         nn.init.normal_(self.edge_vectors.weight, std=hidden**-0.5)
 
-    def attention_bias(self, batch: Batch, length: int) -> BiasFn:
+    def attention_bias(self, batch: GraphBatch, length: int) -> BiasFn:
         src, dst = batch.edge_index
         graph = batch.batch.index_select(0, src)
         start = batch.ptr.index_select(0, graph)

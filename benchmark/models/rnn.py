@@ -15,10 +15,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from torch_geometric.data import Batch
-from torch_geometric.utils import to_dense_batch
 
 from benchmark.models import varmisuse
+from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
@@ -49,13 +48,12 @@ class BiRNN(nn.Module):
         )
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, h: Tensor, batch: Batch) -> Tensor:
-        x, mask = to_dense_batch(h, batch.batch, batch_size=batch.num_graphs)
-        lengths = mask.sum(1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    def forward(self, h: Tensor, batch: GraphBatch) -> Tensor:
+        x, _ = batch.dense(h)
+        packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-        return self.norm(out[mask])
+        return self.norm(batch.nodes(out))
 
 
 class RNNVarMisuse(VarMisuseModel):

@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.data import Batch
-from torch_geometric.utils import to_dense_batch
 
 from benchmark.models import varmisuse
+from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import Dropout, InputError, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
@@ -120,12 +119,12 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(hidden, heads, ff, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 
-    def attention_bias(self, batch: Batch, length: int) -> BiasFn | None:
+    def attention_bias(self, batch: GraphBatch, length: int) -> BiasFn | None:
         """No bias: a plain Transformer sees tokens and positions only (GREAT overrides)."""
         return None
 
-    def forward(self, h: Tensor, batch: Batch) -> Tensor:
-        x, mask = to_dense_batch(h, batch.batch, batch_size=batch.num_graphs)
+    def forward(self, h: Tensor, batch: GraphBatch) -> Tensor:
+        x, mask = batch.dense(h)
         # Padding keys get a large negative bias (not -inf: a row of -inf would give NaN).
         pad_bias = torch.zeros(mask.shape, device=x.device).masked_fill(~mask, -1e9)[:, None, None]
         if self.positions == "sinusoidal":
@@ -135,7 +134,7 @@ class Transformer(nn.Module):
         bias = self.attention_bias(batch, x.size(1))
         for layer in self.layers:
             x = layer(x, pad_bias, bias)
-        return self.norm(x[mask])
+        return self.norm(batch.nodes(x))
 
 
 class TransformerVarMisuse(VarMisuseModel):

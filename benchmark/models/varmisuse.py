@@ -1,6 +1,6 @@
-"""What every variable-misuse model shares: reading samples, the sub-token vocabulary, graphs
-as torch_geometric ``Data``, the two-pointer head, the loss, the per-sample predictions, and
-the protocol program that trains any of them on the one trainer (``main``).
+"""What every variable-misuse model shares: reading samples, the sub-token vocabulary, the
+splits packed into graph batches (packed.py), the two-pointer head, the loss, the per-sample
+predictions, and the protocol program that trains any of them on the one trainer (``main``).
 
 The layout follows the GREAT codebase (google-research/google-research/tree/master/great), so
 that GGNN, GREAT, Transformer and BiRNN encoders differ only in how they turn embedded tokens
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from benchmark import trainer
+from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.trainer import InputError, jsonl
 
 PAD, UNK = "<pad>", "<unk>"
@@ -254,38 +254,6 @@ class EdgeTypes:
         return np.ascontiguousarray(index), types
 
 
-def pointer_data(sample: Sample, **fields: Any) -> Data:
-    """The sample's pointer positions (and labels, in training) as a graph of its tokens, with
-    ``fields`` beside them: what the two-pointer head and the loss read, whatever the encoder.
-    Attributes whose names contain 'index' hold node positions, so ``Batch.from_data_list``
-    shifts them to batch-wide node ids."""
-    data = Data(
-        **fields,
-        loc_index=torch.tensor([0, *sample.candidates], dtype=torch.long),
-        cand_index=torch.tensor(sample.candidates, dtype=torch.long),
-        num_nodes=len(sample.tokens),
-    )
-    if sample.has_bug is not None:
-        assert sample.repair_targets is not None
-        candidates = set(sample.candidates)
-        targets = [t for t in sample.repair_targets if t in candidates] if sample.has_bug else []
-        data.label_index = torch.tensor([sample.error_location], dtype=torch.long)
-        data.target_index = torch.tensor(targets, dtype=torch.long)
-        data.has_bug = torch.tensor([sample.has_bug])
-    return data
-
-
-def to_data(sample: Sample, vocab: Vocabulary, edge_types: EdgeTypes) -> Data:
-    """The sample as a graph: its sub-token ids, its edges and its pointer positions."""
-    edge_index, edge_type = edge_types.convert(sample.edges, f"sample {sample.id!r}")
-    return pointer_data(
-        sample,
-        x=torch.from_numpy(vocab.encode_tokens(sample.tokens)),
-        edge_index=torch.from_numpy(edge_index),
-        edge_type=torch.from_numpy(edge_type),
-    )
-
-
 def segment_log_softmax(logits: Tensor, segment: Tensor, num_segments: int) -> Tensor:
     """log-softmax of ``logits`` within each segment id (elements of one graph)."""
     peak = scatter(logits.detach(), segment, 0, num_segments, reduce="max")
@@ -325,7 +293,7 @@ class PointerHead(nn.Module):
         super().__init__()
         self.proj = nn.Linear(hidden, 2)
 
-    def forward(self, states: Tensor, batch: Batch) -> Pointers:
+    def forward(self, states: Tensor, batch: GraphBatch) -> Pointers:
         loc_logits, rep_logits = self.proj(states).float().unbind(1)
         g = batch.num_graphs
         loc_graph = batch.batch[batch.loc_index]
@@ -341,7 +309,7 @@ class PointerHead(nn.Module):
         )
 
 
-def _given_label(p: Pointers, batch: Batch) -> tuple[Tensor, Tensor]:
+def _given_label(p: Pointers, batch: GraphBatch) -> tuple[Tensor, Tensor]:
     """Per graph, log p(location = given) and the repair probability mass on the given
     targets (0 for bug-free samples, which have no targets)."""
     n, g = batch.num_nodes, batch.num_graphs
@@ -353,7 +321,7 @@ def _given_label(p: Pointers, batch: Batch) -> tuple[Tensor, Tensor]:
     return loc_lp, mass
 
 
-def sample_losses(p: Pointers, batch: Batch) -> Tensor:
+def sample_losses(p: Pointers, batch: GraphBatch) -> Tensor:
     """Per-graph training loss: location cross-entropy plus, for buggy samples, -log of the
     repair probability mass on the targets, floored at REPAIR_FLOOR (GREAT's loss, summed
     per sample rather than averaged apart)."""
@@ -362,14 +330,14 @@ def sample_losses(p: Pointers, batch: Batch) -> Tensor:
     return -(loc_lp + rep_lp)
 
 
-def p_given(p: Pointers, batch: Batch) -> Tensor:
+def p_given(p: Pointers, batch: GraphBatch) -> Tensor:
     """Per graph, the probability the model gives the sample's given label (docs/protocol.md):
     p(location) times, for buggy samples, the unfloored repair mass on the targets."""
     loc_lp, mass = _given_label(p, batch)
     return (loc_lp.exp() * torch.where(batch.has_bug, mass, 1.0)).clamp(0.0, 1.0)
 
 
-def p_other(p: Pointers, batch: Batch) -> Tensor:
+def p_other(p: Pointers, batch: GraphBatch) -> Tensor:
     """Per graph, an upper bound of the probability of the best label other than the given one
     (docs/protocol.md, ``p_other``): the largest location probability off the given location
     or, for a buggy given label, p(given location) times the repair mass off its targets. The
@@ -382,7 +350,7 @@ def p_other(p: Pointers, batch: Batch) -> Tensor:
     return torch.maximum(best_off.exp(), same_loc).clamp(0.0, 1.0)
 
 
-def p_no_bug(p: Pointers, batch: Batch) -> Tensor:
+def p_no_bug(p: Pointers, batch: GraphBatch) -> Tensor:
     """Per graph, p(location = 0): the model's probability that the sample has no bug, which
     gives confident learning a two-class (bug / no bug) view of every sample."""
     first = torch.zeros_like(p.loc_graph, dtype=torch.bool)
@@ -392,7 +360,7 @@ def p_no_bug(p: Pointers, batch: Batch) -> Tensor:
     return out.index_put((p.loc_graph[first],), p.loc_logp[first].exp()).clamp(0.0, 1.0)
 
 
-def predictions(p: Pointers, batch: Batch, labelled: bool) -> list[dict]:
+def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
     """The protocol's per-sample fields (without id/split) for every graph of the batch, in
     batch order: positions are token positions within each sample."""
     g = batch.num_graphs
@@ -464,7 +432,7 @@ class VarMisuseModel(nn.Module):
         self.encoder = encoder
         self.head = PointerHead(hidden)
 
-    def forward(self, batch: Batch) -> Pointers:
+    def forward(self, batch: GraphBatch) -> Pointers:
         states = self.encoder(self.dropout(self.embed(batch.x)), batch)
         return self.head(states, batch)
 
@@ -508,14 +476,10 @@ def token_batches(
     return batches
 
 
-def collate(graphs: Sequence[Data], indices: Sequence[int], device: torch.device) -> Batch:
-    return Batch.from_data_list([graphs[i] for i in indices]).to(device)
-
-
 def train_epoch(
     model: VarMisuseModel,
     optimizer: torch.optim.Optimizer,
-    graphs: Sequence[Data],
+    graphs: PackedSplit,
     batches: Sequence[Sequence[int]],
     hp: dict[str, Any],
     ctx: trainer.Context,
@@ -523,7 +487,7 @@ def train_epoch(
     """One pass of Adam steps over ``batches``; the mean per-sample loss."""
     total, count = 0.0, 0
     for indices in batches:
-        batch = collate(graphs, indices, ctx.device)
+        batch = graphs.batch(indices, ctx.device)
         with ctx.amp():
             losses = sample_losses(model(batch), batch)
         total += trainer.step(model, optimizer, losses, float(hp["clip"]))
@@ -534,13 +498,13 @@ def train_epoch(
 def batch_lines(
     model: VarMisuseModel,
     samples: list[Sample],
-    graphs: list[Data],
+    graphs: PackedSplit,
     indices: Sequence[int],
     split: str,
     device: torch.device,
 ) -> list[str]:
     """The epoch file's lines of one batch of ``split``."""
-    batch = collate(graphs, indices, device)
+    batch = graphs.batch(indices, device)
     outs = predictions(model(batch), batch, labelled=split in trainer.LABELLED)
     return [json.dumps({"id": samples[i].id, "split": split, **out}) + "\n"
             for i, out in zip(indices, outs, strict=True)]  # fmt: skip
@@ -549,7 +513,7 @@ def batch_lines(
 def prediction_pieces(
     model: VarMisuseModel,
     samples: dict[str, list[Sample]],
-    graphs: dict[str, list[Data]],
+    graphs: dict[str, PackedSplit],
     batches: dict[str, list[list[int]]],
     device: torch.device,
 ) -> list[trainer.Piece]:
@@ -578,7 +542,7 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
         raise InputError(f"{files['train']} holds no samples")
     vocab = Vocabulary.build((s.tokens for s in samples["train"]), int(hp["vocab_size"]))
     edge_types = EdgeTypes(task["edge_types"], reverse=bool(hp["reverse_edges"]))
-    graphs = {s: [to_data(x, vocab, edge_types) for x in samples[s]] for s in splits}
+    graphs = {s: PackedSplit(samples[s], vocab, edge_types) for s in splits}
     sizes = {s: np.array([len(x.tokens) for x in samples[s]]) for s in splits}
     counts = ", ".join(f"{len(samples[s])} {s}" for s in splits)
     seconds = time.perf_counter() - started

@@ -16,9 +16,11 @@ synchronized before the clock is read). Per model it prints samples/s; training 
 peak device memory (CUDA); an MFU estimate (the FLOPs that torch.utils.flop_counter counts in
 one training batch, per sample, times samples/s, over ``--peak-tflops``: by default the
 datasheet's dense bf16 rate on an H100 or H200, none elsewhere); the share of the timed pass in
-which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); and, for the
-var-misuse models, the input pipeline alone (batches/s that collation and the copy to the
-device produce with no model) against the batches/s the model consumes. Never fails on time.
+which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); how often one
+training batch made the host wait for the GPU (torch's sync debug mode: 1 is its loss, read
+back at the end; CUDA only); and, for the var-misuse models, the input pipeline alone
+(batches/s that collation and the copy to the device produce with no model) against the
+batches/s the model consumes. Never fails on time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,12 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmark import datasets, noise, trainer
 from benchmark.models import VAR_MISUSE, code2seq, code2vec, methodname
+from benchmark.models.packed import PackedSplit
 from benchmark.models.varmisuse import (
     EdgeTypes,
     Vocabulary,
-    collate,
     read_samples,
-    to_data,
     token_batches,
     train_epoch,
 )
@@ -108,6 +110,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def host_syncs(device: torch.device, one_batch: Callable[[], object]) -> int | None:
+    """How many times one training batch (its train_epoch, which reads the loss back once at
+    the end) made the host wait for the GPU: torch's sync debug mode warns at each (CUDA only;
+    None elsewhere)."""
+    if device.type != "cuda":
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            one_batch()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
 def time_training(
     device: torch.device, warm: Callable[[], object], epoch: Callable[[], object],
     one_batch: Callable[[], object], batch_samples: int, peak: float | None,
@@ -121,6 +139,7 @@ def time_training(
     with counter:
         one_batch()
     flops_per_sample = counter.get_total_flops() / max(batch_samples, 1)
+    syncs = host_syncs(device, one_batch)
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -135,6 +154,7 @@ def time_training(
         "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         if device.type == "cuda" else None,
         "flops_per_sample": flops_per_sample, "peak_tflops": peak, "gpu_busy": busy.get("busy"),
+        "host_syncs": syncs,
     }  # fmt: skip
 
 
@@ -153,7 +173,8 @@ def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: i
         "tokens_per_s": None if tokens is None else round(tokens / seconds, 1),
         "peak_memory_mib": timing["peak_memory_mib"],
         "gflops_per_sample": round(timing["flops_per_sample"] / 1e9, 4),
-        "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"], **extra,
+        "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"],
+        "host_syncs_per_batch": timing["host_syncs"], **extra,
     }  # fmt: skip
 
 
@@ -375,7 +396,7 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     trainer.seed_everything(0)
     vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
     edge_types = EdgeTypes({str(k): v for k, v in EDGE_TYPES.items()}, bool(hp["reverse_edges"]))
-    graphs = [to_data(s, vocab, edge_types) for s in samples]
+    graphs = PackedSplit(samples, vocab, edge_types)
     net = getattr(module, VAR_MISUSE[model])(len(vocab), len(edge_types), hp).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=float(hp["lr"]))
     ctx = trainer.Context(device)
@@ -393,7 +414,7 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     sync(device)
     started = time.perf_counter()
     for indices in batches:
-        collate(graphs, indices, device)
+        graphs.batch(indices, device)
     sync(device)
     pipeline = len(batches) / (time.perf_counter() - started)
     consumed = len(batches) / timing["seconds"]
@@ -472,7 +493,8 @@ def main() -> None:
         print(f"{label:{width}} {r['profile']:6} {r['parameters']:>11,} params "
               f"{r['samples_per_s']:>9.1f} samples/s {fmt(r['tokens_per_s'], ' tokens/s')}"
               f"{fmt(r['peak_memory_mib'], ' MiB peak')}{fmt(r['mfu'], ' MFU')}"
-              f"{fmt(r['gpu_busy'], ' GPU busy')} ({r['samples']} in {r['seconds']}s on {name}, "
+              f"{fmt(r['gpu_busy'], ' GPU busy')}{fmt(r['host_syncs_per_batch'], ' syncs/batch')}"
+              f"({r['samples']} in {r['seconds']}s on {name}, "
               f"{r['threads']} thread(s){extra})")  # fmt: skip
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch_geometric.data import Batch
 
 from benchmark.models.codebert.data import (
     idf_levels,
@@ -22,7 +21,8 @@ from benchmark.models.codebert.data import (
 )
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
-from benchmark.models.varmisuse import Sample, pointer_data, predictions, sample_losses
+from benchmark.models.packed import GraphBatch, PackedSplit
+from benchmark.models.varmisuse import Sample, predictions, sample_losses
 from benchmark.trainer import LABELLED
 
 
@@ -149,7 +149,7 @@ class VarMisuse:
     def __init__(self, samples: dict[str, list[Sample]], net: Network, room: int) -> None:
         self.samples, self.net = samples, net
         self.inputs = {s: [self.encode(x, room) for x in samples[s]] for s in samples}
-        self.graphs = {s: [pointer_data(x) for x in samples[s]] for s in samples}
+        self.graphs = {s: PackedSplit(samples[s]) for s in samples}
 
     def encode(self, sample: Sample, room: int) -> tuple[list[int], list[int]]:
         """The function's ids as the family reads them, and where each token's first sub-word
@@ -166,8 +166,8 @@ class VarMisuse:
             ids.extend(pieces)
         return self.net.source(ids), at + [-1] * (len(sample.tokens) - len(at))
 
-    def batch(self, split: str, idx: Sequence[int], device: torch.device) -> Batch:
-        return Batch.from_data_list([self.graphs[split][i] for i in idx]).to(device)
+    def batch(self, split: str, idx: Sequence[int], device: torch.device) -> GraphBatch:
+        return self.graphs[split].batch(idx, device)
 
     def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
         batch = self.batch("train", idx, device)

@@ -139,7 +139,7 @@ class Network(nn.Module):
     def pointers(self, functions: Sequence[tuple[list[int], list[int]]], batch: Any,
                  device: torch.device) -> Pointers:  # fmt: skip
         """var_misuse: the location and repair pointers over a batch of functions (a
-        torch_geometric Batch of varmisuse.pointer_data), each function its ids (as ``source``
+        packed.GraphBatch of their pointer positions), each function its ids (as ``source``
         wraps them) and the position of each of its tokens' first sub-word there (-1: past the
         input's end, where the token's state is a learned vector)."""
         ids, mask = pad([f[0] for f in functions], self.words.pad, device)

@@ -1,0 +1,108 @@
+"""Packed splits against PyG's collation, on the real GREAT shard: a batch gathered from a
+PackedSplit holds, element for element, what ``Batch.from_data_list`` of one ``Data`` per
+function gave (the layout the var-misuse models were written against), and its padding
+helpers match ``to_dense_batch`` and ``padded[mask]``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.utils import to_dense_batch
+
+from benchmark.models.packed import PackedSplit, pointable_targets, spans
+from benchmark.models.varmisuse import EdgeTypes, Sample, Vocabulary, parse_sample
+from tests.test_ggnn import EDGE_TYPES, shard_rows
+
+CPU = torch.device("cpu")
+
+
+def reference(sample: Sample, vocab: Vocabulary | None, edge_types: EdgeTypes | None) -> Data:
+    """One function as the var-misuse models collated it before packing."""
+    fields = {}
+    if vocab is not None and edge_types is not None:
+        index, types = edge_types.convert(sample.edges, sample.id)
+        fields = {
+            "x": torch.from_numpy(vocab.encode_tokens(sample.tokens)),
+            "edge_index": torch.from_numpy(index),
+            "edge_type": torch.from_numpy(types),
+        }
+    data = Data(**fields, loc_index=torch.tensor([0, *sample.candidates]),
+                cand_index=torch.tensor(sample.candidates, dtype=torch.long),
+                num_nodes=len(sample.tokens))  # fmt: skip
+    if sample.has_bug is not None:
+        data.label_index = torch.tensor([sample.error_location])
+        data.target_index = torch.tensor(pointable_targets(sample), dtype=torch.long)
+        data.has_bug = torch.tensor([sample.has_bug])
+    return data
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[bool, list[Sample]]:
+    rows = shard_rows()[:120]
+    labels = ("has_bug", "error_location", "repair_targets")
+    unlabelled = [{k: v for k, v in r.items() if k not in labels} for r in rows]
+    return {True: [parse_sample(r, "shard", labelled=True) for r in rows],
+            False: [parse_sample(r, "shard", labelled=False) for r in unlabelled]}  # fmt: skip
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+@pytest.mark.parametrize("graph", [True, False])
+def test_batch_matches_pyg_collation(samples: dict, labelled: bool, graph: bool) -> None:
+    split = samples[labelled]
+    vocab = Vocabulary.build((s.tokens for s in samples[True]), 500) if graph else None
+    edge_types = EdgeTypes(EDGE_TYPES, reverse=True) if graph else None
+    packed = PackedSplit(split, vocab, edge_types)
+    order = np.random.default_rng(1).permutation(len(split))[:37]  # shuffled, not all
+    ours = packed.batch(order, CPU)
+    theirs = Batch.from_data_list([reference(split[i], vocab, edge_types) for i in order])
+    names = ["batch", "ptr", "loc_index", "cand_index"]
+    names += ["x", "edge_index", "edge_type"] if graph else []
+    names += ["label_index", "target_index", "has_bug"] if labelled else []
+    for name in names:
+        mine, pyg = getattr(ours, name), getattr(theirs, name)
+        assert mine.dtype == pyg.dtype and torch.equal(mine, pyg), name
+    for name in {"x", "edge_index", "edge_type", "label_index", "target_index", "has_bug"} - set(
+        names
+    ):
+        assert getattr(ours, name) is None, name
+    assert (ours.num_graphs, ours.num_nodes) == (theirs.num_graphs, theirs.num_nodes)
+    sizes = [len(split[i].tokens) for i in order]
+    assert ours.max_nodes == max(sizes) and ours.lengths.tolist() == sizes
+    if graph:
+        order_t = torch.argsort(theirs.edge_type, stable=True)
+        assert torch.equal(ours.type_order, order_t)
+        counts = torch.bincount(theirs.edge_type, minlength=len(edge_types)).tolist()
+        assert ours.type_counts == counts
+
+
+def test_dense_and_back_match_to_dense_batch(samples: dict) -> None:
+    split = samples[True]
+    packed = PackedSplit(split)
+    batch = packed.batch([5, 0, 17, 3], CPU)
+    h = torch.randn(batch.num_nodes, 6, requires_grad=True)
+    padded, mask = batch.dense(h)
+    want, want_mask = to_dense_batch(h, batch.batch, batch_size=batch.num_graphs)
+    assert torch.equal(padded, want) and torch.equal(mask, want_mask)
+    assert torch.equal(batch.nodes(padded), padded[mask])
+    assert torch.equal(batch.nodes(padded), h)
+    batch.nodes(padded).pow(2).sum().backward()
+    assert torch.equal(h.grad, 2 * h.detach())
+
+
+def test_spans_concatenates_ranges() -> None:
+    got = spans(np.array([4, 0, 9]), np.array([2, 0, 3]))
+    assert got.tolist() == [4, 5, 9, 10, 11]
+    assert spans(np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
+
+
+def test_a_bad_edge_type_is_reported_with_its_sample(samples: dict) -> None:
+    from benchmark.trainer import InputError
+
+    sample = samples[True][0]
+    bad = Sample(sample.id, sample.tokens, np.array([[0, 1, 99]]), sample.candidates,
+                 sample.has_bug, sample.error_location, sample.repair_targets)  # fmt: skip
+    vocab = Vocabulary.build([sample.tokens], 100)
+    with pytest.raises(InputError, match=r"sample 'great-0'.*\[99\]"):
+        PackedSplit([bad], vocab, EdgeTypes(EDGE_TYPES, reverse=True))
