@@ -199,14 +199,27 @@ def pick_device(asked: str) -> torch.device:
     raise InputError(f"task.json: device {asked!r} is not one of cpu, cuda, auto")
 
 
-def seed_everything(seed: int) -> None:
-    """Same seed, same bytes on CPU: every generator seeded, deterministic kernels where torch
-    has them (warn_only, because a few CUDA scatter kernels have no deterministic version)."""
+def seed_everything(seed: int, device: torch.device | None = None) -> None:
+    """Every generator seeded. On CPU, deterministic kernels where torch has them: the same
+    seed gives the same bytes (warn_only: a few kernels have no deterministic version). On
+    CUDA, torch's fast kernels: the deterministic index_add and scatter sort their indices
+    instead of adding atomically, a cost at every message-passing step, and CUDA runs are held
+    to the noise of seeds, not to bytes."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if device is not None and device.type == "cuda":
+        torch.use_deterministic_algorithms(False)
+        return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def adam_options(device: torch.device) -> dict[str, bool]:
+    """Adam's and AdamW's keyword arguments for ``device``: on CUDA, the fused kernel (one
+    launch for every parameter where foreach takes several per step); elsewhere torch's
+    default, whose CPU arithmetic the same-seed bytes were made with."""
+    return {"fused": True} if device.type == "cuda" else {}
 
 
 @dataclass(frozen=True)
@@ -242,7 +255,7 @@ def prepare(
     device = pick_device(task.get("device", "cpu"))
     if hp["threads"] > 0:  # 0: torch's own choice (OMP_NUM_THREADS, else every core)
         torch.set_num_threads(hp["threads"])
-    seed_everything(seed)
+    seed_everything(seed, device)
     return Settings(hp, seed, Context(device))
 
 

@@ -118,3 +118,22 @@ def test_freed_memory_is_reused_without_page_faults() -> None:
     untuned, refaulted = faults({**base, "GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"})
     assert untuned == "False"
     assert refaulted > 2048, refaulted
+
+
+def test_cpu_runs_use_deterministic_kernels_and_cuda_runs_the_fast_ones() -> None:
+    """Same seed, same bytes is a CPU promise; on CUDA the deterministic index_add and scatter
+    (sorting instead of atomics) are not worth their cost. The flag is process-wide, so it is
+    put back after."""
+    saved = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+    try:
+        trainer.seed_everything(3, torch.device("cuda"))
+        assert not torch.are_deterministic_algorithms_enabled()
+        cuda_draw = torch.rand(3)
+        trainer.seed_everything(3, torch.device("cpu"))
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.equal(torch.rand(3), cuda_draw)  # seeded alike either way
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    assert trainer.adam_options(torch.device("cuda")) == {"fused": True}
+    assert trainer.adam_options(torch.device("cpu")) == {}

@@ -352,9 +352,9 @@ def build(
     """Vocabularies of the training split, every split encoded once, the model and Adam."""
     data = Data(rows, hp)
     model = Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).to(ctx.device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
+                                 weight_decay=float(hp["weight_decay"]),
+                                 **trainer.adam_options(ctx.device))  # fmt: skip
     # ``decay``: the rate falls linearly to 0 over the run's steps (checkpointed by trainer.fit).
     total = max(1, int(hp["epochs"]) * math.ceil(len(rows["train"]) / int(hp["batch_size"])))
     schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -180,9 +180,9 @@ def build(
         if s in trainer.LABELLED
     }
     model = Code2Vec(len(tokens), len(paths), len(targets), hp).to(ctx.device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
+                                 weight_decay=float(hp["weight_decay"]),
+                                 **trainer.adam_options(ctx.device))  # fmt: skip
     eval_size = int(hp["batch_size"]) * (4 if ctx.device.type == "cuda" else 1)
     return trainer.Fit(
         model=model,

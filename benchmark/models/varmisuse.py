@@ -550,9 +550,9 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
                 f"in {seconds:.1f}s; hyperparameters {json.dumps(hp)}")  # fmt: skip
 
     model = build(len(vocab), len(edge_types), hp).to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
+                                 weight_decay=float(hp["weight_decay"]),
+                                 **trainer.adam_options(device))  # fmt: skip
     budget = int(hp["batch_tokens"])
     # Without gradients a batch needs far less memory: on CUDA, predict in 4x larger batches.
     eval_budget = budget * (4 if device.type == "cuda" else 1)

@@ -181,8 +181,10 @@ def optimizer_and_schedule(
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW, its rate warmed up linearly over ``warmup`` of ``steps``, then decayed linearly
     to 0 (fine-tuning, and both stages of ``bench models pretrain``)."""
+    device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), eps=1e-8,
-                                  weight_decay=float(hp["weight_decay"]))  # fmt: skip
+                                  weight_decay=float(hp["weight_decay"]),
+                                  **trainer.adam_options(device))  # fmt: skip
     total = max(1, steps)
     warm = int(float(hp["warmup"]) * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(

@@ -88,7 +88,8 @@ def optimizer_and_schedule(
     decayed linearly to 0."""
     trained = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=float(hp["lr"]), eps=1e-8,
-                                  weight_decay=float(hp["weight_decay"]))  # fmt: skip
+                                  weight_decay=float(hp["weight_decay"]),
+                                  **trainer.adam_options(trained[0].device))  # fmt: skip
     total = max(1, steps)
     warm = int(float(hp["warmup"]) * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
