@@ -262,6 +262,10 @@ class Data:
     def batch(self, split: str, idx: np.ndarray, device: torch.device, labelled: bool) -> Batch:
         """Methods ``idx`` of ``split``, cut to their most contexts and longest name (given
         names for a ``labelled`` split: train or holdout)."""
+
+        def upload(array: np.ndarray) -> Tensor:
+            return trainer.to_device(torch.from_numpy(np.ascontiguousarray(array)), device)
+
         ctx = self.contexts[split][idx]
         width = max(1, int((ctx[:, :, 1] > 0).sum(1).max()))
         ctx = ctx[:, :width]
@@ -273,13 +277,13 @@ class Data:
         targets = None
         if labelled:
             y = self.given[split][idx]
-            targets = torch.from_numpy(y[:, : int((y > 0).sum(1).max())]).to(device)
+            targets = upload(y[:, : int((y > 0).sum(1).max())])
         lengths = self.path_lengths[paths]
         return Batch(
-            contexts=torch.from_numpy(local).to(device),
-            mask=torch.from_numpy(ctx[:, :, 1] > 0).to(device),
-            terminals=torch.from_numpy(self.terminals[terminals]).to(device),
-            paths=torch.from_numpy(self.paths[paths][:, : int(lengths.max())]).to(device),
+            contexts=upload(local),
+            mask=upload(ctx[:, :, 1] > 0),
+            terminals=upload(self.terminals[terminals]),
+            paths=upload(self.paths[paths][:, : int(lengths.max())]),
             path_lengths=torch.from_numpy(lengths),
             targets=targets,
         )

@@ -119,7 +119,8 @@ def batch_lines(
     best, at = logp[:, 2:].max(-1)
     lp = None
     if given is not None:
-        lp = logp.gather(1, torch.from_numpy(given[idx]).to(device)[:, None])[:, 0].tolist()
+        given_ids = trainer.to_device(torch.from_numpy(given[idx]), device)
+        lp = logp.gather(1, given_ids[:, None])[:, 0].tolist()
     lines = []
     for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
         loss, p_given = (-lp[k], math.exp(lp[k])) if lp is not None else (None, None)
@@ -156,8 +157,8 @@ def train_epoch(
     total, size = 0.0, int(hp["batch_size"])
     for begin in range(0, len(order), size):
         idx = order[begin : begin + size]
-        x = torch.from_numpy(inputs[idx]).to(ctx.device)
-        y = torch.from_numpy(given[idx]).to(ctx.device)
+        x = trainer.to_device(torch.from_numpy(inputs[idx]), ctx.device)
+        y = trainer.to_device(torch.from_numpy(given[idx]), ctx.device)
         with ctx.amp():
             losses = F.cross_entropy(model(x), y, reduction="none")
         total += trainer.step(model, optimizer, losses, float(hp["clip"]))

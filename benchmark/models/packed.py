@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from benchmark import trainer
+
 
 # What packing reads of varmisuse's Sample, Vocabulary and EdgeTypes (which import this module).
 class Sample(Protocol):
@@ -182,7 +184,7 @@ class PackedSplit:
             parts["label_index"] = self.label[idx] + start
             parts["target_index"] = self.target[rows] + np.repeat(start, target_counts)
             parts["has_bug"] = self.has_bug[idx]
-        tensors = to_device(parts, device)
+        tensors = upload(parts, device)
         has_bug = tensors.get("has_bug")
         return GraphBatch(
             x=tensors.get("x"), edge_index=tensors.get("edge_index"),
@@ -196,14 +198,10 @@ class PackedSplit:
         )  # fmt: skip
 
 
-def to_device(parts: dict[str, np.ndarray], device: torch.device) -> dict[str, Tensor]:
+def upload(parts: dict[str, np.ndarray], device: torch.device) -> dict[str, Tensor]:
     """The int64 arrays ``parts`` as tensors on ``device`` of their shapes: one buffer, one
     copy (pinned and asynchronous on CUDA), then views of it."""
     flat = np.concatenate([a.ravel() for a in parts.values()]) if parts else np.zeros(0, np.int64)
-    buffer = torch.from_numpy(flat.astype(np.int64, copy=False))
-    if device.type == "cuda":
-        buffer = buffer.pin_memory().to(device, non_blocking=True)
-    elif device.type != "cpu":
-        buffer = buffer.to(device)
+    buffer = trainer.to_device(torch.from_numpy(flat.astype(np.int64, copy=False)), device)
     pieces = buffer.split([a.size for a in parts.values()])
     return {k: p.view(a.shape) for (k, a), p in zip(parts.items(), pieces, strict=True)}

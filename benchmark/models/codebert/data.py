@@ -16,7 +16,7 @@ from torch import Tensor
 from benchmark.models.codebert.heads import PairClassifier, Seq2Seq, beam_search, token_losses
 from benchmark.models.codebert.retrieval import nearest
 from benchmark.models.codebert.tokenizers import Tokenizer, special_ids
-from benchmark.trainer import LABELLED, InputError, jsonl
+from benchmark.trainer import LABELLED, InputError, jsonl, to_device
 
 
 def read_rows(path: Path, fields: dict[str, bool], key: str = "id") -> list[dict[str, Any]]:
@@ -44,7 +44,7 @@ def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> Tens
     out = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out.to(device)
+    return to_device(out, device)
 
 
 def length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
@@ -164,7 +164,7 @@ class CodeSearch:
         pairs += in_batch_negatives(query, code, idx, int(self.hp["negatives"]))
         y = [int(self.match["train"][i]) for i in idx] + [0] * (len(pairs) - len(idx))
         ids, shared = self.tensors([self.pair(q, c) for q, c in pairs], device)
-        losses = F.cross_entropy(model(ids, shared), torch.tensor(y, device=device),
+        losses = F.cross_entropy(model(ids, shared), to_device(torch.tensor(y), device),
                                  reduction="none")  # fmt: skip
         self._extra = losses[len(idx) :]
         return losses[: len(idx)]

@@ -23,7 +23,7 @@ from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
 from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.models.varmisuse import Sample, predictions, sample_losses
-from benchmark.trainer import LABELLED
+from benchmark.trainer import LABELLED, to_device
 
 
 class Generation:
@@ -121,7 +121,7 @@ class CodeSearch:
         pairs += in_batch_negatives(query, code, idx, int(self.hp["negatives"]))
         y = [int(self.match["train"][i]) for i in idx] + [0] * (len(pairs) - len(idx))
         logits = model.pair_logits([self.pair(q, c) for q, c in pairs], device)
-        losses = F.cross_entropy(logits, torch.tensor(y, device=device), reduction="none")
+        losses = F.cross_entropy(logits, to_device(torch.tensor(y), device), reduction="none")
         self._extra = losses[len(idx) :]
         return losses[: len(idx)]
 

@@ -18,7 +18,7 @@ from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.heads import PairHead, TextDecoder
 from benchmark.models.hf.tokens import Words
 from benchmark.models.varmisuse import PointerHead, Pointers
-from benchmark.trainer import InputError
+from benchmark.trainer import InputError, to_device
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -29,7 +29,7 @@ def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> tupl
     for i, s in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
         mask[i, : len(s)] = 1
-    return ids.to(device), mask.to(device)
+    return to_device(ids, device), to_device(mask, device)
 
 
 class Network(nn.Module):
@@ -144,10 +144,10 @@ class Network(nn.Module):
         input's end, where the token's state is a learned vector)."""
         ids, mask = pad([f[0] for f in functions], self.words.pad, device)
         h = self.states(ids, mask).float()
-        at = torch.tensor([p for f in functions for p in f[1]], dtype=torch.long, device=device)
-        rows = torch.repeat_interleave(torch.arange(len(functions), device=device),
-                                       torch.tensor([len(f[1]) for f in functions],
-                                                    device=device))  # fmt: skip
+        at = to_device(torch.tensor([p for f in functions for p in f[1]], dtype=torch.long),
+                       device)  # fmt: skip
+        rows = to_device(torch.tensor([i for i, f in enumerate(functions) for _ in f[1]],
+                                      dtype=torch.long), device)  # fmt: skip
         states = h[rows, at.clamp_min(0)]
         states = torch.where((at >= 0).unsqueeze(-1), states, self.beyond.float())
         return self.pointer_head(self.pointer_dropout(states), batch)
