@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from benchmark.exact import exact_mean, exact_sum
+
 CSR_MARGIN = 0.1
 HALF = 0.5
 # Optional two-class view for confident learning: the class of the given label and the model's
@@ -110,7 +112,8 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
     loss = pl.col("loss")
     rank = pl.col("__rank")
     n = rank.count().cast(pl.Float64)
-    gini = 2.0 * (rank * loss).sum() / (n * loss.filter(rank.is_not_null()).sum()) - (n + 1) / n
+    gini = (2.0 * exact_sum(rank * loss) / (n * exact_sum(loss.filter(rank.is_not_null())))
+            - (n + 1) / n)  # fmt: skip
     noisy = pl.col("noisy")
     positives = rank.filter(noisy).count().cast(pl.Float64)
     negatives = n - positives
@@ -126,14 +129,14 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
         .agg(
             gini_train_loss=gini,
             noise_detection_auroc=pl.when((positives > 0) & (negatives > 0)).then(mann_whitney),
-            mean_p_given=p.mean(),
-            mean_p_given_clean=p.filter(~noisy).mean(),
-            mean_p_given_noisy=p.filter(noisy).mean(),
+            mean_p_given=exact_mean(p),
+            mean_p_given_clean=exact_mean(p.filter(~noisy)),
+            mean_p_given_noisy=exact_mean(p.filter(noisy)),
             output_critical_sample_ratio=(pl.col("margin").abs() < CSR_MARGIN)
             .cast(pl.Float64)
             .mean(),
-            train_loss_clean=loss.filter(~noisy).mean(),
-            train_loss_noisy=loss.filter(noisy).mean(),
+            train_loss_clean=exact_mean(loss.filter(~noisy)),
+            train_loss_noisy=exact_mean(loss.filter(noisy)),
         )
         .sort("epoch")
         .collect()
@@ -169,9 +172,9 @@ def sample_signals(train: pl.DataFrame) -> pl.DataFrame:
         correct = pl.col("correct_given").sort_by("epoch")
         aggs = [
             pl.col("noisy").first(),
-            pl.col("loss").mean(),
-            pl.col("margin").mean().alias("aum"),
-            pl.col("p_given").mean().alias("confidence"),
+            exact_mean(pl.col("loss")).alias("loss"),
+            exact_mean(pl.col("margin")).alias("aum"),
+            exact_mean(pl.col("p_given")).alias("confidence"),
             pl.col("p_given").std(ddof=0).alias("variability"),
             pl.col("correct_given").cast(pl.Float64).mean().alias("correctness"),
             (correct.shift(1) & ~correct).sum().cast(pl.Int64).alias("forgetting"),
@@ -304,7 +307,8 @@ def _split_means(samples: pl.DataFrame, column: str) -> dict[str, float | None]:
     noisy = pl.col("noisy")
     col = pl.col(column).cast(pl.Float64)
     row = samples.select(
-        mean=col.mean(), clean=col.filter(~noisy).mean(), noisy=col.filter(noisy).mean()
+        mean=exact_mean(col), clean=exact_mean(col.filter(~noisy)),
+        noisy=exact_mean(col.filter(noisy)),
     ).row(0, named=True)
     return {k: _plain(v) for k, v in row.items()}
 

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from benchmark import metrics as task_metrics
+from benchmark.exact import exact_mean
 from benchmark.metrics import attacks, memorization
 from benchmark.metrics.schema import SCHEMA_VERSION
 from benchmark.tasks import TASKS
@@ -172,7 +173,7 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
     queries.append(
         lf.group_by("epoch")
         .agg(
-            train_loss=pl.col("loss").filter(is_train).cast(pl.Float64).mean(),
+            train_loss=exact_mean(pl.col("loss").filter(is_train)),
             memorization_rate=pl.col("correct_given")
             .filter(is_train & pl.col("noisy"))
             .cast(pl.Float64)

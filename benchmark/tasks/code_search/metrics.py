@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from benchmark.exact import exact_mean
+
 NAME = "code_search"
 PRIMARY = "mrr"
 METRICS: tuple[str, ...] = ("mrr", "pair_acc")
@@ -23,6 +25,9 @@ def aggregate(
     return (
         table.lazy()
         .group_by(list(by))
-        .agg(pl.col("rr").mean().alias("mrr"), pl.col(f"pair_acc_{side}").mean().alias("pair_acc"))
+        .agg(
+            exact_mean(pl.col("rr")).alias("mrr"),
+            exact_mean(pl.col(f"pair_acc_{side}")).alias("pair_acc"),
+        )
         .sort(list(by))
     )

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from benchmark.exact import exact_mean
+
 NAME = "code_to_text"
 PRIMARY = "bleu"
 METRICS: tuple[str, ...] = ("bleu", "exact_match")
@@ -19,7 +21,7 @@ def aggregate(
         table.lazy()
         .group_by(list(by))
         .agg(
-            pl.col(f"bleu_{side}").mean().alias("bleu"),
+            exact_mean(pl.col(f"bleu_{side}")).alias("bleu"),
             pl.col(f"correct_{side}").cast(pl.Float64).mean().alias("exact_match"),
         )
         .sort(list(by))
