@@ -115,13 +115,9 @@ def _top_scores(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
 def _predicted_scores(rows: pl.DataFrame) -> dict[tuple[int, str], float | None]:
     """The study's average predicted score: per epoch and split, the mean score the model gives
     its own top prediction (Rabin et al. 2023 draw it on evaluation samples; the training split
-    is kept too). Summed exactly (fsum): a parallel group_by adds in a varying order, and the
-    same predictions must give the same bytes."""
-    out: dict[tuple[int, str], float | None] = {}
-    for (epoch, split), group in rows.group_by("epoch", "split"):
-        values = group[TOP_SCORE].drop_nulls().to_list()
-        out[(int(epoch), str(split))] = math.fsum(values) / len(values) if values else None
-    return out
+    is kept too), summed exactly."""
+    means = rows.group_by("epoch", "split").agg(exact_mean(pl.col(TOP_SCORE)).alias("mean"))
+    return {(int(e), str(s)): m for e, s, m in means.iter_rows()}
 
 
 def _select_epoch(
