@@ -200,16 +200,29 @@ def pick_device(asked: str) -> torch.device:
 
 
 def seed_everything(seed: int, device: torch.device | None = None) -> None:
-    """Every generator seeded. On CPU, deterministic kernels where torch has them: the same
-    seed gives the same bytes (warn_only: a few kernels have no deterministic version). On
-    CUDA, torch's fast kernels: the deterministic index_add and scatter sort their indices
-    instead of adding atomically, a cost at every message-passing step, and CUDA runs are held
-    to the noise of seeds, not to bytes."""
+    """Every generator seeded, and the kernels chosen for ``device`` (``choose_kernels``)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if device is not None and device.type == "cuda":
+    choose_kernels(device or torch.device("cpu"))
+
+
+def choose_kernels(device: torch.device) -> None:
+    """On CPU, deterministic kernels where torch has them: the same seed gives the same bytes
+    (warn_only: a few kernels have no deterministic version).
+
+    On CUDA, the fast ones, as CUDA runs are held to the noise of seeds, not to bytes: the
+    deterministic index_add and scatter sort their indices instead of adding atomically, at
+    every message-passing step. And scaled_dot_product_attention leaves cuDNN's kernel out:
+    cuDNN builds a graph for each new shape of its inputs, up to hundreds of milliseconds of
+    host time, and batches of functions come in a new (batch, length) shape nearly every step.
+    The flash and memory-efficient kernels take any shape as it comes. (Likely, not yet
+    measured: why on an H200 the transformer trained 4x slower than GREAT with the GPU 7%
+    busy; cuDNN takes the transformer's padding mask but not GREAT's trainable bias.)"""
+    if device.type == "cuda":
         torch.use_deterministic_algorithms(False)
+        if hasattr(torch.backends.cuda, "enable_cudnn_sdp"):
+            torch.backends.cuda.enable_cudnn_sdp(False)
         return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)

@@ -122,18 +122,23 @@ def test_freed_memory_is_reused_without_page_faults() -> None:
 
 def test_cpu_runs_use_deterministic_kernels_and_cuda_runs_the_fast_ones() -> None:
     """Same seed, same bytes is a CPU promise; on CUDA the deterministic index_add and scatter
-    (sorting instead of atomics) are not worth their cost. The flag is process-wide, so it is
-    put back after."""
+    (sorting instead of atomics) are not worth their cost, nor is cuDNN's attention, which
+    builds a graph per input shape. The flags are process-wide, so they are put back after."""
     saved = (torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+             torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cuda.cudnn_sdp_enabled())  # fmt: skip
     try:
         trainer.seed_everything(3, torch.device("cuda"))
         assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled()
+        assert torch.backends.cuda.mem_efficient_sdp_enabled()
         cuda_draw = torch.rand(3)
         trainer.seed_everything(3, torch.device("cpu"))
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.equal(torch.rand(3), cuda_draw)  # seeded alike either way
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cuda.enable_cudnn_sdp(saved[2])
     assert trainer.adam_options(torch.device("cuda")) == {"fused": True}
     assert trainer.adam_options(torch.device("cpu")) == {}
