@@ -18,7 +18,8 @@ one training batch, per sample, times samples/s, over ``--peak-tflops``: by defa
 datasheet's dense bf16 rate on an H100 or H200, none elsewhere); the share of the timed pass in
 which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); how often one
 training batch made the host wait for the GPU (torch's sync debug mode: 1 is its loss, read
-back at the end; CUDA only); and, for the var-misuse models, the input pipeline alone
+back at the end; CUDA only); how many operators one training batch dispatches (each costs
+host time, however small its kernel); and, for the var-misuse models, the input pipeline alone
 (batches/s that collation and the copy to the device produce with no model) against the
 batches/s the model consumes. Never fails on time.
 """
@@ -126,6 +127,24 @@ def host_syncs(device: torch.device, one_batch: Callable[[], object]) -> int | N
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
+def dispatches(one_batch: Callable[[], object]) -> int:
+    """How many operators one training batch dispatches (forward, backward and optimizer
+    step; views included): each costs host time however small its kernel, which on a GPU is
+    what keeps the device waiting when a step is made of many small ones."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        one_batch()
+    return Count.n
+
+
 def time_training(
     device: torch.device, warm: Callable[[], object], epoch: Callable[[], object],
     one_batch: Callable[[], object], batch_samples: int, peak: float | None,
@@ -140,6 +159,7 @@ def time_training(
         one_batch()
     flops_per_sample = counter.get_total_flops() / max(batch_samples, 1)
     syncs = host_syncs(device, one_batch)
+    ops = dispatches(one_batch)
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -154,7 +174,7 @@ def time_training(
         "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         if device.type == "cuda" else None,
         "flops_per_sample": flops_per_sample, "peak_tflops": peak, "gpu_busy": busy.get("busy"),
-        "host_syncs": syncs,
+        "host_syncs": syncs, "ops": ops,
     }  # fmt: skip
 
 
@@ -174,7 +194,7 @@ def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: i
         "peak_memory_mib": timing["peak_memory_mib"],
         "gflops_per_sample": round(timing["flops_per_sample"] / 1e9, 4),
         "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"],
-        "host_syncs_per_batch": timing["host_syncs"], **extra,
+        "host_syncs_per_batch": timing["host_syncs"], "ops_per_batch": timing["ops"], **extra,
     }  # fmt: skip
 
 
@@ -502,7 +522,7 @@ def main() -> None:
               f"{r['samples_per_s']:>9.1f} samples/s {fmt(r['tokens_per_s'], ' tokens/s')}"
               f"{fmt(r['peak_memory_mib'], ' MiB peak')}{fmt(r['mfu'], ' MFU')}"
               f"{fmt(r['gpu_busy'], ' GPU busy')}{fmt(r['host_syncs_per_batch'], ' syncs/batch')}"
-              f"({r['samples']} in {r['seconds']}s on {name}, "
+              f"{r['ops_per_batch']:,} ops/batch ({r['samples']} in {r['seconds']}s on {name}, "
               f"{r['threads']} thread(s){extra})")  # fmt: skip
 
 
