@@ -63,18 +63,19 @@ def test_batch_matches_pyg_collation(samples: dict, labelled: bool, graph: bool)
     for name in names:
         mine, pyg = getattr(ours, name), getattr(theirs, name)
         assert mine.dtype == pyg.dtype and torch.equal(mine, pyg), name
-    for name in {"x", "edge_index", "edge_type", "label_index", "target_index", "has_bug"} - set(
-        names
-    ):
+    absent = {"x", "edge_index", "edge_type", "label_index", "target_index", "has_bug"}
+    for name in absent - set(names):
         assert getattr(ours, name) is None, name
+    assert (ours.host_edge_type is None) == (not graph)
     assert (ours.num_graphs, ours.num_nodes) == (theirs.num_graphs, theirs.num_nodes)
     sizes = [len(split[i].tokens) for i in order]
     assert ours.max_nodes == max(sizes) and ours.lengths.tolist() == sizes
     if graph:
-        order_t = torch.argsort(theirs.edge_type, stable=True)
-        assert torch.equal(ours.type_order, order_t)
-        counts = torch.bincount(theirs.edge_type, minlength=len(edge_types)).tolist()
-        assert ours.type_counts == counts
+        src, dst, counts = ours.edges_by_type()
+        order = torch.argsort(theirs.edge_type, stable=True)
+        assert torch.equal(src, theirs.edge_index[0, order])
+        assert torch.equal(dst, theirs.edge_index[1, order])
+        assert counts == torch.bincount(theirs.edge_type, minlength=len(edge_types)).tolist()
 
 
 def test_dense_and_back_match_to_dense_batch(samples: dict) -> None:

@@ -76,13 +76,11 @@ class GGNN(nn.Module):
                 h = self.gru(self.dropout(incoming), h)
             return self.norm(h)
         # Sources and targets sorted by edge type, with the count of each type known on the
-        # host, so that a step is one gather, one product per type and one scatter-add, with
-        # nothing read back from the device. The backward passes matter as much as the
-        # forward ones on CPU: unbind/split/index_select have cheap gradients (one stack, one
-        # cat, one index_add), where weight[t], slicing and h[src] would each materialise a
-        # full-size zero gradient.
-        src, dst = batch.edge_index[:, batch.type_order]
-        counts = batch.type_counts
+        # host, so that a step is one gather, one product per type and one scatter-add. The
+        # backward passes matter as much as the forward ones on CPU: unbind/split/index_select
+        # have cheap gradients (one stack, one cat, one index_add), where weight[t], slicing
+        # and h[src] would each materialise a full-size zero gradient.
+        src, dst, counts = batch.edges_by_type()
         weights, biases_by_type = self.weight.unbind(0), self.bias.unbind(0)
         used = [t for t, n in enumerate(counts) if n]
         for _ in range(self.steps):

@@ -84,12 +84,12 @@ class GraphBatch:
     target_index: Tensor | None  # int64: the given repair targets among the candidates
     has_bug: Tensor | None  # bool [G]
     dense_index: Tensor  # int64 [N]: each node's slot in a [G, max_nodes] padding
-    type_order: Tensor | None  # int64 [E]: the edges sorted by type (stable)
     num_graphs: int
     num_nodes: int
     max_nodes: int  # the longest function's tokens
-    type_counts: list[int]  # edges of each type, in type_order
     lengths: Tensor  # int64 [G], on the CPU: tokens per function (pack_padded_sequence's)
+    host_edge_type: np.ndarray | None  # edge_type, on the host
+    num_edge_types: int
 
     def dense(self, h: Tensor) -> tuple[Tensor, Tensor]:
         """Node states [N, H] as padded sequences [G, max_nodes, H] (zeros past each function's
@@ -101,6 +101,16 @@ class GraphBatch:
         mask.index_fill_(0, self.dense_index, True)
         shape = (self.num_graphs, self.max_nodes)
         return padded.view(*shape, *h.shape[1:]), mask.view(shape)
+
+    def edges_by_type(self) -> tuple[Tensor, Tensor, list[int]]:
+        """Sources and targets sorted by edge type (stable), and the edge count of each type,
+        sorted and counted on the host, only for a model that asks (ggnn's per-type
+        products): a sort of every batch's edges is host time the others would wait for."""
+        assert self.edge_index is not None and self.host_edge_type is not None
+        order = np.argsort(self.host_edge_type, kind="stable")
+        counts = np.bincount(self.host_edge_type, minlength=self.num_edge_types).tolist()
+        src, dst = self.edge_index[:, trainer.to_device(torch.from_numpy(order), self.batch.device)]
+        return src, dst, counts
 
     def nodes(self, padded: Tensor) -> Tensor:
         """Padded states [G, max_nodes, H] back to node states [N, H] (``padded[mask]``)."""
@@ -167,7 +177,7 @@ class PackedSplit:
             "batch": graph, "ptr": ptr, "loc_index": loc_index, "cand_index": cand_index,
             "dense_index": graph * max_nodes + position,
         }  # fmt: skip
-        type_counts: list[int] = []
+        edge_type: np.ndarray | None = None
         if self.x is not None:
             assert self.edge_index is not None and self.edge_type is not None
             edge_counts = self.edges[idx + 1] - self.edges[idx]
@@ -176,8 +186,6 @@ class PackedSplit:
             parts["x"] = self.x[spans(self.nodes[idx], sizes)]
             parts["edge_index"] = self.edge_index[:, rows] + np.repeat(start, edge_counts)
             parts["edge_type"] = edge_type
-            parts["type_order"] = np.argsort(edge_type, kind="stable")
-            type_counts = np.bincount(edge_type, minlength=self.num_edge_types).tolist()
         if self.labelled:
             target_counts = self.targets[idx + 1] - self.targets[idx]
             rows = spans(self.targets[idx], target_counts)
@@ -192,9 +200,9 @@ class PackedSplit:
             loc_index=tensors["loc_index"], cand_index=tensors["cand_index"],
             label_index=tensors.get("label_index"), target_index=tensors.get("target_index"),
             has_bug=None if has_bug is None else has_bug.bool(),
-            dense_index=tensors["dense_index"], type_order=tensors.get("type_order"),
-            num_graphs=g, num_nodes=n, max_nodes=max_nodes, type_counts=type_counts,
-            lengths=torch.from_numpy(sizes),
+            dense_index=tensors["dense_index"], num_graphs=g, num_nodes=n, max_nodes=max_nodes,
+            lengths=torch.from_numpy(sizes), host_edge_type=edge_type,
+            num_edge_types=self.num_edge_types,
         )  # fmt: skip
 
 
