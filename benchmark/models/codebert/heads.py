@@ -119,12 +119,16 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int,
     scores[:, 0] = 0.0
     done = torch.zeros(b * beam, dtype=torch.bool, device=device)
     cache = None
+    finished: Tensor | None = None  # the row of a finished hypothesis: -inf but at padding
     for _ in range(max_len - 1):
         logp, cache = model.next_log_probs(memory, seqs, cache)
-        # A finished hypothesis only extends by padding, at no cost.
-        logp[done] = -math.inf
-        logp[done, model.encoder.embeddings.pad_id] = 0.0
         vocab = logp.shape[1]
+        if finished is None:
+            finished = torch.full((vocab,), -math.inf, device=device)
+            finished[model.encoder.embeddings.pad_id] = 0.0
+        # A finished hypothesis only extends by padding, at no cost; a where, not a masked
+        # assignment, whose boolean index would make the host wait for the GPU at every step.
+        logp = torch.where(done[:, None], finished, logp)
         total = (scores.view(-1, 1) + logp).view(b, beam * vocab)
         scores, flat = total.topk(beam, dim=1)
         rows = (flat // vocab + torch.arange(b, device=device)[:, None] * beam).view(-1)
