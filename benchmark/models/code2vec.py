@@ -115,7 +115,7 @@ def batch_lines(
 ) -> list[str]:
     """The lines of methods ``idx`` of ``split``: the best name other than PAD/UNK, and for a
     labelled split (``given``) the loss and probability of the given name's class."""
-    logp = F.log_softmax(model(torch.from_numpy(inputs[idx]).to(device)), dim=-1)
+    logp = F.log_softmax(model(trainer.to_device(torch.from_numpy(inputs[idx]), device)), dim=-1)
     best, at = logp[:, 2:].max(-1)
     lp = None
     if given is not None:

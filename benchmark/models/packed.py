@@ -125,12 +125,11 @@ class PackedSplit:
                  edge_types: EdgeTypes | None = None) -> None:  # fmt: skip
         """Pack ``samples``; with ``vocab`` and ``edge_types``, their tokens and edges too (a
         model that reads the graph), else only the pointer positions and labels."""
-        self.size = len(samples)
         self.nodes = offsets([len(s.tokens) for s in samples])
         self.x: np.ndarray | None = None
         self.edge_index: np.ndarray | None = None
         self.edge_type: np.ndarray | None = None
-        self.edges = np.zeros(self.size + 1, dtype=np.int64)
+        self.edges = np.zeros(len(samples) + 1, dtype=np.int64)
         self.num_edge_types = 0
         if vocab is not None and edge_types is not None:
             self.x = vocab.encode_tokens(list(chain.from_iterable(s.tokens for s in samples)))
@@ -149,9 +148,6 @@ class PackedSplit:
             kept = [pointable_targets(s) for s in samples]
             self.target = np.fromiter(chain.from_iterable(kept), np.int64)
             self.targets = offsets([len(t) for t in kept])
-
-    def __len__(self) -> int:
-        return self.size
 
     def batch(self, indices: Sequence[int] | np.ndarray, device: torch.device) -> GraphBatch:
         """The functions ``indices``, in that order, as one GraphBatch on ``device``."""
@@ -209,7 +205,7 @@ class PackedSplit:
 def upload(parts: dict[str, np.ndarray], device: torch.device) -> dict[str, Tensor]:
     """The int64 arrays ``parts`` as tensors on ``device`` of their shapes: one buffer, one
     copy (pinned and asynchronous on CUDA), then views of it."""
-    flat = np.concatenate([a.ravel() for a in parts.values()]) if parts else np.zeros(0, np.int64)
+    flat = np.concatenate([a.ravel() for a in parts.values()])
     buffer = trainer.to_device(torch.from_numpy(flat.astype(np.int64, copy=False)), device)
     pieces = buffer.split([a.size for a in parts.values()])
     return {k: p.view(a.shape) for (k, a), p in zip(parts.items(), pieces, strict=True)}

@@ -17,6 +17,7 @@ from benchmark.models.hf import families
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.heads import PairHead, TextDecoder
 from benchmark.models.hf.tokens import Words
+from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import PointerHead, Pointers
 from benchmark.trainer import InputError, to_device
 
@@ -136,7 +137,7 @@ class Network(nn.Module):
             pooled = h[torch.arange(len(pairs), device=device), mask.sum(1) - 1]
         return self.pair_head(pooled.float())
 
-    def pointers(self, functions: Sequence[tuple[list[int], list[int]]], batch: Any,
+    def pointers(self, functions: Sequence[tuple[list[int], list[int]]], batch: GraphBatch,
                  device: torch.device) -> Pointers:  # fmt: skip
         """var_misuse: the location and repair pointers over a batch of functions (a
         packed.GraphBatch of their pointer positions), each function its ids (as ``source``
@@ -146,9 +147,9 @@ class Network(nn.Module):
         h = self.states(ids, mask).float()
         at = to_device(torch.tensor([p for f in functions for p in f[1]], dtype=torch.long),
                        device)  # fmt: skip
-        rows = to_device(torch.tensor([i for i, f in enumerate(functions) for _ in f[1]],
-                                      dtype=torch.long), device)  # fmt: skip
-        states = h[rows, at.clamp_min(0)]
+        # A function has one entry of ``at`` per token, so each entry's function is the
+        # batch's node-to-function map.
+        states = h[batch.batch, at.clamp_min(0)]
         states = torch.where((at >= 0).unsqueeze(-1), states, self.beyond.float())
         return self.pointer_head(self.pointer_dropout(states), batch)
 
