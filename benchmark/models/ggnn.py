@@ -22,10 +22,11 @@ from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import Dropout, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
-# override any of them. A training batch holds at most ``batch_size`` samples and
-# ``batch_tokens`` tokens; prediction batches only the tokens. ``cpu`` trains 9,000 stdlib
-# functions (73 tokens on average) for 8 epochs in about 3 minutes on one core and reaches ~0.4
-# test joint accuracy; 6 steps or 128-sample batches were slower and no better.
+# override any of them. A training batch holds at most ``batch_size`` functions of similar
+# length and ``batch_tokens`` padded tokens (batching.py), as do prediction batches without the
+# ``batch_size`` cap. ``cpu`` trains 9,000 stdlib functions (73 tokens on average) for 8 epochs
+# in about 3 minutes on one core and reaches ~0.4 test joint accuracy; 6 steps or 128-sample
+# batches were slower and no better.
 DEFAULTS = with_shared({
     "smoke": {"hidden": 16, "steps": 2},
     "cpu": {"hidden": 64, "steps": 4},

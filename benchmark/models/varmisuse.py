@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from benchmark import trainer
+from benchmark.models.batching import prediction_windows, similar_length_batches
 from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.trainer import InputError, jsonl
 
@@ -452,28 +453,10 @@ def read_task(input_dir: Path) -> dict[str, Any]:
     return task
 
 
-def token_batches(
-    sizes: np.ndarray | Sequence[int],
-    order: Sequence[int],
-    budget: int,
-    max_samples: int | None = None,
-) -> list[list[int]]:
-    """Consecutive runs of ``order`` with at most ``budget`` tokens (a larger sample goes alone)
-    and at most ``max_samples`` samples each: batches of about equal work whatever the
-    function lengths, which keeps a step's cost, and so its speed, steady."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    used = 0
-    for i in order:
-        n = int(sizes[i])
-        if current and (used + n > budget or len(current) == max_samples):
-            batches.append(current)
-            current, used = [], 0
-        current.append(i)
-        used += n
-    if current:
-        batches.append(current)
-    return batches
+def training_batches(sizes: np.ndarray, order: np.ndarray, hp: dict[str, Any]) -> list[np.ndarray]:
+    """An epoch's training batches over ``order``: GREAT's batches of similar length
+    (batching.py), ``batch_tokens`` padded tokens and ``batch_size`` functions at most."""
+    return similar_length_batches(sizes, order, int(hp["batch_tokens"]), int(hp["batch_size"]))
 
 
 def train_epoch(
@@ -495,32 +478,37 @@ def train_epoch(
     return float(total) / max(count, 1)
 
 
-def batch_lines(
+def window_lines(
     model: VarMisuseModel,
     samples: list[Sample],
     graphs: PackedSplit,
-    indices: Sequence[int],
+    window: Sequence[np.ndarray],
     split: str,
     device: torch.device,
 ) -> list[str]:
-    """The epoch file's lines of one batch of ``split``."""
-    batch = graphs.batch(indices, device)
-    outs = predictions(model(batch), batch, labelled=split in trainer.LABELLED)
-    return [json.dumps({"id": samples[i].id, "split": split, **out}) + "\n"
-            for i, out in zip(indices, outs, strict=True)]  # fmt: skip
+    """The epoch file's lines of one window of ``split`` (batching.prediction_windows), its
+    batches predicted in turn and their lines put back in file order."""
+    labelled = split in trainer.LABELLED
+    lines: dict[int, str] = {}
+    for indices in window:
+        batch = graphs.batch(indices, device)
+        outs = predictions(model(batch), batch, labelled)
+        for i, out in zip(indices.tolist(), outs, strict=True):
+            lines[i] = json.dumps({"id": samples[i].id, "split": split, **out}) + "\n"
+    return [lines[i] for i in sorted(lines)]
 
 
 def prediction_pieces(
     model: VarMisuseModel,
     samples: dict[str, list[Sample]],
     graphs: dict[str, PackedSplit],
-    batches: dict[str, list[list[int]]],
+    windows: dict[str, list[list[np.ndarray]]],
     device: torch.device,
 ) -> list[trainer.Piece]:
-    """The epoch file's lines, one piece per batch: every sample of every split, in file
+    """The epoch file's lines, one piece per window: every sample of every split, in file
     order."""
-    return [partial(batch_lines, model, samples[s], graphs[s], indices, s, device)
-            for s in samples for indices in batches[s]]  # fmt: skip
+    return [partial(window_lines, model, samples[s], graphs[s], window, s, device)
+            for s in samples for window in windows[s]]  # fmt: skip
 
 
 # (sub-token vocabulary size, edge type count, hyperparameters) -> the model
@@ -553,14 +541,12 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
     optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
                                  weight_decay=float(hp["weight_decay"]),
                                  **trainer.adam_options(device))  # fmt: skip
-    budget = int(hp["batch_tokens"])
     # Without gradients a batch needs far less memory: on CUDA, predict in 4x larger batches.
-    eval_budget = budget * (4 if device.type == "cuda" else 1)
-    eval_batches = {s: token_batches(sizes[s], range(len(sizes[s])), eval_budget)
-                    for s in splits}  # fmt: skip
+    eval_budget = int(hp["batch_tokens"]) * (4 if device.type == "cuda" else 1)
+    windows = {s: prediction_windows(sizes[s], eval_budget) for s in splits}
 
     def epoch(order: np.ndarray) -> float:
-        batches = token_batches(sizes["train"], order, budget, int(hp["batch_size"]))
+        batches = training_batches(sizes["train"], order, hp)
         return train_epoch(model, optimizer, graphs["train"], batches, hp, settings.ctx)
 
     fingerprint = trainer.input_fingerprint(input_dir, files, name)
@@ -568,7 +554,7 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
         model=model,
         optimizer=optimizer,
         train_epoch=epoch,
-        prediction_pieces=lambda net: prediction_pieces(net, samples, graphs, eval_batches, device),
+        prediction_pieces=lambda net: prediction_pieces(net, samples, graphs, windows, device),
         vocabularies=[vocab.words],
         samples=len(samples["train"]),
     )

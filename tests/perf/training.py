@@ -51,8 +51,8 @@ from benchmark.models.varmisuse import (
     EdgeTypes,
     Vocabulary,
     read_samples,
-    token_batches,
     train_epoch,
+    training_batches,
 )
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.protocol import EDGE_TYPES, write_inputs
@@ -430,7 +430,7 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     ctx = trainer.Context(device)
     sizes = np.array([len(s.tokens) for s in samples])
     order = np.random.default_rng(0).permutation(len(samples))
-    batches = token_batches(sizes, order, int(hp["batch_tokens"]), int(hp["batch_size"]))
+    batches = training_batches(sizes, order, hp)
     net.train()
 
     def run(which: list) -> Callable[[], object]:
