@@ -43,11 +43,12 @@ _SPECIAL = re.compile(r"#\w+#")
 
 # Hyperparameters every var-misuse model shares, per profile; a model's DEFAULTS add its own
 # keys (sizes) and override these where it differs. ``paper`` follows GREAT's training setup
-# (12,500-token batches of at most 256 functions, lr 1e-4, gradients clipped at 0.25);
-# ``threads`` is torch's intra-op thread count, fixed per run because results depend on it
-# (0: torch's default). One thread on the small profiles, because their small matrices gain
-# only ~1.5x from two cores on an idle machine, while OpenMP's spin-waiting makes two threads
-# 30x slower as soon as another process keeps one core busy.
+# (batches of similar-length functions, 12,500 padded tokens and at most 256 functions each,
+# lr 1e-4, gradients clipped at 0.25); ``threads`` is torch's intra-op thread count, fixed per
+# run because results depend on it (0: torch's default). One thread on the small profiles,
+# because their small matrices gain only ~1.5x from two cores on an idle machine, while
+# OpenMP's spin-waiting makes two threads 30x slower as soon as another process keeps one core
+# busy.
 SHARED_DEFAULTS: dict[str, dict[str, float | int | bool]] = {
     "smoke": {"dropout": 0.0, "reverse_edges": True, "vocab_size": 2000, "lr": 3e-3,
               "batch_tokens": 2000, "batch_size": 32, "clip": 1.0, "weight_decay": 0.0,

@@ -14,14 +14,16 @@ over the N samples with its trainer's own ``train_epoch`` (on CUDA under its bf1
 synchronized before the clock is read). Per model it prints samples/s; training tokens/s
 (var-misuse: source tokens; code2vec and code2seq: path contexts; codebert: not counted);
 peak device memory (CUDA); an MFU estimate (the FLOPs that torch.utils.flop_counter counts in
-one training batch, per sample, times samples/s, over ``--peak-tflops``: by default the
+one training batch, or for the var-misuse models in 8 batches spread over the pass, per sample,
+times samples/s, over ``--peak-tflops``: by default the
 datasheet's dense bf16 rate on an H100 or H200, none elsewhere); the share of the timed pass in
 which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); how often one
 training batch made the host wait for the GPU (torch's sync debug mode: 1 is its loss, read
 back at the end; CUDA only); how many operators one training batch dispatches (each costs
-host time, however small its kernel); and, for the var-misuse models, the input pipeline alone
-(batches/s that collation and the copy to the device produce with no model) against the
-batches/s the model consumes. Never fails on time.
+host time, however small its kernel); and, for the var-misuse models, the padding (tokens
+padded to each batch's longest function, over the tokens) and the input pipeline alone
+(batches/s that planning the epoch's batches, collation and the copy to the device produce with
+no model) against the batches/s the model consumes. Never fails on time.
 """
 
 from __future__ import annotations
@@ -148,16 +150,20 @@ def dispatches(one_batch: Callable[[], object]) -> int:
 def time_training(
     device: torch.device, warm: Callable[[], object], epoch: Callable[[], object],
     one_batch: Callable[[], object], batch_samples: int, peak: float | None,
+    counted: tuple[Callable[[], object], int] | None = None,
 ) -> dict:  # fmt: skip
-    """Warm up, count one batch's FLOPs, then time one pass: seconds, peak memory, FLOPs per
-    sample, MFU and the GPU's busy share."""
+    """Warm up, count FLOPs, then time one pass: seconds, peak memory, FLOPs per sample, MFU
+    and the GPU's busy share. FLOPs are counted on ``one_batch`` (of ``batch_samples``), or on
+    ``counted`` (a pass over some batches, and their sample count) where batches differ in
+    their cost per sample, as the var-misuse models' batches of similar length do."""
     from torch.utils.flop_counter import FlopCounterMode
 
     warm()
     counter = FlopCounterMode(display=False)
+    flops_pass, flops_samples = counted or (one_batch, batch_samples)
     with counter:
-        one_batch()
-    flops_per_sample = counter.get_total_flops() / max(batch_samples, 1)
+        flops_pass()
+    flops_per_sample = counter.get_total_flops() / max(flops_samples, 1)
     syncs = host_syncs(device, one_batch)
     ops = dispatches(one_batch)
     sync(device)
@@ -436,18 +442,26 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     def run(which: list) -> Callable[[], object]:
         return lambda: train_epoch(net, optimizer, graphs, which, hp, ctx)
 
+    # FLOPs on up to 8 batches spread over the pass: a batch of short functions costs less per
+    # sample than one of long functions.
+    spread = batches[:: max(1, len(batches) // 8)][:8]
     timing = time_training(device, run(batches[:3]), run(batches), run(batches[:1]),
-                           len(batches[0]), peak)  # fmt: skip
-    # The input pipeline alone: the same batches collated and copied, with no model.
+                           len(batches[0]), peak,
+                           counted=(run(spread), sum(len(b) for b in spread)))  # fmt: skip
+    # The input pipeline alone: the same batches planned, collated and copied, with no model.
     sync(device)
     started = time.perf_counter()
-    for indices in batches:
+    for indices in training_batches(sizes, order, hp):
         graphs.batch(indices, device)
     sync(device)
     pipeline = len(batches) / (time.perf_counter() - started)
     consumed = len(batches) / timing["seconds"]
     return figures(model, profile, net, len(samples), int(sizes.sum()), timing,
                    mean_tokens=round(float(sizes.mean()), 1),
+                   # what the Transformer, GREAT and the BiRNN compute on: tokens padded to
+                   # each batch's longest function, over the tokens
+                   padding=round(sum(int(sizes[b].max()) * len(b) for b in batches)
+                                 / int(sizes.sum()), 3),
                    pipeline_batches_per_s=round(pipeline, 1),
                    model_batches_per_s=round(consumed, 1),
                    pipeline_headroom=round(pipeline / consumed, 1))  # fmt: skip
@@ -514,8 +528,10 @@ def main() -> None:
     width = max(map(len, labels), default=22)
     for r, label in zip(rows, labels, strict=True):
         extra = ""
+        if r.get("padding") is not None:
+            extra = f", padded to {r['padding']}x the tokens"
         if r.get("pipeline_headroom") is not None:
-            extra = f", input pipeline {r['pipeline_headroom']}x what the model consumes"
+            extra += f", input pipeline {r['pipeline_headroom']}x what the model consumes"
         if r.get("trainable_parameters") is not None:
             extra += f", {r['trainable_parameters']:,} parameters trained"
         print(f"{label:{width}} {r['profile']:6} {r['parameters']:>11,} params "
