@@ -363,10 +363,10 @@ class Fit:
     the epoch file's lines from the model it is handed, in eval mode, without gradients:
     ``model`` itself, or a copy of its weights at the end of the epoch while ``model`` trains
     on in another thread (so it must read nothing else that training changes). A model may
-    give ``prediction_pieces`` instead: the same lines as one piece per batch, in file order,
-    which the trainer runs on several threads where cores would otherwise idle (the last
-    epoch's predictions, with training over). ``vocabularies`` are what a checkpoint must have
-    been trained with; ``start`` adds fields to the start event."""
+    give ``prediction_pieces`` instead: the same lines as one piece per batch (or window of
+    batches), in file order, which the trainer runs on several threads where cores would
+    otherwise idle (the last epoch's predictions, with training over). ``vocabularies`` are
+    what a checkpoint must have been trained with; ``start`` adds fields to the start event."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
