@@ -25,6 +25,7 @@ from benchmark.models.codebert import (
     TASKS,
     CodeToText,
     SubtokenTokenizer,
+    beam_search,
     build,
     random_encoder,
 )
@@ -195,6 +196,37 @@ def test_decoding_a_position_a_step_gives_what_the_whole_prefix_gives(copy: bool
         moved = type(memory)(*(t[order] for t in memory))
         step, _ = model.next_log_probs(moved, target[order], cache)
         assert torch.allclose(step, whole[order, -1], atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_beam_search_asking_for_the_end_less_often_finds_the_same(beam: int) -> None:
+    """A GPU asks every 8th step whether every best hypothesis has ended (each question waits
+    for the device): the hypotheses and scores are those of asking every step, as the CPU
+    does. The end marker is made likelier step by step, sooner for some sources than others,
+    so that sources end at different steps, most of them before ``max_len``."""
+    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
+    hp = {**DEFAULTS["cpu"], "vocab_size": 24}
+    torch.manual_seed(0)
+    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
+    source = torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0],
+                           [2, 5, 6, 3, 0], [2, 13, 14, 15, 3]])  # fmt: skip
+    plain = model.next_log_probs
+
+    def likelier_end(memory, target, cache):  # type: ignore[no-untyped-def]
+        logp, cache = plain(memory, target, cache)
+        sources = torch.arange(logp.shape[0]) // beam
+        bonus = torch.zeros_like(logp)
+        bonus[:, tok.sep_id] = 1.5 * (target.shape[1] - 2 * (sources % 4)).clamp_min(0)
+        return (logp + bonus).log_softmax(-1), cache
+
+    model.next_log_probs = likelier_end  # type: ignore[method-assign]
+    with torch.no_grad():
+        memory = model.encode(source)
+        found = [beam_search(model, memory, tok.cls_id, tok.sep_id, beam, 24, check_every=k)
+                 for k in (1, 8, 100)]  # fmt: skip
+    assert found[0] == found[1] == found[2]
+    lengths = sorted(len(ids) for ids, _ in found[0])
+    assert lengths[0] < lengths[-2] < 23, lengths  # ended at different steps, before the end
 
 
 @pytest.mark.slow

@@ -464,7 +464,7 @@ def train_epoch(
     model: VarMisuseModel,
     optimizer: torch.optim.Optimizer,
     graphs: PackedSplit,
-    batches: Sequence[Sequence[int]],
+    batches: Sequence[np.ndarray],
     hp: dict[str, Any],
     ctx: trainer.Context,
 ) -> float:
