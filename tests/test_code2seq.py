@@ -77,6 +77,41 @@ def test_a_batch_encodes_each_distinct_path_once() -> None:
     assert b.targets is not None and b.targets[1].tolist() == [data.targets.get("set"), eos, 0]
 
 
+def test_greedy_asking_for_the_end_less_often_finds_the_same() -> None:
+    """A GPU asks every 8th step whether every name has ended (each question waits for the
+    device): the names and scores are those of asking every step, as the CPU does. The end
+    marker is made the only likely choice at one step, sooner for some methods than others, so
+    that names end at different steps and the steps past the end have a cost."""
+    rows = [{"id": str(i), "contexts": [f"x{i},A|B,y{i % 3}", f"z{i % 2},C,x{i}"],
+             "label": ["get", f"w{i % 4}"]} for i in range(12)]  # fmt: skip
+    hp = {**code2seq.DEFAULTS["smoke"], "dropout": 0.0}
+    data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
+    torch.manual_seed(0)
+    model = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).eval()
+    eos = code2seq.TARGET_SPECIALS.index(code2seq.EOS)
+    plain, steps = model.step, []
+
+    def likelier_end(token, state, contexts, keys, mask):  # type: ignore[no-untyped-def]
+        logits, state = plain(token, state, contexts, keys, mask)
+        steps.append(None)
+        bonus = torch.zeros_like(logits)
+        later = torch.arange(logits.shape[0]) % 5
+        bonus[:, eos] = 40.0 * (later + 2 == len(steps)).float()  # at step ``later + 1``
+        return logits + bonus, state
+
+    model.step = likelier_end  # type: ignore[method-assign]
+    b = data.batch("train", np.arange(12), torch.device("cpu"), labelled=False)
+    found = []
+    with torch.no_grad():
+        for k in (1, 8, 100):
+            steps.clear()
+            names, logp = model.greedy(b, 8, check_every=k)
+            found.append((names.tolist(), logp.tolist()))
+    assert found[0] == found[1] == found[2]
+    lengths = sorted(sum(1 for t in name if t) for name in found[0][0])
+    assert lengths[0] < lengths[-1] < 8, lengths  # names end at different steps, before 8
+
+
 def test_bad_hyperparameter_and_wrong_task_are_one_line_errors(tmp_path: Path) -> None:
     inp = make_input(tmp_path / "in", (10, 2, 2), 1, {"max_target": 0})
     assert code2seq.main(["--input", str(inp), "--output", str(tmp_path / "a")]) == 1
