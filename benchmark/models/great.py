@@ -55,8 +55,13 @@ class GREAT(Transformer):
         graph = batch.batch.index_select(0, src)
         start = batch.ptr.index_select(0, graph)
         i, j = src - start, dst - start
-        cell = (graph * length + i) * length + j  # flat index into [B, L, L]
-        cells = batch.num_graphs * length * length
+        # Where each (edge, head) adds its score: a flat index into [B, heads, L, L], the
+        # layout scaled_dot_product_attention reads its mask fastest in (a permuted view of
+        # [B, L, L, heads] made each layer's attention 4-20% slower on the CPU).
+        heads, cells = self.heads, length * length
+        per_head = torch.arange(heads, device=src.device) * cells
+        at = ((graph * (heads * cells) + i * length + j)[:, None] + per_head).reshape(-1)
+        shape = (batch.num_graphs, heads, length, length)
         types = batch.edge_type
         vectors = self.edge_vectors.weight.view(
             -1, self.heads, self.edge_vectors.embedding_dim // self.heads
@@ -69,8 +74,8 @@ class GREAT(Transformer):
             per_type = torch.einsum("bhld,thd->blth", q, vectors.to(q.dtype))
             per_type = per_type / math.sqrt(q.size(-1))
             scores = per_type[graph, i, types]  # [E, heads]
-            flat = scores.new_zeros(cells, self.heads).index_add_(0, cell, scores)
-            return flat.view(batch.num_graphs, length, length, self.heads).permute(0, 3, 1, 2)
+            flat = scores.new_zeros(math.prod(shape)).index_add_(0, at, scores.reshape(-1))
+            return flat.view(shape)
 
         return bias
 
