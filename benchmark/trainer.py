@@ -244,6 +244,14 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
+def end_check_every(device: torch.device) -> int:
+    """Every how many steps a decoder (codebert's beam search, code2seq's greedy names) asks
+    whether every output has ended: every step on the CPU, every 8th on a GPU, where each
+    question makes the host wait for the device. Steps taken past the end change no output,
+    only cost time."""
+    return 1 if device.type == "cpu" else 8
+
+
 @dataclass(frozen=True)
 class Context:
     """Where the model runs; on CUDA, bf16 autocast (cheap, and no loss scaling unlike fp16)."""

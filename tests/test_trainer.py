@@ -142,3 +142,5 @@ def test_cpu_runs_use_deterministic_kernels_and_cuda_runs_the_fast_ones() -> Non
         torch.backends.cuda.enable_cudnn_sdp(saved[2])
     assert trainer.adam_options(torch.device("cuda")) == {"fused": True}
     assert trainer.adam_options(torch.device("cpu")) == {}
+    assert trainer.end_check_every(torch.device("cuda")) == 8
+    assert trainer.end_check_every(torch.device("cpu")) == 1

@@ -175,11 +175,11 @@ class Code2Seq(nn.Module):
         """Greedy names: sub-token ids [B, max_len] (0 after the end) and each name's log
         probability (its sub-tokens and, when it ended before ``max_len``, the end marker).
         PAD, UNK and the start marker are never chosen, nor the end marker first. Decoding
-        stops once every name has ended, which it asks every ``check_every`` steps: every step
-        on the CPU, every 8th on a GPU, where each question makes the host wait for the
-        device; steps past the end change nothing, so the names and scores are the same."""
+        stops once every name has ended, which it asks every ``check_every`` steps (by
+        default ``trainer.end_check_every``); steps past the end change nothing, so the names
+        and scores are the same."""
         contexts = self.encode(b)
-        every = check_every or (1 if contexts.device.type == "cpu" else 8)
+        every = check_every or trainer.end_check_every(contexts.device)
         h, c, attentional, keys = self.start(contexts, b.mask)
         state = (h, c, attentional)
         n = contexts.size(0)

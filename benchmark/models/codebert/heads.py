@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.models.codebert.encoder import Encoder
+from benchmark.trainer import end_check_every
 
 
 class Memory(NamedTuple):
@@ -114,12 +115,12 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int, m
     with its mean token log-probability; ``beam`` 1 is greedy decoding.
 
     Decoding stops once every source's best hypothesis has ended, which it asks every
-    ``check_every`` steps: by default every step on the CPU and every 8th on a GPU, where each
-    question makes the host wait for the device to finish the step. The steps taken past the
-    end only extend finished hypotheses by padding, at no cost, and an unfinished one only
-    loses log-probability, so the best hypotheses and their scores are the same."""
+    ``check_every`` steps (by default ``trainer.end_check_every``: each question makes the host
+    wait for a GPU). The steps taken past the end only extend finished hypotheses by padding,
+    at no cost, and an unfinished one only loses log-probability, so the best hypotheses and
+    their scores are the same."""
     b, device = memory.states.shape[0], memory.states.device
-    every = check_every or (1 if device.type == "cpu" else 8)
+    every = check_every or end_check_every(device)
     memory = memory.repeat(beam)
     seqs = torch.full((b * beam, 1), bos, dtype=torch.long, device=device)
     scores = torch.full((b, beam), -math.inf, device=device)
