@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.models.batching import prediction_windows, similar_length_batches
+from tests.perf.padding import consecutive_runs
 from tests.shared_data import GREAT_SHARD
 
 
@@ -76,13 +77,7 @@ def test_the_shard_is_padded_far_less_than_by_consecutive_runs() -> None:
     for budget, cap in ((4000, 32), (12500, 256)):
         batches = similar_length_batches(sizes, order, budget, cap)
         check_training(sizes, order, budget, cap, batches)
-        runs, current = [], []
-        for i in order:  # the consecutive runs of at most ``budget`` real tokens used before
-            if current and (sizes[current].sum() + sizes[i] > budget or len(current) == cap):
-                runs.append(np.array(current))
-                current = []
-            current.append(i)
-        runs.append(np.array(current))
+        runs = consecutive_runs(sizes, order, budget, cap)  # the batches used before
         similar = sum(padded(sizes, b) for b in batches) / sizes.sum()
         consecutive = sum(padded(sizes, b) for b in runs) / sizes.sum()
         # 1.09 and 4.6 at cpu's limits, 1.46 and 6.7 at paper's (8 batches: a small shard's
