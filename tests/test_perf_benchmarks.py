@@ -56,3 +56,10 @@ def test_padding_benchmark_compares_both_ways() -> None:
         assert r["attention_over_needed"] >= 1.0 and r["padded_over_tokens"] >= 1.0
     # Whatever the machine: the batches of similar length pad python-stdlib far less.
     assert after["padded_over_tokens"] < 1.1 < 2.0 < before["padded_over_tokens"]
+
+
+def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
+    done = subprocess.run([sys.executable, str(PERF / "padding.py"), "--model", "code2vec"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "invalid choice: 'code2vec'" in done.stderr.strip().splitlines()[-1]

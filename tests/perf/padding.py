@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmark import datasets
+from benchmark.models import VAR_MISUSE
 from benchmark.models.varmisuse import training_batches
 from benchmark.profiles import PROFILES, select_splits
 
@@ -64,7 +65,8 @@ def figures(sizes: np.ndarray, batches: list, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="paper", choices=sorted(PROFILES))
-    parser.add_argument("--model", default="great", help="whose batch_tokens and batch_size")
+    parser.add_argument("--model", default="great", choices=sorted(VAR_MISUSE),
+                        help="whose batch_tokens and batch_size")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     hp = importlib.import_module(f"benchmark.models.{args.model}").DEFAULTS[args.profile]
