@@ -371,7 +371,7 @@ def build(
     )
     # Prediction batches of at least 128: the greedy decoder's per-step overhead made
     # predicting in batches of 8 take a third of an epoch (same names; scores differ by ~1e-7).
-    eval_size = max(int(hp["batch_size"]), 128) * (4 if ctx.device.type == "cuda" else 1)
+    eval_size = trainer.prediction_batch(max(int(hp["batch_size"]), 128), ctx.device)
     return trainer.Fit(
         model=model,
         optimizer=optimizer,

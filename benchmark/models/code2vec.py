@@ -184,7 +184,7 @@ def build(
     optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
                                  weight_decay=float(hp["weight_decay"]),
                                  **trainer.adam_options(ctx.device))  # fmt: skip
-    eval_size = int(hp["batch_size"]) * (4 if ctx.device.type == "cuda" else 1)
+    eval_size = trainer.prediction_batch(int(hp["batch_size"]), ctx.device)
     return trainer.Fit(
         model=model,
         optimizer=optimizer,

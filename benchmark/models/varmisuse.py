@@ -542,8 +542,7 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
     optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
                                  weight_decay=float(hp["weight_decay"]),
                                  **trainer.adam_options(device))  # fmt: skip
-    # Without gradients a batch needs far less memory: on CUDA, predict in 4x larger batches.
-    eval_budget = int(hp["batch_tokens"]) * (4 if device.type == "cuda" else 1)
+    eval_budget = trainer.prediction_batch(int(hp["batch_tokens"]), device)
     windows = {s: prediction_windows(sizes[s], eval_budget) for s in splits}
 
     def epoch(order: np.ndarray) -> float:
