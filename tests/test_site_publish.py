@@ -1,6 +1,7 @@
 """`bench leaderboard publish` never deletes what it did not write: the site is built beside
 ``--out`` and swapped in, a folder that is not a site it published is refused with one line,
-and a re-publish replaces a site it wrote whole (no training: units are written by hand)."""
+a re-publish replaces a site it wrote whole, and a wrong --results replaces nothing (no
+training: units are written by hand)."""
 
 from __future__ import annotations
 
@@ -98,3 +99,47 @@ def test_a_failed_publish_leaves_the_old_site(results: Path, tmp_path: Path, mon
         publish(*leaderboard([results]), out)
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "site"]
+
+
+def test_a_wrong_results_folder_leaves_the_site(results: Path, tmp_path: Path):
+    """A mistyped --results, a file, or a folder with no complete run is one line, and the
+    site published before stays as it was rather than being replaced by an empty one."""
+    out = tmp_path / "site"
+    publish(*leaderboard([results]), out)
+    before = tree(out)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "empty").mkdir()
+    for wrong, status, says in [
+        (tmp_path / "resluts", 2, "does not exist"),
+        (tmp_path / "notes.txt", 2, "is not a folder"),
+        (tmp_path / "empty", 1, "no complete runs under"),
+    ]:
+        proc = publish_cli(wrong, out)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == status and len(lines) == 1 and says in lines[0], proc.stderr
+        assert tree(out) == before
+
+
+def test_export_keeps_the_last_file_on_a_wrong_results_folder(results: Path, tmp_path: Path):
+    out = tmp_path / "board.csv"
+
+    def export(results_folder: Path, to: Path = out) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "benchmark", "leaderboard", "export",
+                               "--results", str(results_folder), "--out", str(to)],
+                              capture_output=True, text=True)  # fmt: skip
+
+    assert export(results).returncode == 0
+    before = out.read_text()
+    assert "keeps" in before and "goes" in before
+    (tmp_path / "empty").mkdir()
+    for wrong, to, says in [
+        (tmp_path / "resluts", out, "does not exist"),
+        (tmp_path / "empty", out, "no complete runs under"),
+        (results, tmp_path, "is a folder; name the file to write"),
+        (results, out / "sub.csv", "cannot write"),
+    ]:
+        proc = export(wrong, to)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode != 0 and len(lines) == 1 and says in lines[0], proc.stderr
+        assert out.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["board.csv", "empty", "results"]

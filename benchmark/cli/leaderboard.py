@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,11 +29,30 @@ ResultsOpt = Annotated[
 ]
 
 
+def _folders(results: list[Path] | None) -> list[Path]:
+    """The --results folders, each of which must exist: a mistyped one is an error, not an
+    empty leaderboard that export and publish would write over the last one."""
+    folders = results or [Path("results")]
+    for folder in folders:
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise fail(f"--results {folder} {what}")
+    return folders
+
+
+def _nothing_to_write(rows: list[dict], folders: list[Path], what: str) -> None:
+    """Export and publish refuse an empty leaderboard, which would replace the last one with
+    nothing: a folder that holds no complete run is a wrong --results, not a result."""
+    if not rows:
+        where = ", ".join(map(str, folders))
+        raise fail(f"no complete runs under {where}: no {what} written", code=1)
+
+
 def _leaderboard(results: list[Path] | None) -> tuple[list[dict], list[str]]:
     """The ranked rows, with every left-out unit reported on stderr (a line each)."""
     from benchmark.standings import leaderboard
 
-    rows, found = leaderboard(results or [Path("results")])
+    rows, found = leaderboard(_folders(results))
     for warning in found.warnings:
         console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True)  # fmt: skip
@@ -90,9 +111,20 @@ def leaderboard_export(
     from benchmark.exports import FORMATS, export
 
     check_choice("format", format, FORMATS)
+    if out.is_dir():
+        raise fail(f"--out {out} is a folder; name the file to write")
     rows, warnings = _leaderboard(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(export(rows, warnings, format))
+    _nothing_to_write(rows, _folders(results), "export")
+    text = export(rows, warnings, format)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:  # written whole, then renamed: a failed write leaves the last export as it was
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise fail(f"cannot write {out}: {e.strerror or e}", code=1) from None
     console.err.print(f"wrote {len(rows)} rows to {out}", highlight=False)
 
 
@@ -112,10 +144,12 @@ def leaderboard_publish(
         check_replaceable(out.resolve())  # before the results are read, which takes a while
     except SiteError as e:
         raise fail(str(e)) from None
-    rows, found = leaderboard(results or [Path("results")])
+    folders = _folders(results)
+    rows, found = leaderboard(folders)
     for warning in found.warnings:
         console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True)  # fmt: skip
+    _nothing_to_write(rows, folders, "site")
     try:
         pages = publish(rows, found, out)
     except SiteError as e:
