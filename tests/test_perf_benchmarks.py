@@ -39,10 +39,11 @@ def test_training_benchmark_prints_every_figure_on_cpu() -> None:
             assert r[key] is None, (model, key)
         if model in ("ggnn", "great", "transformer", "rnn", "code2vec", "code2seq"):
             assert r["tokens_per_s"] > 0, model
-    for model in ("ggnn", "great", "transformer", "rnn"):
-        r = rows[(model, None)]
-        assert r["padding"] >= 1.0 and r["pipeline_headroom"] > 0, model
+        # The input pipeline alone, for every model (the host side a GPU can wait on).
+        assert r["pipeline_headroom"] > 0, model
         assert r["pipeline_batches_per_s"] > 0 and r["model_batches_per_s"] > 0, model
+    for model in ("ggnn", "great", "transformer", "rnn"):
+        assert rows[(model, None)]["padding"] >= 1.0, model
     assert rows[("great", None)]["gflops_per_sample"] > 0
 
 

@@ -144,6 +144,13 @@ def prediction_pieces(
             for s in rows for idx in methodname.batches(len(rows[s]), batch)]  # fmt: skip
 
 
+def batch(inputs: np.ndarray, given: np.ndarray, idx: np.ndarray, device: torch.device
+          ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Methods ``idx``'s contexts and given classes, on ``device``."""
+    x = trainer.to_device(torch.from_numpy(inputs[idx]), device)
+    return x, trainer.to_device(torch.from_numpy(given[idx]), device)
+
+
 def train_epoch(
     model: Code2Vec,
     optimizer: torch.optim.Optimizer,
@@ -156,9 +163,7 @@ def train_epoch(
     """One pass of Adam steps over ``order`` in batches of ``batch_size``; the mean loss."""
     total, size = 0.0, int(hp["batch_size"])
     for begin in range(0, len(order), size):
-        idx = order[begin : begin + size]
-        x = trainer.to_device(torch.from_numpy(inputs[idx]), ctx.device)
-        y = trainer.to_device(torch.from_numpy(given[idx]), ctx.device)
+        x, y = batch(inputs, given, order[begin : begin + size], ctx.device)
         with ctx.amp():
             losses = F.cross_entropy(model(x), y, reduction="none")
         total += trainer.step(model, optimizer, losses, float(hp["clip"]))

@@ -20,10 +20,11 @@ datasheet's dense bf16 rate on an H100 or H200, none elsewhere); the share of th
 which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); how often one
 training batch made the host wait for the GPU (torch's sync debug mode: 1 is its loss, read
 back at the end; CUDA only); how many operators one training batch dispatches (each costs
-host time, however small its kernel); and, for the var-misuse models, the padding (tokens
-padded to each batch's longest function, over the tokens) and the input pipeline alone
-(batches/s that planning the epoch's batches, collation and the copy to the device produce with
-no model) against the batches/s the model consumes. Never fails on time.
+host time, however small its kernel); for the var-misuse models, the padding (tokens padded
+to each batch's longest function, over the tokens); and the input pipeline alone (batches/s
+that making the pass's batches and copying them to the device produce with no model; for the
+var-misuse models, planning them too) against the batches/s the model consumes. Never fails
+on time.
 """
 
 from __future__ import annotations
@@ -204,6 +205,24 @@ def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: i
     }  # fmt: skip
 
 
+def pipeline(device: torch.device, produce: Callable[[], int], seconds: float) -> dict:
+    """The input pipeline alone: ``produce`` makes the timed pass's batches with no model (and
+    says how many), which are compared with the batches/s the model consumed in ``seconds``."""
+    sync(device)
+    started = time.perf_counter()
+    count = produce()
+    sync(device)
+    rate = count / (time.perf_counter() - started)
+    consumed = count / seconds
+    return {"pipeline_batches_per_s": round(rate, 1), "model_batches_per_s": round(consumed, 1),
+            "pipeline_headroom": round(rate / consumed, 1)}  # fmt: skip
+
+
+def slices(order: np.ndarray, size: int) -> list[np.ndarray]:
+    """``order`` in consecutive batches of ``size``, as code2vec, code2seq and codebert train."""
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
 def training_samples(profile: str, n: int) -> list:
     """The first ``n`` training functions of the profile's selection, read back through the
     protocol's files so that the trainer sees exactly what it sees in a run."""
@@ -253,8 +272,16 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
                            min(size, len(order)), peak)  # fmt: skip
     contexts = int((inputs[:, :, 1] > 0).sum())
+
+    def produce() -> int:
+        batches = slices(order, size)
+        for idx in batches:
+            code2vec.batch(inputs, given, idx, device)
+        return len(batches)
+
     return figures("code2vec", profile, net, len(rows), contexts, timing,
-                   mean_contexts=round(contexts / max(len(rows), 1), 1))  # fmt: skip
+                   mean_contexts=round(contexts / max(len(rows), 1), 1),
+                   **pipeline(device, produce, timing["seconds"]))  # fmt: skip
 
 
 def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch.device,
@@ -279,8 +306,16 @@ def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
                            min(size, len(order)), peak)  # fmt: skip
     contexts = int((data.contexts["train"][:, :, 1] > 0).sum())
+
+    def produce() -> int:
+        batches = slices(order, size)
+        for idx in batches:
+            data.batch("train", idx, device, labelled=True)
+        return len(batches)
+
     return figures("code2seq", profile, net, len(rows), contexts, timing,
-                   mean_contexts=round(contexts / max(len(rows), 1), 1))  # fmt: skip
+                   mean_contexts=round(contexts / max(len(rows), 1), 1),
+                   **pipeline(device, produce, timing["seconds"]))  # fmt: skip
 
 
 def measure_codebert(profile: str, n: int, threads: int, device: torch.device,
@@ -324,7 +359,15 @@ def measure_codebert_task(task: str, profile: str, n: int, threads: int, device:
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
                            min(size, len(order)), peak)  # fmt: skip
-    return figures("codebert", profile, net, len(order), None, timing, task=task)
+
+    def produce() -> int:
+        batches = slices(order, size)
+        for idx in batches:
+            data.training_batch(idx.tolist(), device)
+        return len(batches)
+
+    return figures("codebert", profile, net, len(order), None, timing, task=task,
+                   **pipeline(device, produce, timing["seconds"]))  # fmt: skip
 
 
 def tiny_checkpoints(folder: Path) -> list[Path]:
@@ -448,23 +491,21 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     timing = time_training(device, run(batches[:3]), run(batches), run(batches[:1]),
                            len(batches[0]), peak,
                            counted=(run(spread), sum(len(b) for b in spread)))  # fmt: skip
-    # The input pipeline alone: the same batches planned, collated and copied, with no model.
-    sync(device)
-    started = time.perf_counter()
-    for indices in training_batches(sizes, order, hp):
-        graphs.batch(indices, device)
-    sync(device)
-    pipeline = len(batches) / (time.perf_counter() - started)
-    consumed = len(batches) / timing["seconds"]
+
+    def produce() -> int:
+        """The same batches planned, collated and copied."""
+        planned = training_batches(sizes, order, hp)
+        for indices in planned:
+            graphs.batch(indices, device)
+        return len(planned)
+
     return figures(model, profile, net, len(samples), int(sizes.sum()), timing,
                    mean_tokens=round(float(sizes.mean()), 1),
                    # what the Transformer, GREAT and the BiRNN compute on: tokens padded to
                    # each batch's longest function, over the tokens
                    padding=round(sum(int(sizes[b].max()) * len(b) for b in batches)
                                  / int(sizes.sum()), 3),
-                   pipeline_batches_per_s=round(pipeline, 1),
-                   model_batches_per_s=round(consumed, 1),
-                   pipeline_headroom=round(pipeline / consumed, 1))  # fmt: skip
+                   **pipeline(device, produce, timing["seconds"]))  # fmt: skip
 
 
 def main() -> None:

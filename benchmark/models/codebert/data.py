@@ -81,12 +81,15 @@ class CodeToText:
                 pairs = zip(self.source[s], near[s], strict=True)
                 self.source[s] = [src + self.target[j][1:] for src, j in pairs]
 
+    def training_batch(self, idx: Sequence[int], device: torch.device) -> tuple[Tensor, Tensor]:
+        """Training methods ``idx``'s sources and given docstrings, padded, on ``device``."""
+        source = pad([self.source["train"][i] for i in idx], self.tok.pad_id, device)
+        return source, pad([self.target[i] for i in idx], self.tok.pad_id, device)
+
     def losses(self, model: Seq2Seq, idx: Sequence[int], device: torch.device) -> Tensor:
         """Per-sample mean token NLL; the batch loss is their token-weighted mean."""
-        memory = model.encode(pad([self.source["train"][i] for i in idx], self.tok.pad_id,
-                                  device))  # fmt: skip
-        target = pad([self.target[i] for i in idx], self.tok.pad_id, device)
-        total, count = token_losses(model, memory, target)
+        source, target = self.training_batch(idx, device)
+        total, count = token_losses(model, model.encode(source), target)
         self._weights = count
         return total / count.clamp_min(1)
 
@@ -154,18 +157,24 @@ class CodeSearch:
         return (pad([p[0] for p in pairs], self.tok.pad_id, device),
                 pad([p[1] for p in pairs], 0, device))  # fmt: skip
 
-    def losses(self, model: PairClassifier, idx: Sequence[int], device: torch.device) -> Tensor:
-        """Per-sample losses of the given pairs. With ``negatives`` k > 0, each query is also
-        paired with the codes of the next k samples of the batch as non-matches (in-batch
-        negatives), which enter the batch loss only: ranking is learnt from contrasts the
-        random pairs of the training file seldom offer."""
+    def training_batch(self, idx: Sequence[int], device: torch.device
+                       ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """Training pairs ``idx`` (ids, overlap levels, given match), on ``device``. With
+        ``negatives`` k > 0, each query is also paired with the codes of the next k samples of
+        the batch as non-matches (in-batch negatives), after the given pairs: ranking is learnt
+        from contrasts the random pairs of the training file seldom offer."""
         query, code = self.query["train"], self.code["train"]
         pairs = [(query[i], code[i]) for i in idx]
         pairs += in_batch_negatives(query, code, idx, int(self.hp["negatives"]))
         y = [int(self.match["train"][i]) for i in idx] + [0] * (len(pairs) - len(idx))
         ids, shared = self.tensors([self.pair(q, c) for q, c in pairs], device)
-        losses = F.cross_entropy(model(ids, shared), to_device(torch.tensor(y), device),
-                                 reduction="none")  # fmt: skip
+        return ids, shared, to_device(torch.tensor(y), device)
+
+    def losses(self, model: PairClassifier, idx: Sequence[int], device: torch.device) -> Tensor:
+        """Per-sample losses of the given pairs; the in-batch negatives enter the batch loss
+        only."""
+        ids, shared, y = self.training_batch(idx, device)
+        losses = F.cross_entropy(model(ids, shared), y, reduction="none")
         self._extra = losses[len(idx) :]
         return losses[: len(idx)]
 
