@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.markup import escape
+
 from benchmark.images import REFERENCE, TASKS_LABEL, claimed_tasks
 from benchmark.models import MODELS, ModelSpec
 from benchmark.results import segment
@@ -71,15 +73,47 @@ def _path(results: Path, name: str) -> Path:
     return results / RECORDS / f"{name}.json"
 
 
+def problem(record: object, name: str) -> str | None:
+    """What keeps ``record`` from being NAME's submission record as `bench submit` writes it
+    (the fields the harness reads: its name, a task list and the image's id), or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if record.get("name") != name:
+        return f"its name is {record.get('name')!r}, not {name!r}"
+    tasks = record.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        return "'tasks' is not a list of task names"
+    if not isinstance(record.get("image_id"), str):
+        return "'image_id' is not a string"
+    return None
+
+
 def load(results: Path, name: str) -> dict | None:
-    """NAME's submission record under ``results``, or None if NAME was not submitted there."""
+    """NAME's submission record under ``results``, or None if NAME was not submitted there
+    (or its record is not one `bench submit` wrote: ``broken`` says why)."""
     if not NAME_RE.fullmatch(name):
         return None
     try:
         record = json.loads(_path(results, name).read_text())
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("name") == name else None
+    return record if problem(record, name) is None else None
+
+
+def broken(results: Path) -> list[str]:
+    """A line for each file under ``results/.submissions`` that is not a record `bench submit`
+    wrote, which therefore registers no model."""
+    folder = results / RECORDS
+    lines = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            why = problem(json.loads(path.read_text()), path.stem)
+        except (OSError, ValueError) as e:
+            why = f"cannot be read ({getattr(e, 'strerror', None) or e})"
+        if why is not None:
+            lines.append(f"{path} is not a submission record bench wrote ({why}); "
+                         f"model {path.stem!r} is not registered")  # fmt: skip
+    return lines
 
 
 def records(results: Path) -> list[dict]:
@@ -120,7 +154,12 @@ def _spec(name: str, tasks: Sequence[str]) -> ModelSpec:
 
 
 def register(results: Path) -> None:
-    """Make every model submitted under ``results`` known to the harness by its name."""
+    """Make every model submitted under ``results`` known to the harness by its name; a
+    record that is not one `bench submit` wrote is a warning, and blocks no other model."""
+    from benchmark import console
+
+    for line in broken(results):
+        console.err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     for record in records(results):
         if record["name"] not in MODELS:
             MODELS[record["name"]] = _spec(record["name"], record["tasks"])
