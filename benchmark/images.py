@@ -260,7 +260,13 @@ def make_wheelhouse(
     version and platform, which must be those of the image's base (3.11 on bookworm).
     """
     torch = torch or _torch_spec()
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not dest.is_dir():
+        raise ImageError(f"the wheelhouse {dest} is a file, not a folder")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=dest).close()
+    except OSError as e:
+        raise ImageError(f"the wheelhouse {dest} cannot be written ({e.strerror or e})") from None
     say("building the suite's wheel")
     suite = suite_wheel(dest)
     reqs = _requirements(torch)

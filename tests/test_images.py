@@ -302,3 +302,17 @@ def test_cli_build_and_list(built_images: dict[str, str], os_base: str, wheelhou
     result = runner.invoke(app, ["images", "build", "nope", "--base", os_base])
     assert result.exit_code == 2
     assert "no image for model 'nope'" in result.output
+
+
+def test_a_wheelhouse_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """Before any wheel is built: a file, or a folder below a file, is one line, exit 1."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    for dest, says in [(mine, "is a file, not a folder"),
+                       (mine / "wheels", "cannot be written (Not a directory)")]:  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "benchmark", "images", "wheelhouse",
+                               str(dest)], capture_output=True, text=True, timeout=120)  # fmt: skip
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+        assert f"the wheelhouse {dest} {says}" in lines[0]
+    assert mine.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
