@@ -386,3 +386,38 @@ def test_code_search_fine_tunes_weights_at_its_own_rate() -> None:
         k: v for k, v in codebert.DEFAULTS["cpu"].items() if k != "lr"
     }
     assert tuned["paper"] == codebert.DEFAULTS["paper"]
+
+
+def test_an_output_that_cannot_be_written_is_one_line_before_training(tmp_path: Path) -> None:
+    """Checked before the corpus is read and the model trained, not when the weights are
+    saved at the end; and an unknown model's line lists the choices, then why so few."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    for args, says in [
+        (["codebert", str(mine / "weights")], f"{mine} is a file, not a folder"),
+        (["nosuch", str(tmp_path / "w")],
+         "unknown model 'nosuch'; choose from: codebert (only codebert is pretrained)"),
+    ]:  # fmt: skip
+        proc = bench("models", "pretrain", *args, "--dataset", "ruby-stdlib", "--profile",
+                     "smoke", "--steps", "1")  # fmt: skip
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0] == f"error: {says}", \
+            proc.stderr[-2000:]  # fmt: skip
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_read_only_output_folder_is_one_line_before_training(tmp_path: Path) -> None:
+    from tests.test_cli_input import read_only
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    wrap = read_only(folder)
+    proc = subprocess.run([*wrap, sys.executable, "-m", "benchmark", "models", "pretrain",
+                           "codebert", str(folder / "weights"), "--dataset", "ruby-stdlib",
+                           "--profile", "smoke", "--steps", "1"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith(f"error: {folder / 'weights'} cannot be written")
+    folder.chmod(0o755)
+    assert list(folder.iterdir()) == []

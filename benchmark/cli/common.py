@@ -42,9 +42,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def check_choice(what: str, value: str, choices: object, also: str = "") -> None:
+def check_choice(what: str, value: str, choices: object, why: str = "") -> None:
+    """VALUE is one of CHOICES, else one line that lists them (and says ``why`` they are so
+    few, where they are)."""
     if value not in choices:
-        raise fail(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}{also}")
+        because = f" ({why})" if why else ""
+        raise fail(f"unknown {what} {value!r}; choose from: {', '.join(sorted(choices))}{because}")
 
 
 def check_results(results: Path) -> None:

@@ -4,6 +4,7 @@ weights."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -86,6 +87,13 @@ def models_pretrain(
         check_choice("dataset", name, DATASETS)
     if output.exists():
         raise fail(f"{output} exists; pretraining writes a new folder")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise fail(f"{output.parent} is a file, not a folder")
+    try:  # now, not after the training: the training states are saved beside OUTPUT
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output.parent).close()
+    except OSError as e:
+        raise fail(f"{output} cannot be written ({e.strerror or e})") from None
     if threads:
         import torch
 
@@ -102,7 +110,6 @@ def models_pretrain(
         docstring_epochs)  # fmt: skip
     # The training states, while it runs: the same command after a kill goes on from them.
     states = [output.with_name(f".{output.name}.{s}state.pt") for s in ("", "docstring.")]
-    output.parent.mkdir(parents=True, exist_ok=True)
     for state in states:
         if state.exists():
             console.err.print(f"{state} exists: going on from it if it was saved by this command")
