@@ -98,9 +98,23 @@ def _drop_torn_line(path: Path) -> None:
 
 
 def read_own_events(path: Path) -> list[dict[str, Any]]:
-    """The events this output folder already holds (from an earlier, interrupted start)."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    return [json.loads(line) for line in lines if line.strip()]
+    """The events this output folder already holds (from an earlier, interrupted start). A
+    line that is not one this trainer wrote is an error that says what to do: without the
+    file, a resumed run writes the events of its checkpointed epochs again."""
+    events = []
+    lines = path.read_bytes().splitlines() if path.exists() else []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError too
+            why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not JSON"
+            raise InputError(f"{path} line {number} is {why}; remove the file") from None
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+            raise InputError(f"{path} line {number} is not an event; remove the file")
+        events.append(event)
+    return events
 
 
 def log(message: str) -> None:

@@ -224,6 +224,29 @@ def test_corrupt_task_json_is_an_error_event(great_rows: list[dict], tmp_path: P
 
 
 @pytest.mark.parametrize(
+    ("line", "says"),
+    [(b"\xff\xfe garbage", "line 2 is not UTF-8"), (b'{"event": ', "line 2 is not JSON"),
+     (b"[1, 2]", "line 2 is not an event")],
+)
+def test_a_garbled_events_file_of_an_earlier_start_is_one_line(
+    great_rows: list[dict], tmp_path: Path, line: bytes, says: str
+) -> None:
+    """The error says what to do, and doing it (removing the file) lets the run go on."""
+    input_dir = make_input(tmp_path / "in", great_rows, (10, 5, 5), TINY, epochs=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "events.jsonl").write_bytes(b'{"event": "start"}\n' + line + b"\n")
+    result = run_trainer(input_dir, out)
+    assert result.returncode == 1
+    error = json.loads((out / "events.jsonl").read_bytes().splitlines()[-1])
+    assert error["event"] == "error"
+    assert error["message"] == f"{out / 'events.jsonl'} {says}; remove the file"
+    (out / "events.jsonl").unlink()
+    assert run_trainer(input_dir, out).returncode == 0
+    assert [e["event"] for e in events(out)] == ["start", "epoch_end", "done"]
+
+
+@pytest.mark.parametrize(
     ("change", "expected"),
     [
         ({"error_location": 3}, "train.jsonl line 2: 'error_location' 3 is not a repair candidate"),
