@@ -62,12 +62,20 @@ def weights_folder(weights: Path | None) -> None:
         raise BadOption(f"--weights {weights} is not a folder")
 
 
-def subset(index: int | None, share: float) -> None:
-    """A subset model's place and share: both inside what a draw can give."""
+SUBSET_SHARE = 0.5  # of the training pool in a subset, where --subset-share is not given
+
+
+def subset(index: int | None, share: float | None) -> float:
+    """A subset model's place and share (the default where none is given): both inside what
+    a draw can give, and a share only with a subset to apply it to."""
+    if index is None and share is not None:
+        raise BadOption("--subset-share needs --subset")
     if index is not None and index < 0:
         raise BadOption(f"--subset must be 0 or more, got {index}")
+    share = SUBSET_SHARE if share is None else share
     if not 0.0 < share < 1.0:
         raise BadOption(f"--subset-share {share:g} is outside (0, 1)")
+    return share
 
 
 def noise_rate(rate: float) -> float:

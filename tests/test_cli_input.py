@@ -43,6 +43,13 @@ def test_a_seed_out_of_range_is_one_line(args: list[str], message: str, tmp_path
     assert not (tmp_path / "r").exists()
 
 
+def test_a_subset_share_without_a_subset_is_one_line(tmp_path: Path):
+    """Refused rather than recorded in run.json for a run that draws no subset."""
+    argv = [*RUN, "--subset-share", "0.3", "--results", str(tmp_path / "r")]
+    assert one_line_status_2(argv) == "error: --subset-share needs --subset"
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("seeds", ["-1", "0"])
 def test_a_sweep_without_seeds_is_one_line(seeds: str, tmp_path: Path):
     argv = [*SWEEP, "--seeds", seeds, "--results", str(tmp_path / "r")]

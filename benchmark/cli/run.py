@@ -78,8 +78,9 @@ def run(
         ),
     ] = None,
     subset_share: Annotated[
-        float, typer.Option(help="--subset: share of the training pool in the subset.")
-    ] = 0.5,
+        float | None,
+        typer.Option(help="--subset: share of the training pool in the subset (0.5 if unset)."),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Run again even if this unit's results are complete.")
     ] = False,
@@ -104,7 +105,7 @@ def run(
         dataset = options.unit(task, dataset, profile, device, runner, noise_kind)
         options.model(model, task, weights)
         options.noise_rate(noise)
-        options.subset(subset, subset_share)
+        share = options.subset(subset, subset_share)
         options.weights_folder(weights)
         finetune, name = options.finetune_and_name(model, weights, finetune, name)
     except options.BadOption as e:
@@ -114,7 +115,7 @@ def run(
     cfg = RunConfig(
         task, dataset, model, noise_kind, noise, seed, profile,
         epochs or PROFILES[profile].epochs, device, results, runner, image,
-        weights.resolve() if weights else None, finetune, name, subset, subset_share,
+        weights.resolve() if weights else None, finetune, name, subset, share,
     )  # fmt: skip
     try:
         metrics = None if force else existing(cfg)
