@@ -143,3 +143,8 @@ def test_export_keeps_the_last_file_on_a_wrong_results_folder(results: Path, tmp
         assert proc.returncode != 0 and len(lines) == 1 and says in lines[0], proc.stderr
         assert out.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["board.csv", "empty", "results"]
+    show = subprocess.run([sys.executable, "-m", "benchmark", "leaderboard", "show", "--json",
+                           "--results", str(tmp_path / "resluts")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert show.returncode == 2 and show.stdout == ""
+    assert show.stderr.strip() == f"error: --results {tmp_path / 'resluts'} does not exist"
