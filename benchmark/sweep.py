@@ -44,6 +44,7 @@ from benchmark.sweep_store import (  # noqa: F401
     HEARTBEAT_S,
     STALE_S,
     STATE_VERSION,
+    BadState,
     Store,
     SweepBusy,
     _now,
@@ -53,6 +54,15 @@ from benchmark.sweep_store import (  # noqa: F401
 MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet and .json
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
+
+
+class SweepError(ExecutorError):
+    """The executor failed and the sweep stopped; ``summary`` is its summary as it stopped
+    (``ok`` false, ``error`` the reason), for `bench sweep --json` to print all the same."""
+
+    def __init__(self, error: ExecutorError, summary: dict) -> None:
+        super().__init__(str(error))
+        self.summary = summary
 
 
 class Sweep:
@@ -115,7 +125,14 @@ class Sweep:
             rec["attempts"] += 1
             rec["total_attempts"] = rec.get("total_attempts", 0) + 1
             jobs.append(self._job(key, rec["total_attempts"]))
-        for key, job, handle in zip(keys, jobs, self.executor.submit(jobs), strict=True):
+        try:
+            handles = self.executor.submit(jobs)
+        except ExecutorError:  # the executor took none of them: no attempt was made
+            for key in keys:
+                self._record(key)["attempts"] -= 1
+                self._record(key)["total_attempts"] -= 1
+            raise
+        for key, job, handle in zip(keys, jobs, handles, strict=True):
             rec = self._record(key)
             rec.update(state="queued", handle=handle, log=str(job.log), submitted=_now())
             rec.pop("started", None)
@@ -232,6 +249,7 @@ class Sweep:
         t0 = time.monotonic()
         self.store.acquire()
         interrupted: BaseException | None = None
+        failed: ExecutorError | None = None
         try:
             todo = self._begin()
             n_skipped = sum(1 for r in self.state["units"].values() if r.get("skipped"))
@@ -243,12 +261,18 @@ class Sweep:
             console.err.print(head, highlight=False, soft_wrap=True)
             if total:
                 self._drive(todo, total, show_progress)
+        except ExecutorError as e:  # recorded by _end; raised again below with the summary
+            interrupted = failed = e
         except BaseException as e:
             interrupted = e
             raise
         finally:
             self._end(interrupted)
+        if failed is not None and not self.state:  # it stopped before there was a sweep
+            raise failed
         summary = self.summary(time.monotonic() - t0)
+        if failed is not None:
+            raise SweepError(failed, summary) from failed
         return summary
 
     def _drive(self, todo: list[str], total: int, show_progress: bool) -> None:
@@ -348,6 +372,7 @@ class Sweep:
             "sweep": self.spec.id,
             "state": self.state["state"],
             "ok": self.state["state"] == "complete",
+            "error": self.state.get("error"),  # why the executor stopped it, if it did
             "results": str(self.results),
             "executor": self.executor.name,
             "units": len(units),

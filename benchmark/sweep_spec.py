@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import typing
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +74,55 @@ class SweepSpec:
         ]
 
     @classmethod
-    def from_dict(cls, d: dict) -> SweepSpec:
-        d = dict(d)
-        for key in ("models", "noise_rates", "seeds"):
-            d[key] = tuple(d[key])
-        return cls(**d)
+    def from_dict(cls, d: object) -> SweepSpec:
+        """The spec a sweep's state file holds (``asdict``'s JSON); raise ValueError saying
+        which field is wrong, since a hand-edited or foreign file must not become a traceback
+        later (a field a newer spec added may be missing: it takes its default)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"spec is {json_kind(d)}, not an object")
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if f.name not in d and f.default is MISSING:
+                raise ValueError(f"spec.{f.name} is missing")
+        for key, value in d.items():
+            if key not in hints:
+                raise ValueError(f"spec.{key} is no field of a sweep's spec")
+            if not _fits(hints[key], value):
+                raise ValueError(f"spec.{key} is {json_kind(value)}, not {_hint_kind(hints[key])}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def json_kind(value: object) -> str:
+    """A JSON value as a message shows it: a scalar as itself (cut short), a list or an object
+    by its kind."""
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "an object"
+    shown = json.dumps(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def _fits(hint: Any, value: object) -> bool:
+    """Whether a JSON value fits a spec field's type: a list for a tuple, an int for a float,
+    and no bool for a number."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        return isinstance(value, list) and all(_fits(args[0], v) for v in value)
+    if args:  # X | None
+        return any(_fits(a, value) for a in args)
+    if isinstance(value, bool) or value is None:
+        return hint is type(value)
+    return isinstance(value, (int, float) if hint is float else hint)
+
+
+def _hint_kind(hint: Any) -> str:
+    """A spec field's type, as a message names it."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_hint_kind(args[0]).removeprefix('a ')}s"
+    if args:
+        return " or ".join(_hint_kind(a) for a in args)
+    kinds = {str: "a string", int: "a whole number", float: "a number", type(None): "null"}
+    return kinds.get(hint, hint.__name__)
 
 
 def unit_key(unit: Unit) -> str:
@@ -88,9 +133,15 @@ def unit_key(unit: Unit) -> str:
     return Path(*parts[2 if unit.subset is None else 3 :]).as_posix()
 
 
-def _items(text: str) -> list[str]:
+def _items(text: str, option: str) -> list[str]:
+    """A comma-separated option's items, each once; an empty item among others (``0,,0.5``,
+    a trailing comma) is a typo to point out, not one to drop without a word. An option that
+    is empty as a whole yields nothing, which the caller refuses in its own words."""
+    items = [t.strip() for t in text.split(",")]
+    if len(items) > 1 and "" in items:
+        raise BadOption(f"{option} {text!r} has an empty item; leave out the extra comma")
     out: list[str] = []
-    for item in (t.strip() for t in text.split(",")):
+    for item in items:
         if item and item not in out:
             out.append(item)
     return out
@@ -107,7 +158,7 @@ def make_spec(
     from benchmark.profiles import PROFILES
 
     dataset = options.unit(task, dataset, profile, device, runner, noise_kind)
-    names = _items(models)
+    names = _items(models, "--models")
     if not names:
         raise BadOption("--models names no model; give a comma-separated list")
     for model in names:
@@ -123,7 +174,7 @@ def make_spec(
         if name in names:
             raise BadOption(f"--name {name!r} is another model of this sweep")
     rates: list[float] = []
-    for text in _items(noise):
+    for text in _items(noise, "--noise"):
         try:
             rate = float(text)
         except ValueError:

@@ -7,11 +7,12 @@ import fcntl
 import json
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmark.results import is_complete, verify
-from benchmark.sweep_spec import SweepSpec, unit_key
+from benchmark.sweep_spec import SweepSpec, json_kind, unit_key
 
 HEARTBEAT_S = 5.0  # how often a live driver touches its state file
 STALE_S = 60.0  # a driver on another host with an older heartbeat is taken to be gone
@@ -20,6 +21,97 @@ STATE_VERSION = 1
 
 class SweepBusy(RuntimeError):
     """Another driver holds this sweep."""
+
+
+class BadState(ValueError):
+    """A sweep's state file that bench did not write as it stands (edited, cut short, of
+    another version, unreadable); its one-line message names the file."""
+
+
+UNIT_STATES = ("pending", "queued", "running", "complete", "failed")
+SWEEP_STATES = ("running", "complete", "failed", "interrupted", "error")
+_NULL = type(None)
+# What Sweep writes, key by key: the types each may have, and whether it must be there. A key
+# not named is left alone, as the code reads none.
+_TOP: dict[str, tuple[tuple[type, ...], bool]] = {
+    "version": ((int,), True), "id": ((str,), True), "spec": ((dict,), True),
+    "state": ((str,), True), "units": ((dict,), True), "driver": ((dict,), True),
+    "executor": ((str,), True), "results": ((str,), False), "detached": ((bool,), False),
+    "retries": ((int,), False), "created": ((str,), False), "runs": ((int,), False),
+    "error": ((str,), False),
+}  # fmt: skip
+_DRIVER: dict[str, tuple[tuple[type, ...], bool]] = {
+    "host": ((str,), True), "pid": ((int,), True), "started": ((str,), False),
+    "heartbeat": ((str,), False), "ended": ((str,), False),
+}  # fmt: skip
+_UNIT: dict[str, tuple[tuple[type, ...], bool]] = {
+    "state": ((str,), True), "attempts": ((int,), True), "total_attempts": ((int,), False),
+    "handle": ((str,), False), "log": ((str,), False), "submitted": ((str, _NULL), False),
+    "started": ((str,), False), "started_at": ((float,), False),
+    "reason": ((str, _NULL), False), "reasons": ((list,), False),
+    "seconds": ((float, _NULL), False), "skipped": ((bool,), False),
+}  # fmt: skip
+
+
+def _holds(value: object, kinds: tuple[type, ...]) -> bool:
+    """A JSON value is one of ``kinds``: an int passes for a float, a bool for no number, and
+    a whole number (a count, a pid) is never negative."""
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, kinds) and not (isinstance(value, int) and value < 0)
+
+
+_KINDS: dict[type, str] = {
+    str: "a string", int: "a count", float: "a number", bool: "true or false",
+    dict: "an object", list: "a list", _NULL: "null",
+}  # fmt: skip
+
+
+def _check_keys(obj: dict, schema: dict[str, tuple[tuple[type, ...], bool]], where: str) -> None:
+    """Raise ValueError at the first key of ``schema`` that ``obj`` lacks or holds amiss."""
+    for key, (kinds, needed) in schema.items():
+        if key not in obj:
+            if needed:
+                raise ValueError(f"{where}{key} is missing")
+        elif not _holds(obj[key], kinds):
+            expected = " or ".join(_KINDS[k] for k in kinds)
+            raise ValueError(f"{where}{key} is {json_kind(obj[key])}, not {expected}")
+
+
+def check_state(state: object, sweep_id: str) -> SweepSpec:
+    """Check that ``state`` has the shape Sweep gives it, as sweep ``sweep_id``'s, and return
+    its spec; raise ValueError naming the first thing wrong. Every reader goes through this,
+    so none has to guard each key it reads against a hand-edited file."""
+    if not isinstance(state, dict):
+        raise ValueError(f"it is {json_kind(state)}, not an object")
+    if state.get("version") != STATE_VERSION:
+        found = json_kind(state["version"]) if "version" in state else "missing"
+        raise ValueError(f"its version is {found}, not {STATE_VERSION}")
+    _check_keys(state, _TOP, "")
+    spec = SweepSpec.from_dict(state["spec"])
+    if state["id"] != sweep_id or spec.id != sweep_id:
+        raise ValueError(f"its id or spec is not that of sweep {sweep_id}")
+    if state["state"] not in SWEEP_STATES:
+        raise ValueError(f"state is {json_kind(state['state'])}, not one of "
+                         f"{', '.join(SWEEP_STATES)}")  # fmt: skip
+    _check_keys(state["driver"], _DRIVER, "driver.")
+    if "heartbeat" in state["driver"]:
+        try:
+            aware = datetime.fromisoformat(state["driver"]["heartbeat"]).tzinfo is not None
+        except ValueError:
+            aware = False
+        if not aware:
+            raise ValueError("driver.heartbeat is not a time with its UTC offset")
+    for key, rec in state["units"].items():
+        if not isinstance(rec, dict):
+            raise ValueError(f"units[{key!r}] is {json_kind(rec)}, not an object")
+        _check_keys(rec, _UNIT, f"units[{key!r}].")
+        if rec["state"] not in UNIT_STATES:
+            raise ValueError(f"units[{key!r}].state is {json_kind(rec['state'])}, not one of "
+                             f"{', '.join(UNIT_STATES)}")  # fmt: skip
+    return spec
 
 
 def _now() -> str:
@@ -43,7 +135,10 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            state = self.load() or {}
+            try:
+                state = self.load() or {}
+            except BadState:  # its driver will say so; this one is busy all the same
+                state = {}
             driver = state.get("driver", {})
             raise SweepBusy(
                 f"sweep {self.state_path.stem} is already running (pid {driver.get('pid')} on "
@@ -71,10 +166,25 @@ class Store:
             os.close(fd)
 
     def load(self) -> dict | None:
+        """The sweep's state, checked (see ``check_state``); None where it has none yet. One
+        that is there but unreadable or not of bench's shape raises BadState."""
         try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
+            text = self.state_path.read_bytes()
+        except FileNotFoundError:
             return None
+        except OSError as e:
+            raise BadState(f"{self.state_path} cannot be read ({e.strerror or e})") from None
+        try:
+            state = json.loads(text, parse_constant=_no_constant)
+            check_state(state, self.state_path.stem)
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError included
+            why = e if isinstance(e, json.JSONDecodeError | UnicodeDecodeError) else None
+            raise BadState(
+                f"{self.state_path} is not a sweep state bench wrote "
+                f"({f'not JSON: {why}' if why else e}); remove it to start the sweep afresh "
+                "(its units' results stay)"
+            ) from None
+        return state
 
     def save(self, state: dict) -> None:
         tmp = self.state_path.with_suffix(f".json.{os.getpid()}.tmp")
@@ -82,18 +192,31 @@ class Store:
         os.replace(tmp, self.state_path)
 
 
-def status(results: Path, sweep_id: str | None = None) -> list[dict]:
-    """Every sweep under ``results`` (or one), counted from the results folders themselves."""
+def _no_constant(name: str) -> float:
+    """json.loads takes NaN and Infinity, which no state of bench holds."""
+    raise ValueError(f"it holds {name}, which is no JSON number")
+
+
+def status(
+    results: Path, sweep_id: str | None = None, on_bad: Callable[[BadState], None] | None = None
+) -> list[dict]:
+    """Every sweep under ``results`` (or one), counted from the results folders themselves. A
+    state file that is not bench's raises BadState, or, given ``on_bad``, goes to it and is
+    left out, so that one bad file neither hides nor stops the listing of the others."""
     root = results / ".sweeps"
     paths = [root / f"{sweep_id}.json"] if sweep_id else sorted(root.glob("*.json"))
     out = []
     for path in paths:
         store = Store(results, path.stem)
-        state = store.load()
-        if state is None or state.get("version") != STATE_VERSION:
+        try:
+            state = store.load()
+        except BadState as e:
+            if on_bad is None:
+                raise
+            on_bad(e)
             continue
-        spec = SweepSpec.from_dict(state["spec"])
-        out.append(_describe(spec, state, store, results))
+        if state is not None:
+            out.append(_describe(SweepSpec.from_dict(state["spec"]), state, store, results))
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from benchmark import console
@@ -111,9 +112,11 @@ def sweep(
         warn_of_overlap(spec.weights, spec.dataset)
         engine = sw.make_executor(executor, spec, results, max_parallel, slurm)
         summary = sw.run_sweep(spec, results, engine, retries)
-    except (sw.BadOption, sw.SweepBusy) as e:
+    except (sw.BadOption, sw.SweepBusy, sw.BadState) as e:
         raise fail(str(e)) from None
-    except ExecutorError as e:
+    except ExecutorError as e:  # once the sweep has begun, its summary says how far it got
+        if as_json and isinstance(e, sw.SweepError):
+            print(json.dumps(e.summary, indent=2))
         raise fail(str(e), code=1) from None
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -135,9 +138,20 @@ def sweep_status(
     ] = False,
 ) -> None:
     """Show each sweep's units done, running, failed and pending, from another shell too."""
-    from benchmark.sweep import status
+    from benchmark.sweep import BadState, status
 
-    sweeps = status(results, sweep_id)
+    if not results.is_dir():  # a mistyped folder is an error, not "no sweeps"
+        what = "is a file, not a folder" if results.exists() else "does not exist"
+        raise fail(f"--results {results} {what}")
+
+    def warn(e: BadState) -> None:
+        console.err.print(f"[yellow]warning:[/] {escape(str(e))}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+
+    try:
+        sweeps = status(results, sweep_id, on_bad=None if sweep_id else warn)
+    except BadState as e:
+        raise fail(str(e)) from None
     if sweep_id and not sweeps:
         raise fail(f"no sweep {sweep_id!r} under {results}")
     if as_json:
