@@ -151,7 +151,7 @@ def make_spec(
     task: str, dataset: str | None, models: str, noise: str, noise_kind: str, seeds: int,
     profile: str, epochs: int | None, device: str, runner: str, weights: Path | None = None,
     finetune: str | None = None, name: str | None = None, subsets: int = 0,
-    subset_share: float = 0.5,
+    subset_share: float | None = None,
 ) -> SweepSpec:  # fmt: skip
     """Check the options the way ``bench run`` does and expand them; raise BadOption."""
     from benchmark.models import MODELS
@@ -186,10 +186,12 @@ def make_spec(
         raise BadOption("--noise names no rate; give a comma-separated list such as 0,0.5")
     if seeds < 1:
         raise BadOption(f"--seeds must be at least 1, got {seeds}")
+    if not subsets and subset_share is not None:
+        raise BadOption("--subset-share needs --subsets")
+    share = options.subset(0 if subsets else None, subset_share)
     if subsets:
         if subsets < 2:
             raise BadOption(f"--subsets must be 0 or at least 2, got {subsets}")
-        options.subset(0, subset_share)
         old = [n for n in names if MODELS[n].protocol < 3]
         if old:
             speak = "speaks" if len(old) == 1 else "speak"
@@ -198,7 +200,7 @@ def make_spec(
     return SweepSpec(
         task, dataset, tuple(names), noise_kind, tuple(rates), tuple(range(seeds)), profile,
         epochs or PROFILES[profile].epochs, device, runner,
-        str(weights.resolve()) if weights else None, finetune, name, subsets, subset_share,
+        str(weights.resolve()) if weights else None, finetune, name, subsets, share,
     )  # fmt: skip
 
 

@@ -47,6 +47,8 @@ def test_a_subset_share_without_a_subset_is_one_line(tmp_path: Path):
     """Refused rather than recorded in run.json for a run that draws no subset."""
     argv = [*RUN, "--subset-share", "0.3", "--results", str(tmp_path / "r")]
     assert one_line_status_2(argv) == "error: --subset-share needs --subset"
+    argv = [*SWEEP, "--subset-share", "0.3", "--results", str(tmp_path / "r")]
+    assert one_line_status_2(argv) == "error: --subset-share needs --subsets"
     assert not (tmp_path / "r").exists()
 
 

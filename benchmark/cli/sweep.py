@@ -75,8 +75,9 @@ def sweep(
         ),
     ] = 0,
     subset_share: Annotated[
-        float, typer.Option(help="--subsets: share of the training pool in each subset.")
-    ] = 0.5,
+        float | None,
+        typer.Option(help="--subsets: share of the training pool in each subset (0.5 if unset)."),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Folder that holds the results.")] = Path("results"),
     partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=SLURM)] = None,
     time: Annotated[
