@@ -14,7 +14,8 @@ interval covers seed-to-seed variation too; one lucky seed does not make a clear
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,24 @@ import numpy as np
 import polars as pl
 
 from benchmark import metrics as task_metrics
-from benchmark.results import is_complete, read_json, verify
+from benchmark.results import is_complete, verify
+from benchmark.standings import unit_from_metrics, unit_from_run
 
 SPLITS = ("valid", "test")
+# What reading a damaged parquet file raises: polars' errors or a panic of its reader (and
+# the OS's errors, in READ_ERRORS).
+POLARS_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException)
+READ_ERRORS = (*POLARS_ERRORS, OSError)
+# The types the readers filter and compute these columns of samples.parquet with.
+_TYPES = {
+    "split": ("text", lambda t: t == pl.String or isinstance(t, pl.Categorical | pl.Enum)),
+    "epoch": ("integers", lambda t: t.is_integer()),
+    "noisy": ("booleans", lambda t: t == pl.Boolean),
+    "correct_given": ("booleans", lambda t: t == pl.Boolean),
+    "loss": ("numbers", lambda t: t.is_numeric()),
+    "p_given": ("numbers", lambda t: t.is_numeric()),
+    "top_score": ("numbers", lambda t: t.is_numeric()),
+}
 
 
 def runs_in(path: Path) -> list[Path]:
@@ -38,8 +54,64 @@ def runs_in(path: Path) -> list[Path]:
     return sorted(seeds, key=lambda p: int(p.name[5:]))
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message as one short line (polars' go on with the query plan)."""
+    text = str(error).strip()
+    return text.splitlines()[0].split("; valid columns")[0] if text else type(error).__name__
+
+
+def read_object(unit: Path, name: str) -> dict[str, Any]:
+    """The JSON object in ``unit``/``name``; ValueError naming both where it is not one. A
+    re-signed manifest vouches for a file's bytes, not that the harness wrote them."""
+    try:
+        value = json.loads((unit / name).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{unit}: {name} cannot be read ({type(e).__name__})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{unit}: {name} is not a JSON object")
+    return value
+
+
+def sample_schema(unit: Path, needs: Iterable[str]) -> pl.Schema:
+    """The schema of ``unit``'s samples.parquet, once it has the columns ``needs`` with the
+    types they are read as; ValueError naming the unit and the file otherwise."""
+    try:
+        schema = pl.scan_parquet(unit / "samples.parquet").collect_schema()
+    except READ_ERRORS as e:
+        raise ValueError(f"{unit}: samples.parquet cannot be read (not a parquet file: "
+                         f"{first_line(e)})") from None  # fmt: skip
+    missing = [c for c in needs if c not in schema]
+    if missing:
+        raise ValueError(f"{unit}: samples.parquet lacks columns {', '.join(missing)}")
+    for column in needs:
+        what, fits = _TYPES.get(column, ("", lambda _: True))
+        if not fits(schema[column]):
+            raise ValueError(f"{unit}: samples.parquet's column {column} holds "
+                             f"{schema[column]}, not {what}")  # fmt: skip
+    return schema
+
+
+def unit_files(unit: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """run.json's config and metrics.json, once both name one unit as the leaderboard requires
+    (standings.check); ValueError naming the unit and the file otherwise."""
+    run, metrics = read_object(unit, "run.json"), read_object(unit, "metrics.json")
+    names = {}
+    for name, read, data in (("run.json", unit_from_run, run),
+                             ("metrics.json", unit_from_metrics, metrics)):  # fmt: skip
+        try:
+            names[name] = read(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"{unit}: {name} does not name its unit "
+                             f"({type(e).__name__}: {first_line(e)})") from None  # fmt: skip
+    in_run, in_metrics = names["run.json"], names["metrics.json"]
+    if in_run != in_metrics:
+        raise ValueError(f"{unit}: run.json names {in_run}, metrics.json {in_metrics}")
+    return run["config"], metrics
+
+
 def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
-    """A complete run's config and its per-sample rows of ``split`` at its selected epoch."""
+    """A complete run's config and its per-sample rows of ``split`` at its selected epoch,
+    each checked here, so that a damaged unit is named rather than failing the bootstrap."""
     if not is_complete(unit):
         raise ValueError(
             f"{unit} is not a complete run (it needs run.json, metrics.json and samples.parquet)"
@@ -47,13 +119,25 @@ def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
     reason = verify(unit)
     if reason is not None:
         raise ValueError(f"{unit}: {reason}; it cannot be compared")
-    config = read_json(unit / "run.json")["config"]
-    epoch = read_json(unit / "metrics.json")["selected_epoch"]
-    rows = pl.read_parquet(unit / "samples.parquet").filter(
-        (pl.col("split") == split) & (pl.col("epoch") == epoch)
-    )
+    config, metrics = unit_files(unit)
+    epoch = metrics.get("selected_epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise ValueError(f"{unit}: metrics.json has no selected_epoch (an epoch number)")
+    sample_schema(unit, ("sample_id", "split", "epoch"))
+    try:
+        rows = pl.read_parquet(unit / "samples.parquet").filter(
+            (pl.col("split") == split) & (pl.col("epoch") == epoch)
+        )
+    except READ_ERRORS as e:
+        raise ValueError(f"{unit}: samples.parquet cannot be read ({first_line(e)})") from None
     if rows.is_empty():
         raise ValueError(f"{unit} has no {split} samples at its selected epoch {epoch}")
+    try:  # one row through the task's aggregate: its columns are there, of usable types
+        one = rows.head(1).with_columns(pl.lit(0).alias("rep"))
+        task_metrics.get(config["task"]).aggregate(one, "true", ("rep",)).collect()
+    except POLARS_ERRORS as e:
+        raise ValueError(f"{unit}: samples.parquet cannot be scored as {config['task']} "
+                         f"({first_line(e)})") from None  # fmt: skip
     return config, rows
 
 

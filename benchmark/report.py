@@ -19,7 +19,12 @@ import base64
 import html
 import io
 import json
+import re
+import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +37,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from benchmark import console
+from benchmark.compare import POLARS_ERRORS, READ_ERRORS, first_line, sample_schema
 from benchmark.metrics import attacks, counterfactual, membership, memorization
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import robustness, run_folders
@@ -48,6 +54,8 @@ LOW_FPR = 1e-3  # log-scaled ROC axes reach down to here, or to one sample where
 TOP_MEMORIZED = 10  # most memorized samples listed per cell
 CODE_TOKENS = 30  # of a listed sample's source
 CODE_TOKEN_CHARS = 40  # of one of those tokens (a docstring is one)
+# The columns of samples.parquet the per-sample figures read (memorization.train_query's).
+SAMPLE_COLUMNS = ("sample_id", "split", "epoch", "noisy", "loss", "correct_given")
 
 
 @dataclass(frozen=True)
@@ -108,25 +116,86 @@ class Figure_:
     png: bytes
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape_problem(run: Run) -> str | None:
+    """What a verified metrics.json lacks of what the report reads, or None: metrics.checks
+    vouches for its scores, not for the shape of the rest."""
+    m = run.metrics
+    noise, subset = m["noise"], m.get("subset")
+    if not isinstance(m["model"], str) or not _integer(m["seed"]):
+        return "has no model name or no seed number"
+    if not (isinstance(noise, dict) and isinstance(noise.get("kind", ""), str)
+            and isinstance(noise.get("rate", 0), int | float)):  # fmt: skip
+        return "has no noise kind and rate"
+    if not all(_integer(e.get("epoch")) for e in m.get("per_epoch", [])):
+        return "has an epoch without its number in per_epoch"
+    if subset is not None and not (isinstance(subset, dict) and _integer(subset.get("index"))):
+        return "has a subset without its index"
+    try:  # what the tables read of the rest, on this run alone
+        _run_rows([run])
+        if _has_holdout(run):
+            _attack_rows([run])
+            if not _integer(m["membership"]["last"]["epoch"]):
+                return "has no last epoch in membership"
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        return f"is not as the harness writes it ({type(e).__name__}: {first_line(e)})"
+    return None
+
+
+def check_run(folder: Path) -> Run:
+    """The run in ``folder``; ValueError naming it and the file at fault where it does not
+    verify (results.verify) or lacks what the report reads (a manifest re-signed elsewhere
+    vouches for the bytes, not for what they say)."""
+    reason = verify(folder)
+    if reason is not None:
+        raise ValueError(f"{folder}: {reason}")
+    run = Run(folder, json.loads((folder / "metrics.json").read_text()))  # verify parsed it
+    problem = _shape_problem(run)
+    if problem is not None:
+        raise ValueError(f"{folder}: metrics.json {problem}")
+    needs = [*SAMPLE_COLUMNS, *(["top_score"] if _has_holdout(run) else [])]
+    sample_schema(folder, needs + (["p_given"] if run.metrics.get("subset") else []))
+    return run
+
+
 def load_runs(path: Path) -> list[Run]:
-    """Every run at or under `path` that verifies (results.verify), in a stable order; one
-    warning line for each that does not, and an error if none is left."""
-    runs, left_out = [], 0
-    for folder in run_folders(path):
-        reason = verify(folder)
-        if reason is not None:
-            console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
-                              soft_wrap=True)  # fmt: skip
-            left_out += 1
-            continue
-        runs.append(Run(folder, json.loads((folder / "metrics.json").read_text())))
+    """Every run at or under `path` that passes check_run, in a stable order; one warning
+    line for each that does not, and an error if none is left. With one run there, what is
+    wrong with it goes into the error instead: one line."""
+    runs, reasons = [], []
+    folders = run_folders(path)
+    for folder in folders:
+        try:
+            runs.append(check_run(folder))
+        except ValueError as e:
+            reasons.append(str(e).removeprefix(f"{folder}: "))
+            if len(folders) > 1:
+                console.err.print(f"warning: {e}; left out", highlight=False, soft_wrap=True)
     if not runs:
-        also = f" ({left_out} left out: they do not verify)" if left_out else ""
+        also = ""
+        if reasons:
+            why = f"; {reasons[0]}" if len(folders) == 1 else ""
+            also = f" ({len(reasons)} left out: they do not verify or cannot be read{why})"
         raise ValueError(f"no run folder (with a metrics.json) at or under {path}{also}")
     return sorted(runs, key=lambda r: (r.metrics["model"], r.rate, r.metrics.get("seed", 0)))
 
 
+@contextmanager
+def _reading(folder: Path) -> Iterator[None]:
+    """Polars' errors while a unit's samples.parquet is read, as one line naming both:
+    check_run reads only the file's schema, so damage further in shows here."""
+    try:
+        yield
+    except POLARS_ERRORS as e:
+        raise ValueError(f"{folder}: samples.parquet cannot be read ({first_line(e)})") from None
+
+
 def _save(fig: Figure, out: Path, stem: str, caption: str) -> Figure_:
+    # A stem holds the model's name, which may be anything ('/', '..'): one plain file name.
+    stem = re.sub(r"[^\w.+-]", "_", stem)
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -157,21 +226,21 @@ def fig_curves(runs: list[Run], out: Path) -> Figure_:
     models = sorted({m for m, _ in groups})
     for (model, rate), members in sorted(groups.items()):
         primary = members[0].primary
-        epochs = [e["epoch"] for e in members[0].metrics["per_epoch"]]
+        epochs = [e["epoch"] for e in members[0].metrics.get("per_epoch", [])]
         for ax, get in zip(
             axes,
-            (
-                lambda e, p=primary: e["train"][p],
-                lambda e, p=primary: e["test"][p],
-                lambda e: e["memorization_rate"],
+            (  # a figure missing from an epoch is a gap (check_run vouches for the epochs)
+                lambda e, p=primary: e.get("train", {}).get(p),
+                lambda e, p=primary: e.get("test", {}).get(p),
+                lambda e: e.get("memorization_rate"),
             ),
             strict=True,
         ):
             values = np.array(
                 [
-                    [np.nan if get(e) is None else get(e) for e in m.metrics["per_epoch"]]
+                    [np.nan if get(e) is None else get(e) for e in m.metrics.get("per_epoch", [])]
                     for m in members
-                    if len(m.metrics["per_epoch"]) == len(epochs)
+                    if len(m.metrics.get("per_epoch", [])) == len(epochs)
                 ],
                 dtype=np.float64,
             )
@@ -232,18 +301,20 @@ def fig_losses(run: Run, out: Path) -> Figure_:
     fig = Figure(figsize=(2.6 * len(picks), 2.8))
     axes = fig.subplots(1, len(picks), sharey=True)
     axes = np.atleast_1d(axes)
-    x = train["x"].drop_nulls()
+    train = train.filter(pl.col("x").is_finite())  # a diverged model's losses are not drawn
+    x = train["x"]
     bins = np.linspace(0.0, float(x.max()) if x.len() else 1.0, 30)
     for ax, epoch in zip(axes, picks, strict=True):
         at = train.filter(pl.col("epoch") == epoch)
         for noisy, color, label in ((False, "tab:blue", "clean"), (True, "tab:red", "noisy")):
-            values = at.filter(pl.col("noisy") == noisy)["x"].drop_nulls().to_numpy()
+            values = at.filter(pl.col("noisy") == noisy)["x"].to_numpy()
             if values.size:
                 ax.hist(values, bins=bins, alpha=0.55, color=color, label=label, density=True)
         ax.set_title(f"epoch {epoch}")
         ax.set_xlabel("log(1 + loss)")
     axes[0].set_ylabel("density")
-    axes[-1].legend(fontsize=7)
+    if axes[-1].get_legend_handles_labels()[0]:  # none where no loss is finite
+        axes[-1].legend(fontsize=7)
     fig.suptitle(run.name, fontsize=9, y=1.04)
     return _save(
         fig, out, f"loss-{run.name}", f"{run.name}: training loss of clean vs noisy samples."
@@ -283,10 +354,13 @@ def fig_roc(run: Run, samples: pl.DataFrame, out: Path) -> Figure_:
     if noisy.any() and not noisy.all():
         for name, score in scores.items():
             keep = np.isfinite(score)
+            if noisy[keep].all() or not noisy[keep].any():
+                continue  # no finite score on one side (a diverged model's loss): no curve
             fpr, tpr, _ = roc_curve(noisy[keep], score[keep])
             auc = detection.get(name, {}).get("auroc")
             ax.plot(fpr, tpr, label=f"{name} (AUROC {auc:.3f})" if auc is not None else name)
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
     else:
         ax.text(0.5, 0.5, "no noisy (or no clean) samples:\nROC undefined", ha="center")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
@@ -493,6 +567,9 @@ def _cells(units: list[Run]) -> tuple[list[Cell], list[str]]:
         except ValueError as e:
             notes.append(f"{members[0].name}: {e}")
             continue
+        except POLARS_ERRORS as e:  # one of its units' samples.parquet is damaged
+            notes.append(f"{members[0].name}: a samples.parquet cannot be read ({first_line(e)})")
+            continue
         cells.append(Cell(members, grid, *counterfactual.cell_of(grid)))
     return cells, notes
 
@@ -631,9 +708,13 @@ def _memorized_rows(cell: Cell) -> tuple[list[str], list[list[str]], str | None]
     top = cell.table.drop_nulls("memorization").sort("memorization", descending=True)
     top = top.head(TOP_MEMORIZED)
     ids = top["sample_id"].to_list()
-    labels = pl.read_parquet(cell.folders[0] / "labels.parquet").filter(
-        pl.col("sample_id").is_in(ids)
-    )
+    try:
+        labels = pl.read_parquet(cell.folders[0] / "labels.parquet").filter(
+            pl.col("sample_id").is_in(ids)
+        )
+    except READ_ERRORS as e:
+        raise ValueError(f"{cell.folders[0]}: labels.parquet cannot be read "
+                         f"({first_line(e)})") from None  # fmt: skip
     label_of = {r["sample_id"]: r for r in labels.to_dicts()}
     dataset = cell.metrics["dataset"]
     try:
@@ -672,8 +753,10 @@ def _membership(runs: list[Run], units: list[Run], out: Path) -> list[Block]:
                   "selected epoch with 95% bootstrap intervals; ROC curves at the last epoch."),
             ("table", *_attack_rows(held)),
         ]  # fmt: skip
-        blocks += [("figure", fig_membership_roc(r, out))
-                   for r in _detailed(runs) if _has_holdout(r)]  # fmt: skip
+        for r in _detailed(runs):
+            if _has_holdout(r):
+                with _reading(r.folder):
+                    blocks.append(("figure", fig_membership_roc(r, out)))
         without = [r.name for r in runs if not _has_holdout(r)]
         blocks += [("p", f"No holdout split: {', '.join(without)}.")] if without else []
     cells, notes = _cells(units)
@@ -768,24 +851,49 @@ figcaption { font-size: 0.9em; color: #555; }
 def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
     """Write report.html and report.md (and figures/) for the runs at or under `path`;
     returns the two files' paths. `out` defaults to `path/report`. Subset units appear in the
-    Membership section only."""
+    Membership section only. The report is made in a folder beside `out` and moved in once
+    whole, so one that fails on a damaged unit leaves `out` (and the last report) as it was."""
     loaded = load_runs(path)
+    out = out if out is not None else path / "report"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder for the report")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        _write(path, loaded, staging)
+        out.mkdir(exist_ok=True)
+        for name in ("figures", "robustness.json", "report.md", "report.html"):  # pages last
+            made = staging / name
+            if made.is_dir():
+                (out / name).mkdir(exist_ok=True)
+                for f in sorted(made.iterdir()):
+                    f.replace(out / name / f.name)
+            elif made.exists():
+                made.replace(out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "report.html", out / "report.md"
+
+
+def _write(path: Path, loaded: list[Run], out: Path) -> None:
+    """The report of the runs ``loaded`` from ``path``, written into ``out``."""
     runs = [r for r in loaded if r.metrics.get("subset") is None]
     units = [r for r in loaded if r.metrics.get("subset") is not None]
-    out = out if out is not None else path / "report"
-    out.mkdir(parents=True, exist_ok=True)
     blocks: list[Block] = []
     if runs:
         summary = robustness([r.folder for r in runs])
         figures = [fig_curves(runs, out)]
         for run in _detailed(runs):
-            samples = _samples(run)
-            figures += [
-                fig_losses(run, out),
-                fig_cartography(run, samples, out),
-                fig_roc(run, samples, out),
-            ]
-            scores = fig_predicted_scores(run, out)
+            with _reading(run.folder):
+                samples = _samples(run)
+                if samples.is_empty():  # every run trains: the table was cut or replaced
+                    raise ValueError(f"{run.folder}: samples.parquet has no training rows")
+                figures += [
+                    fig_losses(run, out),
+                    fig_cartography(run, samples, out),
+                    fig_roc(run, samples, out),
+                ]
+                scores = fig_predicted_scores(run, out)
             figures += [scores] if scores else []
         figures.append(fig_robustness(summary, out))
         (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
@@ -801,8 +909,7 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
     else:
         what = runs[0].name if len(runs) == 1 else f"{len(runs)} runs under {where}"
     title = f"Memorization report: {what}"
-    md_path = out / "report.md"
-    md_path.write_text("\n".join(_md([("h", 1, title), *blocks])))
+    (out / "report.md").write_text("\n".join(_md([("h", 1, title), *blocks])))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -810,6 +917,4 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
         *_html([("h", 1, title), *blocks]),
         "</body></html>",
     ]
-    html_path = out / "report.html"
-    html_path.write_text("\n".join(parts))
-    return html_path, md_path
+    (out / "report.html").write_text("\n".join(parts))

@@ -100,13 +100,14 @@ def _unit_from_path(root: Path, folder: Path) -> Unit:
                 float(rate), int(seed.removeprefix("seed-")))  # fmt: skip
 
 
-def _unit_from_metrics(m: dict[str, Any]) -> Unit:
+def unit_from_metrics(m: dict[str, Any]) -> Unit:
+    """The unit metrics.json names."""
     noise = m["noise"]
     return Unit(str(m["task"]), str(m["dataset"]), str(m["model"]), str(noise["kind"]),
                 float(noise["rate"]), int(m["seed"]))  # fmt: skip
 
 
-def _unit_from_run(r: dict[str, Any]) -> Unit:
+def unit_from_run(r: dict[str, Any]) -> Unit:
     """The unit run.json's config names: under its ``name`` where the run gave one (``bench run
     --name``, or hf's folder-and-mode default), else under its model."""
     c = r["config"]
@@ -126,7 +127,7 @@ def check(root: Path, folder: Path) -> RunRecord | str:
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
         run = json.loads((folder / "run.json").read_text())
-        in_metrics, in_run = _unit_from_metrics(metrics), _unit_from_run(run)
+        in_metrics, in_run = unit_from_metrics(metrics), unit_from_run(run)
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         return f"{folder}: unreadable run.json or metrics.json ({type(e).__name__}: {e}); not shown"
     for source, other in (("metrics.json", in_metrics), ("run.json", in_run)):

@@ -35,7 +35,7 @@ def report(
         html_path, md_path = write_report(path, out)
     except (ValueError, OSError) as e:
         raise fail(str(e)) from None
-    console.err.print(f"wrote {html_path} and {md_path}", highlight=False)
+    console.err.print(f"wrote {html_path} and {md_path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
