@@ -94,6 +94,24 @@ def test_a_case_without_two_rates_is_one_line(tmp_path) -> None:
     ]
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["--cases", "var_misuse:nosuch"], "unknown model 'nosuch'"),
+    (["--cases", "var_misuse:code2vec"], "model 'code2vec' does not do task 'var_misuse'"),
+    (["--cases", "var_misuse:ggnn:nosuchds"], "unknown dataset 'nosuchds'"),
+    (["--noise", "0,abc"], "noise rate 'abc' is not a number"),
+    (["--noise", "0,5"], "noise rate 5 is outside [0, 1]"),
+    (["--profile", "huge"], "unknown profile 'huge'"),
+])  # fmt: skip
+def test_no_sweep_checks_its_options_too(tmp_path, args: list[str], says: str) -> None:
+    """A typo is named as such, not taken for a sweep that has not run yet."""
+    proc = subprocess.run([sys.executable, "-m", "benchmark", "findings", "--results",
+                           str(tmp_path / "r"), "--out", str(tmp_path / "docs"), *args,
+                           "--no-sweep"], capture_output=True, text=True)  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_units_of_another_dataset_are_not_mixed_in(tmp_path) -> None:
     """A results folder that holds a task's runs on two datasets: each case reads its own."""
     for seed in range(2):

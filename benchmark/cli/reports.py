@@ -125,13 +125,15 @@ def findings(
 
     try:
         pairs = fd.parse_cases(cases)
-    except ValueError as e:
+        # Every case's options are checked, with --no-sweep too: a typo is named as such,
+        # not taken for a sweep that has not run.
+        specs = [sw.make_spec(task, dataset, model, noise, "label", seeds, profile, None,
+                              device, "process") for task, model, dataset in pairs]  # fmt: skip
+    except ValueError as e:  # options.BadOption too
         raise fail(str(e)) from None
     if sweep:
-        for task, model, dataset in pairs:
+        for (task, model, _), spec in zip(pairs, specs, strict=True):
             try:
-                spec = sw.make_spec(task, dataset, model, noise, "label", seeds, profile, None,
-                                    device, "process")  # fmt: skip
                 local = sw.SlurmOptions(None, None, None, 0, 1, None)  # no Slurm option given
                 engine = sw.make_executor("local", spec, results, max_parallel, local)
                 summary = sw.run_sweep(spec, results, engine, retries)
