@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.models import MODELS
+from benchmark.options import folder_problem
 
 SUITE_ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS = SUITE_ROOT / "containers"
@@ -260,13 +261,8 @@ def make_wheelhouse(
     version and platform, which must be those of the image's base (3.11 on bookworm).
     """
     torch = torch or _torch_spec()
-    if dest.exists() and not dest.is_dir():
-        raise ImageError(f"the wheelhouse {dest} is a file, not a folder")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=dest).close()
-    except OSError as e:
-        raise ImageError(f"the wheelhouse {dest} cannot be written ({e.strerror or e})") from None
+    if why := folder_problem(dest):
+        raise ImageError(f"the wheelhouse {dest} {why}")
     say("building the suite's wheel")
     suite = suite_wheel(dest)
     reqs = _requirements(torch)

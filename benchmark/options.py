@@ -3,6 +3,7 @@ and refuse the same things with the same one-line messages (`BadOption`)."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +14,20 @@ FOLDERS = ", or dir:PATH[:python|java|ruby] of a source folder"
 
 class BadOption(ValueError):
     """An option is invalid; the message is one line naming the valid choices."""
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why this process cannot write files in ``folder`` (made if missing), or None: checked
+    before the work that fills it, so that a file in its place or a read-only place is one
+    line at once rather than a traceback when the work is done."""
+    if folder.exists() and not folder.is_dir():
+        return "is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        return f"cannot be written ({e.strerror or e})"
+    return None
 
 
 def choice(what: str, value: str, choices: Iterable[str], also: str = "") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from benchmark import console
 from benchmark.metrics.schema import RUN_METRICS
+from benchmark.options import folder_problem
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
 
@@ -53,13 +53,8 @@ def check_choice(what: str, value: str, choices: object, why: str = "") -> None:
 def check_results(results: Path) -> None:
     """--results is a folder this process can write in (made if missing): a file there, or a
     read-only place, is one line now rather than a traceback once the dataset is built."""
-    if results.exists() and not results.is_dir():
-        raise fail(f"--results {results} is a file, not a folder")
-    try:
-        results.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=results).close()
-    except OSError as e:
-        raise fail(f"--results {results} cannot be written ({e.strerror or e})") from None
+    if why := folder_problem(results):
+        raise fail(f"--results {results} {why}")
 
 
 def warn_of_overlap(weights: Path | str | None, dataset: str) -> None:

@@ -4,7 +4,6 @@ weights."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from benchmark.cli.common import (
     fail,
 )
 from benchmark.datasets import DATASETS
+from benchmark.options import folder_problem
 from benchmark.profiles import PROFILES
 
 
@@ -87,13 +87,8 @@ def models_pretrain(
         check_choice("dataset", name, DATASETS)
     if output.exists():
         raise fail(f"{output} exists; pretraining writes a new folder")
-    if output.parent.exists() and not output.parent.is_dir():
-        raise fail(f"{output.parent} is a file, not a folder")
-    try:  # now, not after the training: the training states are saved beside OUTPUT
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=output.parent).close()
-    except OSError as e:
-        raise fail(f"{output} cannot be written ({e.strerror or e})") from None
+    if why := folder_problem(output.parent):  # now: the training states go beside OUTPUT
+        raise fail(f"{output.parent} {why}")
     if threads:
         import torch
 
