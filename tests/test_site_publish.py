@@ -111,7 +111,7 @@ def test_a_wrong_results_folder_leaves_the_site(results: Path, tmp_path: Path):
     (tmp_path / "empty").mkdir()
     for wrong, status, says in [
         (tmp_path / "resluts", 2, "does not exist"),
-        (tmp_path / "notes.txt", 2, "is not a folder"),
+        (tmp_path / "notes.txt", 2, "is a file, not a folder"),
         (tmp_path / "empty", 1, "no complete runs under"),
     ]:
         proc = publish_cli(wrong, out)

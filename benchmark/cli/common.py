@@ -57,6 +57,14 @@ def check_results(results: Path) -> None:
         raise fail(f"--results {results} {why}")
 
 
+def check_existing(results: Path) -> None:
+    """--results names a folder that exists, where a command only reads it: a mistyped one is
+    an error, not an empty listing (or an empty leaderboard written over the last one)."""
+    if not results.is_dir():
+        what = "is a file, not a folder" if results.exists() else "does not exist"
+        raise fail(f"--results {results} {what}")
+
+
 def warn_of_overlap(weights: Path | str | None, dataset: str) -> None:
     """A warning where `bench models pretrain` made ``weights`` without leaving out
     ``dataset``'s held-out methods, which the pretraining corpus may then hold."""

@@ -14,10 +14,7 @@ from rich.table import Table
 
 from benchmark import console
 from benchmark.cli.app import leaderboard_app
-from benchmark.cli.common import (
-    check_choice,
-    fail,
-)
+from benchmark.cli.common import check_choice, check_existing, fail
 from benchmark.metrics.schema import RUN_METRICS
 
 ResultsOpt = Annotated[
@@ -34,9 +31,7 @@ def _folders(results: list[Path] | None) -> list[Path]:
     empty leaderboard that export and publish would write over the last one."""
     folders = results or [Path("results")]
     for folder in folders:
-        if not folder.is_dir():
-            what = "is not a folder" if folder.exists() else "does not exist"
-            raise fail(f"--results {folder} {what}")
+        check_existing(folder)
     return folders
 
 

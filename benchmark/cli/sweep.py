@@ -15,6 +15,7 @@ from benchmark.cli.app import sweep_app
 from benchmark.cli.common import (
     FinetuneOption,
     WeightsOption,
+    check_existing,
     check_results,
     fail,
     warn_of_overlap,
@@ -141,9 +142,7 @@ def sweep_status(
     """Show each sweep's units done, running, failed and pending, from another shell too."""
     from benchmark.sweep import BadState, status
 
-    if not results.is_dir():  # a mistyped folder is an error, not "no sweeps"
-        what = "is a file, not a folder" if results.exists() else "does not exist"
-        raise fail(f"--results {results} {what}")
+    check_existing(results)
 
     def warn(e: BadState) -> None:
         console.err.print(f"[yellow]warning:[/] {escape(str(e))}", highlight=False,
