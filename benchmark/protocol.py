@@ -8,6 +8,7 @@ one-line reason instead of a wrong score.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -76,19 +77,34 @@ def write_inputs(folder: Path, task: dict, splits: dict[str, pl.DataFrame]) -> N
 
 
 def read_events(folder: Path) -> list[dict]:
-    """The events written so far; a torn last line (still being written) is left for later."""
+    """The events written so far; a last line without its newline (still being written) is
+    left for later unless it is already a whole event. Any other line that is not an event (a
+    JSON object with a string ``event``), or a folder or link in the file's place, breaks the
+    protocol: ProtocolError, one line."""
     path = folder / "events.jsonl"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
+    if path.is_symlink() or not path.is_file():
+        raise ProtocolError("events.jsonl is not a regular file")
+    *lines, torn = path.read_bytes().split(b"\n")
     events = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and isinstance(event.get("event"), str):
-            events.append(event)
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            events.append(_event(line, number))
+    with contextlib.suppress(ProtocolError):
+        events.append(_event(torn, len(lines) + 1))
     return events
+
+
+def _event(line: bytes, number: int) -> dict:
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past Python's stack
+        raise ProtocolError(f"events.jsonl line {number} is not JSON") from None
+    if not (isinstance(event, dict) and isinstance(event.get("event"), str)):
+        raise ProtocolError(f"events.jsonl line {number} is not an event (a JSON object with "
+                            "a string 'event')")  # fmt: skip
+    return event
 
 
 def epoch_file(folder: Path, epoch: int) -> Path:

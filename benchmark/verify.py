@@ -129,6 +129,14 @@ def check_events(events: Sequence[dict], epochs: int, fresh: bool) -> str | None
     return None
 
 
+def _event_order(folder: Path, fresh: bool) -> str | None:
+    """``check_events`` on the events in ``folder``, where each line is an event."""
+    try:
+        return check_events(read_events(folder), EPOCHS, fresh)
+    except ProtocolError as e:
+        return str(e)
+
+
 def _predictions(task: str, folder: Path, splits: Any, labels: Any) -> str | None:
     from benchmark.evaluator import score
     from benchmark.tasks import TASKS
@@ -173,7 +181,7 @@ def verify_task(
         for rule in sandboxed:
             out[rule] = (PASSED, "")
         out["time"] = (PASSED, f"{first.seconds:.1f} s of {time_limit:.0f} s")
-        why = check_events(read_events(work / "output"), EPOCHS, fresh=True)
+        why = _event_order(work / "output", fresh=True)
         if why:
             out["events"] = (FAILED, why)
     plain = _labels_plain(image)
@@ -202,7 +210,7 @@ def _restarted(
     again = _run(tag, work, folder, time_limit, limits=limits)
     if again.failure is not None:
         return FAILED, f"started again: {again.failure}"
-    why = check_events(read_events(work / folder), EPOCHS, fresh=False) or _predictions(
+    why = _event_order(work / folder, fresh=False) or _predictions(
         task, work / folder, splits, labels
     )
     return (FAILED, f"started again: {why}") if why else (PASSED, "")

@@ -63,6 +63,9 @@ start = {"event": "start", "parameters": 3, "device": "cpu"}
 if behavior == "html":
     start["name"] = "<script>alert('pwned')</script>"
 event(**start)
+if behavior == "garbled":  # nested past Python's stack: json.loads raises RecursionError
+    with open(events_path, "a") as f:
+        f.write("[" * 100000 + "]" * 100000 + "\n")
 if behavior == "crash":
     raise RuntimeError("the fake model crashed on purpose")
 if behavior == "hang":
@@ -96,7 +99,7 @@ event(event="done")
 """
 
 BEHAVIORS = ("good", "crash", "hang", "malformed", "oversized", "outside", "network", "html",
-             "slow", "once", "probe")  # fmt: skip
+             "slow", "once", "probe", "garbled")  # fmt: skip
 
 
 def dockerfile(behavior: str, tasks: str = "var_misuse") -> str:

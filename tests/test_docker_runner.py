@@ -108,6 +108,7 @@ def test_the_sandbox_as_the_model_sees_it(client, image, tmp_path):
         ("outside", {}, "outside", r"writing outside its output folder.*'/opt/model-was-here'"),
         ("network", {}, "network", r"trying to reach the network.*Network is unreachable"),
         ("html", {}, "names", r"start event names it \"<script>"),
+        ("garbled", {}, "events", r"^the model's events\.jsonl line 2 is not JSON$"),
     ],
 )
 def test_a_misbehaving_container_fails_with_one_line(

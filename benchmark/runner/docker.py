@@ -433,7 +433,13 @@ def run(
     import docker
     import requests
 
-    from benchmark.protocol import read_events
+    from benchmark.protocol import ProtocolError, read_events
+
+    def model_events() -> list[dict]:
+        try:
+            return read_events(output_dir)
+        except ProtocolError as e:
+            raise ContainerFailed(f"the model's {e}", "events") from None
 
     limits = (limits or Limits.from_env()).resolved()
     if limits.time_s:
@@ -471,7 +477,7 @@ def run(
             bad = scan_output(output_dir, limits)  # first: the events file may be huge
             if bad:
                 raise ContainerFailed(bad, "size")
-            events = read_events(output_dir)
+            events = model_events()
             bad = check_events(events)
             if bad:
                 raise ContainerFailed(bad, "names")
@@ -494,7 +500,7 @@ def run(
             c.api.remove_container(options["name"], force=True)
         stop_watchdog(watchdog)
         _give_back(output_dir)
-    events = read_events(output_dir)
+    events = model_events()
     errors = [e for e in events if e["event"] == "error"]
     if errors:
         message = str(errors[-1].get("message", "")).splitlines() or ["(no message)"]
@@ -504,8 +510,9 @@ def run(
     bad = scan_output(output_dir, limits)
     if bad:
         raise ContainerFailed(bad, "size")
-    if not any(e["event"] == "done" for e in events):
-        raise ContainerFailed("the model exited without writing its 'done' event", "events")
+    for kind in ("start", "done"):
+        if not any(e["event"] == kind for e in events):
+            raise ContainerFailed(f"the model exited without writing its '{kind}' event", "events")
     return events, digest
 
 

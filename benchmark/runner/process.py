@@ -75,6 +75,16 @@ def leashed(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "benchmark.runner.process", str(os.getpid()), "--", *argv]
 
 
+def model_events(output_dir: Path) -> list[dict]:
+    """The model's events so far; events that break the protocol fail the unit."""
+    from benchmark.protocol import ProtocolError, read_events
+
+    try:
+        return read_events(output_dir)
+    except ProtocolError as e:
+        raise UnitFailed(f"the model's {e}") from None
+
+
 def run(
     command: Sequence[str],
     input_dir: Path,
@@ -89,7 +99,6 @@ def run(
     it started, and so does the harness's death (the leash). Its stdout and stderr go to
     ``log_path``.
     """
-    from benchmark.protocol import read_events
 
     output_dir.mkdir(parents=True, exist_ok=True)
     argv = [*command, "--input", str(input_dir), "--output", str(output_dir)]
@@ -108,7 +117,7 @@ def run(
                     code = proc.wait(timeout=POLL_S)
                 except subprocess.TimeoutExpired:
                     code = None
-                events = read_events(output_dir)
+                events = model_events(output_dir)
                 bad = check_events(events)
                 if bad:
                     raise UnitFailed(bad)
@@ -123,7 +132,7 @@ def run(
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    events = read_events(output_dir)
+    events = model_events(output_dir)
     errors = [e for e in events if e["event"] == "error"]
     if errors:
         message = str(errors[-1].get("message", "")).splitlines() or ["(no message)"]
@@ -133,8 +142,9 @@ def run(
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         raise UnitFailed(f"the model {how}: {_last_line(log_path)}")
-    if not any(e["event"] == "done" for e in events):
-        raise UnitFailed("the model exited without writing its 'done' event")
+    for kind in ("start", "done"):
+        if not any(e["event"] == kind for e in events):
+            raise UnitFailed(f"the model exited without writing its '{kind}' event")
     return events
 
 
