@@ -125,12 +125,17 @@ def _client() -> Any:
 
 
 def _image_id(client: Any, name: str) -> str | None:
+    """The id of image ``name`` here, None where there is none; a name the daemon refuses as
+    a reference (``UPPER::bad``) is an ImageError, one line."""
     import docker
 
     try:
         return client.images.get(name).id
     except docker.errors.ImageNotFound:
         return None
+    except docker.errors.APIError as e:
+        reason = " ".join(str(e.explanation or e).split())[:300]
+        raise ImageError(f"image {name!r}: {reason}") from None
 
 
 def _tags(

@@ -316,3 +316,13 @@ def test_a_wheelhouse_that_cannot_be_written_is_one_line(tmp_path: Path) -> None
         assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
         assert f"the wheelhouse {dest} {says}" in lines[0]
     assert mine.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_base_the_daemon_refuses_as_a_name_is_one_line(docker_client: Any) -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmark", "images", "build", "template",
+                           "--base", "UPPER::bad!!"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: image 'UPPER::bad!!': ")
+    assert "invalid reference format" in lines[0]
