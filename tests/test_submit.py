@@ -100,6 +100,13 @@ def test_a_rule_breaking_image_is_refused(client, tmp_path):
     assert "predictions" in out.stdout  # the verify table
     assert not (results / ".submissions").exists()
     assert not (results / "var_misuse").exists()
+    # With --json, stdout is the verify report as JSON (not the table), stderr the one line.
+    out = bench("submit", image, "--name", "sloppy", *QUICK, "--results", str(results), "--json")
+    got = json.loads(out.stdout)
+    assert out.returncode == 1 and got["ok"] is False and "rule 'predictions'" in got["error"]
+    assert got["verify"]["passed"] is False
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors == out.stderr.strip().splitlines()[-1:]
 
 
 def test_a_taken_name_keeps_its_image(client, tmp_path):

@@ -123,8 +123,12 @@ def submit(
             log=lambda s: console.err.print(escape(s), highlight=False, soft_wrap=True),
             base=base, wheelhouse=wheelhouse, replace=replace,
         )  # fmt: skip
-    except sub.Rejected as e:
-        console.out.print(verify_table(e.report))
+    except sub.Rejected as e:  # the report says which rules it broke
+        if as_json:
+            print(json.dumps({"name": name, "ok": False, "error": str(e), "verify": e.report},
+                             indent=2))  # fmt: skip
+        else:
+            console.out.print(verify_table(e.report))
         raise fail(str(e), code=1) from None
     except (sub.BadSubmission, BadOption) as e:
         raise fail(str(e)) from None
