@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -53,6 +54,7 @@ from benchmark.sweep_store import (  # noqa: F401
 
 MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet and .json
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
+SLURM_VALUE = re.compile(r"[\w.:,+=@%/-]+", re.ASCII)  # a partition, time, account or memory
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
 
 
@@ -478,6 +480,13 @@ def make_executor(
 
         if slurm.gpus_per_unit < 0 or slurm.cpus_per_unit < 1:
             raise BadOption("--gpus-per-unit must be >= 0 and --cpus-per-unit >= 1")
+        for flag, value in (("--partition", slurm.partition), ("--time", slurm.time_limit),
+                            ("--account", slurm.account), ("--mem", slurm.mem)):  # fmt: skip
+            # Each goes into an #SBATCH line of the batch script: a newline would end Slurm's
+            # reading of those lines and run the rest as shell.
+            if value is not None and not SLURM_VALUE.fullmatch(value):
+                raise BadOption(f"{flag} {value!r} is not a Slurm value: use letters, digits "
+                                "and . _ - : , + = @ % / only")  # fmt: skip
         return SlurmExecutor(
             Store(results, spec.id).files / "slurm", f"bench-{spec.id}", slurm.partition,
             slurm.time_limit, slurm.account, slurm.gpus_per_unit, slurm.cpus_per_unit,

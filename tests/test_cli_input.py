@@ -52,6 +52,16 @@ def test_a_subset_share_without_a_subset_is_one_line(tmp_path: Path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("flag", ["--partition", "--time", "--account", "--mem"])
+def test_a_slurm_value_that_is_not_one_is_one_line(flag: str, tmp_path: Path):
+    """Each value goes into an #SBATCH line: a newline would run the rest as shell on a node."""
+    marker = tmp_path / "ran"
+    argv = [*SWEEP, "--executor", "slurm", flag, f"debug\ntouch {marker}", "--results",
+            str(tmp_path / "r")]  # fmt: skip
+    assert f"{flag} 'debug\\ntouch {marker}' is not a Slurm value" in one_line_status_2(argv)
+    assert not marker.exists() and not (tmp_path / "r" / ".sweeps").exists()
+
+
 @pytest.mark.parametrize("seeds", ["-1", "0"])
 def test_a_sweep_without_seeds_is_one_line(seeds: str, tmp_path: Path):
     argv = [*SWEEP, "--seeds", seeds, "--results", str(tmp_path / "r")]

@@ -104,3 +104,25 @@ def test_slurm_executor_submits_reports_failures_and_cancels(slurm_cluster, tmp_
         assert time.monotonic() < deadline and not state.state.finished, state
         time.sleep(0.5)
     assert _queue(name) == []
+
+
+def test_a_job_slurm_will_never_start_fails_its_unit_and_is_cancelled(slurm_cluster, tmp_path):
+    """More CPUs than the one node has: the job would pend for ever (PartitionConfig here);
+    its unit fails with Slurm's reason, and the job leaves the queue."""
+    from benchmark.executors.base import Job, JobState
+    from benchmark.executors.slurm import SlurmExecutor
+
+    name = f"bench-test-never-{os.getpid()}"
+    executor = SlurmExecutor(tmp_path / "slurm", name, cpus_per_unit=4096)
+    job = Job("big", (sys.executable, "-c", "print('hello')"), tmp_path / "logs" / "big.log")
+    handle = executor.submit([job])[0]
+    deadline = time.monotonic() + 60
+    while not (state := executor.status([handle])[handle]).state.finished:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state.state == JobState.FAILED
+    assert (state.reason or "").startswith(f"slurm will not start job {handle} as asked (")
+    deadline = time.monotonic() + 30
+    while _queue(name):
+        assert time.monotonic() < deadline, _queue(name)
+        time.sleep(0.5)

@@ -40,6 +40,19 @@ SLURM_STATES = {
     "SIGNALING": JobState.RUNNING, "RESIZING": JobState.RUNNING,
 }  # fmt: skip
 
+# Why a pending job waits, where waiting will not change it: the request itself does not fit
+# the cluster's partitions, constraints, accounts or per-job limits. Such a job is cancelled
+# and its unit failed with the reason, rather than followed for ever (a later run of the sweep
+# would adopt it again whatever options it is given).
+NEVER_STARTS = ("BadConstraints", "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit",
+                "InvalidAccount", "InvalidQOS", "AccountNotAllowed", "QOSNotAllowed")  # fmt: skip
+NEVER_STARTS_PATTERN = re.compile(r"(Assoc|QOS)Max\w*PerJob\w*")
+
+
+def never_starts(reason: str) -> bool:
+    """Whether a pending job's Slurm reason says it cannot start as requested."""
+    return reason in NEVER_STARTS or NEVER_STARTS_PATTERN.fullmatch(reason) is not None
+
 
 class SlurmError(ExecutorError):
     """Slurm refused or could not be reached; the message is one line."""
@@ -161,14 +174,21 @@ class SlurmExecutor(Executor):
     def status(self, handles: Sequence[str]) -> dict[str, JobStatus]:
         queue = self._queue()
         out = {}
+        blocked = []
         for h in handles:
             if h in queue:
                 state, why = queue[h]
                 mapped = SLURM_STATES.get(state.split("+")[0])
+                if mapped == JobState.PENDING and never_starts(why):
+                    blocked.append(h)
+                    out[h] = JobStatus(JobState.FAILED, reason=f"slurm will not start job {h} "
+                                       f"as asked ({why}); it was cancelled")  # fmt: skip
+                    continue
                 if mapped is not None:
                     out[h] = JobStatus(mapped, reason=why if why not in ("", "None") else None)
                     continue
             out[h] = self._finished(h)
+        self.cancel(blocked)
         return out
 
     def _finished(self, handle: str) -> JobStatus:
