@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -132,7 +133,11 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
     try:
         resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
-        if not (e.code == 416 and have):  # 416 on a resume: the part is already whole
+        # 416 on a resume: whole only where the server says the file has the part's size
+        whole = re.fullmatch(r"bytes \*/(\d+)", (e.headers or {}).get("Content-Range", ""))
+        if not (e.code == 416 and have and whole and int(whole.group(1)) == have):
+            if e.code == 416:
+                part.unlink(missing_ok=True)  # the server will not resume it: start afresh
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
         resp = None
     except (urllib.error.URLError, OSError) as e:
@@ -141,11 +146,17 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
             f"cannot reach {url} ({reason}); fetch it yourself and put it at {dest}, "
             f"or pass --source PATH"
         ) from None
+    except (http.client.HTTPException, ValueError) as e:  # a bad URL, or an answer not HTTP
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        raise DownloadError(f"{url}: not a URL this can download, or no HTTP answer "
+                            f"({type(e).__name__}: {why})") from None  # fmt: skip
     if resp is not None:
         with resp:
             if have and resp.status != 206:  # the server ignored Range: start again
                 have = 0
             length = resp.headers.get("Content-Length")
+            if length is not None and not length.strip().isdigit():
+                raise DownloadError(f"{url}: the server's Content-Length {length!r} is no size")
             total = have + int(length) if length is not None else None
             with open(part, "ab" if have else "wb") as fh:
                 try:
@@ -367,7 +378,10 @@ def prepare(name: str, source: Path | None = None, url: str | None = None) -> Pa
             raise DownloadError(f"{dest}: sha256 {digest} does not match the card's {sha}")
     else:
         digest = download(url or c["url"], dest, sha)
-    return build(c, dest, digest)
+    try:
+        return build(c, dest, digest)
+    except FormatError as e:  # a card without sha256 took whatever the server sent
+        raise FormatError(f"{e}; remove {dest} to download it again") from None
 
 
 def load(name: str) -> tuple[str, pl.LazyFrame, dict]:

@@ -306,6 +306,60 @@ def test_cut_connection_is_resumed(server, cache, monkeypatch):
     assert not final.with_name(final.name + ".part").exists()
 
 
+class RawServer:
+    """Answers every connection with ``answer``, bytes that need not be HTTP."""
+
+    def __init__(self, answer: bytes) -> None:
+        import socketserver
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)
+                self.request.sendall(answer)
+
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.tcp.server_address[1]}{path}"
+
+
+@pytest.mark.parametrize(("answer", "says"), [
+    (b"GARBAGE\r\n\r\n", "no HTTP answer (BadStatusLine"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X: " + b"y" * 70_000 + b"\r\n\r\n", "no HTTP answer (LineTooLong"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nzz", "Content-Length 'abc' is no size"),
+])  # fmt: skip
+def test_an_answer_that_is_not_http_is_one_line(cache, answer: bytes, says: str):
+    raw = RawServer(answer)
+    try:
+        err = one_line_error(invoke("datasets", "prepare", "great", "--url", raw.url("/g.zip")))
+    finally:
+        raw.tcp.shutdown()
+        raw.tcp.server_close()
+    assert raw.url("/g.zip") in err and says in err
+    assert not (cache / "downloads" / "great" / "great-master.zip").exists()
+
+
+def test_a_url_with_a_space_is_one_line(cache):
+    err = one_line_error(invoke("datasets", "prepare", "great", "--url", "http://127.0.0.1:9/a b"))
+    assert "not a URL this can download" in err and "InvalidURL" in err
+
+
+def test_a_download_that_is_not_the_archive_says_how_to_fetch_it_again(server, cache,
+                                                                        monkeypatch):  # fmt: skip
+    """A card without a checksum takes what the server sends; the archive that does not read
+    is named, with how to get rid of it (else every later prepare reads it again)."""
+    server.files["/great.zip"] = b"<html>not found</html>"
+    card_with(monkeypatch, "great", sha256=None)
+    err = one_line_error(invoke("datasets", "prepare", "great", "--url", server.url("/great.zip")))
+    final = cache / "downloads" / "great" / "great-master.zip"
+    assert f"remove {final} to download it again" in err
+    final.unlink()
+    server.files["/great.zip"] = great_zip()
+    r = invoke("datasets", "prepare", "great", "--url", server.url("/great.zip"))
+    assert r.exit_code == 0, r.output
+
+
 def test_offline_says_what_to_fetch(cache):
     r = invoke("datasets", "prepare", "codesearchnet-ruby", "--url", "http://127.0.0.1:9/ruby.zip")
     err = one_line_error(r)
