@@ -20,7 +20,9 @@ MAX_FILE_BYTES = 2 << 20
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench"))
+    """``$BENCH_CACHE``, or ~/.cache/bench where it is unset or empty (``BENCH_CACHE=`` is
+    not the current folder, which would fill with datasets)."""
+    return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
 
 
 def max_file_bytes() -> int:

@@ -515,3 +515,11 @@ def test_ruby_debian_builds_from_the_installed_packages(cache, tmp_path):
     # valid/test methods never repeat a training method's tokens, across packages too
     train = set(df.filter(pl.col("split") == "train")["clean_hash"])
     assert not train & set(df.filter(pl.col("split") != "train")["clean_hash"])
+
+
+def test_an_empty_bench_cache_is_the_default_not_the_current_folder(tmp_path, monkeypatch):
+    from benchmark.cache import cache_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("BENCH_CACHE", "")
+    assert cache_root() == tmp_path / ".cache" / "bench"
