@@ -69,3 +69,26 @@ def test_a_reference_model_runs_beside_a_malformed_record(tmp_path: Path):
     assert len(warnings) == 1 and "mymodel.json is not a submission record" in warnings[0]
     assert json.loads(proc.stdout)["model"] == "baseline"
     assert json.loads((results / RECORDS / "mymodel.json").read_text()) == {"name": "mymodel"}
+
+
+@pytest.mark.parametrize("name", ["", "../up", "x y", "Upper", "y" * 65])
+def test_a_manifest_model_needs_a_model_name(name: str, tmp_path: Path, monkeypatch,
+                                             capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    """A $BENCH_MODELS name names folders and pages as a submission's does: the manifest is
+    left out with a warning naming why, rather than failing later on a path."""
+    from benchmark.models.manifests import from_environment
+
+    manifest = tmp_path / "models.toml"
+    manifest.write_text(f'[{json.dumps(name)}]\ntasks = ["var_misuse"]\ncommand = ["true"]\n')
+    monkeypatch.setenv("BENCH_MODELS", str(manifest))
+    assert from_environment(set()) == {}
+    assert "is not a model name" in capsys.readouterr().err
+
+
+def test_a_manifest_model_with_a_plain_name_is_read(tmp_path: Path, monkeypatch) -> None:
+    from benchmark.models.manifests import from_environment
+
+    manifest = tmp_path / "models.toml"
+    manifest.write_text('["my-model.v2"]\ntasks = ["var_misuse"]\ncommand = ["true"]\n')
+    monkeypatch.setenv("BENCH_MODELS", str(manifest))
+    assert list(from_environment(set())) == ["my-model.v2"]

@@ -22,12 +22,16 @@ import sys
 import tomllib
 from pathlib import Path
 
-from benchmark.models.spec import ModelSpec
+from benchmark.models.spec import NAME, ModelSpec
 
 ENV = "BENCH_MODELS"
 
 
 def _spec(name: str, table: object) -> ModelSpec:
+    if not NAME.fullmatch(name):
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise ValueError(f"[{shown!r}] is not a model name: use 1-64 of a-z, 0-9, '.', '_', '-', "
+                         "starting with a letter or digit")  # fmt: skip
     if not isinstance(table, dict):
         raise ValueError(f"[{name}] is not a table")
     tasks, command = table.get("tasks"), table.get("command")

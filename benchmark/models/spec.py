@@ -24,7 +24,9 @@ class ModelSpec:
 
 
 FINETUNE_MODES = ("full", "lora", "head")  # what ``--finetune`` may ask of a model that takes it
-NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # a unit's model name (``--name``)
+# A model's name, wherever it comes from (the registry, a manifest, `bench submit`, ``--name``):
+# it names folders and pages, so no markup, no paths.
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def tuned_name(weights: Path | str, finetune: str) -> str:

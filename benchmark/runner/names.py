@@ -7,8 +7,10 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from benchmark.models.spec import NAME
+
 # What a model may call itself (and what `bench submit` accepts as a name): no markup, no paths.
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+NAME_RE = NAME
 UNSAFE_TEXT = re.compile(r"[<>&\"'`\x00-\x1f\x7f]")  # markup and control characters
 
 
