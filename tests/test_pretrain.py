@@ -397,6 +397,10 @@ def test_an_output_that_cannot_be_written_is_one_line_before_training(tmp_path: 
         (["codebert", str(mine / "weights")], f"{mine} is a file, not a folder"),
         (["nosuch", str(tmp_path / "w")],
          "unknown model 'nosuch'; choose from: codebert (only codebert is pretrained)"),
+        (["codebert", str(tmp_path / "w"), "--seed", "-1"],
+         "Invalid value for '--seed': Input should be greater than or equal to 0"),
+        (["codebert", str(tmp_path / "w"), "--seed", str(2**70)],
+         "Invalid value for '--seed': Input should be less than or equal to 4294967295"),
     ]:  # fmt: skip
         proc = bench("models", "pretrain", *args, "--dataset", "ruby-stdlib", "--profile",
                      "smoke", "--steps", "1")  # fmt: skip

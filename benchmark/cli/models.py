@@ -12,10 +12,7 @@ from rich.table import Table
 
 from benchmark import console
 from benchmark.cli.app import models_app
-from benchmark.cli.common import (
-    check_choice,
-    fail,
-)
+from benchmark.cli.common import MAX_SEED, check_choice, fail
 from benchmark.datasets import DATASETS
 from benchmark.options import folder_problem
 from benchmark.profiles import PROFILES
@@ -71,7 +68,10 @@ def models_pretrain(
             "after masked-LM; the profile's if unset, 0 to skip.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the initialization, batches and masks.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the initialization, batches and masks.", min=0, max=MAX_SEED),
+    ] = 0,
     threads: Annotated[int, typer.Option(min=0, help="CPU threads; 0: torch's default.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the pretraining's summary as JSON on stdout.")
