@@ -73,8 +73,19 @@ def model(name: str, task: str, weights: Path | None) -> None:
 
 
 def weights_folder(weights: Path | None) -> None:
-    if weights is not None and not weights.is_dir():
+    """A folder whose path a model may repeat in its start event: the runners refuse markup,
+    control characters and text over 200 characters there, which would fail the unit only
+    once the model started, and blame the model."""
+    from benchmark.runner.names import UNSAFE_TEXT
+
+    if weights is None:
+        return
+    if not weights.is_dir():
         raise BadOption(f"--weights {weights} is not a folder")
+    path = str(weights.resolve())
+    if len(path) > 200 or UNSAFE_TEXT.search(path):
+        raise BadOption(f"--weights {path[:80]!r}: move the folder to a path of at most 200 "
+                        "characters without <>&\"'` or control characters")  # fmt: skip
 
 
 SUBSET_SHARE = 0.5  # of the training pool in a subset, where --subset-share is not given

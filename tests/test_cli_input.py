@@ -62,6 +62,17 @@ def test_a_slurm_value_that_is_not_one_is_one_line(flag: str, tmp_path: Path):
     assert not marker.exists() and not (tmp_path / "r" / ".sweeps").exists()
 
 
+@pytest.mark.parametrize("folder", ["bob's", "a&b", "x" * 201])
+def test_weights_at_a_path_a_start_event_may_not_carry_is_one_line(folder: str, tmp_path: Path):
+    """Refused before the model starts, not blamed on the model once it repeats the path."""
+    weights = tmp_path / folder
+    weights.mkdir()
+    argv = ["run", "--model", "hf", "--weights", str(weights), "--profile", "smoke",
+            "--results", str(tmp_path / "r")]  # fmt: skip
+    assert "move the folder to a path of at most 200 characters" in one_line_status_2(argv)
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("seeds", ["-1", "0"])
 def test_a_sweep_without_seeds_is_one_line(seeds: str, tmp_path: Path):
     argv = [*SWEEP, "--seeds", seeds, "--results", str(tmp_path / "r")]
