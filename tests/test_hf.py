@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import torch
 
+from benchmark.models.hf import families
 from benchmark.weights import weights_fingerprint
 from tests.test_code2vec import make_input as make_methods
 from tests.test_codebert import WORDS, bench, events, holdout_changes_nothing_else, make_input
@@ -373,3 +375,26 @@ def test_a_bench_models_pretrain_folder_loads_as_hf(tmp_path: Path, task: str) -
         said = {w for r in lines for w in r["tokens"]}
         assert said <= set(WORDS) | {"<unk>"}
         assert all(r["target_logprobs"] for r in train_lines)  # the docstrings are in-vocabulary
+
+
+def test_weights_without_a_tokenizer_or_of_another_architecture_are_one_line(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    """Both would train quietly from nothing: every code token unknown (AutoTokenizer makes a
+    tokenizer of a handful of tokens), or every weight random (transformers only warns)."""
+    no_tokenizer = tmp_path / "no-tokenizer"
+    shutil.copytree(checkpoints["roberta"], no_tokenizer)
+    for name in families.TOKENIZER_FILES:
+        (no_tokenizer / name).unlink(missing_ok=True)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(checkpoints["roberta"], mixed)
+    shutil.copy(checkpoints["gpt2"] / "model.safetensors", mixed / "model.safetensors")
+    cases = [(no_tokenizer, "have no tokenizer (none of tokenizer.json"),
+             (mixed, "are not in the checkpoint (another architecture?)")]
+    for weights, says in cases:
+        folder = input_folder(tmp_path / f"in-{weights.name}", "code_search", 1, weights, "full")
+        done = train(folder, tmp_path / f"out-{weights.name}")
+        assert done.returncode == 1, done.stderr[-2000:]
+        error = json.loads((tmp_path / f"out-{weights.name}" / "events.jsonl").read_text()
+                           .splitlines()[-1])  # fmt: skip
+        assert error["event"] == "error" and says in error["message"], error

@@ -54,6 +54,11 @@ def family_of(config: Any, asked: str = "auto") -> str:
     )
 
 
+# The files a Hugging Face tokenizer is read from (fast, BPE, WordPiece, SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model",
+                   "sentencepiece.bpe.model")  # fmt: skip
+
+
 def load(folder: Path, asked_family: str) -> Loaded:
     """The folder's backbone (the bare encoder; the whole seq2seq or causal language model, as
     generation needs its output layer) and tokenizer."""
@@ -74,13 +79,23 @@ def load(folder: Path, asked_family: str) -> Loaded:
         family = family_of(config, asked_family)
         auto = {"encoder": AutoModel, "seq2seq": AutoModelForSeq2SeqLM,
                 "causal": AutoModelForCausalLM}[family]  # fmt: skip
-        backbone = auto.from_pretrained(folder, local_files_only=True)
+        backbone, info = auto.from_pretrained(folder, local_files_only=True,
+                                              output_loading_info=True)  # fmt: skip
         vocabulary = folder / "subtokens.json"  # a `bench models pretrain` folder's
+        if not vocabulary.is_file() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+            # AutoTokenizer would make one of a handful of tokens, every code token unknown
+            raise InputError(f"weights {folder} have no tokenizer (none of "
+                             f"{', '.join(TOKENIZER_FILES)})")  # fmt: skip
         tokenizer = (SubtokenVocabulary(vocabulary) if vocabulary.is_file()
                      else AutoTokenizer.from_pretrained(folder, local_files_only=True))  # fmt: skip
     except (OSError, ValueError, KeyError) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"weights {folder} cannot be loaded: {line}") from None
+    missing, total = len(info.get("missing_keys", [])), len(backbone.state_dict())
+    if missing * 2 > total:  # transformers starts them from random numbers, with a warning
+        raise InputError(f"weights {folder}: {missing} of the {family} model's {total} weight "
+                         "tensors are not in the checkpoint (another architecture?), so it "
+                         "would train from random weights")  # fmt: skip
     return Loaded(family, backbone, tokenizer)
 
 
