@@ -127,6 +127,6 @@ def finetune_and_name(
         return None, unit_name
     if weights is None:
         raise BadOption(f"model {name!r} needs --weights, a Hugging Face folder")
-    finetune = finetune or "full"
+    finetune = "full" if finetune is None else finetune  # '' is a typo, not the default
     choice("finetune mode", finetune, FINETUNE_MODES)
     return finetune, unit_name or tuned_name(weights, finetune)

@@ -286,6 +286,11 @@ def test_finetune_is_refused_for_other_models_and_hf_needs_weights(tmp_path: Pat
     assert done.returncode != 0 and "takes no --finetune" in done.stderr
     done = bench("run", "--model", "hf", "--task", "code_search", "--results", str(tmp_path))
     assert done.returncode != 0 and "needs --weights" in done.stderr
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    done = bench("run", "--model", "hf", "--weights", str(weights), "--finetune", "",
+                 "--task", "code_search", "--results", str(tmp_path))  # fmt: skip
+    assert done.returncode == 2 and "unknown finetune mode ''" in done.stderr  # not 'full'
 
 
 @pytest.mark.slow
