@@ -132,6 +132,9 @@ def test_limits_from_the_environment():
     assert limits.resolved().pids == sandbox.Limits().pids
     with pytest.raises(UnitFailed, match=r"BENCH_DOCKER_MEMORY='lots' is not a size"):
         sandbox.Limits.from_env({"BENCH_DOCKER_MEMORY": "lots"})
+    for text in ("nan", "inf", "-1"):
+        with pytest.raises(UnitFailed, match=r"CPUS='.*' must be a finite number, not negative"):
+            sandbox.Limits.from_env({"BENCH_DOCKER_CPUS": text})
 
 
 def test_weights_are_mounted_read_only_at_their_path(client, image, tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -91,8 +92,9 @@ class Limits:
                     f"$BENCH_DOCKER_{name.upper()}={text!r} is not a "
                     f"{'number' if isinstance(default, float) else 'size such as 512m or 8g'}"
                 ) from None
-            if value < 0:
-                raise UnitFailed(f"$BENCH_DOCKER_{name.upper()} must not be negative")
+            if not math.isfinite(value) or value < 0:  # float() takes nan and inf
+                raise UnitFailed(f"$BENCH_DOCKER_{name.upper()}={text!r} must be a finite "
+                                 "number, not negative")  # fmt: skip
             values[name] = value
         return cls(**values)
 
