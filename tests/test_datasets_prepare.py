@@ -343,6 +343,8 @@ def test_an_answer_that_is_not_http_is_one_line(cache, answer: bytes, says: str)
 def test_a_url_with_a_space_is_one_line(cache):
     err = one_line_error(invoke("datasets", "prepare", "great", "--url", "http://127.0.0.1:9/a b"))
     assert "not a URL this can download" in err and "InvalidURL" in err
+    err = one_line_error(invoke("datasets", "prepare", "great", "--url", ""))
+    assert err == "error: --url is empty; leave it out to download from the card's URL"
 
 
 def test_a_download_that_is_not_the_archive_says_how_to_fetch_it_again(server, cache,

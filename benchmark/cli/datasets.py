@@ -121,6 +121,8 @@ def prepare(
     """Download (resuming, checking sha256) or read an official dataset into the cache."""
     from benchmark import official
 
+    if url is not None and not url.strip():  # not the card's URL without a word
+        raise fail("--url is empty; leave it out to download from the card's URL")
     try:
         out = official.prepare(name, source, url)
     except (KeyError, OSError, ValueError, official.DownloadError) as e:
