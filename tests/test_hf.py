@@ -403,3 +403,13 @@ def test_weights_without_a_tokenizer_or_of_another_architecture_are_one_line(
         error = json.loads((tmp_path / f"out-{weights.name}" / "events.jsonl").read_text()
                            .splitlines()[-1])  # fmt: skip
         assert error["event"] == "error" and says in error["message"], error
+
+
+@pytest.mark.parametrize("family", ["t5", "gpt2"])
+def test_codebert_names_the_architecture_it_cannot_load(checkpoints: dict[str, Path],
+                                                        family: str) -> None:  # fmt: skip
+    from benchmark.models.codebert.weights import load_pretrained
+    from benchmark.trainer import InputError
+
+    with pytest.raises(InputError, match="codebert loads RoBERTa-style encoders"):
+        load_pretrained(checkpoints[family], 0.1)

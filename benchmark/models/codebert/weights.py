@@ -34,8 +34,9 @@ def load_pretrained(folder: Path, dropout: float) -> tuple[Encoder, Tokenizer]:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"weights {folder} cannot be loaded: {line}") from None
     cfg = hf.config
-    if cfg.model_type not in ("roberta", "xlm-roberta") or cfg.hidden_act != "gelu":
-        raise InputError(f"weights {folder}: a {cfg.model_type} model with {cfg.hidden_act}; "
+    act = getattr(cfg, "hidden_act", None)  # T5's and GPT-2's configs have none
+    if cfg.model_type not in ("roberta", "xlm-roberta") or act != "gelu":
+        raise InputError(f"weights {folder}: a {cfg.model_type} model with {act}; "
                          "codebert loads RoBERTa-style encoders (gelu)")  # fmt: skip
     sizes = {"vocab": cfg.vocab_size, "hidden": cfg.hidden_size, "layers": cfg.num_hidden_layers,
              "heads": cfg.num_attention_heads, "ff": cfg.intermediate_size,
