@@ -258,8 +258,13 @@ def fingerprint(source: Path) -> str:
         with shards.progress() as bar:
             task = bar.add_task(f"hashing {source.name}", total=None)
             for p in _files(source):
+                try:  # an error on read() carries no file name: name the file here
+                    digest = sha256_of(p)
+                except OSError as e:
+                    raise FormatError(f"{sources.shown(str(p))}: cannot read "
+                                      f"({_one_line(e)})") from None  # fmt: skip
                 h.update(p.relative_to(source).as_posix().encode("utf-8", "surrogateescape"))
-                h.update(b"\0" + bytes.fromhex(sha256_of(p)))
+                h.update(b"\0" + bytes.fromhex(digest))
                 bar.advance(task)
         return h.hexdigest()
     except OSError as e:

@@ -525,3 +525,14 @@ def test_an_empty_bench_cache_is_the_default_not_the_current_folder(tmp_path, mo
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("BENCH_CACHE", "")
     assert cache_root() == tmp_path / ".cache" / "bench"
+
+
+def test_a_source_file_that_fails_on_read_is_named(cache, tmp_path):
+    """An error raised by read() carries no file name; the line names the file anyway."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.jsonl").write_text("x\n")
+    (source / "b.jsonl").symlink_to("/proc/self/clear_refs")  # opens, then read() fails
+    err = one_line_error(invoke("datasets", "prepare", "codesearchnet-ruby", "--source",
+                                str(source)))  # fmt: skip
+    assert f"{source / 'b.jsonl'}: cannot read" in err
