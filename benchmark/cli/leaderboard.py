@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,9 @@ from benchmark import console
 from benchmark.cli.app import leaderboard_app
 from benchmark.cli.common import check_choice, check_existing, fail
 from benchmark.metrics.schema import RUN_METRICS
+
+if TYPE_CHECKING:  # standings is imported when a command runs, not at start-up
+    from benchmark.standings import Collection
 
 ResultsOpt = Annotated[
     list[Path] | None,
@@ -43,15 +46,16 @@ def _nothing_to_write(rows: list[dict], folders: list[Path], what: str) -> None:
         raise fail(f"no complete runs under {where}: no {what} written", code=1)
 
 
-def _leaderboard(results: list[Path] | None) -> tuple[list[dict], list[str]]:
-    """The ranked rows, with every left-out unit reported on stderr (a line each)."""
+def _leaderboard(folders: list[Path]) -> tuple[list[dict], Collection]:
+    """The ranked rows and what was found, with every left-out unit reported on stderr (a line
+    each)."""
     from benchmark.standings import leaderboard
 
-    rows, found = leaderboard(_folders(results))
+    rows, found = leaderboard(folders)
     for warning in found.warnings:
         console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True)  # fmt: skip
-    return rows, found.warnings
+    return rows, found
 
 
 @leaderboard_app.command("show")
@@ -65,9 +69,10 @@ def leaderboard_show(
     from benchmark.exports import fmt, rates_of, with_interval
     from benchmark.standings import RANKING, board_key, floor_text, gain_text
 
-    rows, warnings = _leaderboard(results)
+    rows, found = _leaderboard(_folders(results))
     if as_json:
-        print(json.dumps({"ranking": RANKING, "rows": rows, "warnings": warnings}, indent=2))
+        print(json.dumps({"ranking": RANKING, "rows": rows, "warnings": found.warnings},
+                         indent=2))  # fmt: skip
         return
     if not rows:
         console.err.print("no complete runs under " + ", ".join(map(str, results or ["results"])))
@@ -108,9 +113,10 @@ def leaderboard_export(
     check_choice("format", format, FORMATS)
     if out.is_dir():
         raise fail(f"--out {out} is a folder; name the file to write")
-    rows, warnings = _leaderboard(results)
-    _nothing_to_write(rows, _folders(results), "export")
-    text = export(rows, warnings, format)
+    folders = _folders(results)
+    rows, found = _leaderboard(folders)
+    _nothing_to_write(rows, folders, "export")
+    text = export(rows, found.warnings, format)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:  # written whole, then renamed: a failed write leaves the last export as it was
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,17 +139,13 @@ def leaderboard_publish(
     The site is built beside OUT and swapped in; OUT must be new, empty, or a site published
     before (which it replaces), so nothing publish did not write is ever deleted."""
     from benchmark.site import SiteError, check_replaceable, publish
-    from benchmark.standings import leaderboard
 
     try:
         check_replaceable(out.resolve())  # before the results are read, which takes a while
     except SiteError as e:
         raise fail(str(e)) from None
     folders = _folders(results)
-    rows, found = leaderboard(folders)
-    for warning in found.warnings:
-        console.err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
-                          soft_wrap=True)  # fmt: skip
+    rows, found = _leaderboard(folders)
     _nothing_to_write(rows, folders, "site")
     try:
         pages = publish(rows, found, out)
