@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmark.runner import UnitFailed
-from benchmark.runner.names import check_events
+from benchmark.runner.names import check_events, missing_event
 
 if TYPE_CHECKING:
     import docker
@@ -512,9 +512,8 @@ def run(
     bad = scan_output(output_dir, limits)
     if bad:
         raise ContainerFailed(bad, "size")
-    for kind in ("start", "done"):
-        if not any(e["event"] == kind for e in events):
-            raise ContainerFailed(f"the model exited without writing its '{kind}' event", "events")
+    if why := missing_event(events):
+        raise ContainerFailed(why, "events")
     return events, digest
 
 

@@ -47,3 +47,12 @@ def check_events(events: Sequence[dict]) -> str | None:
                                        and params >= 0):  # fmt: skip
             return f"the model's start event has parameters={params!r}, not a count"
     return None
+
+
+def missing_event(events: Sequence[dict]) -> str | None:
+    """Why a model that exited has not run as the protocol says, where its ``start`` or
+    ``done`` event is missing (both runners ask this), or None."""
+    for kind in ("start", "done"):
+        if not any(e["event"] == kind for e in events):
+            return f"the model exited without writing its '{kind}' event"
+    return None

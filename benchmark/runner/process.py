@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmark.runner import UnitFailed
-from benchmark.runner.names import check_events
+from benchmark.runner.names import check_events, missing_event
 
 POLL_S = 0.5
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent exits
@@ -142,9 +142,8 @@ def run(
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         raise UnitFailed(f"the model {how}: {_last_line(log_path)}")
-    for kind in ("start", "done"):
-        if not any(e["event"] == kind for e in events):
-            raise UnitFailed(f"the model exited without writing its '{kind}' event")
+    if why := missing_event(events):
+        raise UnitFailed(why)
     return events
 
 
