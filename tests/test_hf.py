@@ -394,8 +394,14 @@ def test_weights_without_a_tokenizer_or_of_another_architecture_are_one_line(
     mixed = tmp_path / "mixed"
     shutil.copytree(checkpoints["roberta"], mixed)
     shutil.copy(checkpoints["gpt2"] / "model.safetensors", mixed / "model.safetensors")
+    mistyped = tmp_path / "mistyped"  # huggingface_hub's message runs over two lines
+    shutil.copytree(checkpoints["roberta"], mistyped)
+    config = json.loads((mistyped / "config.json").read_text())
+    (mistyped / "config.json").write_text(json.dumps({**config, "hidden_size": "abc"}))
     cases = [(no_tokenizer, "have no tokenizer (none of tokenizer.json"),
-             (mixed, "are not in the checkpoint (another architecture?)")]
+             (mixed, "are not in the checkpoint (another architecture?)"),
+             (mistyped, " cannot be loaded: Validation error for field 'hidden_size': "
+                        "TypeError: Field 'hidden_size' expected int, got str (value: 'abc')")]
     for weights, says in cases:
         folder = input_folder(tmp_path / f"in-{weights.name}", "code_search", 1, weights, "full")
         done = train(folder, tmp_path / f"out-{weights.name}")
@@ -403,6 +409,8 @@ def test_weights_without_a_tokenizer_or_of_another_architecture_are_one_line(
         error = json.loads((tmp_path / f"out-{weights.name}" / "events.jsonl").read_text()
                            .splitlines()[-1])  # fmt: skip
         assert error["event"] == "error" and says in error["message"], error
+        assert error["message"].startswith(f"weights {weights}") and "\n" not in error["message"]
+        assert error["message"].count(str(weights)) == 1, error  # not said twice
 
 
 @pytest.mark.parametrize("family", ["t5", "gpt2"])

@@ -88,9 +88,14 @@ def load(folder: Path, asked_family: str) -> Loaded:
                              f"{', '.join(TOKENIZER_FILES)})")  # fmt: skip
         tokenizer = (SubtokenVocabulary(vocabulary) if vocabulary.is_file()
                      else AutoTokenizer.from_pretrained(folder, local_files_only=True))  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"weights {folder} cannot be loaded: {line}") from None
+    except InputError:
+        raise
+    except Exception as exc:  # whatever transformers raises on a folder it cannot read
+        # some messages run over lines: huggingface_hub's config validation names the field on
+        # the first and the wrong value on the next
+        said = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        raise InputError(f"weights {folder} cannot be loaded: {said or type(exc).__name__}"
+                         ) from None
     missing, total = len(info.get("missing_keys", [])), len(backbone.state_dict())
     if missing * 2 > total:  # transformers starts them from random numbers, with a warning
         raise InputError(f"weights {folder}: {missing} of the {family} model's {total} weight "
