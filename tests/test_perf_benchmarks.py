@@ -64,3 +64,69 @@ def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "invalid choice: 'code2vec'" in done.stderr.strip().splitlines()[-1]
+
+
+def test_seed_noise_says_whether_the_difference_of_means_is_inside_its_interval(
+    tmp_path: Path,
+) -> None:
+    """Welch's two standard errors on hand-checked numbers: b's mean 0.1 above a's, whose
+    interval is 2 * sqrt(0.01 / 3 + 0.01 / 3) = 0.1633 wide each side."""
+    base = {"task": "var_misuse", "model": "ggnn", "dataset": "d", "profile": "cpu",
+            "noise": {"kind": "label", "rate": 0.25}}  # fmt: skip
+    for side, accs in (("a", (0.4, 0.5, 0.6)), ("b", (0.5, 0.6, 0.7))):
+        for seed, acc in enumerate(accs):
+            unit = tmp_path / side / f"seed{seed}"
+            unit.mkdir(parents=True)
+            metrics = {**base, "seed": seed, "test": {"acc": acc}, "memorization_rate": 0.3}
+            (unit / "metrics.json").write_text(json.dumps(metrics))
+    out = run_json("seed_noise.py", "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"))
+    assert out["seeds"] == {"a": [0, 1, 2], "b": [0, 1, 2]}
+    rows = {r["figure"]: r for r in out["rows"]}
+    assert set(rows) == {"test.acc", "memorization_rate"}  # figures none of the runs has: left out
+    acc = rows["test.acc"]
+    assert acc["difference"] == pytest.approx(0.1) and acc["sd_a"] == pytest.approx(0.1)
+    assert acc["interval"] == pytest.approx([0.1 - 0.16330, 0.1 + 0.16330], abs=1e-5)
+    assert acc["within_seed_noise"] and rows["memorization_rate"]["within_seed_noise"]
+    # Another experiment on one side is refused, in one line.
+    other = json.loads((tmp_path / "b" / "seed0" / "metrics.json").read_text())
+    (tmp_path / "b" / "seed0" / "metrics.json").write_text(json.dumps({**other, "model": "rnn"}))
+    done = subprocess.run([sys.executable, str(PERF / "seed_noise.py"), "--a", str(tmp_path / "a"),
+                           "--b", str(tmp_path / "b")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "the runs differ in model: not the same experiment"
+    ]
+
+
+@pytest.mark.slow
+def test_the_gpu_session_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> None:
+    """tests/perf/gpu_session.sh is what a session with a GPU runs once, in minutes it cannot get
+    back: its dry run here takes every step at the smoke profile and checks what comes back.
+    Both sides are the CPU then, so CPU runs of a seed must score the same to the bit."""
+    import os
+
+    env = {**os.environ, "DRY": "1", "BUDGET": "400", "OUT": str(tmp_path), "MODELS": "ggnn",
+           "PYTHON": sys.executable}  # fmt: skip
+    done = subprocess.run(["bash", str(PERF / "gpu_session.sh"), "run"], env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "hardware.txt", "paper.json", "default.json", "seed-noise.txt", "cpu-profile.json",
+        "session.log"}  # fmt: skip
+    log = (tmp_path / "session.log").read_text()
+    assert "skipped" not in log and "== done at" in log, log
+    for name in ("paper.json", "cpu-profile.json"):
+        rows = json.loads((tmp_path / name).read_text())["rows"]
+        assert [r["model"] for r in rows] == ["ggnn"] and rows[0]["samples_per_s"] > 0
+    runs = json.loads((tmp_path / "default.json").read_text())
+    assert sorted((r["side"], r["seed"]) for r in runs) == [
+        (side, seed) for side in ("cpu", "gpu") for seed in (0, 1, 2)
+    ]
+    for r in runs:
+        assert r["exit"] == 0 and r["wall_s"] >= 0 and r["metrics"]["seed"] == r["seed"], r
+    by = {(r["side"], r["seed"]): r["metrics"] for r in runs}
+    for seed in (0, 1, 2):
+        assert by[("cpu", seed)]["test"] == by[("gpu", seed)]["test"]
+    said = (tmp_path / "seed-noise.txt").read_text().splitlines()
+    assert said[0] == "a: seeds [0, 1, 2]   b: seeds [0, 1, 2]"
+    assert len(said) > 5 and all(" b - a +0.0000 " in line and line.endswith(
+        "within seed noise") for line in said[1:]), said  # fmt: skip
