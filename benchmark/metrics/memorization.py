@@ -107,13 +107,16 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
     Gini and AUROC share one average rank of the finite losses per epoch: Gini is
     2 sum(rank * loss) / (n sum(loss)) - (n + 1) / n (tied losses give the same sum under any
     ranking of the ties), and AUROC is the Mann-Whitney statistic, which equals the
-    trapezoidal area under the ROC curve.
+    trapezoidal area under the ROC curve. Gini is computed as the same quotient put over one
+    denominator, sum((2 rank - n - 1) * loss) / (n sum(loss)): the weights are whole or half
+    numbers, so equal losses cancel exactly and the figure is 0, not the -2.2e-16 that
+    subtracting (n + 1) / n left, which the checks then refused as outside [0, 1].
     """
     loss = pl.col("loss")
     rank = pl.col("__rank")
     n = rank.count().cast(pl.Float64)
-    gini = (2.0 * exact_sum(rank * loss) / (n * exact_sum(loss.filter(rank.is_not_null())))
-            - (n + 1) / n)  # fmt: skip
+    gini = (exact_sum((2.0 * rank - n - 1.0) * loss)
+            / (n * exact_sum(loss.filter(rank.is_not_null()))))  # fmt: skip
     noisy = pl.col("noisy")
     positives = rank.filter(noisy).count().cast(pl.Float64)
     negatives = n - positives
