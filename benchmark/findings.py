@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from benchmark.metrics.sweep import difference_interval, mean_interval, run_folders
+from benchmark.numbers import finite
 
 # One reference model per task: the study's (GGNN for variable misuse, code2vec for method
 # naming, a CodeBERT-style model for both Ruby tasks).
@@ -126,8 +127,7 @@ def sweep_command(case: dict[str, Any], units: list[Unit]) -> str:
 
 
 def _last(unit: Unit, get: Callable[[dict], Any]) -> float | None:
-    value = get(unit.metrics["per_epoch"][-1])
-    return None if value is None else float(value)
+    return finite(get(unit.metrics["per_epoch"][-1]))
 
 
 def _values(units: list[Unit], get: Callable[[Unit], float | None]) -> list[float]:

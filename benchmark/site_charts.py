@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmark.metrics.sweep import mean_interval
+from benchmark.numbers import finite
 from benchmark.standings import RunRecord, board_key
 
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -237,8 +238,8 @@ def train_given(runs: Sequence[RunRecord]) -> dict[tuple, dict[str, dict[float, 
         lambda: defaultdict(lambda: defaultdict(list))
     )
     for r in runs:
-        value = (r.metrics.get("train") or {}).get(r.metric)
-        if isinstance(value, int | float) and math.isfinite(value):
+        value = finite((r.metrics.get("train") or {}).get(r.metric))
+        if value is not None:
             u = r.unit
             out[(u.task, u.dataset, u.noise_kind, r.profile)][u.model][u.noise_rate].append(
                 float(value)
@@ -275,9 +276,9 @@ def epoch_chart(title: str, runs: Sequence[RunRecord], names: Sequence[str]) -> 
     metric = runs[0].metric if runs else "score"
     for r in runs:
         for e in r.metrics.get("per_epoch") or []:
-            v = (e.get("test") or {}).get(metric)
-            if isinstance(v, int | float) and math.isfinite(v) and isinstance(e.get("epoch"), int):
-                by_rate[r.unit.noise_rate][e["epoch"]].append(float(v))
+            v = finite((e.get("test") or {}).get(metric))
+            if v is not None and isinstance(e.get("epoch"), int):
+                by_rate[r.unit.noise_rate][e["epoch"]].append(v)
     series = [Series(f"noise {rate:g}", _interval_points({float(k): v for k, v in ep.items()}))
               for rate, ep in sorted(by_rate.items())]  # fmt: skip
     return line_chart(title, "epoch", f"test {metric}", [s for s in series if s.points],

@@ -13,7 +13,6 @@ conflict, reported and left out, since neither can be preferred.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from benchmark.metrics.sweep import (
     mean_interval,
     normalized_area,
 )
+from benchmark.numbers import finite
 from benchmark.results import REQUIRED, Unit, dataset_fingerprint, unsegment, verify
 
 RANKING = (
@@ -64,7 +64,7 @@ class RunRecord:
 
     @property
     def test_score(self) -> float | None:
-        return _number(self.metrics.get("test", {}).get(self.metric))
+        return finite(self.metrics.get("test", {}).get(self.metric))
 
     @property
     def key(self) -> str:
@@ -80,12 +80,6 @@ class Collection:
 
     runs: list[RunRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _candidates(root: Path) -> list[Path]:
@@ -128,7 +122,7 @@ def check(root: Path, folder: Path) -> RunRecord | str:
         metrics = json.loads((folder / "metrics.json").read_text())
         run = json.loads((folder / "run.json").read_text())
         in_metrics, in_run = unit_from_metrics(metrics), unit_from_run(run)
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, OverflowError) as e:
         return f"{folder}: unreadable run.json or metrics.json ({type(e).__name__}: {e}); not shown"
     for source, other in (("metrics.json", in_metrics), ("run.json", in_run)):
         if other != unit:
@@ -239,7 +233,7 @@ def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
             **{m.key: _mean(m.of(r.metrics) for r in (noisy if m.noisy_only else members))
                for m in RUN_METRICS},
             "parameters": params[-1] if params else None,
-            "train_seconds": _mean(_number(r.run.get("seconds")) for r in members),
+            "train_seconds": _mean(finite(r.run.get("seconds")) for r in members),
             "hardware": sorted({hardware_label(r.run) for r in members}),
             "seeds": len({r.unit.seed for r in members}),
             "runs": sorted(r.key for r in members),

@@ -51,6 +51,8 @@ def test_an_intact_unit_verifies_and_any_change_is_named(tmp_path: Path) -> None
         (lambda m: m["test"].update(acc=7.5), "test.acc = 7.5 is outside [0, 1]"),
         (lambda m: m["test"].update(acc=float("nan")), "outside [0, 1]"),
         (lambda m: m["test"].update(acc="0.9"), "outside [0, 1]"),
+        # JSON integers have no bound; float() and math.isfinite raise on this one
+        (lambda m: m["test"].update(acc=10**400), "test.acc = 1000000"),
         (lambda m: m.update(memorization_rate=-0.1), "memorization_rate = -0.1"),
         (lambda m: m.pop("test"), "lacks test"),
         (lambda m: m.update(task="poetry"), "no metrics for task 'poetry'"),
@@ -89,6 +91,30 @@ def test_leaderboard_leaves_out_a_tampered_unit_and_one_of_an_older_dataset(
     assert any("made from an older version of dataset python-stdlib" in w
                for w in found.warnings)  # fmt: skip
     assert any("c/noise-label-0/seed-0: metrics.json was changed" in w for w in found.warnings)
+
+
+@pytest.mark.parametrize(
+    ("file", "change"),
+    [
+        ("metrics.json", lambda m: m["noise"].update(rate=10**400)),
+        ("metrics.json", lambda m: m.update(seed=float("inf"))),
+        ("run.json", lambda r: r["config"].update(noise_rate=10**400)),
+    ],
+)
+def test_a_unit_naming_itself_with_a_number_too_long_for_a_float_is_left_out(
+    tmp_path: Path, file: str, change
+) -> None:
+    """It was an OverflowError traceback in every reader of the folder (found by probing)."""
+    config = {"task": "var_misuse", "dataset": "python-stdlib", "model": "m",
+              "noise_kind": "label", "noise_rate": 0.0, "seed": 0}  # fmt: skip
+    good = fake_unit(tmp_path, unit("a"), {"config": {**config, "model": "a"}})
+    bad = fake_unit(tmp_path, unit("m"), {"config": config})
+    content = json.loads((bad / file).read_text())
+    change(content)
+    (bad / file).write_text(json.dumps(content))
+    found = collect([tmp_path])
+    assert [r.folder for r in found.runs] == [good]
+    assert [w for w in found.warnings if "OverflowError" in w and "m/noise-label-0/seed-0" in w]
 
 
 def test_quarantine_moves_everything_aside_and_says_why(tmp_path: Path) -> None:

@@ -4,11 +4,11 @@ no model can reach (a test accuracy of 7.5), however the file came to hold it.""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from benchmark import metrics as task_metrics
 from benchmark.metrics.summary import SUBSETS
+from benchmark.numbers import finite
 
 # Metrics that are not shares in [0, 1].
 SCALES: dict[str, tuple[float, float]] = {"bleu": (0.0, 100.0)}
@@ -22,8 +22,8 @@ def _in(value: Any, low: float, high: float) -> bool:
     """None (no rows to average) or a finite number in [low, high]."""
     if value is None:
         return True
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value) and low <= value <= high)  # fmt: skip
+    number = finite(value)
+    return number is not None and low <= number <= high
 
 
 def _scores(entry: dict[str, Any], names: tuple[str, ...], where: str) -> list[str]:

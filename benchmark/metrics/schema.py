@@ -9,10 +9,11 @@ only, where the metric means nothing at noise 0).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from benchmark.numbers import finite
 
 # Version of metrics.json's layout; written into every metrics.json as ``schema``.
 SCHEMA_VERSION = 1
@@ -35,9 +36,7 @@ class RunMetric:
             v = self.value(metrics)
         except (KeyError, TypeError, AttributeError, ValueError, ZeroDivisionError):
             return None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            return None
-        return float(v)
+        return finite(v)
 
 
 RUN_METRICS: list[RunMetric] = []

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from benchmark.numbers import finite
 from benchmark.protocol import LABELLED, ProtocolError, epoch_file, epoch_files, present
 
 MAX_LINE_BYTES = 1 << 16  # a code_search line holds up to 1000 scores
@@ -26,12 +27,8 @@ Check = Callable[[Row, str, Any], Row]  # (line, where, the sample's extra) -> c
 
 def number(v: object, lo: float = 0.0, hi: float = 1.0) -> bool:
     """A finite int or float (not a bool) in [lo, hi]."""
-    return (
-        isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and math.isfinite(v)
-        and lo <= v <= hi
-    )
+    number = finite(v)
+    return number is not None and lo <= number <= hi
 
 
 def integer(v: object) -> bool:
