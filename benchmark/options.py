@@ -105,9 +105,15 @@ def subset(index: int | None, share: float | None) -> float:
 
 
 def noise_rate(rate: float) -> float:
+    """The rate a unit is made and named with. Its folder keeps 6 significant digits
+    (``noise-label-0.25``), so a rate with more would be served another rate's unit, and -0.0
+    would name a folder ``noise-label--0`` that no reader takes for a unit."""
     if not 0.0 <= rate <= 1.0:
-        raise BadOption(f"noise rate {rate:g} is outside [0, 1]")
-    return rate
+        raise BadOption(f"noise rate {rate!r} is outside [0, 1]")
+    if float(f"{rate:g}") != rate:
+        raise BadOption(f"noise rate {rate!r} has more than the 6 significant digits a unit's "
+                        f"folder keeps; give {rate:g}")  # fmt: skip
+    return rate + 0.0  # -0.0 is 0.0
 
 
 def finetune_and_name(

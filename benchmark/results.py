@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -56,6 +57,20 @@ class Unit:
         if self.subset is None:
             return root.joinpath(*names, noise, f"seed-{self.seed}")
         return root.joinpath(SUBSETS, *names, noise, f"seed-{self.seed}", f"subset-{self.subset}")
+
+
+# Unit.path's noise folder: the rate as ``:g`` writes it, whose exponent has a '-' of its own
+# (noise-label-5e-05), after a kind that may hold '-' too (noise-repair-markers-0.25)
+NOISE_FOLDER = re.compile(r"noise-(?P<kind>.+?)-(?P<rate>\d+(?:\.\d+)?(?:e[-+]\d+)?)")
+
+
+def noise_of(part: str) -> tuple[str, float]:
+    """The noise kind and rate a unit's folder name (``Unit.path``) gives; ValueError if it
+    gives none."""
+    found = NOISE_FOLDER.fullmatch(part)
+    if found is None:
+        raise ValueError(f"{part!r} is not noise-KIND-RATE")
+    return unsegment(found["kind"]), float(found["rate"])
 
 
 def segment(name: str) -> str:

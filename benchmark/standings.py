@@ -28,7 +28,7 @@ from benchmark.metrics.sweep import (
     normalized_area,
 )
 from benchmark.numbers import finite
-from benchmark.results import REQUIRED, Unit, dataset_fingerprint, unsegment, verify
+from benchmark.results import REQUIRED, Unit, dataset_fingerprint, noise_of, unsegment, verify
 
 RANKING = (
     "Within each board (one task, dataset, noise kind and profile), models are ranked by "
@@ -89,9 +89,9 @@ def _candidates(root: Path) -> list[Path]:
 
 def _unit_from_path(root: Path, folder: Path) -> Unit:
     task, dataset, model, noise, seed = folder.relative_to(root).parts
-    kind, _, rate = noise.removeprefix("noise-").rpartition("-")
-    return Unit(unsegment(task), unsegment(dataset), unsegment(model), unsegment(kind),
-                float(rate), int(seed.removeprefix("seed-")))  # fmt: skip
+    kind, rate = noise_of(noise)
+    return Unit(unsegment(task), unsegment(dataset), unsegment(model), kind, rate,
+                int(seed.removeprefix("seed-")))  # fmt: skip
 
 
 def unit_from_metrics(m: dict[str, Any]) -> Unit:

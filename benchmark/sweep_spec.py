@@ -179,7 +179,7 @@ def make_spec(
             rate = float(text)
         except ValueError:
             raise BadOption(f"noise rate {text!r} is not a number") from None
-        options.noise_rate(rate)
+        rate = options.noise_rate(rate)
         if rate not in rates:
             rates.append(rate)
     if not rates:

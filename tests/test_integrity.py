@@ -5,18 +5,23 @@ aside (never deleted) and run again by `bench run` and `bench sweep`."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from benchmark import options
 from benchmark import sweep as sw
 from benchmark.executors.local import LocalExecutor
 from benchmark.metrics.checks import problems
 from benchmark.results import Unit, quarantine, release, staging, verify
-from benchmark.standings import collect
+from benchmark.standings import _unit_from_path, collect
+from benchmark.tasks import TASKS
 from native.sources import python_stdlib
 from tests.units import fake_unit, metrics_of, seal
 
@@ -194,3 +199,30 @@ def test_a_unit_is_not_reused_after_its_dir_corpus_changed(tmp_path: Path) -> No
     assert changed.returncode == 0, changed.stderr[-2000:]
     assert "made from another version of dataset" in changed.stderr
     assert len(list((tmp_path / "r" / ".quarantine").iterdir())) == 2  # the unit, its reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(sorted({k for spec in TASKS.values() for k in spec.noise_kinds})),
+    rate=st.floats(0.0, 1.0),
+)
+def test_every_rate_bench_takes_names_a_folder_read_back_as_that_unit(kind: str, rate: float):
+    """The folder keeps a rate as ``:g`` writes it: 5e-05 was read back as kind 'label-5e' at
+    rate 5, and more than 6 significant digits shared another rate's folder and its figures;
+    -0.0 named 'noise-label--0'. bench refuses the second and makes the last 0.0."""
+    try:
+        rate = options.noise_rate(rate)
+    except options.BadOption as e:
+        assert "has more than the 6 significant digits" in str(e) and f"{rate:g}" in str(e)
+        return
+    made = Unit("var_misuse", "python-stdlib", "m", kind, rate, 3)
+    root = Path("/results")
+    assert _unit_from_path(root, made.path(root)) == made
+    assert math.copysign(1.0, made.noise_rate) == 1.0
+
+
+def test_noise_rates_outside_the_range_are_named_as_given() -> None:
+    for rate in (1.0000001, -0.5, float("nan")):
+        with pytest.raises(options.BadOption, match=f"noise rate {rate!r} is outside"):
+            options.noise_rate(rate)
+    assert str(options.noise_rate(-0.0)) == "0.0"

@@ -104,7 +104,7 @@ def run(
                 raise options.BadOption(str(e)) from None
         dataset = options.unit(task, dataset, profile, device, runner, noise_kind)
         options.model(model, task, weights)
-        options.noise_rate(noise)
+        noise = options.noise_rate(noise)
         share = options.subset(subset, subset_share)
         options.weights_folder(weights)
         finetune, name = options.finetune_and_name(model, weights, finetune, name)
