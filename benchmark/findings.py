@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from benchmark.metrics.sweep import difference_interval, mean_interval, run_folders
+from benchmark.metrics.checks import scale
+from benchmark.metrics.sweep import (
+    SHARE,
+    Bounds,
+    difference_interval,
+    mean_interval,
+    run_folders,
+)
 from benchmark.numbers import finite
 
 # One reference model per task: the study's (GGNN for variable misuse, code2vec for method
@@ -182,19 +189,28 @@ def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
     }
     if task in OUTPUTS:
         getters["distinct_test_outputs"] = lambda u: distinct_outputs(u, OUTPUTS[task])
+    # the range each figure lies in, which its interval over seeds is clipped to: the task
+    # metrics' own, the rest shares
+    within = {name: SHARE for name in getters} | {
+        "train_given_last": scale(fit_metric), "test_fit_last": scale(fit_metric),
+        "test_last": scale(primary), "test_selected": scale(primary)}  # fmt: skip
     rates = sorted(by_rate)
     table = {
-        rate: {name: mean_interval(_values(by_rate[rate], get)) for name, get in getters.items()}
+        rate: {name: mean_interval(_values(by_rate[rate], get), within[name])
+               for name, get in getters.items()}
         | {"seeds": len(by_rate[rate])}
         for rate in rates
-    }
+    }  # fmt: skip
     low, high = rates[0], rates[-1]
     drop = difference_interval(
-        _values(by_rate[low], getters["test_last"]), _values(by_rate[high], getters["test_last"])
+        _values(by_rate[low], getters["test_last"]),
+        _values(by_rate[high], getters["test_last"]),
+        scale(primary),
     )
     fit = difference_interval(
         _values(by_rate[high], getters["train_given_last"]),
         _values(by_rate[high], getters["test_fit_last"]),
+        scale(fit_metric),
     )
     return {
         "task": task,
@@ -212,15 +228,16 @@ def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
     }
 
 
-def _band(ax: Any, units: list[Unit], get: Callable[[dict], Any], color: str, label: str) -> None:
-    """Mean over seeds per epoch with its 95% interval as a band."""
+def _band(ax: Any, units: list[Unit], get: Callable[[dict], Any], within: Bounds, color: str,
+          label: str) -> None:  # fmt: skip
+    """Mean over seeds per epoch with its 95% interval (clipped to ``within``) as a band."""
     rows = [[get(e) for e in u.metrics["per_epoch"]] for u in units]
     width = min(len(r) for r in rows)
     values = np.array(
         [[np.nan if v is None else float(v) for v in r[:width]] for r in rows], dtype=np.float64
     )
     epochs = np.arange(1, width + 1)
-    stats_ = [mean_interval(list(col[np.isfinite(col)])) for col in values.T]
+    stats_ = [mean_interval(list(col[np.isfinite(col)]), within) for col in values.T]
     mean = np.array([np.nan if s["mean"] is None else s["mean"] for s in stats_])
     low = np.array(
         [m if s["ci_low"] is None else s["ci_low"] for s, m in zip(stats_, mean, strict=True)]
@@ -239,20 +256,20 @@ def figure(case: dict[str, Any], units: list[Unit], path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     metric, fm = case["metric"], case["fit_metric"]
-    panels: list[tuple[str, Callable[[dict], Any]]] = [
-        (f"train {fm}, given labels", lambda e: e["train"][fm]),
-        (f"test {metric}", lambda e: e["test"][metric]),
-        ("Gini of the training loss", lambda e: e.get("gini_train_loss")),
+    panels: list[tuple[str, Callable[[dict], Any], Bounds]] = [
+        (f"train {fm}, given labels", lambda e: e["train"][fm], scale(fm)),
+        (f"test {metric}", lambda e: e["test"][metric], scale(metric)),
+        ("Gini of the training loss", lambda e: e.get("gini_train_loss"), SHARE),
         ("average predicted score (test)", lambda e: (e.get("avg_predicted_score") or {}).get(
-            "test")),
+            "test"), SHARE),
     ]  # fmt: skip
     fig = Figure(figsize=(14, 3.4), layout="constrained")
     axes = fig.subplots(1, len(panels))
     for i, rate in enumerate(case["rates"]):
         members = [u for u in units if u.rate == rate]
-        for ax, (_, get) in zip(axes, panels, strict=True):
-            _band(ax, members, get, COLORS[i % len(COLORS)], f"noise {rate:g}")
-    for ax, (title, _) in zip(axes, panels, strict=True):
+        for ax, (_, get, within) in zip(axes, panels, strict=True):
+            _band(ax, members, get, within, COLORS[i % len(COLORS)], f"noise {rate:g}")
+    for ax, (title, _, _) in zip(axes, panels, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmark.findings import Unit, fmt, fmt_diff, provenance
 from benchmark.metrics import counterfactual
-from benchmark.metrics.sweep import difference_interval, mean_interval
+from benchmark.metrics.sweep import SHARE, SIGNED, difference_interval, mean_interval
 from benchmark.results import SUBSETS, is_complete, verify
 
 
@@ -99,15 +99,15 @@ def _tables(rows: list[dict[str, Any]], rates: list[float]) -> list[str]:
         at = _by_rate(rows, rate)
         clean = [r["memorization"]["clean"]["mean"] for r in at]
         noisy = [r["memorization"]["noisy"]["mean"] for r in at]
-        diff = difference_interval(noisy, clean)
+        diff = difference_interval(noisy, clean, SIGNED)
 
         def figure(name: str, key: str, at: list[dict[str, Any]] = at) -> dict[str, Any]:
             return mean_interval([r[name][key]["value"] for r in at if r[name][key]["value"]
-                                  is not None])  # fmt: skip
+                                  is not None], SHARE)  # fmt: skip
 
         lines.append(
-            f"| {rate:g} | {len(at)} | {fmt(mean_interval(clean))} | "
-            f"{fmt(mean_interval(noisy))} | {fmt_diff(diff)} | "
+            f"| {rate:g} | {len(at)} | {fmt(mean_interval(clean, SIGNED))} | "
+            f"{fmt(mean_interval(noisy, SIGNED))} | {fmt_diff(diff)} | "
             f"{fmt(figure('lira', 'auroc'))} | {fmt(figure('lira', 'tpr_at_1pct_fpr'))} | "
             f"{fmt(figure('loss_attack', 'auroc'))} | "
             f"{fmt(figure('loss_attack', 'tpr_at_1pct_fpr'))} |"
@@ -128,7 +128,8 @@ def _tables(rows: list[dict[str, Any]], rates: list[float]) -> list[str]:
         best: tuple[float, str] | None = None
         for name in counterfactual.PROXIES:
             rho = mean_interval([r["proxies"][name]["value"] for r in at
-                                 if r["proxies"][name]["value"] is not None])  # fmt: skip
+                                 if r["proxies"][name]["value"] is not None],
+                                SIGNED)  # fmt: skip
             cells_.append(fmt(rho, 2))
             if rho["mean"] is not None and (best is None or abs(rho["mean"]) > best[0]):
                 best = (abs(rho["mean"]), name)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchmark.metrics.checks import scale
 from benchmark.metrics.sweep import mean_interval
 from benchmark.numbers import finite
 from benchmark.standings import RunRecord, board_key
@@ -222,10 +223,10 @@ def scatter(title: str, rows: Sequence[dict[str, Any]], names: Sequence[str]) ->
     return "".join(out)
 
 
-def _interval_points(by_rate: dict[float, list[float]]) -> list[tuple]:
+def _interval_points(by_rate: dict[float, list[float]], metric: str) -> list[tuple]:
     pts = []
     for rate, values in sorted(by_rate.items()):
-        s = mean_interval(values)
+        s = mean_interval(values, scale(metric))
         if s["mean"] is not None:
             pts.append((rate, float(s["mean"]), s["ci_low"], s["ci_high"]))
     return pts
@@ -260,7 +261,7 @@ def board_figures(members: Sequence[dict[str, Any]], train: dict[str, dict[float
     parts = [line_chart(f"Test {metric} by {kind} noise", f"{kind} noise rate", f"test {metric}",
                         test, names=names, small=small, context=where)]  # fmt: skip
     if not small:
-        fitted = [Series(m, _interval_points(by_rate)) for m, by_rate in train.items()]
+        fitted = [Series(m, _interval_points(by_rate, metric)) for m, by_rate in train.items()]
         fitted = [s for s in fitted if s.points]
         if fitted:
             parts.append(line_chart(f"Train {metric} on the given labels",
@@ -279,7 +280,8 @@ def epoch_chart(title: str, runs: Sequence[RunRecord], names: Sequence[str]) -> 
             v = finite((e.get("test") or {}).get(metric))
             if v is not None and isinstance(e.get("epoch"), int):
                 by_rate[r.unit.noise_rate][e["epoch"]].append(v)
-    series = [Series(f"noise {rate:g}", _interval_points({float(k): v for k, v in ep.items()}))
+    series = [Series(f"noise {rate:g}",
+                     _interval_points({float(k): v for k, v in ep.items()}, metric))
               for rate, ep in sorted(by_rate.items())]  # fmt: skip
     return line_chart(title, "epoch", f"test {metric}", [s for s in series if s.points],
                       names=names)  # fmt: skip

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.metrics.checks import scale
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import (
     FLOOR_KIND,
@@ -180,10 +181,6 @@ def collect(roots: Iterable[Path]) -> Collection:
     return out
 
 
-def _interval(values: Sequence[float | None]) -> dict[str, Any]:
-    return mean_interval([v for v in values if v is not None])
-
-
 def _mean(values: Iterable[float | None]) -> float | None:
     xs = [v for v in values if v is not None]
     return sum(xs) / len(xs) if xs else None
@@ -215,7 +212,9 @@ def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
         for r in members:
             by_rate[r.unit.noise_rate].append(r)
         rates = sorted(by_rate)
-        scores = {rate: _interval([r.test_score for r in by_rate[rate]]) for rate in rates}
+        within = scale(members[0].metric)
+        scores = {rate: mean_interval([r.test_score for r in by_rate[rate]], within)
+                  for rate in rates}  # fmt: skip
         curve = [(rate, s["mean"]) for rate, s in scores.items() if s["mean"] is not None]
         noisy = [r for r in members if r.unit.noise_rate > 0]
         counts = (r.run.get("hardware", {}).get("parameters") for r in members)
@@ -224,7 +223,7 @@ def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
         floor = floors.get((task, dataset, profile, model), [])
         versus: dict[str, Any] = {"floor": None, "gain": None, "learns": None}
         if floor and 0.0 in by_rate:
-            versus = floor_and_gain([r.test_score for r in by_rate[0.0]], floor)
+            versus = floor_and_gain([r.test_score for r in by_rate[0.0]], floor, within)
         rows.append({
             "task": task, "dataset": dataset, "noise_kind": kind, "profile": profile,
             "model": model, "metric": members[0].metric,

@@ -99,7 +99,7 @@ def test_a_case_without_two_rates_is_one_line(tmp_path) -> None:
     (["--cases", "var_misuse:code2vec"], "model 'code2vec' does not do task 'var_misuse'"),
     (["--cases", "var_misuse:ggnn:nosuchds"], "unknown dataset 'nosuchds'"),
     (["--noise", "0,abc"], "noise rate 'abc' is not a number"),
-    (["--noise", "0,5"], "noise rate 5 is outside [0, 1]"),
+    (["--noise", "0,5"], "noise rate 5.0 is outside [0, 1]"),
     (["--profile", "huge"], "unknown profile 'huge'"),
 ])  # fmt: skip
 def test_no_sweep_checks_its_options_too(tmp_path, args: list[str], says: str) -> None:

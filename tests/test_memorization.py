@@ -210,8 +210,10 @@ def test_robustness_by_hand(tmp_path: Path) -> None:
     assert other["points"][0]["ci_low"] is None
     assert [p["mean"] for p in m["points"]] == pytest.approx([0.7, 0.5, 0.2])
     assert [p["drop"] for p in m["points"]] == pytest.approx([0.0, 0.2, 0.5])
-    # t(0.975, 1) = 12.7062; sd of (0.8, 0.6) = sqrt(0.02); half = 12.7062 * 0.1
-    assert m["points"][0]["ci_low"] == pytest.approx(0.7 - 1.270620, abs=1e-5)
+    # t(0.975, 1) = 12.7062; sd of (0.8, 0.6) = sqrt(0.02); half = 12.7062 * 0.1, and the
+    # interval is clipped to the [0, 1] an accuracy lies in
+    assert mean_interval([0.8, 0.6])["ci_low"] == pytest.approx(0.7 - 1.270620, abs=1e-5)
+    assert (m["points"][0]["ci_low"], m["points"][0]["ci_high"]) == (0.0, 1.0)
     assert m["points"][2]["ci_high"] == pytest.approx(0.2)
     # trapezoids: 0.5 * (0.7 + 0.5) / 2 + 0.5 * (0.5 + 0.2) / 2 = 0.475 over a span of 1
     assert m["area"] == pytest.approx(0.475)
@@ -248,3 +250,18 @@ def test_gini_of_equal_losses_is_zero_to_the_bit() -> None:
                               "correct_given": [True] * n, "loss": [value] * n})  # fmt: skip
         gini = memorization.per_epoch_frame(train)["gini_train_loss"][0]
         assert gini == 0.0 and math.copysign(1, gini) == 1, (n, value, gini)
+
+
+def test_intervals_over_seeds_stay_inside_the_range_of_their_metric() -> None:
+    """Three seeds at 0.525, 0.525 and 0 gave an accuracy interval of [-0.403, 1.103] on the
+    leaderboard and the site (found by probing); BLEU's range is its own."""
+    from benchmark.metrics.sweep import SHARE, difference_interval
+
+    free = mean_interval([0.525, 0.525, 0.0])
+    assert (free["ci_low"], free["ci_high"]) == pytest.approx((-0.40296, 1.10296), abs=1e-5)
+    held = mean_interval([0.525, 0.525, 0.0], SHARE)
+    assert held["mean"] == free["mean"] and (held["ci_low"], held["ci_high"]) == (0.0, 1.0)
+    assert mean_interval([5.0, 95.0], (0.0, 100.0))["ci_high"] == 100.0
+    assert mean_interval([0.5, 0.52], SHARE)["ci_low"] == pytest.approx(0.51 - 0.127062, abs=1e-5)
+    gap = difference_interval([1.0, 0.0], [0.0, 0.0], SHARE)  # at most 1 - 0 apart
+    assert gap["diff"] == 0.5 and (gap["low"], gap["high"]) == (-1.0, 1.0)

@@ -12,6 +12,11 @@ from benchmark.numbers import finite
 
 # Metrics that are not shares in [0, 1].
 SCALES: dict[str, tuple[float, float]] = {"bleu": (0.0, 100.0)}
+
+
+def scale(metric: str) -> tuple[float, float]:
+    """The range a task metric's scores lie in: BLEU in points, the others shares."""
+    return SCALES.get(metric, (0.0, 1.0))
 # Run-level figures that are shares or probabilities, at the top level and in every epoch.
 SHARES = ("memorization_rate", "memorization_rate_last", "noise_detection_auroc",
           "mean_p_given", "output_critical_sample_ratio", "gini_train_loss")  # fmt: skip
@@ -34,7 +39,7 @@ def _scores(entry: dict[str, Any], names: tuple[str, ...], where: str) -> list[s
             out.append(f"{where}{subset} is not an object")
             continue
         for name in names:
-            low, high = SCALES.get(name, (0.0, 1.0))
+            low, high = scale(name)
             if not _in(values.get(name), low, high):
                 out.append(f"{where}{subset}.{name} = {values.get(name)!r} is outside "
                            f"[{low:g}, {high:g}]")  # fmt: skip

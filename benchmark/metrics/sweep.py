@@ -3,7 +3,9 @@
 A sweep's units are independent folders, so this reads only their metrics.json files (never
 the per-sample tables) and can be called on any set of folders, complete sweeps or not. Units
 are grouped by (task, dataset, model, noise kind); within a group, the seeds at each noise rate
-give a mean with a 95% Student-t interval. The area under the mean score-vs-rate curve,
+give a mean with a 95% Student-t interval, clipped to the range the metric's scores lie in
+(over two or three seeds, an accuracy's interval can run from -0.4 to 1.1, which says no more
+than [0, 1] and reads as a fault). The area under the mean score-vs-rate curve,
 divided by the span of rates, is the robustness: the mean test score over the noise range, so
 that sweeps over the same rates compare directly.
 """
@@ -19,7 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.metrics.checks import scale
+
 CONFIDENCE = 0.95
+Bounds = tuple[float, float]
+SHARE: Bounds = (0.0, 1.0)  # accuracies, rates, AUROCs, probabilities
+SIGNED: Bounds = (-1.0, 1.0)  # Spearman's rho; counterfactual memorization (a share minus a share)
 
 
 def run_folders(path: Path) -> list[Path]:
@@ -29,9 +36,11 @@ def run_folders(path: Path) -> list[Path]:
     return sorted(p.parent for p in path.rglob("metrics.json"))
 
 
-def mean_interval(values: Sequence[float]) -> dict[str, float | int | None]:
-    """Mean and 95% Student-t interval over seeds; the interval is None for a single seed,
-    where it is undefined (not zero-width)."""
+def mean_interval(
+    values: Sequence[float], within: Bounds | None = None
+) -> dict[str, float | int | None]:
+    """Mean and 95% Student-t interval over seeds, clipped to ``within``, the range the values
+    can take; the interval is None for a single seed, where it is undefined (not zero-width)."""
     from scipy import stats  # a second to import: only where an interval is computed
 
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
@@ -42,12 +51,20 @@ def mean_interval(values: Sequence[float]) -> dict[str, float | int | None]:
     if n < 2:
         return {"n": n, "mean": mean, "ci_low": None, "ci_high": None}
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return {"n": n, "mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+    low, high = _clip(mean - half, mean + half, within)
+    return {"n": n, "mean": mean, "ci_low": low, "ci_high": high}
 
 
-def difference_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float | None]:
-    """mean(a) - mean(b) with a 95% Welch interval over the seeds; no interval with fewer than
-    two seeds a side (it would be a guess, not a measurement)."""
+def _clip(low: float, high: float, within: Bounds | None) -> tuple[float, float]:
+    return (low, high) if within is None else (max(low, within[0]), min(high, within[1]))
+
+
+def difference_interval(
+    a: Sequence[float], b: Sequence[float], within: Bounds | None = None
+) -> dict[str, float | None]:
+    """mean(a) - mean(b) with a 95% Welch interval over the seeds, clipped to what a
+    difference of two values ``within`` can be; no interval with fewer than two seeds a side
+    (it would be a guess, not a measurement)."""
     from scipy import stats
 
     x = np.asarray([v for v in a if v is not None and math.isfinite(v)], dtype=np.float64)
@@ -63,7 +80,9 @@ def difference_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, flo
         return {"diff": diff, "low": diff, "high": diff}
     df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se)
-    return {"diff": diff, "low": diff - half, "high": diff + half}
+    span = None if within is None else (within[0] - within[1], within[1] - within[0])
+    low, high = _clip(diff - half, diff + half, span)
+    return {"diff": diff, "low": low, "high": high}
 
 
 # The control: the same model trained on labels that all belong to other samples (label noise
@@ -71,18 +90,20 @@ def difference_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, flo
 FLOOR_KIND, FLOOR_RATE = "label", 1.0
 
 
-def floor_and_gain(clean: Sequence[float], floor: Sequence[float]) -> dict[str, Any]:
+def floor_and_gain(
+    clean: Sequence[float], floor: Sequence[float], within: Bounds | None = None
+) -> dict[str, Any]:
     """The floor (mean and interval over its seeds), the clean score's gain above it (Welch
     interval), and whether the model learns from the code: True when the gain's interval lies
     above 0, False when it includes 0 (or the gain is not positive), None when unmeasured."""
-    gain = difference_interval(clean, floor)
+    gain = difference_interval(clean, floor, within)
     if gain["diff"] is None:
         learns = None
     elif gain["low"] is None:
         learns = None if gain["diff"] > 0 else False
     else:
         learns = gain["low"] > 0
-    return {"floor": mean_interval(list(floor)), "gain": gain, "learns": learns}
+    return {"floor": mean_interval(list(floor), within), "gain": gain, "learns": learns}
 
 
 def normalized_area(rates: Sequence[float], scores: Sequence[float]) -> float | None:
@@ -131,12 +152,14 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
     for key in sorted(groups):
         by_rate = groups[key]
         rates = sorted(by_rate)
+        within = scale(metric_of[key])
         points = []
         for rate in rates:
             seeds = by_rate[rate]
             points.append(
-                {"rate": rate, **mean_interval(list(seeds.values())), "seeds": sorted(seeds)}
-            )
+                {"rate": rate, **mean_interval(list(seeds.values()), within),
+                 "seeds": sorted(seeds)}
+            )  # fmt: skip
         base = points[0]["mean"]
         for p in points:
             p["drop"] = None if base is None or p["mean"] is None else base - p["mean"]
@@ -145,7 +168,8 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
         task, dataset, model, kind = key
         control = groups.get((task, dataset, model, FLOOR_KIND), {}).get(FLOOR_RATE)
         clean = list(by_rate[rates[0]].values())
-        versus = (floor_and_gain(clean, list(control.values())) if control and rates[0] == 0.0
+        versus = (floor_and_gain(clean, list(control.values()), within)
+                  if control and rates[0] == 0.0
                   else {"floor": None, "gain": None, "learns": None})  # fmt: skip
         out.append(
             {
@@ -156,7 +180,7 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
                 "metric": metric_of[key],
                 "points": points,
                 "area": normalized_area(rates, [p["mean"] for p in points]),
-                "area_seeds": mean_interval([a for a in per_seed if a is not None]),
+                "area_seeds": mean_interval([a for a in per_seed if a is not None], within),
                 **versus,
             }
         )
