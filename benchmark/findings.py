@@ -385,7 +385,7 @@ def write_page(
         "training score against the given labels is pure memorization. A model whose gain "
         "above the floor has an interval that includes 0 is not learning from the code. "
         "Statements use the last epoch; intervals are 95% Student-t over seeds (Welch's for "
-        "differences).",
+        "differences), clipped to the range the figure lies in.",
         "",
         "| task | model | dataset | test at lowest rate | test at noise 1.0 (the floor) | "
         "gain above the floor [95%] | train (given labels) at noise 1.0 | "
