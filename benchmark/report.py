@@ -25,7 +25,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,8 +39,9 @@ from sklearn.metrics import roc_curve
 from benchmark import console
 from benchmark.compare import POLARS_ERRORS, READ_ERRORS, first_line, sample_schema
 from benchmark.metrics import attacks, counterfactual, membership, memorization
+from benchmark.metrics.checks import scale
 from benchmark.metrics.schema import RUN_METRICS
-from benchmark.metrics.sweep import robustness, run_folders
+from benchmark.metrics.sweep import SHARE, robustness, run_folders
 from benchmark.protocol import HOLDOUT
 from benchmark.results import verify
 from benchmark.standings import gain_text
@@ -60,10 +61,18 @@ SAMPLE_COLUMNS = ("sample_id", "split", "epoch", "noisy", "loss", "correct_given
 
 @dataclass(frozen=True)
 class Run:
-    """One result folder and its metrics."""
+    """One result folder and its metrics; ``tagged`` where the report holds runs of several
+    experiments, so that its name says which."""
 
     folder: Path
     metrics: dict[str, Any]
+    tagged: bool = False
+
+    @property
+    def experiment(self) -> tuple[str, str, str]:
+        """What its scores can be set beside: the same task, dataset and kind of noise."""
+        m = self.metrics
+        return str(m["task"]), str(m["dataset"]), str(m["noise"].get("kind", "label"))
 
     @property
     def rate(self) -> float:
@@ -73,7 +82,8 @@ class Run:
     def name(self) -> str:
         m = self.metrics
         kind = m.get("noise", {}).get("kind", "label")
-        return f"{m['model']}-{kind}-{self.rate:g}-seed{m.get('seed', 0)}"
+        name = f"{m['model']}-{kind}-{self.rate:g}-seed{m.get('seed', 0)}"
+        return f"{m['task']}-{m['dataset']}-{name}" if self.tagged else name
 
     @property
     def primary(self) -> str:
@@ -211,7 +221,7 @@ def _rate_colors(rates: list[float]) -> dict[float, Any]:
     return {r: cmap(i / max(len(rates) - 1, 1)) for i, r in enumerate(rates)}
 
 
-def fig_curves(runs: list[Run], out: Path) -> Figure_:
+def fig_curves(runs: list[Run], out: Path, tag: str = "") -> Figure_:
     """Train (given labels), test and memorization rate per epoch, one line per model and
     noise rate (mean over seeds): the memorization signature is train rising while test and
     the noisy subset part ways."""
@@ -259,14 +269,27 @@ def fig_curves(runs: list[Run], out: Path) -> Figure_:
             )
     primary = runs[0].primary
     titles = (f"train {primary} (given labels)", f"test {primary}", "memorization rate")
-    for ax, title in zip(axes, titles, strict=True):
+    for ax, title, within in zip(axes, titles, (scale(primary), scale(primary), SHARE),
+                                 strict=True):  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(-0.02, 1.02)
+        _limits(ax, within)
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, loc="best")
-    return _save(fig, out, "curves", "Train and test score and memorization rate per epoch.")
+    return _save(fig, out, f"curves{tag}", f"Train and test score and memorization rate per "
+                 f"epoch{_for(runs[0]) if tag else ''}.")  # fmt: skip
+
+
+def _limits(ax: Any, within: tuple[float, float]) -> None:
+    """The y axis over the figure's whole range, with a margin of 2%."""
+    margin = 0.02 * (within[1] - within[0])
+    ax.set_ylim(within[0] - margin, within[1] + margin)
+
+
+def _for(run: Run) -> str:
+    task, dataset, kind = run.experiment
+    return f" ({task} on {dataset}, {kind} noise)"
 
 
 Detailed = TypeVar("Detailed", Run, Cell)
@@ -409,7 +432,7 @@ def fig_predicted_scores(run: Run, out: Path) -> Figure_ | None:
     )  # fmt: skip
 
 
-def fig_robustness(summary: list[dict[str, Any]], out: Path) -> Figure_:
+def fig_robustness(summary: list[dict[str, Any]], out: Path, tag: str = "") -> Figure_:
     """Test score against noise rate, mean over seeds with 95% intervals, per model."""
     fig = Figure(figsize=(5.2, 4.0))
     ax = fig.subplots()
@@ -425,10 +448,12 @@ def fig_robustness(summary: list[dict[str, Any]], out: Path) -> Figure_:
     metric = summary[0]["metric"] if summary else "score"
     ax.set_xlabel("noise rate")
     ax.set_ylabel(f"test {metric}")
-    ax.set_ylim(-0.02, 1.02)
+    _limits(ax, scale(metric))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, out, "robustness", "Test score against noise rate (mean, 95% interval).")
+    where = f" ({summary[0]['task']} on {summary[0]['dataset']})" if tag and summary else ""
+    return _save(fig, out, f"robustness{tag}",
+                 f"Test score against noise rate (mean, 95% interval){where}.")  # fmt: skip
 
 
 def _fmt(value: Any) -> str:
@@ -875,14 +900,13 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
     return out / "report.html", out / "report.md"
 
 
-def _write(path: Path, loaded: list[Run], out: Path) -> None:
-    """The report of the runs ``loaded`` from ``path``, written into ``out``."""
-    runs = [r for r in loaded if r.metrics.get("subset") is None]
-    units = [r for r in loaded if r.metrics.get("subset") is not None]
+def _experiment(runs: list[Run], units: list[Run], out: Path, tag: str = "") -> list[Block]:
+    """The sections of one experiment's runs and subset units; ``tag`` tells its figures from
+    another experiment's."""
     blocks: list[Block] = []
     if runs:
         summary = robustness([r.folder for r in runs])
-        figures = [fig_curves(runs, out)]
+        figures = [fig_curves(runs, out, tag)]
         for run in _detailed(runs):
             with _reading(run.folder):
                 samples = _samples(run)
@@ -895,12 +919,41 @@ def _write(path: Path, loaded: list[Run], out: Path) -> None:
                 ]
                 scores = fig_predicted_scores(run, out)
             figures += [scores] if scores else []
-        figures.append(fig_robustness(summary, out))
-        (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
+        figures.append(fig_robustness(summary, out, tag))
         blocks += [("h", 2, "Runs"), ("table", *_run_rows(runs)),
                    ("h", 2, "Robustness"), ("table", *_robustness_rows(summary)),
                    ("h", 2, "Figures"), *(("figure", f) for f in figures)]  # fmt: skip
-    blocks += _membership(runs, units, out)
+    return blocks + _membership(runs, units, out)
+
+
+def _deeper(blocks: list[Block]) -> list[Block]:
+    """The blocks with every heading one level down, under an experiment's own heading."""
+    return [("h", b[1] + 1, *b[2:]) if b[0] == "h" else b for b in blocks]
+
+
+def _write(path: Path, loaded: list[Run], out: Path) -> None:
+    """The report of the runs ``loaded`` from ``path``, written into ``out``: one section per
+    experiment (task, dataset, noise kind) where they are of several, since scores of other
+    tasks or test sets cannot share a curve."""
+    runs = [r for r in loaded if r.metrics.get("subset") is None]
+    units = [r for r in loaded if r.metrics.get("subset") is not None]
+    if runs:
+        summary = robustness([r.folder for r in runs])
+        (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
+    experiments: dict[tuple[str, str, str], list[Run]] = {}
+    for r in loaded:
+        experiments.setdefault(r.experiment, []).append(r)
+    if len(experiments) == 1:
+        blocks = _experiment(runs, units, out)
+    else:
+        blocks = []
+        for i, (key, members) in enumerate(sorted(experiments.items())):
+            tagged = [replace(r, tagged=True) for r in members]
+            blocks += [("h", 2, f"{key[0]} on {key[1]}, {key[2]} noise"),
+                       *_deeper(_experiment([r for r in tagged if r.metrics.get("subset") is None],
+                                            [r for r in tagged if r.metrics.get("subset")
+                                             is not None], out, f"-{i + 1}"))]  # fmt: skip
+        runs = [replace(r, tagged=True) for r in runs]  # for the title below
 
     where = path.name or path
     if units:

@@ -168,6 +168,35 @@ def test_report_on_a_set_of_runs(run_folder: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "left out: they do not verify" in result.output
 
 
+@pytest.mark.slow
+def test_runs_of_several_tasks_get_a_section_each(run_folder: Path, tmp_path: Path) -> None:
+    """A results folder of two tasks was drawn as one curve per (model, rate): a method_name
+    score and a var_misuse score averaged, under the first run's metric (found by probing).
+    Units moved aside (.quarantine, .replaced) were counted again beside their reruns."""
+    root = tmp_path / "results"
+    shutil.copytree(run_folder, root / run_folder.relative_to(run_folder.parents[4]))
+    proc = bench("run", "--model", "baseline", "--task", "method_name", "--noise", "0.5",
+                 "--profile", "smoke", "--results", str(root))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    shutil.copytree(run_folder, root / ".quarantine" / "ggnn-moved-aside")
+    write_report(root, tmp_path / "report")
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert markdown.startswith("# Memorization report: 2 runs under results\n")
+    headings = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings == ["## method_name on jdk, label noise",
+                        "## var_misuse on python-stdlib, label noise"]  # fmt: skip
+    method = section(markdown, "## method_name on jdk, label noise")
+    assert "### Runs" in method and "method_name-jdk-baseline-label-0.5-seed0" in method
+    assert "var_misuse-python-stdlib-ggnn" not in method
+    ggnn = "var_misuse-python-stdlib-ggnn-label-0.5-seed0"
+    stems = figure_stems(tmp_path / "report")
+    assert {"curves-1", "curves-2", "robustness-1", "robustness-2", f"loss-{ggnn}",
+            f"membership-roc-{ggnn}"} <= stems and "curves" not in stems  # fmt: skip
+    summary = json.loads((tmp_path / "report" / "robustness.json").read_text())["robustness"]
+    assert sorted((g["task"], g["metric"], [p["n"] for p in g["points"]]) for g in summary) == [
+        ("method_name", "f1", [1]), ("var_misuse", "acc", [1])]  # fmt: skip
+
+
 def test_a_noise_0_run_has_no_memorization_curve_and_no_warning(
     run_folder: Path, tmp_path: Path
 ) -> None:

@@ -30,10 +30,13 @@ SIGNED: Bounds = (-1.0, 1.0)  # Spearman's rho; counterfactual memorization (a s
 
 
 def run_folders(path: Path) -> list[Path]:
-    """The run folders at or under `path`: those that hold a metrics.json."""
+    """The run folders at or under `path`: those that hold a metrics.json, outside the hidden
+    folders where the harness keeps units moved aside (.quarantine, .replaced, .failed) and
+    units being made (.tmp), which would otherwise be counted again beside their reruns."""
     if (path / "metrics.json").is_file():
         return [path]
-    return sorted(p.parent for p in path.rglob("metrics.json"))
+    found = (p.relative_to(path) for p in path.rglob("metrics.json"))
+    return sorted(path / p.parent for p in found if not any(s.startswith(".") for s in p.parts))
 
 
 def mean_interval(
