@@ -44,19 +44,26 @@ def esc(value: Any) -> str:
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """About ``n`` round tick values from at or below ``lo`` to at or above ``hi``."""
+    """About ``n`` round tick values from at or below ``lo`` to at or above ``hi``. Each is
+    a whole multiple of the step: adding a step of 1e-17 to 0.525 left it 0.525, and the
+    loop of ten equal scores' axis filled the memory (found by probing)."""
     if hi <= lo:
         hi = lo + 1.0
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.floor(lo / step + 1e-9) * step  # the ticks enclose [lo, hi]
-    last = math.ceil(hi / step - 1e-9) * step
-    out, v = [], first
-    while v <= last + 1e-9 * step:
-        out.append(round(v, 10))
-        v += step
-    return out
+    first = math.floor(lo / step + 1e-9)  # the ticks enclose [lo, hi]
+    last = math.ceil(hi / step - 1e-9)
+    return [round(i * step, 10) for i in range(first, last + 1)]
+
+
+def _pad(lo: float, hi: float, share: float) -> float:
+    """The margin around values from ``lo`` to ``hi``: ``share`` of their span, or where they
+    are one value (to rounding: ten equal scores have a standard deviation of 1e-16) a
+    tenth of it."""
+    if hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi)):
+        return (hi - lo) * share
+    return max(abs(hi) * 0.1, 0.05)
 
 
 def _fmt_tick(v: float) -> str:
@@ -144,7 +151,7 @@ def line_chart(title: str, xlabel: str, ylabel: str, series: Sequence[Series],
         return (f'<figure class="chart"><figcaption>{esc(title)}: nothing to draw</figcaption>'
                 "</figure>")  # fmt: skip
     ylo, yhi = min(values), max(values)
-    pad = (yhi - ylo) * 0.08 or max(abs(yhi) * 0.1, 0.05)
+    pad = _pad(ylo, yhi, 0.08)
     yticks = _ticks(ylo - pad, yhi + pad)
     x0, x1 = (xvals[0], xvals[-1]) if xvals[-1] > xvals[0] else (xvals[0] - 0.5, xvals[0] + 0.5)
     plot = Plot(x0, x1, yticks[0], yticks[-1])
@@ -206,7 +213,7 @@ def scatter(title: str, rows: Sequence[dict[str, Any]], names: Sequence[str]) ->
         return (f'<figure class="chart"><figcaption>{esc(title)}: no model has both a noisy '
                 "run and a clean one</figcaption></figure>")  # fmt: skip
     ys = [y for _, _, y in pts]
-    pad = (max(ys) - min(ys)) * 0.1 or max(abs(max(ys)) * 0.1, 0.05)
+    pad = _pad(min(ys), max(ys), 0.1)
     yticks = _ticks(min(ys) - pad, max(ys) + pad)
     plot = Plot(0.0, 1.0, yticks[0], yticks[-1])
     px, py = plot.px, plot.py

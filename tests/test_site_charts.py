@@ -74,6 +74,21 @@ def test_ticks_are_round_and_cover_the_range() -> None:
     assert "<title>t</title>" in svg and 'role="img"' in svg
 
 
+def test_a_chart_of_equal_scores_ends() -> None:
+    """Ten seeds at 0.525 have a mean interval about 1e-16 wide: its axis took steps of 1e-17,
+    which left 0.525 where it was, and bench leaderboard publish grew until the kernel killed
+    it (found by probing)."""
+    from benchmark.metrics.sweep import mean_interval
+
+    band = mean_interval([0.525] * 10)
+    assert 0 < band["ci_high"] - band["ci_low"] < 1e-15 or band["ci_low"] == band["ci_high"]
+    svg = line_chart("t", "x", "y", [Series("a", [(0.0, band["mean"], band["ci_low"],
+                                                   band["ci_high"])])])  # fmt: skip
+    assert svg.count('class="line"') == 1
+    ticks = _ticks(0.525 - 1e-17, 0.525 + 1e-17)
+    assert 2 <= len(ticks) <= 12 and ticks[0] <= 0.525 <= ticks[-1]
+
+
 def charts_of(b: Browser) -> list[dict]:
     """Each chart of the page: its title, and the models of its lines, bands and points."""
     return b.eval("""[...document.querySelectorAll('svg.chart')].map(s => ({
