@@ -158,6 +158,26 @@ def verify(folder: Path) -> str | None:
     return f"metrics.json: {found[0]}" if found else None
 
 
+# The folders the harness keeps beside the units in a results folder, and what each holds.
+KEPT = {
+    ".tmp": "units being made",
+    ".locks": "the locks of units being made",
+    ".quarantine": "units moved aside",
+    ".failed": "the logs of failed attempts",
+    ".sweeps": "the state of sweeps",
+    ".replaced": "the results of replaced images",
+}
+
+
+def kept_folder_problem(root: Path) -> str | None:
+    """A file where the harness keeps one of its folders (KEPT), which every run would fail
+    to make, or None."""
+    for name, what in KEPT.items():
+        if (root / name).exists() and not (root / name).is_dir():
+            return f"{root / name} is a file, not the folder where bench keeps {what}; move it away"
+    return None
+
+
 def quarantine(folder: Path, root: Path, reason: str) -> Path:
     """Move a unit that cannot be trusted out of the results, keeping every byte of it, with
     the reason beside it; return where it went."""

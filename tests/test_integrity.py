@@ -19,7 +19,7 @@ from benchmark import options
 from benchmark import sweep as sw
 from benchmark.executors.local import LocalExecutor
 from benchmark.metrics.checks import problems
-from benchmark.results import Unit, quarantine, release, staging, verify
+from benchmark.results import KEPT, Unit, quarantine, release, staging, verify
 from benchmark.standings import _unit_from_path, collect
 from benchmark.tasks import TASKS
 from native.sources import python_stdlib
@@ -226,3 +226,19 @@ def test_noise_rates_outside_the_range_are_named_as_given() -> None:
         with pytest.raises(options.BadOption, match=f"noise rate {rate!r} is outside"):
             options.noise_rate(rate)
     assert str(options.noise_rate(-0.0)) == "0.0"
+
+
+@pytest.mark.parametrize("name", sorted(KEPT))
+def test_a_file_where_bench_keeps_a_folder_is_one_line_before_any_work(
+    tmp_path: Path, name: str
+) -> None:
+    """Each was a FileExistsError traceback once the unit was built (found by probing)."""
+    (tmp_path / name).write_text("the user's")
+    for command in (["run", "--model", "baseline"], ["sweep", "--models", "baseline"]):
+        done = bench(*command, "--noise", "0", "--profile", "smoke", "--results", str(tmp_path))
+        assert done.returncode == 2 and done.stderr.splitlines() == [
+            f"error: --results {tmp_path}: {tmp_path / name} is a file, not the folder where "
+            f"bench keeps {KEPT[name]}; move it away"
+        ], done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert (tmp_path / name).read_text() == "the user's"

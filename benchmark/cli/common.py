@@ -13,6 +13,7 @@ from rich.table import Table
 from benchmark import console
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.options import folder_problem
+from benchmark.results import kept_folder_problem
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator, which every model seeds, takes no more
 
@@ -55,6 +56,8 @@ def check_results(results: Path) -> None:
     read-only place, is one line now rather than a traceback once the dataset is built."""
     if why := folder_problem(results):
         raise fail(f"--results {results} {why}")
+    if why := kept_folder_problem(results):
+        raise fail(f"--results {results}: {why}")
 
 
 def check_existing(results: Path) -> None:
