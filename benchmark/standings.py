@@ -119,6 +119,8 @@ def check(root: Path, folder: Path) -> RunRecord | str:
         unit = _unit_from_path(root, folder)
     except ValueError as e:
         return f"{folder}: path does not name a unit ({e}); not shown"
+    if unit.path(root) != folder:  # noise-label-0.0 or %72nn beside the unit bench made
+        return f"{folder}: not where bench puts its unit ({unit.path(root)}); not shown"
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
         run = json.loads((folder / "run.json").read_text())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,18 @@ def test_a_file_where_bench_keeps_a_folder_is_one_line_before_any_work(
         ], done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert (tmp_path / name).read_text() == "the user's"
+
+
+@pytest.mark.parametrize("alias", ["m/noise-label-0.0/seed-0", "%6D/noise-label-0/seed-0",
+                                   "m/noise-label-0/seed-00"])  # fmt: skip
+def test_a_copy_of_a_unit_under_another_spelling_of_its_path_is_left_out(
+    tmp_path: Path, alias: str
+) -> None:
+    """It was read as the same unit, and the two conflicting copies took the unit bench made
+    off the board (found by probing)."""
+    good = fake_unit(tmp_path, unit("m"), {"config": {}})
+    copy = tmp_path / "var_misuse" / "python-stdlib" / alias
+    shutil.copytree(good, copy)
+    found = collect([tmp_path])
+    assert [r.folder for r in found.runs] == [good]
+    assert found.warnings == [f"{copy}: not where bench puts its unit ({good}); not shown"]
