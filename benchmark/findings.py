@@ -105,12 +105,13 @@ def load_units(
 
     units = []
     for folder in run_folders(results / task) if (results / task).is_dir() else []:
-        reason = verify(folder)
-        try:
-            metrics = json.loads((folder / "metrics.json").read_text())
-            run = json.loads((folder / "run.json").read_text())
-        except (ValueError, RecursionError) as e:
-            reason = reason or f"unreadable run.json ({type(e).__name__})"
+        reason = verify(folder)  # first: what does not verify is not read (it may be a
+        try:  # file's place taken by a folder, or a link to /dev/zero)
+            if reason is None:
+                metrics = json.loads((folder / "metrics.json").read_text())
+                run = json.loads((folder / "run.json").read_text())
+        except (OSError, ValueError, RecursionError) as e:
+            reason = f"unreadable run.json ({type(e).__name__})"
         if reason is not None:
             console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
                               soft_wrap=True)  # fmt: skip

@@ -144,7 +144,7 @@ def verify(folder: Path) -> str | None:
         return f"manifest.json does not list {', '.join(missing)}"
     for name, entry in sorted(listed.items()):
         path = folder / name
-        if not isinstance(entry, dict) or ".." in Path(name).parts:
+        if not isinstance(entry, dict) or ".." in Path(name).parts or Path(name).is_absolute():
             return f"manifest.json has a malformed entry for {name!r}"
         if not path.is_file():
             return f"{name} is missing"

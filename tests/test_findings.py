@@ -160,3 +160,25 @@ def test_train_and_test_are_compared_in_a_metric_both_have() -> None:
     unit = fd.Unit(Path("."), {"per_epoch": [last]}, {})
     assert fd._fit_metric(unit, "mrr") == "pair_acc"
     assert fd._fit_metric(unit, "pair_acc") == "pair_acc"
+
+
+@pytest.mark.parametrize("damage", ["run.json gone", "run.json a folder", "metrics.json a link"])
+def test_a_damaged_unit_is_left_out_of_the_case_not_the_page(tmp_path, capsys,
+                                                             damage: str) -> None:
+    """One unit's run.json gone or a folder was an errno message that refused the whole page;
+    a metrics.json linked to /dev/zero was read to the end of the memory (found by probing):
+    a unit that does not verify is now left out with a warning, before it is read."""
+    for seed in range(3):
+        _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.3, 0.4])
+        _unit(tmp_path, 1.0, seed, [0.2, 0.7], [0.1, 0.01])
+    folder = tmp_path / "method_name" / "jdk" / "code2vec" / "noise-label-0" / "seed-2"
+    name = damage.split()[0]
+    (folder / name).unlink()
+    if damage.endswith("folder"):
+        (folder / name).mkdir()
+    elif damage.endswith("link"):
+        (folder / name).symlink_to("/dev/zero")
+    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)])
+    assert case["table"][0.0]["seeds"] == 2 and case["table"][1.0]["seeds"] == 3
+    err = capsys.readouterr().err
+    assert f"warning: {folder}: " in err and "left out" in err, err

@@ -258,3 +258,12 @@ def test_a_copy_of_a_unit_under_another_spelling_of_its_path_is_left_out(
     found = collect([tmp_path])
     assert [r.folder for r in found.runs] == [good]
     assert found.warnings == [f"{copy}: not where bench puts its unit ({good}); not shown"]
+
+
+def test_a_manifest_naming_a_file_outside_its_unit_is_malformed(tmp_path: Path) -> None:
+    """verify hashed /etc/hostname when the manifest listed it (found by probing)."""
+    folder = fake_unit(tmp_path, unit(), {"config": {}})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["/etc/hostname"] = {"bytes": 1, "sha256": "0" * 64}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert verify(folder) == "manifest.json has a malformed entry for '/etc/hostname'"
