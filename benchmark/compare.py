@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from benchmark import console
 from benchmark import metrics as task_metrics
 from benchmark.results import is_complete, verify
 from benchmark.standings import unit_from_metrics, unit_from_run
@@ -44,13 +46,18 @@ _TYPES = {
 
 
 def runs_in(path: Path) -> list[Path]:
-    """A complete run, or the complete seed-N runs in a folder of one model's seeds."""
+    """A complete run, or the complete seed-N runs in a folder of one model's seeds; a seed
+    left out as incomplete is a warning line, since the pooled mean is then over fewer."""
     if is_complete(path):
         return [path]
-    seeds = [p for p in path.glob("seed-*") if p.name[5:].isdigit() and is_complete(p)]
+    folders = [p for p in path.glob("seed-*") if p.name[5:].isdigit()]
+    seeds = [p for p in folders if is_complete(p)]
     if not seeds:
         raise ValueError(f"{path} is not a complete run (it needs run.json, metrics.json and "
                          "samples.parquet) nor a folder of complete seed-N runs")  # fmt: skip
+    for p in sorted(set(folders) - set(seeds)):
+        console.err.print(f"warning: {p} is not a complete run; left out", highlight=False,
+                          soft_wrap=True)  # fmt: skip
     return sorted(seeds, key=lambda p: int(p.name[5:]))
 
 
@@ -106,6 +113,18 @@ def unit_files(unit: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     in_run, in_metrics = names["run.json"], names["metrics.json"]
     if in_run != in_metrics:
         raise ValueError(f"{unit}: run.json names {in_run}, metrics.json {in_metrics}")
+    subset = metrics.get("subset")
+    if isinstance(subset, dict) and isinstance(subset.get("index"), int):
+        in_metrics = replace(in_metrics, subset=subset["index"])
+    # where bench keeps the unit it names: a seed-N folder that holds another model's unit, or
+    # is a link to another seed, would be pooled as one more seed
+    here = unit.absolute()
+    depth = 5 if in_metrics.subset is None else 7
+    home = in_metrics.path(here.parents[depth - 1]) if len(here.parts) > depth else None
+    if home != here:
+        named = "/".join(in_metrics.path(Path("/")).parts[-depth:])
+        raise ValueError(f"{unit}: holds the unit bench keeps in .../{named}; it cannot be "
+                         "compared as this one")  # fmt: skip
     return run["config"], metrics
 
 

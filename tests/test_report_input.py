@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -264,3 +265,26 @@ def test_a_run_whose_losses_are_not_finite_is_reported(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (line,) = proc.stderr.splitlines()
     assert line.startswith("wrote ")
+
+
+def test_a_folder_of_seeds_pools_only_the_seeds_it_holds(tmp_path: Path) -> None:
+    """compare pooled a copy of another model's unit put among the seeds, or a seed folder
+    linked to another, as one more seed; and left an incomplete seed out without a word
+    (found by probing)."""
+    root = tmp_path / "results"
+    a = make_unit(root, seed=0).parent
+    make_unit(root, seed=1)
+    b = make_unit(root, seed=0, model="other").parent
+    proc = bench("compare", str(a), str(b), "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["runs_a"] == 2, proc.stderr
+    (a / "seed-2").symlink_to(a / "seed-1")
+    refused(bench("compare", str(a), str(b), "--json"), f"{a / 'seed-2'}: ",
+            "holds the unit bench keeps in .../var_misuse/python-stdlib/m/noise-label-0.5/seed-1")
+    (a / "seed-2").unlink()
+    shutil.copytree(b / "seed-0", a / "seed-7")
+    refused(bench("compare", str(a), str(b)), f"{a / 'seed-7'}: ", "/other/noise-label-0.5/seed-0")
+    shutil.rmtree(a / "seed-7")
+    (a / "seed-1" / "samples.parquet").unlink()
+    proc = bench("compare", str(a), str(b), "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["runs_a"] == 1, proc.stderr
+    assert proc.stderr.splitlines() == [f"warning: {a / 'seed-1'} is not a complete run; left out"]
