@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +112,6 @@ def unit_files(unit: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     in_run, in_metrics = names["run.json"], names["metrics.json"]
     if in_run != in_metrics:
         raise ValueError(f"{unit}: run.json names {in_run}, metrics.json {in_metrics}")
-    subset = metrics.get("subset")
-    if isinstance(subset, dict) and isinstance(subset.get("index"), int):
-        in_metrics = replace(in_metrics, subset=subset["index"])
-    # where bench keeps the unit it names: a seed-N folder that holds another model's unit, or
-    # is a link to another seed, would be pooled as one more seed
-    here = unit.absolute()
-    depth = 5 if in_metrics.subset is None else 7
-    home = in_metrics.path(here.parents[depth - 1]) if len(here.parts) > depth else None
-    if home != here:
-        named = "/".join(in_metrics.path(Path("/")).parts[-depth:])
-        raise ValueError(f"{unit}: holds the unit bench keeps in .../{named}; it cannot be "
-                         "compared as this one")  # fmt: skip
     return run["config"], metrics
 
 
@@ -226,6 +213,22 @@ def paired_bootstrap(
             "p_not_better": float(np.mean(diff <= 0))}  # fmt: skip
 
 
+def _one_model(path: Path, folders: list[Path], configs: list[dict[str, Any]]) -> None:
+    """A folder of seeds holds one model's runs, each in the seed-N folder of its seed: a copy
+    of another model's unit among them, or a link to another seed, would be pooled as one
+    more seed; ValueError naming the folder otherwise."""
+    for folder, config in zip(folders, configs, strict=True):
+        if config.get("seed") != int(folder.name[5:]):
+            raise ValueError(f"{folder}: holds the run of seed {config.get('seed')}; a folder of "
+                             "seeds pools each seed once, from its own seed-N folder")  # fmt: skip
+    keys = ("task", "dataset", "noise_kind", "noise_rate")
+    held = {(str(c.get("name") or c.get("model")), *(str(c.get(k)) for k in keys))
+            for c in configs}  # fmt: skip
+    if len(held) > 1:
+        runs = "; ".join(" ".join(h) for h in sorted(held))
+        raise ValueError(f"{path}: its seeds are runs of more than one model or noise ({runs})")
+
+
 def compare_runs(
     unit_a: Path, unit_b: Path, split: str = "test", metric: str | None = None,
     replicates: int = 1000,
@@ -234,7 +237,12 @@ def compare_runs(
     ``runs_in``); all must be of one task and dataset."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
-    sides = [[scored_rows(u, split) for u in runs_in(path)] for path in (unit_a, unit_b)]
+    sides = []
+    for path in (unit_a, unit_b):
+        folders = runs_in(path)
+        sides.append([scored_rows(u, split) for u in folders])
+        if folders != [path]:
+            _one_model(path, folders, [config for config, _ in sides[-1]])
     first = sides[0][0][0]
     for config, _ in sides[0] + sides[1]:
         for key in ("task", "dataset"):

@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.datasets import DATASETS
 from benchmark.models import MODELS
-from benchmark.results import REQUIRED
+from benchmark.results import REQUIRED, read_manifest, write_manifest
 from benchmark.tasks import TASKS
 from native import sources
 
@@ -131,9 +131,14 @@ def test_compare_with_the_baseline_with_itself_and_with_no_run(first_run, tmp_pa
     proc = bench("compare", str(unit), str(tmp_path), check=False)
     assert proc.returncode == 2 and "is not a complete run" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    pool = tmp_path / "pool"  # a folder of seeds: here the same run twice, so the same answer
+    pool = tmp_path / "pool"  # a folder of seeds: here one run's rows twice, so the same answer
     for seed in (0, 3):
         shutil.copytree(unit, pool / f"seed-{seed}")
+        for name in ("metrics.json", "run.json"):
+            data = json.loads((pool / f"seed-{seed}" / name).read_text())
+            (data["config"] if name == "run.json" else data)["seed"] = seed
+            (pool / f"seed-{seed}" / name).write_text(json.dumps(data))
+        write_manifest(pool / f"seed-{seed}", read_manifest(unit)["settings"])
     pooled = json.loads(bench("compare", str(pool), str(other), "--json").stdout)
     assert (pooled["runs_a"], pooled["runs_b"]) == (2, 1)
     assert {k: v for k, v in pooled.items() if k not in ("a_run", "runs_a")} == {

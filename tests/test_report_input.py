@@ -278,11 +278,11 @@ def test_a_folder_of_seeds_pools_only_the_seeds_it_holds(tmp_path: Path) -> None
     proc = bench("compare", str(a), str(b), "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["runs_a"] == 2, proc.stderr
     (a / "seed-2").symlink_to(a / "seed-1")
-    refused(bench("compare", str(a), str(b), "--json"), f"{a / 'seed-2'}: ",
-            "holds the unit bench keeps in .../var_misuse/python-stdlib/m/noise-label-0.5/seed-1")
+    refused(bench("compare", str(a), str(b), "--json"), f"{a / 'seed-2'}: holds the run of seed 1")
     (a / "seed-2").unlink()
-    shutil.copytree(b / "seed-0", a / "seed-7")
-    refused(bench("compare", str(a), str(b)), f"{a / 'seed-7'}: ", "/other/noise-label-0.5/seed-0")
+    shutil.copytree(make_unit(root, seed=7, model="other"), a / "seed-7")
+    refused(bench("compare", str(a), str(b)), f"error: {a}: its seeds are runs of more than one "
+            "model or noise (m var_misuse python-stdlib label 0.5; other var_misuse")  # fmt: skip
     shutil.rmtree(a / "seed-7")
     (a / "seed-1" / "samples.parquet").unlink()
     proc = bench("compare", str(a), str(b), "--json")
