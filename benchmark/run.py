@@ -136,11 +136,17 @@ def existing(cfg: RunConfig) -> dict | None:
         console.err.print(f"warning: {final}: {reason}; moved to {where}, running it again",
                           highlight=False, soft_wrap=True)  # fmt: skip
         return None
-    run = read_json(final / "run.json")["config"]
-    if (run["profile"], run["epochs"]) != (cfg.profile, cfg.epochs):
+    try:  # re-signed by hand, it may not be JSON or lack its config
+        recorded = read_json(final / "run.json")
+    except (OSError, ValueError, RecursionError):
+        recorded = None
+    run = recorded.get("config") if isinstance(recorded, dict) else None
+    run = run if isinstance(run, dict) else {}
+    if (run.get("profile"), run.get("epochs")) != (cfg.profile, cfg.epochs):
         raise UnitFailed(
-            f"{final} already holds a run with profile {run['profile']} and {run['epochs']} "
-            "epochs; pass --force to replace it or --results to write elsewhere"
+            f"{final} already holds a run with profile {run.get('profile')} and "
+            f"{run.get('epochs')} epochs; pass --force to replace it or --results to write "
+            "elsewhere"
         )
     if run.get("weights") != (str(cfg.weights) if cfg.weights else None):
         raise UnitFailed(

@@ -20,7 +20,16 @@ from benchmark import options
 from benchmark import sweep as sw
 from benchmark.executors.local import LocalExecutor
 from benchmark.metrics.checks import problems
-from benchmark.results import KEPT, Unit, quarantine, release, staging, verify
+from benchmark.results import (
+    KEPT,
+    Unit,
+    quarantine,
+    read_manifest,
+    release,
+    staging,
+    verify,
+    write_manifest,
+)
 from benchmark.standings import _unit_from_path, collect
 from benchmark.tasks import TASKS
 from native.sources import python_stdlib
@@ -267,3 +276,22 @@ def test_a_manifest_naming_a_file_outside_its_unit_is_malformed(tmp_path: Path) 
     manifest["files"]["/etc/hostname"] = {"bytes": 1, "sha256": "0" * 64}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert verify(folder) == "manifest.json has a malformed entry for '/etc/hostname'"
+
+
+@pytest.mark.parametrize("run_json", ['{"config": {"profile": "smoke"}}', "[]", "{ garbage"])
+def test_a_resigned_run_json_without_its_settings_is_one_line(tmp_path: Path, run_json: str):
+    """bench run read its settings unchecked once the unit verified: a KeyError traceback
+    where a hand re-signed run.json lacked them (found by probing)."""
+    results = tmp_path / "r"
+    args = ("run", "--model", "baseline", "--noise", "0.5", "--profile", "smoke",
+            "--results", str(results))  # fmt: skip
+    assert bench(*args).returncode == 0
+    (run,) = results.rglob("run.json")
+    run.write_text(run_json)
+    write_manifest(run.parent, read_manifest(run.parent)["settings"])
+    again = bench(*args)
+    assert again.returncode == 1 and again.stderr.splitlines() == [
+        f"error: unit failed: {run.parent} already holds a run with profile "
+        f"{'smoke' if 'config' in run_json else None} and None epochs; pass --force to replace "
+        "it or --results to write elsewhere"]  # fmt: skip
+    assert run.read_text() == run_json
