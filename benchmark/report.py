@@ -907,11 +907,12 @@ def _experiment(runs: list[Run], units: list[Run], out: Path, tag: str = "") -> 
     if runs:
         summary = robustness([r.folder for r in runs])
         figures = [fig_curves(runs, out, tag)]
-        for run in _detailed(runs):
+        for chosen in _detailed(runs):
+            read = _readable(chosen, runs)
+            if read is None:
+                continue
+            run, samples = read
             with _reading(run.folder):
-                samples = _samples(run)
-                if samples.is_empty():  # every run trains: the table was cut or replaced
-                    raise ValueError(f"{run.folder}: samples.parquet has no training rows")
                 figures += [
                     fig_losses(run, out),
                     fig_cartography(run, samples, out),
@@ -924,6 +925,27 @@ def _experiment(runs: list[Run], units: list[Run], out: Path, tag: str = "") -> 
                    ("h", 2, "Robustness"), ("table", *_robustness_rows(summary)),
                    ("h", 2, "Figures"), *(("figure", f) for f in figures)]  # fmt: skip
     return blocks + _membership(runs, units, out)
+
+
+def _readable(chosen: Run, runs: list[Run]) -> tuple[Run, pl.DataFrame] | None:
+    """``chosen``'s per-sample signals, or another seed's of its model and rate where its rows
+    do not read (damage past the footer shows only then): a warning line each, and None where
+    no seed's do. A report of that one run fails instead."""
+    key = (chosen.metrics["model"], chosen.rate)
+    others = [r for r in runs if (r.metrics["model"], r.rate) == key and r is not chosen]
+    for run in [chosen, *others]:
+        try:
+            with _reading(run.folder):
+                samples = _samples(run)
+            if samples.is_empty():  # every run trains: the table was cut or replaced
+                raise ValueError(f"{run.folder}: samples.parquet has no training rows")
+            return run, samples
+        except ValueError as e:
+            if len(runs) == 1:
+                raise
+            console.err.print(f"warning: {e}; its figures left out", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+    return None
 
 
 def _deeper(blocks: list[Block]) -> list[Block]:

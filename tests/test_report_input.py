@@ -210,9 +210,24 @@ def test_report_names_the_damaged_unit_and_keeps_the_last_report(tmp_path: Path,
     assert tree(tmp_path) == before  # no figure of the failed one, nothing left beside it
 
 
+@pytest.mark.parametrize("name", ["samples damaged inside", "samples without training rows"])
+def test_a_unit_whose_rows_do_not_read_loses_its_figures_not_the_report(
+    tmp_path: Path, name: str
+) -> None:
+    """Damage past the footer shows only once the rows are read: it refused the report of
+    every other unit (found by probing). Alone, the unit still fails its report, as above."""
+    bad, _ = damage(tmp_path, name)
+    proc = bench("report", str(tmp_path / "results"), "--out", str(tmp_path / "report"))
+    assert proc.returncode == 0, proc.stderr
+    warning, wrote = proc.stderr.splitlines()
+    assert warning.startswith(f"warning: {bad}: samples.parquet ")
+    assert warning.endswith("; its figures left out") and wrote.startswith("wrote ")
+    figures = {p.stem for p in (tmp_path / "report" / "figures").glob("*.png")}
+    assert "loss-m-label-0.5-seed1" in figures and "loss-m-label-0.5-seed0" not in figures
+
+
 def test_a_damaged_unit_among_others_is_left_out_with_a_warning(tmp_path: Path) -> None:
-    """As a unit that does not verify: the report goes on with the others. (Damage past the
-    footer shows only once the rows are read: the report then fails, as above.)"""
+    """As a unit that does not verify: the report goes on with the others."""
     bad, _ = damage(tmp_path, "samples not parquet")
     proc = bench("report", str(tmp_path / "results"), "--out", str(tmp_path / "report"))
     assert proc.returncode == 0, proc.stderr
