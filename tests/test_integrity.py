@@ -295,3 +295,23 @@ def test_a_resigned_run_json_without_its_settings_is_one_line(tmp_path: Path, ru
         f"{'smoke' if 'config' in run_json else None} and None epochs; pass --force to replace "
         "it or --results to write elsewhere"]  # fmt: skip
     assert run.read_text() == run_json
+
+
+def test_a_score_edited_in_one_of_the_two_places_the_harness_writes_it_is_caught() -> None:
+    """metrics.json holds the selected epoch's scores twice, from one computation; a score
+    edited at the top and re-signed went onto the leaderboard (found by probing)."""
+    m = {**metrics_of(unit(), acc=0.525), "selected_epoch": 2, "memorization_rate": 0.25,
+         "memorization_rate_last": 0.5,
+         "per_epoch": [{"epoch": 1, "valid": {"acc": 0.4}, "test": {"acc": 0.3},
+                        "memorization_rate": 0.1},
+                       {"epoch": 2, "valid": {"acc": 0.6}, "test": {"acc": 0.525},
+                        "memorization_rate": 0.25},
+                       {"epoch": 3, "valid": {"acc": 0.6}, "test": {"acc": 0.55},
+                        "memorization_rate": 0.5}]}  # fmt: skip
+    assert problems(m) == []  # the earliest of equal valid scores is selected
+    assert problems({**m, "test": {"acc": 0.99}}) == ["test is not epoch 2's in per_epoch"]
+    assert problems({**m, "memorization_rate_last": 0.4}) == [
+        "memorization_rate_last is not epoch 3's in per_epoch"]  # fmt: skip
+    later = {**m, "selected_epoch": 3, "test": {"acc": 0.55}, "memorization_rate": 0.5}
+    assert problems(later) == ["selected_epoch 3 is not the epoch of the best valid acc (2)"]
+    assert problems({**m, "selected_epoch": 9}) == ["selected_epoch 9 is not an epoch of per_epoch"]

@@ -164,7 +164,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str | None, str | None]] = {
     ),
     "metrics without selected epoch": (
         edit_json("metrics.json", lambda m: {k: v for k, v in m.items() if k != "selected_epoch"}),
-        "metrics.json has no selected_epoch",
+        "metrics.json: selected_epoch None is not an epoch of per_epoch",
         None,
     ),
     "metrics noise not an object": (

@@ -9,6 +9,7 @@ from typing import Any
 from benchmark import metrics as task_metrics
 from benchmark.metrics.summary import SUBSETS
 from benchmark.numbers import finite
+from benchmark.tasks import TASKS
 
 # Metrics that are not shares in [0, 1].
 SCALES: dict[str, tuple[float, float]] = {"bleu": (0.0, 100.0)}
@@ -52,6 +53,35 @@ def _scores(entry: dict[str, Any], names: tuple[str, ...], where: str) -> list[s
     return out
 
 
+def _agreement(metrics: dict[str, Any], epochs: list[dict[str, Any]], higher: bool) -> list[str]:
+    """What the harness writes twice, from one computation, must agree: the scores and the
+    memorization rate at the selected epoch with that epoch's in per_epoch, and the selected
+    epoch with the best validation score (the earliest of equals), as summary.py selects it.
+    A hand-edited score is caught here, where it was not edited in both places."""
+    if not epochs:
+        return []
+    by_epoch = {e.get("epoch"): e for e in epochs}
+    selected = metrics.get("selected_epoch")
+    if selected not in by_epoch:
+        return [f"selected_epoch {selected!r} is not an epoch of per_epoch"]
+    at = by_epoch[selected]
+    out = [f"{name} is not epoch {selected}'s in per_epoch" for name in SUBSETS
+           if name in metrics and metrics[name] != at.get(name)]  # fmt: skip
+    last = epochs[-1]
+    for name, entry in (("memorization_rate", at), ("memorization_rate_last", last)):
+        if name in metrics and metrics[name] != entry.get("memorization_rate"):
+            out.append(f"{name} is not epoch {entry.get('epoch')}'s in per_epoch")
+    primary, best = metrics["selection"]["metric"], None
+    for entry in epochs:
+        value = finite((entry.get("valid") or {}).get(primary))
+        if value is not None and (best is None or (value > best[0] if higher else value < best[0])):
+            best = (value, entry.get("epoch"))
+    if best is not None and best[1] != selected:
+        out.append(f"selected_epoch {selected} is not the epoch of the best valid {primary} "
+                   f"({best[1]})")  # fmt: skip
+    return out
+
+
 def problems(metrics: Any) -> list[str]:
     """What is wrong with a parsed metrics.json; empty when it could be the harness's."""
     if not isinstance(metrics, dict):
@@ -75,6 +105,8 @@ def problems(metrics: Any) -> list[str]:
         return [*out, "per_epoch is not a list of epochs"]
     for entry in epochs:
         out += _scores(entry, names, f"epoch {entry.get('epoch')}: ")
+    task = TASKS.get(str(metrics["task"]))
+    out += _agreement(metrics, epochs, task.higher_is_better if task else True)
     detection = metrics.get("detection") or {}
     if not isinstance(detection, dict):
         return [*out, "detection is not an object"]
