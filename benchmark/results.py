@@ -155,7 +155,23 @@ def verify(folder: Path) -> str | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         return f"unreadable metrics.json ({type(e).__name__})"
     found = problems(metrics)
-    return f"metrics.json: {found[0]}" if found else None
+    if found:
+        return f"metrics.json: {found[0]}"
+    recorded = _recorded_fingerprint(folder)  # the manifest's settings are hashed nowhere
+    made = manifest["settings"].get("dataset_fingerprint")
+    if recorded is not None and made != recorded:
+        return f"manifest.json's dataset fingerprint {made!r} is not run.json's ({recorded})"
+    return None
+
+
+def _recorded_fingerprint(folder: Path) -> str | None:
+    """The dataset fingerprint run.json records, or None where it records none."""
+    try:
+        dataset = json.loads((folder / "run.json").read_text()).get("dataset")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return None
+    fingerprint = dataset.get("fingerprint") if isinstance(dataset, dict) else None
+    return fingerprint if isinstance(fingerprint, str) else None
 
 
 # The folders the harness keeps beside the units in a results folder, and what each holds.

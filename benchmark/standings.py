@@ -130,24 +130,41 @@ def check(root: Path, folder: Path) -> RunRecord | str:
     for source, other in (("metrics.json", in_metrics), ("run.json", in_run)):
         if other != unit:
             return f"{folder}: provenance mismatch: {source} names {other}, path names {unit}"
-    reason = verify(folder)
+    reason = verify(folder) or _shape(run, metrics)
     if reason is not None:
         return f"{folder}: {reason}; not shown"
     return RunRecord(unit, folder, metrics, run)
+
+
+# What the board and the site read of run.json beyond its config, and the type each must be.
+RUN_FIELDS = {"hardware": dict, "code": dict, "dataset": dict, "config": dict, "image": dict,
+              "container": dict, "submission": dict, "started": str, "model_command": list,
+              "command": (list, str)}  # fmt: skip
+
+
+def _shape(run: dict[str, Any], metrics: dict[str, Any]) -> str | None:
+    """What a verified unit's run.json or metrics.json holds of the wrong type for the board:
+    a manifest re-signed by hand vouches for the bytes, not for what they say."""
+    for key, kind in RUN_FIELDS.items():
+        if key in run and run[key] is not None and not isinstance(run[key], kind):
+            return f"run.json's {key} is not as the harness writes it"
+    if not isinstance(metrics.get("profile", ""), str):
+        return "metrics.json's profile is not a name"
+    return None
 
 
 def _same_data(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
     """Only units made from one version of each dataset: the version of its newest unit.
     Units of an older version measured something else, and would be ranked beside it."""
     made = {r.folder: dataset_fingerprint(r.folder) for r in runs}
-    newest: dict[str, tuple[str, str | None]] = {}
+    newest: dict[str, tuple[str, str]] = {}
     for r in runs:
-        stamp = (str(r.run.get("started", "")), made[r.folder])
+        stamp = (str(r.run.get("started", "")), made[r.folder] or "")
         if r.unit.dataset not in newest or stamp > newest[r.unit.dataset]:
             newest[r.unit.dataset] = stamp
     kept = []
     for r in runs:
-        if made[r.folder] == newest[r.unit.dataset][1]:
+        if (made[r.folder] or "") == newest[r.unit.dataset][1]:
             kept.append(r)
         else:
             warnings.append(f"{r.folder}: made from an older version of dataset "

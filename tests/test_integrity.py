@@ -315,3 +315,40 @@ def test_a_score_edited_in_one_of_the_two_places_the_harness_writes_it_is_caught
     later = {**m, "selected_epoch": 3, "test": {"acc": 0.55}, "memorization_rate": 0.5}
     assert problems(later) == ["selected_epoch 3 is not the epoch of the best valid acc (2)"]
     assert problems({**m, "selected_epoch": 9}) == ["selected_epoch 9 is not an epoch of per_epoch"]
+
+
+def test_the_manifests_dataset_version_must_be_the_one_run_json_records(tmp_path: Path) -> None:
+    """The manifest's settings are hashed nowhere: set to another version on the newest unit,
+    they took every other unit off the board as older (found by probing). run.json, whose
+    bytes the manifest vouches for, records the version too."""
+    intact = [fake_unit(tmp_path, unit(m), {"config": {}, "started": "2026-12-01",
+                                            "dataset": {"fingerprint": "v1"}}, "v1")
+              for m in ("a", "b")]  # fmt: skip
+    run = {"config": {}, "started": "2026-12-02", "dataset": {"fingerprint": "v1"}}
+    newest = fake_unit(tmp_path, unit("c"), run, "bogus")
+    found = collect([tmp_path])
+    assert [r.folder for r in found.runs] == intact
+    assert found.warnings == [f"{newest}: manifest.json's dataset fingerprint 'bogus' is not "
+                              "run.json's (v1); not shown"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value"), [("hardware", []), ("code", "x"), ("dataset", "x"),
+                                              ("started", 5), ("command", 3)])  # fmt: skip
+def test_a_run_json_of_the_wrong_shape_is_left_out_of_the_board(
+    tmp_path: Path, field: str, value
+) -> None:
+    """Re-signed, each was a traceback in leaderboard show or publish (found by probing)."""
+    good = fake_unit(tmp_path, unit("a"), {"config": {}})
+    fake_unit(tmp_path, unit("b"), {"config": {}, field: value})
+    found = collect([tmp_path])
+    assert [r.folder for r in found.runs] == [good]
+    assert [w for w in found.warnings if f"run.json's {field} is not as the harness writes it"
+            in w]  # fmt: skip
+
+
+def test_a_unit_with_no_dataset_version_can_be_the_newest(tmp_path: Path) -> None:
+    """Its None beside another unit's version at the same start was a TypeError traceback."""
+    a = fake_unit(tmp_path, unit("a"), {"config": {}, "started": "2026-12-01"}, None)
+    fake_unit(tmp_path, unit("b"), {"config": {}, "started": "2026-12-01"}, "v1")
+    found = collect([tmp_path])
+    assert len(found.runs) == 1 and found.runs[0].folder != a
