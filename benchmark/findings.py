@@ -102,6 +102,7 @@ def load_units(
     `results` that verifies (results.verify; one warning line for each that does not)."""
     from benchmark import console
     from benchmark.results import verify
+    from benchmark.standings import shape_problem
 
     units = []
     for folder in run_folders(results / task) if (results / task).is_dir() else []:
@@ -112,6 +113,9 @@ def load_units(
                 run = json.loads((folder / "run.json").read_text())
         except (OSError, ValueError, RecursionError) as e:
             reason = f"unreadable run.json ({type(e).__name__})"
+        if reason is None and not isinstance(run, dict):
+            reason = "run.json is not a JSON object"
+        reason = reason or shape_problem(run, metrics)
         if reason is not None:
             console.err.print(f"warning: {folder}: {reason}; left out", highlight=False,
                               soft_wrap=True)  # fmt: skip

@@ -130,7 +130,7 @@ def check(root: Path, folder: Path) -> RunRecord | str:
     for source, other in (("metrics.json", in_metrics), ("run.json", in_run)):
         if other != unit:
             return f"{folder}: provenance mismatch: {source} names {other}, path names {unit}"
-    reason = verify(folder) or _shape(run, metrics)
+    reason = verify(folder) or shape_problem(run, metrics)
     if reason is not None:
         return f"{folder}: {reason}; not shown"
     return RunRecord(unit, folder, metrics, run)
@@ -142,7 +142,7 @@ RUN_FIELDS = {"hardware": dict, "code": dict, "dataset": dict, "config": dict, "
               "command": (list, str)}  # fmt: skip
 
 
-def _shape(run: dict[str, Any], metrics: dict[str, Any]) -> str | None:
+def shape_problem(run: dict[str, Any], metrics: dict[str, Any]) -> str | None:
     """What a verified unit's run.json or metrics.json holds of the wrong type for the board:
     a manifest re-signed by hand vouches for the bytes, not for what they say."""
     for key, kind in RUN_FIELDS.items():

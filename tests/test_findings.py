@@ -33,11 +33,13 @@ def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[flo
     folder = root / "method_name" / "jdk" / "code2vec" / f"noise-label-{rate:g}" / f"seed-{seed}"
     folder.mkdir(parents=True)
     per_epoch = [{"epoch": i + 1, "train": {"f1": tr}, "test": {"f1": te},
-                  "gini_train_loss": 0.3, "avg_predicted_score": {"test": 0.4}}
+                  "gini_train_loss": 0.3, "avg_predicted_score": {"test": 0.4},
+                  "memorization_rate": tr if rate else None}
                  for i, (tr, te) in enumerate(zip(train, test, strict=True))]  # fmt: skip
     metrics = {"task": "method_name", "model": "code2vec", "dataset": "jdk", "seed": seed,
                "noise": {"kind": "label", "rate": rate}, "selection": {"metric": "f1"},
-               "test": {"f1": test[-1]}, "memorization_rate_last": train[-1] if rate else None,
+               "selected_epoch": len(train), "test": {"f1": test[-1]},
+               "memorization_rate_last": train[-1] if rate else None,
                "per_epoch": per_epoch}  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(metrics))
     run = {"started": "2026-12-04T10:00:00", "hardware": {"cpu": "x", "cores": 2, "device": "cpu"},
@@ -182,3 +184,24 @@ def test_a_damaged_unit_is_left_out_of_the_case_not_the_page(tmp_path, capsys,
     assert case["table"][0.0]["seeds"] == 2 and case["table"][1.0]["seeds"] == 3
     err = capsys.readouterr().err
     assert f"warning: {folder}: " in err and "left out" in err, err
+
+
+@pytest.mark.parametrize(("file", "edit", "says"), [
+    ("metrics.json", lambda m: {**m, "per_epoch": []}, "per_epoch holds no epoch"),
+    ("metrics.json", lambda m: {**m, "per_epoch": [{k: v for k, v in e.items() if k != "test"}
+                                                   for e in m["per_epoch"]]},
+     "has no train or no test scores"),
+    ("run.json", lambda r: {**r, "code": "x"}, "run.json's code is not as the harness writes it"),
+])  # fmt: skip
+def test_a_resigned_unit_of_the_wrong_shape_is_left_out(tmp_path, capsys, file, edit, says):
+    """Each was a traceback, or 'error: test', that refused the page (found by probing)."""
+    for seed in range(3):
+        _unit(tmp_path, 0.0, seed, [0.5, 0.9], [0.3, 0.4])
+        _unit(tmp_path, 1.0, seed, [0.2, 0.7], [0.1, 0.01])
+    folder = tmp_path / "method_name" / "jdk" / "code2vec" / "noise-label-1" / "seed-0"
+    (folder / file).write_text(json.dumps(edit(json.loads((folder / file).read_text()))))
+    seal(folder)
+    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)])
+    assert case["table"][1.0]["seeds"] == 2 and case["table"][0.0]["seeds"] == 3
+    err = capsys.readouterr().err
+    assert f"warning: {folder}: " in err and says in err, err

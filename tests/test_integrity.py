@@ -85,11 +85,13 @@ def test_scores_out_of_range_are_caught_even_under_a_forged_manifest(change, mes
 
 
 def test_bleu_is_on_its_own_scale() -> None:
+    test = {"bleu": 31.5, "exact_match": 0.1}
     m = {**metrics_of(unit()), "task": "code_to_text", "selection": {"metric": "bleu"},
-         "test": {"bleu": 31.5, "exact_match": 0.1}}  # fmt: skip
+         "test": test, "per_epoch": [{"epoch": 1, "train": {}, "test": test}]}  # fmt: skip
     assert problems(m) == []
-    m["test"]["bleu"] = 131.5
-    assert problems(m) == ["test.bleu = 131.5 is outside [0, 100]"]
+    m["test"]["bleu"] = 131.5  # in both places: it is one dict
+    assert problems(m) == ["test.bleu = 131.5 is outside [0, 100]",
+                           "epoch 1: test.bleu = 131.5 is outside [0, 100]"]  # fmt: skip
 
 
 def test_leaderboard_leaves_out_a_tampered_unit_and_one_of_an_older_dataset(
@@ -302,11 +304,11 @@ def test_a_score_edited_in_one_of_the_two_places_the_harness_writes_it_is_caught
     edited at the top and re-signed went onto the leaderboard (found by probing)."""
     m = {**metrics_of(unit(), acc=0.525), "selected_epoch": 2, "memorization_rate": 0.25,
          "memorization_rate_last": 0.5,
-         "per_epoch": [{"epoch": 1, "valid": {"acc": 0.4}, "test": {"acc": 0.3},
+         "per_epoch": [{"epoch": 1, "train": {}, "valid": {"acc": 0.4}, "test": {"acc": 0.3},
                         "memorization_rate": 0.1},
-                       {"epoch": 2, "valid": {"acc": 0.6}, "test": {"acc": 0.525},
+                       {"epoch": 2, "train": {}, "valid": {"acc": 0.6}, "test": {"acc": 0.525},
                         "memorization_rate": 0.25},
-                       {"epoch": 3, "valid": {"acc": 0.6}, "test": {"acc": 0.55},
+                       {"epoch": 3, "train": {}, "valid": {"acc": 0.6}, "test": {"acc": 0.55},
                         "memorization_rate": 0.5}]}  # fmt: skip
     assert problems(m) == []  # the earliest of equal valid scores is selected
     assert problems({**m, "test": {"acc": 0.99}}) == ["test is not epoch 2's in per_epoch"]

@@ -62,6 +62,8 @@ def craft(src: Path, root: Path, model: str, scale: float = 1.0, **changes) -> P
     r = json.loads((src / "run.json").read_text())
     m["model"] = r["config"]["model"] = model
     m["test"] = {k: v * scale for k, v in m["test"].items()}
+    for e in m["per_epoch"]:  # the selected epoch's scores are written there too
+        e["test"] = {k: None if v is None else v * scale for k, v in e["test"].items()}
     m.update(changes)
     unit = Unit(m["task"], m["dataset"], model, m["noise"]["kind"], m["noise"]["rate"], m["seed"])
     dest = unit.path(root)

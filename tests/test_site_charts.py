@@ -31,12 +31,15 @@ def unit(root: Path, model: str, rate: float, seed: int) -> None:
     drop = 0.2 if model == "alpha" else 0.4
     test = 0.7 - drop * rate + 0.01 * seed
     train = 0.9 - 0.05 * rate + 0.01 * seed
-    per_epoch = [{"epoch": e, "train": {"acc": train - 0.1 / e}, "test": {"acc": test - 0.05 / e}}
+    memorized = (0.3 if model == "alpha" else 0.6) if rate else None
+    # the selected (last) epoch's scores are the unit's, as the harness writes them
+    per_epoch = [{"epoch": e, "train": {"acc": train - 0.1 * (3 - e)},
+                  "test": {"acc": test - 0.05 * (3 - e)}, "memorization_rate": memorized}
                  for e in (1, 2, 3)]  # fmt: skip
     m = {"task": u.task, "dataset": u.dataset, "model": model, "seed": seed, "profile": "smoke",
          "noise": {"kind": "label", "rate": rate}, "selection": {"metric": "acc"},
          "selected_epoch": 3, "train": {"acc": train}, "test": {"acc": test},
-         "memorization_rate": (0.3 if model == "alpha" else 0.6) if rate else None,
+         "memorization_rate": memorized,
          "noise_detection_auroc": 0.7 if rate else None, "per_epoch": per_epoch}  # fmt: skip
     run = {"config": {"task": u.task, "dataset": u.dataset, "model": model, "noise_kind": "label",
                       "noise_rate": rate, "seed": seed, "profile": "smoke", "epochs": 3},

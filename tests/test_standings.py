@@ -24,6 +24,10 @@ def unit_folder(root: Path, unit: Unit, acc: float, **override) -> Path:
          "profile": "smoke", "noise": {"kind": unit.noise_kind, "rate": unit.noise_rate},
          "selection": {"metric": "acc"}, "test": {"acc": acc}, "memorization_rate": 0.5,
          "noise_detection_auroc": 0.6, **override}  # fmt: skip
+    # one epoch, selected: its entry holds the unit's scores, as the harness writes them
+    m = {"selected_epoch": 1, "per_epoch": [{"epoch": 1, "train": {}, "test": m["test"],
+                                             "memorization_rate": m.get("memorization_rate")}],
+         **m}  # fmt: skip
     run = {"config": {"task": unit.task, "dataset": unit.dataset, "model": unit.model,
                       "noise_kind": unit.noise_kind, "noise_rate": unit.noise_rate,
                       "seed": unit.seed, "profile": "smoke"},

@@ -20,7 +20,8 @@ def metrics_of(unit: Unit, acc: float = 0.5, profile: str = "smoke") -> dict:
     return {"task": unit.task, "dataset": unit.dataset, "model": unit.model, "seed": unit.seed,
             "profile": profile, "noise": {"kind": unit.noise_kind, "rate": unit.noise_rate},
             "selection": {"split": "valid", "metric": "acc"}, "test": {"acc": acc},
-            "selected_epoch": 1, "per_epoch": []}  # fmt: skip
+            "selected_epoch": 1,
+            "per_epoch": [{"epoch": 1, "train": {}, "test": {"acc": acc}}]}  # fmt: skip
 
 
 def fake_unit(root: Path, unit: Unit, run: dict, fingerprint: str | None = "fp") -> Path:

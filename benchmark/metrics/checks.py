@@ -103,8 +103,12 @@ def problems(metrics: Any) -> list[str]:
     epochs = metrics.get("per_epoch", [])
     if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
         return [*out, "per_epoch is not a list of epochs"]
+    if not epochs:  # the harness writes one entry an epoch, and trains one at least
+        return [*out, "per_epoch holds no epoch"]
     for entry in epochs:
         out += _scores(entry, names, f"epoch {entry.get('epoch')}: ")
+        if not all(isinstance(entry.get(split), dict) for split in ("train", "test")):
+            out.append(f"epoch {entry.get('epoch')} has no train or no test scores")
     task = TASKS.get(str(metrics["task"]))
     out += _agreement(metrics, epochs, task.higher_is_better if task else True)
     detection = metrics.get("detection") or {}
