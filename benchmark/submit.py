@@ -80,6 +80,8 @@ def problem(record: object, name: str) -> str | None:
         return "not a JSON object"
     if record.get("name") != name:
         return f"its name is {record.get('name')!r}, not {name!r}"
+    if name in REFERENCE:  # bench submit refuses the name; `--model NAME` would run its image
+        return f"{name!r} is a reference model's name"
     tasks = record.get("tasks")
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
         return "'tasks' is not a list of task names"

@@ -102,7 +102,8 @@ def test_a_protocol_2_model_gets_no_holdout_and_no_attacks(tmp_path):
     assert metrics["noise"]["n_holdout"] == 0 and metrics["noise"]["n_train"] == 160
     assert metrics["membership"] == {
         "nonmembers": None,
-        "why": "no holdout split: the model speaks protocol 2",
+        "why": "no holdout samples were predicted: the model speaks protocol 2, or the training "
+        "pool held none out",
     }
 
 

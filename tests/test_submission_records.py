@@ -92,3 +92,12 @@ def test_a_manifest_model_with_a_plain_name_is_read(tmp_path: Path, monkeypatch)
     manifest.write_text('["my-model.v2"]\ntasks = ["var_misuse"]\ncommand = ["true"]\n')
     monkeypatch.setenv("BENCH_MODELS", str(manifest))
     assert list(from_environment(set())) == ["my-model.v2"]
+
+
+def test_a_record_under_a_reference_models_name_is_refused(tmp_path: Path):
+    """bench submit refuses the name, but a record planted under it was read: `bench run
+    --runner docker --model ggnn` would have run its image (found by probing)."""
+    write(tmp_path, "ggnn", {**GOOD, "name": "ggnn"})
+    (line,) = broken(tmp_path)
+    assert "ggnn.json" in line and "'ggnn' is a reference model's name" in line
+    assert load(tmp_path, "ggnn") is None

@@ -18,7 +18,8 @@ and at the last epoch:
   the test split instead of the holdout (``test_as_nonmembers``) it shows what taking test
   samples as non-members would add: the shift that deduplication across splits makes.
 
-A run without a holdout split (a model that speaks protocol 2) gets ``nonmembers: null``.
+A run without holdout predictions (a model that speaks protocol 2, or a pool that held no
+sample out) gets ``nonmembers: null``.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def summarize(lf: pl.LazyFrame, task: str, selected: int, last: int) -> dict[str
     counts = rows.filter(pl.col("epoch") == last)["split"].value_counts()
     n = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
     if not n.get(HOLDOUT):
-        return {"nonmembers": None, "why": "no holdout split: the model speaks protocol 2"}
+        return {"nonmembers": None, "why": "no holdout samples were predicted: the model "
+                "speaks protocol 2, or the training pool held none out"}  # fmt: skip
     return {
         "nonmembers": HOLDOUT,
         "n_members": n.get("train", 0),
