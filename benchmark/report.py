@@ -43,6 +43,7 @@ from benchmark.metrics.checks import scale
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import SHARE, robustness, run_folders
 from benchmark.protocol import HOLDOUT
+from benchmark.report_seal import write_seal
 from benchmark.results import verify
 from benchmark.standings import gain_text
 from benchmark.tasks import TASKS
@@ -895,6 +896,7 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
                     f.replace(out / name / f.name)
             elif made.exists():
                 made.replace(out / name)
+        write_seal(out, [r.folder for r in loaded])  # what the site may publish of it
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html", out / "report.md"

@@ -27,9 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmark import console
 from benchmark import site_charts as charts
 from benchmark.exports import fmt, rates_of, with_interval
 from benchmark.metrics.schema import RUN_METRICS
+from benchmark.report_seal import seal_problem
 from benchmark.standings import (
     RANKING,
     Collection,
@@ -242,14 +244,22 @@ def submission_items(run: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def _reports(runs: Sequence[RunRecord]) -> list[Path]:
     """`bench report` outputs written for these runs: in a run's folder or above it, up to
-    the model's folder."""
+    the model's folder; one that is not as bench report wrote it for its runs as they are now
+    (report_seal) is left out with a warning line."""
     found: list[Path] = []
     for r in runs:
         for folder in (r.folder, r.folder.parent, r.folder.parents[1]):
             report = folder / "report" / "report.html"
             if report.is_file() and report not in found:
                 found.append(report)
-    return found
+    kept = []
+    for report in found:
+        if why := seal_problem(report.parent):
+            console.err.print(f"warning: {report.parent}: {why}; not published",
+                              highlight=False, soft_wrap=True)  # fmt: skip
+        else:
+            kept.append(report)
+    return kept
 
 
 def model_page(model: str, rows: Sequence[dict[str, Any]], runs: Sequence[RunRecord],

@@ -303,3 +303,41 @@ def test_a_folder_of_seeds_pools_only_the_seeds_it_holds(tmp_path: Path) -> None
     proc = bench("compare", str(a), str(b), "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["runs_a"] == 1, proc.stderr
     assert proc.stderr.splitlines() == [f"warning: {a / 'seed-1'} is not a complete run; left out"]
+
+
+def test_the_site_publishes_a_report_only_as_bench_report_wrote_it(tmp_path: Path) -> None:
+    """publish copied any report.html found beside the runs into the site and linked it as
+    their full report: one written or edited by hand (a script in it would be published), or
+    one whose runs were run again since (found by probing)."""
+    root = tmp_path / "results"
+    model = make_unit(root, seed=0).parents[1]
+    make_unit(root, seed=1)
+    assert bench("report", str(model)).returncode == 0
+
+    def publish(site: str) -> subprocess.CompletedProcess:
+        done = bench("leaderboard", "publish", "--results", str(root), "--out",
+                     str(tmp_path / site))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    done = publish("site1")
+    assert "not published" not in done.stderr
+    pages = sorted(p.name for p in (tmp_path / "site1" / "reports").glob("*.html"))
+    assert len(pages) == 1 and "full report" in "".join(
+        p.read_text() for p in (tmp_path / "site1").glob("model-*.html"))  # fmt: skip
+    page = model / "report" / "report.html"
+    page.write_text(page.read_text() + "<script>alert(1)</script>")
+    done = publish("site2")
+    assert f"warning: {model / 'report'}: its report.html was changed after bench report " \
+           "wrote it; not published" in done.stderr  # fmt: skip
+    assert not (tmp_path / "site2" / "reports").exists()
+    assert bench("report", str(model)).returncode == 0  # written again: published again
+    assert "not published" not in publish("site3").stderr
+    unit = model / "noise-label-0.5" / "seed-1"  # its run made again: the figures are not its
+    metrics = json.loads((unit / "metrics.json").read_text())
+    (unit / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    resign(unit)
+    done = publish("site4")
+    assert "its run noise-label-0.5/seed-1 was run again or changed since" in done.stderr
+    (model / "report" / ".bench-report.json").unlink()
+    assert "has no .bench-report.json that bench report wrote" in publish("site5").stderr
