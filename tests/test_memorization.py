@@ -265,3 +265,22 @@ def test_intervals_over_seeds_stay_inside_the_range_of_their_metric() -> None:
     assert mean_interval([0.5, 0.52], SHARE)["ci_low"] == pytest.approx(0.51 - 0.127062, abs=1e-5)
     gap = difference_interval([1.0, 0.0], [0.0, 0.0], SHARE)  # at most 1 - 0 apart
     assert gap["diff"] == 0.5 and (gap["low"], gap["high"]) == (-1.0, 1.0)
+
+
+def test_a_run_of_one_epoch_has_no_forgetting_and_no_variability() -> None:
+    """Both need two epochs at least; with one they were written as 0.0, measured figures
+    (found by probing). The others of the run stay."""
+    one = hand_table().filter(pl.col("epoch") <= 1)
+    train = memorization.train_query(one.lazy()).collect()
+    out, _ = memorization.run_metrics(memorization.per_epoch_frame(train),
+                                      memorization.sample_signals(train), 1)  # fmt: skip
+    assert out["forgetting_events"] == {"mean": None, "clean": None, "noisy": None,
+                                        "never_learned": 0.5}  # fmt: skip
+    assert out["cartography"]["variability"] == {"mean": None, "clean": None, "noisy": None}
+    assert out["detection"]["forgetting"] == {"auroc": None, "auprc": None}
+    assert out["cartography"]["confidence"]["mean"] == pytest.approx(0.45)
+    assert out["detection"]["loss"]["auroc"] == 1.0
+    two, _ = memorization.run_metrics(
+        memorization.per_epoch_frame(memorization.train_query(hand_table().lazy()).collect()),
+        samples(), 1)  # fmt: skip
+    assert two["forgetting_events"]["mean"] is not None

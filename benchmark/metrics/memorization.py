@@ -346,6 +346,12 @@ def run_metrics(
     detection = {name: auroc_auprc(noisy, scores[name]) for name in SIGNALS}
     detection["cleanlab"] |= cleanlab_extra
     forgetting = _split_means(samples, "forgetting")
+    cartography = {name: _split_means(samples, name)
+                   for name in ("confidence", "variability", "correctness")}  # fmt: skip
+    if len(by_epoch) < 2:  # a sample is forgotten between two epochs, and varies over several
+        forgetting = dict.fromkeys(forgetting)
+        cartography["variability"] = dict.fromkeys(cartography["variability"])
+        detection["forgetting"] = {"auroc": None, "auprc": None}
     forgetting["never_learned"] = _plain(1.0 - samples["learned"].cast(pl.Float64).mean())
     out = {
         "gini_train_loss": at.get("gini_train_loss"),
@@ -353,10 +359,7 @@ def run_metrics(
         "output_critical_sample_ratio": at.get("output_critical_sample_ratio"),
         "forgetting_events": forgetting,
         "aum": _split_means(samples, "aum"),
-        "cartography": {
-            name: _split_means(samples, name)
-            for name in ("confidence", "variability", "correctness")
-        },
+        "cartography": cartography,
         "detection": detection,
     }
     return out, by_epoch
