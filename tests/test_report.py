@@ -206,6 +206,7 @@ def test_a_noise_0_run_has_no_memorization_curve_and_no_warning(
     shutil.copytree(run_folder, root / "a")
     m = json.loads((run_folder / "metrics.json").read_text())
     m["noise"]["rate"] = 0.0
+    m["memorization_rate"] = m["memorization_rate_last"] = None  # as at noise 0
     for e in m["per_epoch"]:
         e["memorization_rate"] = None
     (root / "a" / "metrics.json").write_text(json.dumps(m))

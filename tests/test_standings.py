@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.exports import to_csv
+from benchmark.report_seal import write_seal
 from benchmark.results import Unit
 from benchmark.site import publish
 from benchmark.standings import collect, leaderboard
@@ -95,6 +96,7 @@ def test_model_page_embeds_report_figures_when_a_report_exists(tmp_path):
     (report / "figures").mkdir(parents=True)
     (report / "report.html").write_text("<html>report</html>")
     (report / "figures" / "curves.png").write_bytes(b"\x89PNG")
+    write_seal(report, [folder])  # as bench report leaves it (tests/test_report_input.py)
     rows, found = leaderboard([tmp_path / "r"])
     publish(rows, found, tmp_path / "site")
     (model_page,) = (tmp_path / "site").glob("model-*.html")

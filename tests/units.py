@@ -8,9 +8,17 @@ from pathlib import Path
 
 from benchmark.results import REQUIRED, Unit, write_manifest
 
+RECORDED = "the dataset version run.json records, else 'fp'"
 
-def seal(folder: Path, fingerprint: str | None = "fp") -> Path:
-    """Record the folder's files as a finished unit's, made from a dataset of `fingerprint`."""
+
+def seal(folder: Path, fingerprint: str | None = RECORDED) -> Path:
+    """Record the folder's files as a finished unit's, made from a dataset of `fingerprint`
+    (by default the one its run.json records, as the harness writes both)."""
+    if fingerprint is RECORDED:
+        try:
+            fingerprint = json.loads((folder / "run.json").read_text())["dataset"]["fingerprint"]
+        except (OSError, ValueError, KeyError, TypeError):
+            fingerprint = "fp"
     write_manifest(folder, {"dataset_fingerprint": fingerprint})
     return folder
 
