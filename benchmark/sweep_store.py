@@ -248,9 +248,12 @@ def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict
             s = rec["state"]
         else:
             s = "pending"
+        reason = rec.get("reason") if s == "failed" else None
+        if s == "pending" and rec.get("state") == "complete":  # its results changed since
+            why = verify(folder) if folder.is_dir() else "its folder is gone"
+            reason = f"was complete; now {why or 'incomplete'}: the sweep runs it again"
         units.append({"unit": key, "state": s, "attempts": rec.get("attempts", 0),
-                      "reason": rec.get("reason") if s == "failed" else None,
-                      "log": rec.get("log")})  # fmt: skip
+                      "reason": reason, "log": rec.get("log")})  # fmt: skip
     counts = {s: sum(u["state"] == s for u in units)
               for s in ("complete", "running", "queued", "failed", "pending")}  # fmt: skip
     seconds = [r["seconds"] for r in state.get("units", {}).values() if r.get("seconds")]
@@ -261,6 +264,8 @@ def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict
     sweep_state = state.get("state")
     if sweep_state == "running" and not alive:
         sweep_state = "interrupted"
+    elif sweep_state == "complete" and counts["complete"] < len(units):
+        sweep_state = "incomplete"  # a unit's results were moved, damaged or removed since
     return {
         "sweep": spec.id,
         "state": sweep_state,

@@ -238,3 +238,18 @@ def test_a_failed_slurm_submission_still_prints_the_summary(tmp_path: Path):
     state = json.loads(path.read_text())
     assert (state["state"], state["error"]) == ("error", reason)
     assert state["units"]["ggnn/noise-label-0.5/seed-0"]["attempts"] == 0
+
+
+def test_a_finished_sweep_whose_unit_changed_since_says_so(results: Path):
+    """sweep status called it "complete" beside 1 of 2 units done and 1 pending, with no
+    reason (found by probing)."""
+    gone = spec_of("0,0.5").units()[0].path(results)
+    (gone / "metrics.json").write_text("{}")
+    proc = bench("sweep", "status", "--results", str(results), "--json")
+    (sweep,) = [s for s in json.loads(proc.stdout) if s["noise_rates"] == [0.0, 0.5]]
+    assert (sweep["state"], sweep["complete"], sweep["pending"]) == ("incomplete", 1, 1)
+    (unit,) = [u for u in sweep["units"] if u["state"] == "pending"]
+    assert unit["reason"] == ("was complete; now metrics.json was changed after the unit "
+                              "completed: the sweep runs it again")  # fmt: skip
+    table = bench("sweep", "status", "--results", str(results))
+    assert f"pending {sweep['sweep']} {UNIT}: was complete; now metrics.json" in table.stderr

@@ -177,3 +177,6 @@ def sweep_status(
                 what = f"{s['sweep']} {u['unit']} after {u['attempts']} attempts"
                 console.err.print(f"[red]failed[/] {what}: {u['reason']}", highlight=False,
                                   soft_wrap=True)  # fmt: skip
+            elif u["reason"]:  # pending again: its results changed after the sweep ended
+                console.err.print(f"[yellow]pending[/] {s['sweep']} {u['unit']}: {u['reason']}",
+                                  highlight=False, soft_wrap=True)  # fmt: skip
