@@ -626,8 +626,8 @@ def fig_memorization(cell: Cell, out: Path) -> Figure_:
 def fig_lira_roc(cell: Cell, out: Path) -> Figure_:
     """ROC of LiRA (each subset model the target, the others its shadow models) beside the
     loss attack on the same (model, sample) pairs."""
-    inclusion, scores = cell.grid.inclusion, counterfactual.attack_scores(cell.grid)
-    curves = {name: (s[inclusion], s[~inclusion]) for name, s in scores.items()}
+    inclusion, scores, pairs = counterfactual.attack_pairs(cell.grid)
+    curves = {name: (s[inclusion & pairs], s[~inclusion & pairs]) for name, s in scores.items()}
     fig = Figure(figsize=(4.8, 4.2))
     _log_roc(fig.subplots(), curves, f"{cell.name}, {len(cell.units)} subset models")
     return _save(

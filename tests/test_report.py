@@ -374,10 +374,10 @@ def test_the_cell_roc_scores_are_the_cell_figures(subset_results: Path, tmp_path
         folders.append(copy)
     _, figures = counterfactual.cell(folders, resamples=0)
     grid = counterfactual.read_grid(folders)
-    inclusion, scores = grid.inclusion, counterfactual.attack_scores(grid)
-    assert inclusion.shape == (3, 160)
-    for name, key in (("LiRA", "lira"), ("loss", "loss_attack")):
-        member, nonmember = scores[name][inclusion], scores[name][~inclusion]
+    inclusion, scores, pairs = counterfactual.attack_pairs(grid)
+    assert inclusion.shape == (3, 160) and 0 < pairs.sum() < pairs.size
+    for name, key in (("LiRA", "lira"), ("loss", "loss_attack")):  # on the same pairs
+        member, nonmember = scores[name][inclusion & pairs], scores[name][~inclusion & pairs]
         assert 0.5 < figures[key]["auroc"]["value"] < 1  # not the memorizer's perfect score
         assert membership.auroc(member, nonmember) == pytest.approx(
             figures[key]["auroc"]["value"], abs=1e-6)  # fmt: skip

@@ -97,6 +97,14 @@ def attack_scores(grid: Grid) -> dict[str, np.ndarray]:
     return {"LiRA": lira(grid.inclusion, grid.p_given), "loss": -grid.loss}
 
 
+def attack_pairs(grid: Grid) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The grid's inclusion, each attack's scores, and the (model, sample) pairs both attacks
+    are judged on: those LiRA scores, where the other models hold the sample both in and out
+    (none with 2 models, whose one shadow is either), so that the two compare."""
+    scores = attack_scores(grid)
+    return grid.inclusion, scores, np.isfinite(scores["LiRA"])
+
+
 def cell(folders: Sequence[Path], resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The per-sample table and the figures of one cell's K subset units."""
     return cell_of(read_grid(folders), resamples)
@@ -104,9 +112,8 @@ def cell(folders: Sequence[Path], resamples: int = 1000) -> tuple[pl.DataFrame, 
 
 def cell_of(grid: Grid, resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The per-sample table and the figures of a cell's grid."""
-    inclusion = grid.inclusion
+    inclusion, scores, pairs = attack_pairs(grid)
     mem = counterfactual(inclusion, grid.p_given)
-    scores = attack_scores(grid)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a sample never in: its means are NaN
         lira_in = np.where(inclusion, scores["LiRA"], np.nan)
@@ -121,13 +128,17 @@ def cell_of(grid: Grid, resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, 
         "memorization": _by_noise(table),
         "lira": lira_figures(inclusion, scores["LiRA"], SEED, resamples),
         "loss_attack": attack_figures(
-            scores["loss"][inclusion],
-            scores["loss"][~inclusion],
+            scores["loss"][inclusion & pairs],
+            scores["loss"][~inclusion & pairs],
             seed=SEED,
             resamples=resamples,
         ),
         "proxies": _proxies(table, resamples),
     }
+    if not pairs.any():
+        figures["why"] = (f"no attack: LiRA needs 3 subset models at least, and "
+                          f"{len(inclusion)} leave no sample both in and out of a target's "
+                          "shadow models")  # fmt: skip
     return table, figures
 
 
