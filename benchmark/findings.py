@@ -458,15 +458,30 @@ def _in(case: dict[str, Any]) -> str:
     return f" ({case['fit_metric']})" if case["fit_metric"] != case["metric"] else ""
 
 
-def collect(results: Path, cases: list[tuple[str, str, str | None]]) -> tuple[list[dict], dict]:
-    """The summary of each case from its units under `results`; a ValueError names a case with
-    no unit or a single noise rate, where there is nothing to compare."""
+def collect(
+    results: Path, cases: list[tuple[str, str, str | None]], grids: list[Any] | None = None
+) -> tuple[list[dict], dict]:
+    """The summary of each case from its units under `results` (only those of its sweep's
+    grid where ``grids`` gives each case's SweepSpec: its rates, seeds and profile, which the
+    page says it was written from); a ValueError names a case with no unit or a single noise
+    rate, where there is nothing to compare."""
+    from benchmark import console
     from benchmark.tasks import DEFAULT_DATASETS
 
     summaries, units = [], {}
-    for task, model, dataset in cases:
+    for i, (task, model, dataset) in enumerate(cases):
         dataset = dataset or DEFAULT_DATASETS.get(task, "")
         found = load_units(results, task, model, dataset)
+        if grids is not None:
+            grid = grids[i]
+            inside = [u for u in found if u.rate in grid.noise_rates
+                      and u.metrics.get("seed") in grid.seeds
+                      and u.metrics.get("profile", grid.profile) == grid.profile]  # fmt: skip
+            if len(inside) < len(found):
+                console.err.print(f"note: {task}:{model}: {len(found) - len(inside)} units under "
+                                  f"{results} are of other noise rates, seeds or profiles; "
+                                  "left out", highlight=False, soft_wrap=True)  # fmt: skip
+            found = inside
         if len({u.rate for u in found}) < 2:
             raise ValueError(f"{task}:{model} on {dataset or '?'} has units at fewer than two "
                              f"noise rates under {results}; run its sweep first")  # fmt: skip

@@ -205,3 +205,21 @@ def test_a_resigned_unit_of_the_wrong_shape_is_left_out(tmp_path, capsys, file, 
     assert case["table"][1.0]["seeds"] == 2 and case["table"][0.0]["seeds"] == 3
     err = capsys.readouterr().err
     assert f"warning: {folder}: " in err and says in err, err
+
+
+def test_the_page_is_written_from_its_sweeps_grid_only(tmp_path, capsys) -> None:
+    """With --no-sweep the page named its --noise, --seeds and --profile as its source but
+    wrote up every unit it found, of other rates, seeds or profiles too (found by probing)."""
+    from benchmark.sweep_spec import make_spec
+
+    for seed in range(3):
+        for rate in (0.0, 0.5, 1.0):
+            _unit(tmp_path, rate, seed, [0.5, 0.9], [0.3, 0.4 - rate / 3])
+    grid = make_spec("method_name", None, "code2vec", "0,1", "label", 2, "cpu", None, "auto",
+                     "process")  # fmt: skip
+    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)], [grid])
+    assert case["rates"] == [0.0, 1.0]
+    assert [case["table"][r]["seeds"] for r in (0.0, 1.0)] == [2, 2]
+    assert "5 units under" in capsys.readouterr().err
+    (everything,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)])
+    assert everything["rates"] == [0.0, 0.5, 1.0]

@@ -148,7 +148,7 @@ def findings(
                 raise fail(f"{task}:{model}: not every unit completed; run the command again",
                            code=1)  # fmt: skip
     try:
-        summaries, units = fd.collect(results, pairs)
+        summaries, units = fd.collect(results, pairs, specs)
         from benchmark.findings_membership import section
 
         page = fd.write_page(summaries, units, out, "bench " + shlex.join(sys.argv[1:]),
