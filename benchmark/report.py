@@ -902,12 +902,14 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
     return out / "report.html", out / "report.md"
 
 
-def _experiment(runs: list[Run], units: list[Run], out: Path, tag: str = "") -> list[Block]:
-    """The sections of one experiment's runs and subset units; ``tag`` tells its figures from
-    another experiment's."""
+def _experiment(members: list[Run], summary: list[dict[str, Any]], out: Path,
+                tag: str = "") -> list[Block]:  # fmt: skip
+    """The sections of one experiment's runs and subset units, ``summary`` the robustness of
+    its runs; ``tag`` tells its figures from another experiment's."""
+    runs = [r for r in members if r.metrics.get("subset") is None]
+    units = [r for r in members if r.metrics.get("subset") is not None]
     blocks: list[Block] = []
     if runs:
-        summary = robustness([r.folder for r in runs])
         figures = [fig_curves(runs, out, tag)]
         for chosen in _detailed(runs):
             read = _readable(chosen, runs)
@@ -961,22 +963,21 @@ def _write(path: Path, loaded: list[Run], out: Path) -> None:
     tasks or test sets cannot share a curve."""
     runs = [r for r in loaded if r.metrics.get("subset") is None]
     units = [r for r in loaded if r.metrics.get("subset") is not None]
+    summary = robustness([r.folder for r in runs]) if runs else []
     if runs:
-        summary = robustness([r.folder for r in runs])
         (out / "robustness.json").write_text(json.dumps({"robustness": summary}, indent=2))
     experiments: dict[tuple[str, str, str], list[Run]] = {}
     for r in loaded:
         experiments.setdefault(r.experiment, []).append(r)
     if len(experiments) == 1:
-        blocks = _experiment(runs, units, out)
+        blocks = _experiment(loaded, summary, out)
     else:
         blocks = []
         for i, (key, members) in enumerate(sorted(experiments.items())):
-            tagged = [replace(r, tagged=True) for r in members]
-            blocks += [("h", 2, f"{key[0]} on {key[1]}, {key[2]} noise"),
-                       *_deeper(_experiment([r for r in tagged if r.metrics.get("subset") is None],
-                                            [r for r in tagged if r.metrics.get("subset")
-                                             is not None], out, f"-{i + 1}"))]  # fmt: skip
+            mine = [g for g in summary if (g["task"], g["dataset"], g["noise_kind"]) == key]
+            section = _experiment([replace(r, tagged=True) for r in members], mine, out,
+                                  f"-{i + 1}")  # fmt: skip
+            blocks += [("h", 2, f"{key[0]} on {key[1]}, {key[2]} noise"), *_deeper(section)]
         runs = [replace(r, tagged=True) for r in runs]  # for the title below
 
     where = path.name or path

@@ -72,6 +72,7 @@ def test_an_intact_unit_verifies_and_any_change_is_named(tmp_path: Path) -> None
         (lambda m: m.pop("test"), "lacks test"),
         (lambda m: m.update(task="poetry"), "no metrics for task 'poetry'"),
         (lambda m: m.update(per_epoch=[{"epoch": 1, "valid": {"acc": 2}}]), "epoch 1: valid"),
+        (lambda m: m["per_epoch"][0].update(valid=[1]), "epoch 1: valid is not an object"),
         (lambda m: m.update(avg_predicted_score={"test": 3}), "avg_predicted_score"),
         (lambda m: m.update(detection=[1, 2]), "detection is not an object"),  # found by fuzzing
     ],

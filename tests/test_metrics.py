@@ -354,9 +354,9 @@ def test_a_separating_loss_has_auroc_one(clean: list[float], noisy_gap: list[flo
 
 
 def test_the_epoch_is_selected_in_the_primary_metrics_direction():
-    from benchmark.metrics.summary import SELECTION_SPLIT, _select_epoch
+    from benchmark.metrics.summary import SELECTION_SPLIT, select_epoch
 
     found = {(1, SELECTION_SPLIT): {"m": 0.5}, (2, SELECTION_SPLIT): {"m": None},
              (3, SELECTION_SPLIT): {"m": 0.2}, (4, SELECTION_SPLIT): {"m": 0.2}}  # fmt: skip
-    assert _select_epoch(found, [1, 2, 3, 4], "m") == 1
-    assert _select_epoch(found, [1, 2, 3, 4], "m", higher_is_better=False) == 3  # ties: earliest
+    assert select_epoch(found, [1, 2, 3, 4], "m") == 1
+    assert select_epoch(found, [1, 2, 3, 4], "m", higher_is_better=False) == 3  # ties: earliest

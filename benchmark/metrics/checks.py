@@ -7,29 +7,27 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark import metrics as task_metrics
-from benchmark.metrics.summary import SUBSETS
+from benchmark.metrics.summary import SELECTION_SPLIT, SUBSETS, select_epoch
 from benchmark.numbers import finite
 from benchmark.tasks import TASKS
+from benchmark.tasks.lines import number
 
 # Metrics that are not shares in [0, 1].
 SCALES: dict[str, tuple[float, float]] = {"bleu": (0.0, 100.0)}
-
-
-def scale(metric: str) -> tuple[float, float]:
-    """The range a task metric's scores lie in: BLEU in points, the others shares."""
-    return SCALES.get(metric, (0.0, 1.0))
 # Run-level figures that are shares or probabilities, at the top level and in every epoch.
 SHARES = ("memorization_rate", "memorization_rate_last", "noise_detection_auroc",
           "mean_p_given", "output_critical_sample_ratio", "gini_train_loss")  # fmt: skip
 IDENTITY = ("task", "model", "dataset", "seed", "noise", "selection", "test")
 
 
+def scale(metric: str) -> tuple[float, float]:
+    """The range a task metric's scores lie in: BLEU in points, the others shares."""
+    return SCALES.get(metric, (0.0, 1.0))
+
+
 def _in(value: Any, low: float, high: float) -> bool:
     """None (no rows to average) or a finite number in [low, high]."""
-    if value is None:
-        return True
-    number = finite(value)
-    return number is not None and low <= number <= high
+    return value is None or number(value, low, high)
 
 
 def _scores(entry: dict[str, Any], names: tuple[str, ...], where: str) -> list[str]:
@@ -71,14 +69,17 @@ def _agreement(metrics: dict[str, Any], epochs: list[dict[str, Any]], higher: bo
     for name, entry in (("memorization_rate", at), ("memorization_rate_last", last)):
         if name in metrics and metrics[name] != entry.get("memorization_rate"):
             out.append(f"{name} is not epoch {entry.get('epoch')}'s in per_epoch")
-    primary, best = metrics["selection"]["metric"], None
-    for entry in epochs:
-        value = finite((entry.get("valid") or {}).get(primary))
-        if value is not None and (best is None or (value > best[0] if higher else value < best[0])):
-            best = (value, entry.get("epoch"))
-    if best is not None and best[1] != selected:
+    primary = metrics["selection"]["metric"]  # selected as summary.py selects it
+    scores = {(e.get("epoch"), SELECTION_SPLIT): e.get(SELECTION_SPLIT) for e in epochs}
+    found = {key: {primary: finite(values.get(primary) if isinstance(values, dict) else None)}
+             for key, values in scores.items()}  # fmt: skip
+    try:
+        best = select_epoch(found, [e.get("epoch") for e in epochs], primary, higher)
+    except ValueError:  # no epoch has a validation score: nothing to check it against
+        return out
+    if best != selected:
         out.append(f"selected_epoch {selected} is not the epoch of the best valid {primary} "
-                   f"({best[1]})")  # fmt: skip
+                   f"({best})")  # fmt: skip
     return out
 
 

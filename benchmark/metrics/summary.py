@@ -120,7 +120,7 @@ def _predicted_scores(rows: pl.DataFrame) -> dict[tuple[int, str], float | None]
     return {(int(e), str(s)): m for e, s, m in means.iter_rows()}
 
 
-def _select_epoch(
+def select_epoch(
     found: Mapping[tuple[int, str], MetricDict],
     epochs: Sequence[int],
     primary: str,
@@ -212,7 +212,7 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
             }
         )
 
-    selected = _select_epoch(found, epochs, spec.PRIMARY, TASKS[task].higher_is_better)
+    selected = select_epoch(found, epochs, spec.PRIMARY, TASKS[task].higher_is_better)
     at_selected = {subset: subset_at(selected, subset) for subset in SUBSETS}
     train_primary = at_selected["train"][spec.PRIMARY]
     test_primary = at_selected["test"][spec.PRIMARY]

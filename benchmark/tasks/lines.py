@@ -26,7 +26,12 @@ Check = Callable[[Row, str, Any], Row]  # (line, where, the sample's extra) -> c
 
 
 def number(v: object, lo: float = 0.0, hi: float = 1.0) -> bool:
-    """A finite int or float (not a bool) in [lo, hi]."""
+    """A finite int or float (not a bool) in [lo, hi]. A float, what JSON's numbers with a
+    point parse to, is checked inline: this runs on every score of every line (a code_search
+    line holds up to 1000); anything else goes through ``finite``, which takes an integer too
+    long for a float."""
+    if type(v) is float:
+        return math.isfinite(v) and lo <= v <= hi
     number = finite(v)
     return number is not None and lo <= number <= hi
 
