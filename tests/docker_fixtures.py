@@ -8,7 +8,10 @@ both (.ci/run), so a skip would hide a broken setup.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,17 @@ WHEELHOUSE = Path(os.environ.get("BENCH_WHEELHOUSE", images.SUITE_ROOT / ".cache
 FIND_LINKS = [p for p in (Path("/opt/wheels"),) if p.is_dir()]  # the CPU torch wheel, if here
 TEST_MODELS = ("ggnn", "template")
 BENCH_UID = 10001  # the non-root user of containers/base/Dockerfile
+
+
+@contextlib.contextmanager
+def one_at_a_time(name: str) -> Iterator[None]:
+    """Hold a lock shared by every pytest worker (pytest-xdist runs several) on this machine,
+    so that one of them fills the wheelhouse or builds an image and the others then find it."""
+    locks = images.SUITE_ROOT / ".cache" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +71,9 @@ def os_base(docker_client: Any) -> str:
 def wheelhouse() -> Path:
     """The offline wheelhouse (.cache/wheelhouse or $BENCH_WHEELHOUSE), filled if it is not
     complete for today's dependencies."""
-    if not images.wheelhouse_current(WHEELHOUSE):
-        images.make_wheelhouse(WHEELHOUSE, find_links=FIND_LINKS)
+    with one_at_a_time("wheelhouse"):
+        if not images.wheelhouse_current(WHEELHOUSE):
+            images.make_wheelhouse(WHEELHOUSE, find_links=FIND_LINKS)
     return WHEELHOUSE
 
 
@@ -66,6 +81,7 @@ def wheelhouse() -> Path:
 def built_images(os_base: str, wheelhouse: Path) -> dict[str, str]:
     """The base, ggnn and template images on the OS base with the wheelhouse: {name: tag}."""
     try:
-        return images.build(TEST_MODELS, os_base, wheelhouse)
+        with one_at_a_time("images"):
+            return images.build(TEST_MODELS, os_base, wheelhouse)
     except images.ImageError as e:
         pytest.fail(str(e), pytrace=False)
