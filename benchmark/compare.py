@@ -227,6 +227,11 @@ def _one_model(path: Path, folders: list[Path], configs: list[dict[str, Any]]) -
     if len(held) > 1:
         runs = "; ".join(" ".join(h) for h in sorted(held))
         raise ValueError(f"{path}: its seeds are runs of more than one model or noise ({runs})")
+    for key in ("model", "profile", "epochs", "weights", "finetune"):
+        values = sorted({str(c.get(key)) for c in configs})
+        if len(values) > 1:
+            raise ValueError(f"{path}: its seeds were run with different {key} "
+                             f"({', '.join(values)}); pool only seeds of one setting")  # fmt: skip
 
 
 def compare_runs(

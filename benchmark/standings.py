@@ -4,8 +4,9 @@ ranked.
 Results come from laptops, cluster nodes and submitted containers, then get copied together, so
 nothing in a folder is trusted by position alone: a unit is shown only when its folder is
 complete, its manifest verifies (results.verify: no file changed, every score in range), its
-path, run.json and metrics.json all name the same unit, and it was made from the same version
-of its dataset as the newest unit of that dataset. Anything else is a warning, never a row.
+path, run.json and metrics.json all name the same unit, it was made from the same version
+of its dataset as the newest unit of that dataset, and with the same epochs and weights as
+the newest unit of its model's rows. Anything else is a warning, never a row.
 The same unit found in several roots counts once; two different results for one unit are a
 conflict, reported and left out, since neither can be preferred.
 """
@@ -172,6 +173,41 @@ def _same_data(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
     return kept
 
 
+# What a unit's path does not show but its figures depend on: the program that made it (a
+# unit --name'd after another model), its epochs, and the weights and fine-tuning it started
+# from. A row pools its seeds and rates, and its floor, so they must agree on these.
+SETTINGS = ("model", "epochs", "weights", "finetune")
+
+
+def settings_of(run: RunRecord) -> tuple[str, ...]:
+    config = run.run.get("config", {})
+    return tuple(str(config.get(key)) for key in SETTINGS)
+
+
+def _same_settings(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
+    """Only the units of each model's rows (one task, dataset and profile) run with the
+    settings of its newest unit: seeds of 10 epochs and of 50 pooled into one mean, or a
+    floor of other weights, would be a figure no command reproduces."""
+
+    def row_of(r: RunRecord) -> tuple[str, ...]:
+        return (r.unit.task, r.unit.dataset, r.profile, r.unit.model)
+
+    newest: dict[tuple[str, ...], RunRecord] = {}
+    for r in sorted(runs, key=lambda r: str(r.run.get("started", ""))):
+        newest[row_of(r)] = r
+    kept = []
+    for r in runs:
+        mine, theirs = settings_of(r), settings_of(newest[row_of(r)])
+        if mine == theirs:
+            kept.append(r)
+            continue
+        pairs = zip(SETTINGS, mine, theirs, strict=True)
+        differ = ", ".join(f"{key} {a} where the newest has {b}" for key, a, b in pairs if a != b)
+        warnings.append(f"{r.folder}: run with other settings than the newest unit of "
+                        f"{r.unit.model}'s rows ({differ}); not shown")  # fmt: skip
+    return kept
+
+
 def collect(roots: Iterable[Path]) -> Collection:
     """Every showable unit under ``roots``, each once, and a warning for each one left out."""
     out = Collection()
@@ -196,7 +232,7 @@ def collect(roots: Iterable[Path]) -> Collection:
                                 "not shown")  # fmt: skip
             continue
         out.runs.append(copies[0])  # identical copies (merged from several places): one unit
-    out.runs = _same_data(out.runs, out.warnings)
+    out.runs = _same_settings(_same_data(out.runs, out.warnings), out.warnings)
     return out
 
 

@@ -283,9 +283,9 @@ def test_a_run_whose_losses_are_not_finite_is_reported(tmp_path: Path) -> None:
 
 
 def test_a_folder_of_seeds_pools_only_the_seeds_it_holds(tmp_path: Path) -> None:
-    """compare pooled a copy of another model's unit put among the seeds, or a seed folder
-    linked to another, as one more seed; and left an incomplete seed out without a word
-    (found by probing)."""
+    """compare pooled a copy of another model's unit put among the seeds, a seed folder linked
+    to another, or a seed of other epochs, as one more seed; and left an incomplete seed out
+    without a word (found by probing)."""
     root = tmp_path / "results"
     a = make_unit(root, seed=0).parent
     make_unit(root, seed=1)
@@ -299,6 +299,11 @@ def test_a_folder_of_seeds_pools_only_the_seeds_it_holds(tmp_path: Path) -> None
     refused(bench("compare", str(a), str(b)), f"error: {a}: its seeds are runs of more than one "
             "model or noise (m var_misuse python-stdlib label 0.5; other var_misuse")  # fmt: skip
     shutil.rmtree(a / "seed-7")
+    run = json.loads((a / "seed-1" / "run.json").read_text())
+    (a / "seed-1" / "run.json").write_text(json.dumps({"config": run["config"] | {"epochs": 50}}))
+    resign(a / "seed-1")
+    refused(bench("compare", str(a), str(b)), f"error: {a}: its seeds were run with different "
+            "epochs (50, None); pool only seeds of one setting")  # fmt: skip
     (a / "seed-1" / "samples.parquet").unlink()
     proc = bench("compare", str(a), str(b), "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["runs_a"] == 1, proc.stderr

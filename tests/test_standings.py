@@ -169,3 +169,30 @@ def test_a_unit_named_apart_from_its_model_is_shown_under_its_name(tmp_path):
     seal(folder)
     (warning,) = collect([tmp_path]).warnings
     assert "provenance mismatch" in warning
+
+
+def test_a_row_pools_only_units_run_with_its_newest_settings(tmp_path):
+    """Seeds of 10 epochs beside a seed of 50, or a floor trained from other weights, are
+    not pooled into one row: the newest unit's settings stand, the others are warnings."""
+
+    def run_with(unit: Unit, acc: float, started: str, **config) -> Path:
+        folder = unit_folder(tmp_path, unit, acc)
+        run = json.loads((folder / "run.json").read_text())
+        run["config"] |= {"epochs": 10, "weights": None, **config}
+        run["started"] = started
+        (folder / "run.json").write_text(json.dumps(run))
+        return seal(folder)
+
+    run_with(u(seed=0), 0.5, "2026-01-01T00:00:00")
+    run_with(u(seed=1), 0.6, "2026-01-02T00:00:00")
+    run_with(u(seed=2), 0.9, "2026-01-03T00:00:00", epochs=50)
+    run_with(u(rate=1.0, seed=2), 0.1, "2026-01-03T01:00:00", epochs=50)
+    run_with(u(rate=1.0, seed=0), 0.4, "2026-01-02T12:00:00", epochs=50, weights="/w")
+    rows, found = leaderboard([tmp_path])
+    (row,) = rows
+    assert row["runs"] == [f"var_misuse/python-stdlib/m/label/{rate}/2" for rate in (0, 1)]
+    assert row["clean"]["mean"] == 0.9 and row["floor"]["mean"] == 0.1 and row["seeds"] == 1
+    text = "\n".join(found.warnings)
+    assert text.count("other settings") == 3, text
+    assert "epochs 10 where the newest has 50" in text
+    assert "weights /w where the newest has None" in text
