@@ -22,8 +22,10 @@ from benchmark.results import SUBSETS, is_complete, verify
 
 
 def cells(results: Path) -> dict[tuple, list[tuple[Path, dict, dict]]]:
-    """(task, dataset, model, rate, seed) -> the cell's verified subset units (folder,
-    metrics.json, run.json), in subset order."""
+    """(task, dataset, model, settings, rate, seed) -> the cell's verified subset units
+    (folder, metrics.json, run.json), in subset order. The settings (epochs, subset share...:
+    counterfactual.SETTINGS) are part of the key: units run with others are another
+    experiment, never pooled with these."""
     found: dict[tuple, list[tuple[Path, dict, dict]]] = defaultdict(list)
     for metrics_path in sorted((results / SUBSETS).rglob("metrics.json")):
         folder = metrics_path.parent
@@ -33,7 +35,8 @@ def cells(results: Path) -> dict[tuple, list[tuple[Path, dict, dict]]]:
         if "subset" not in m:
             continue
         run = json.loads((folder / "run.json").read_text())
-        key = (m["task"], m["dataset"], m["model"], float(m["noise"]["rate"]), int(m["seed"]))
+        key = (m["task"], m["dataset"], m["model"], counterfactual.settings(folder),
+               float(m["noise"]["rate"]), int(m["seed"]))  # fmt: skip
         found[key].append((folder, m, run))
     return {k: sorted(v, key=lambda u: u[1]["subset"]["index"]) for k, v in found.items()}
 
@@ -47,14 +50,14 @@ def section(results: Path) -> list[str]:
     # (a sweep still running leaves some short).
     full: dict[tuple, int] = defaultdict(int)
     for key, units in every.items():
-        full[key[:3]] = max(full[key[:3]], len(units))
-    found = {k: v for k, v in every.items() if len(v) >= 2 and len(v) == full[k[:3]]}
+        full[key[:4]] = max(full[key[:4]], len(units))
+    found = {k: v for k, v in every.items() if len(v) >= 2 and len(v) == full[k[:4]]}
     if not found:
         return []
     per: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for (task, dataset, model, rate, _seed), units in sorted(found.items()):
+    for (*experiment, rate, _seed), units in sorted(found.items()):
         _, figures = counterfactual.cell([u[0] for u in units])
-        per[(task, dataset, model)].append({"rate": rate, **figures})
+        per[tuple(experiment)].append({"rate": rate, **figures})
     lines = [
         "## Memorization measured directly: counterfactual memorization and LiRA",
         "",
@@ -67,11 +70,12 @@ def section(results: Path) -> list[str]:
         "Spearman correlation with counterfactual memorization. Means over seeds with 95% "
         "intervals (docs/metrics.md defines every figure).",
     ]
-    for (task, dataset, model), rows in per.items():
-        first = found[next(k for k in found if k[:3] == (task, dataset, model))]
+    for experiment, rows in per.items():
+        task, dataset, model, _ = experiment
+        first = found[next(k for k in found if k[:4] == experiment)]
         config = first[0][2].get("config", {})
         rates = sorted({r["rate"] for r in rows})
-        seeds = len({k[4] for k in found if k[:3] == (task, dataset, model)})
+        seeds = len({k[5] for k in found if k[:4] == experiment})
         k = max(r["models"] for r in rows)
         lines += ["", f"### {task}: {model} on {dataset}, {k} subset models per cell", "",
                   "Made by:", "", "```",
@@ -79,7 +83,7 @@ def section(results: Path) -> list[str]:
                           str(first[0][1]["profile"]), config, subsets=k),
                   "```", ""]  # fmt: skip
         lines += _tables(rows, rates)
-        units = [Unit(*u) for k, us in found.items() if k[:3] == (task, dataset, model) for u in us]
+        units = [Unit(*u) for k, us in found.items() if k[:4] == experiment for u in us]
         lines += ["", f"Measured from {provenance(units)}."]
     return lines
 

@@ -237,7 +237,13 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             raise UnitFailed(f"--subset needs a model that predicts a holdout split (protocol "
                              f"3); {cfg.model} speaks protocol {spec.protocol}")  # fmt: skip
         share = 1.0 - cfg.subset_share
+        pool = splits["train"].height
         splits, labels = holdout.carve(splits, labels, share, cfg.seed, draw=cfg.subset)
+        for split, does in (("train", "trains on"), (HOLDOUT, "holds out")):
+            if splits[split].is_empty():  # no counterfactual figure could come of it
+                raise UnitFailed(f"--subset-share {cfg.subset_share:g} {does} none of the "
+                                 f"{pool} training samples at profile {cfg.profile}; give a "
+                                 "share nearer 0.5")  # fmt: skip
     elif spec.protocol >= 3 and profile.holdout_share > 0:
         splits, labels = holdout.carve(splits, labels, profile.holdout_share, cfg.seed)
     in_train = labels.filter(pl.col("split") == "train")

@@ -177,6 +177,20 @@ def test_a_subset_sweep_measures_counterfactual_memorization_and_lira(tmp_path):
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and json.loads(again.stdout)["skipped"] == 4
     assert json.loads(again.stdout)["membership"] == summary["membership"]
+    # a subset model of another share (or epochs) is another experiment, never in this cell
+    from benchmark.metrics import counterfactual
+    from tests.units import seal
+
+    other = units[3].parent
+    run = json.loads((other / "run.json").read_text())
+    run["config"]["subset_share"] = 0.3
+    (other / "run.json").write_text(json.dumps(run))
+    seal(other)
+    with pytest.raises(ValueError, match=f"{other} was run with subset_share 0.3 where .* has "
+                       "0.5; a cell's subset models share their settings"):  # fmt: skip
+        counterfactual.read_grid([u.parent for u in units])
+    page = "\n".join(findings_membership.section(results))
+    assert "3 subset models per cell" in page and "--subsets 3 --subset-share 0.5" in page
 
 
 def test_subsets_need_a_protocol_3_model_and_a_share_inside_0_1(tmp_path):
@@ -191,6 +205,24 @@ def test_subsets_need_a_protocol_3_model_and_a_share_inside_0_1(tmp_path):
     assert proc.returncode == 2 and "--subset-share 1.5 is outside (0, 1)" in proc.stderr
     proc = sweep("--models", "ggnn", "--subsets", "1")
     assert proc.returncode == 2 and "--subsets must be 0 or at least 2" in proc.stderr
+
+
+@pytest.mark.parametrize(("share", "does"), [("0.999", "holds out"), ("0.001", "trains on")])
+def test_a_subset_share_that_empties_a_side_is_one_line(tmp_path, share, does):
+    """A share that rounds to every sample of the pool (or none) leaves no holdout (or no
+    training set): no counterfactual figure can come of it, so the unit is refused, where it
+    had counted as a success with null figures (found by probing)."""
+    results = tmp_path / "r"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmark", "run", "--model", "ggnn", "--noise", "0",
+         "--profile", "smoke", "--subset", "0", "--subset-share", share, "--results",
+         str(results)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"--subset-share {share} {does} none of the 160 training samples at profile" in line
+    assert not list(results.rglob("metrics.json"))
 
 
 def test_min_k_joins_the_attacks_where_the_model_writes_target_logprobs() -> None:

@@ -17,6 +17,7 @@ beside the single-model loss attack's on the same (model, sample) pairs.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,20 @@ SEED = 0  # of the bootstrap intervals: the same units give the same bytes
 # The cheap per-sample signals judged against counterfactual memorization (sample_signals'
 # columns), each averaged over the models that trained on the sample.
 PROXIES = ("loss", "aum", "forgetting", "confidence", "variability", "correctness")
+# What a cell's K models share beside their unit's name: the figures compare them, so one
+# trained longer or on a larger share would be read as memorization.
+SETTINGS = ("model", "profile", "epochs", "subset_share", "weights", "finetune")
+
+
+def settings(folder: Path) -> tuple[str, ...]:
+    """The settings a subset unit's run.json records (ValueError where it does not read)."""
+    try:
+        config = json.loads((folder / "run.json").read_text()).get("config", {})
+    except (OSError, ValueError, AttributeError, RecursionError) as e:
+        raise ValueError(f"{folder}: run.json does not read ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{folder}: run.json has no config")
+    return tuple(str(config.get(key)) for key in SETTINGS)
 
 
 def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -70,7 +85,15 @@ class Grid(NamedTuple):
 
 
 def read_grid(folders: Sequence[Path]) -> Grid:
-    """The grid of a cell's subset units; ValueError when they do not predict one pool."""
+    """The grid of a cell's subset units; ValueError when they do not predict one pool, or
+    were not run with the same settings."""
+    first = settings(folders[0])
+    for folder in folders[1:]:
+        differ = [f"{key} {b} where {folders[0]} has {a}" for key, a, b
+                  in zip(SETTINGS, first, settings(folder), strict=True) if a != b]  # fmt: skip
+        if differ:
+            raise ValueError(f"{folder} was run with {', '.join(differ)}; a cell's subset "
+                             "models share their settings")  # fmt: skip
     units = [_unit_rows(f) for f in folders]
     ids = np.sort(units[0][0]["sample_id"].to_numpy())
     k, n = len(units), len(ids)
