@@ -74,7 +74,7 @@ def test_non_finite_scores_are_dropped_and_empty_sides_are_undefined() -> None:
     assert mi.tpr_at_fpr([], [0.5], 0.01) is None
     figures = mi.attack_figures([0.9, math.nan], [0.5, 0.4, math.inf], resamples=50)
     assert (figures["n_members"], figures["n_nonmembers"]) == (1, 2)
-    assert figures["auroc"] == {"value": 1.0, "low": 1.0, "high": 1.0}
+    assert figures["auroc"] == {"value": 1.0, "low": None, "high": None}  # too few for one
     empty = mi.attack_figures([math.nan], [0.5])
     assert empty["auroc"] == empty["tpr_at_1pct_fpr"] == {"value": None, "low": None, "high": None}
 
@@ -138,6 +138,29 @@ def test_attack_figures_are_seeded_and_bracket_the_value() -> None:
     # Separated by one standard deviation: AUROC Phi(1 / sqrt 2) = 0.76, interval ~ +-0.035.
     assert 0.70 < first["auroc"]["low"] < 0.76 < first["auroc"]["high"] < 0.82
     assert mi.attack_figures(members, nonmembers, resamples=0)["auroc"]["low"] is None
+
+
+def test_an_interval_needs_ten_samples_on_each_side() -> None:
+    """With one non-member every resample holds that one: the interval showed the members'
+    spread alone, as narrow as a thousand non-members would give (found by probing)."""
+    rng = np.random.default_rng(6)
+    members = rng.normal(1.0, 1.0, 300)
+    for n, interval in ((1, False), (mi.MIN_SIDE - 1, False), (mi.MIN_SIDE, True)):
+        figures = mi.attack_figures(members, rng.normal(0.0, 1.0, n), resamples=200)
+        assert figures["auroc"]["value"] is not None
+        assert (figures["auroc"]["low"] is not None) == interval, n
+        flipped = mi.attack_figures(rng.normal(0.0, 1.0, n), members, resamples=200)
+        assert (flipped["auroc"]["low"] is not None) == interval, n
+    # LiRA counts samples, not pairs: 9 samples held out by many models are still 9
+    k, samples = 8, 40
+    inclusion = np.zeros((k, samples), dtype=bool)
+    inclusion[:, : samples - 9] = True
+    inclusion[: k // 2, samples - 9 :] = True  # the last 9: in half the models, out of half
+    scores = rng.normal(0.0, 1.0, (k, samples)) + inclusion
+    figures = mi.lira_figures(inclusion, scores, resamples=100)
+    assert figures["n_nonmembers"] == 36 and figures["auroc"]["low"] is None
+    inclusion[k // 2 :, samples - 10] = False  # a tenth sample held out by some
+    assert mi.lira_figures(inclusion, scores, resamples=100)["auroc"]["low"] is not None
 
 
 def test_min_k_by_hand() -> None:

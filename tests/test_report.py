@@ -295,15 +295,19 @@ def test_membership_section_beside_the_runs(subset_results: Path, tmp_path: Path
 
     member = section(markdown, "## Membership")
     assert 'id="membership-roc-ggnn-label-0.5-seed0"' in page
-    # the single-run attacks: every attack, all / clean / noisy, with intervals
+    # the single-run attacks: every attack, all / clean / noisy, with intervals where each
+    # side has 10 samples or more (the smoke holdout's 16 split into 8 clean, 8 noisy)
     attacks = section(member, "### Single-run attacks")
     for attack in ("loss", "confidence"):
         for subset in ("all", "clean", "noisy"):
-            assert re.search(
+            found = re.search(
                 rf"\| ggnn-label-0\.5-seed0 \| \d+ \| {attack} \| {subset} \| "
-                r"\d+ \| \d+ \| [\d.]+ \[[\d.]+, [\d.]+\] \|",
+                r"(\d+) \| (\d+) \| [\d.]+( \[[\d.]+, [\d.]+\])? \|",
                 attacks,
-            ), (attack, subset)
+            )
+            assert found, (attack, subset)
+            enough = min(int(found[1]), int(found[2])) >= membership.MIN_SIDE
+            assert (found[3] is not None) == enough and (enough or subset != "all"), found[0]
     assert "zlib" not in attacks  # var_misuse has no label text
     assert "| confidence (test as non-members) | all | 144 |" in attacks
     # the cell: a perfect memorizer, which LiRA and the loss attack find at any FPR

@@ -17,7 +17,10 @@ set). Sources:
 
 Intervals are 95% percentile bootstraps, seeded, so that the same inputs and seed give the same
 bytes. An attack's members and non-members are resampled separately (stratified), which keeps
-both sides' sizes and so the FPR grid of each resample the same as the data's.
+both sides' sizes and so the FPR grid of each resample the same as the data's. Where a side has
+fewer than MIN_SIDE independent samples there is no interval: a resample of one non-member is
+that non-member every time, so the interval would show the members' spread alone, as narrow
+as a thousand non-members would give.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 CONFIDENCE = 0.95
 LOW_FPRS: tuple[tuple[str, float], ...] = (("tpr_at_1pct_fpr", 0.01), ("tpr_at_0_1pct_fpr", 0.001))
 DIGITS = 6
+MIN_SIDE = 10  # independent members and non-members each, for a bootstrap interval
 # Cells (resamples x groups) of one bootstrap chunk: bounds memory (a few arrays of 16 MiB)
 # whatever the sizes, while each numpy call still covers many resamples.
 _CHUNK_CELLS = 1 << 21
@@ -179,18 +183,23 @@ Weights = tuple[np.ndarray, np.ndarray]  # [R, G] member and non-member weights 
 
 
 def _figures(
-    m: np.ndarray, n: np.ndarray, draws: Callable[[np.ndarray, np.ndarray, int], Iterator[Weights]]
+    m: np.ndarray,
+    n: np.ndarray,
+    draws: Callable[[np.ndarray, np.ndarray, int], Iterator[Weights]],
+    independent: tuple[int, int],
 ) -> dict[str, Any]:
     """The figures of an attack with finite member scores `m` and non-member scores `n`:
     each value, and its interval from the resamples that `draws` (given each side's score
-    groups, highest first, and their number) yields chunk by chunk as weights per group."""
+    groups, highest first, and their number) yields chunk by chunk as weights per group,
+    where each side has MIN_SIDE `independent` samples (what a resample draws) or more."""
     names = ["auroc", *(name for name, _ in LOW_FPRS)]
     out: dict[str, Any] = {"n_members": int(m.size), "n_nonmembers": int(n.size)}
     if m.size == 0 or n.size == 0:
         return out | {name: {"value": None, "low": None, "high": None} for name in names}
     values = [auroc(m, n), *(tpr_at_fpr(m, n, fpr) for _, fpr in LOW_FPRS)]
     boot: list[list[np.ndarray]] = [[] for _ in names]
-    for wm, wn in draws(*_groups(m, n)):
+    resampled = draws(*_groups(m, n)) if min(independent) >= MIN_SIDE else iter(())
+    for wm, wn in resampled:
         auc, tprs = _roc_figures(wm, wn, [f for _, f in LOW_FPRS])
         for store, figure in zip(boot, [auc, *tprs], strict=True):
             store.append(figure)
@@ -211,7 +220,8 @@ def attack_figures(
     non-members are resampled separately, `resamples` times from `seed`. The scores are
     sorted once into distinct-value groups; a resample is then only counts per group, so each
     costs O(n) and all are a few numpy calls per chunk. Floats are rounded to 6 digits; None
-    where undefined (a side empty, or no resamples for the interval).
+    where undefined (a side empty; for the interval, no resamples or a side of fewer than
+    MIN_SIDE).
     """
     rng = np.random.default_rng(seed)
 
@@ -219,7 +229,8 @@ def attack_figures(
         for size in _chunks(resamples, width):
             yield _draw(rng, gm, width, size), _draw(rng, gn, width, size)
 
-    return _figures(_finite(member), _finite(nonmember), draws)
+    m, n = _finite(member), _finite(nonmember)
+    return _figures(m, n, draws, (m.size, n.size))
 
 
 def loss_score(loss: np.ndarray) -> np.ndarray:
@@ -358,7 +369,8 @@ def lira_figures(
     """`attack_figures` over every (model, sample) pair with a finite score, a member where
     the model trained on the sample. The pairs of one sample share it (its difficulty, its
     label), so they are not independent: the bootstrap resamples samples, each drawn one
-    taking all its pairs along, which gives the wider, honest interval."""
+    taking all its pairs along, which gives the wider, honest interval; the samples with a
+    member pair and those with a non-member pair each number MIN_SIDE or more for one."""
     inc, s = _check_grid(inclusion, scores)
     k, i = np.nonzero(np.isfinite(s))
     is_member = inc[k, i]
@@ -373,7 +385,8 @@ def lira_figures(
             wn = np.stack([np.bincount(gn, weights=c[sn], minlength=width) for c in copies])
             yield wm, wn
 
-    return _figures(s[k, i][is_member], s[k, i][~is_member], draws)
+    independent = (np.unique(sm).size, np.unique(sn).size)
+    return _figures(s[k, i][is_member], s[k, i][~is_member], draws, independent)
 
 
 def _group_ranks(groups: np.ndarray, width: int, counts: np.ndarray) -> np.ndarray:
