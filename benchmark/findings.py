@@ -277,7 +277,7 @@ def figure(case: dict[str, Any], units: list[Unit], path: Path) -> None:
     for ax, (title, _, _) in zip(axes, panels, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, title="label noise", title_fontsize=8)
     fig.suptitle(

@@ -222,6 +222,17 @@ def _rate_colors(rates: list[float]) -> dict[float, Any]:
     return {r: cmap(i / max(len(rates) - 1, 1)) for i, r in enumerate(rates)}
 
 
+def _fit_metric(runs: list[Run]) -> str:
+    """The training figure drawn beside the test score: the primary metric, unless the task
+    leaves it undefined on train (code_search's MRR ranks held-out queries; its training
+    samples are pairs), then the first one the training split has."""
+    primary = runs[0].primary
+    train = [e.get("train", {}) for r in runs for e in r.metrics.get("per_epoch", [])]
+    if any(t.get(primary) is not None for t in train):
+        return primary
+    return next((k for t in train for k, v in t.items() if v is not None), primary)
+
+
 def fig_curves(runs: list[Run], out: Path, tag: str = "") -> Figure_:
     """Train (given labels), test and memorization rate per epoch, one line per model and
     noise rate (mean over seeds): the memorization signature is train rising while test and
@@ -235,14 +246,14 @@ def fig_curves(runs: list[Run], out: Path, tag: str = "") -> Figure_:
         groups.setdefault((r.metrics["model"], r.rate), []).append(r)
     styles = ["-", "--", ":", "-."]
     models = sorted({m for m, _ in groups})
+    primary, fit = runs[0].primary, _fit_metric(runs)
     for (model, rate), members in sorted(groups.items()):
-        primary = members[0].primary
         epochs = [e["epoch"] for e in members[0].metrics.get("per_epoch", [])]
         for ax, get in zip(
             axes,
             (  # a figure missing from an epoch is a gap (check_run vouches for the epochs)
-                lambda e, p=primary: e.get("train", {}).get(p),
-                lambda e, p=primary: e.get("test", {}).get(p),
+                lambda e: e.get("train", {}).get(fit),
+                lambda e: e.get("test", {}).get(primary),
                 lambda e: e.get("memorization_rate"),
             ),
             strict=True,
@@ -268,13 +279,14 @@ def fig_curves(runs: list[Run], out: Path, tag: str = "") -> Figure_:
                 ms=3,
                 label=f"{model} noise {rate:g}",
             )
-    primary = runs[0].primary
-    titles = (f"train {primary} (given labels)", f"test {primary}", "memorization rate")
-    for ax, title, within in zip(axes, titles, (scale(primary), scale(primary), SHARE),
+    titles = (f"train {fit} (given labels)", f"test {primary}", "memorization rate")
+    most = max(len(r.metrics.get("per_epoch", [])) for r in runs)
+    for ax, title, within in zip(axes, titles, (scale(fit), scale(primary), SHARE),
                                  strict=True):  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, most + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # 1 epoch too
         _limits(ax, within)
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, loc="best")

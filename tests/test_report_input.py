@@ -282,6 +282,31 @@ def test_a_run_whose_losses_are_not_finite_is_reported(tmp_path: Path) -> None:
     assert line.startswith("wrote ")
 
 
+def test_one_epoch_of_code_search_draws_whole_epochs_and_its_training_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The curves of a one-epoch run had fractional epoch ticks run together, and
+    code_search's training panel drew its MRR, which is null on train by construction, so
+    the panel was empty (found by probing)."""
+    from benchmark import report
+
+    drawn: list = []
+    monkeypatch.setattr(report, "_save", lambda fig, *_: drawn.append(fig))
+    epoch = {"epoch": 1, "train": {"mrr": None, "pair_acc": 0.75},
+             "test": {"mrr": 0.4, "pair_acc": 0.6}, "memorization_rate": 0.5}  # fmt: skip
+    metrics = {"task": "code_search", "dataset": "ruby-stdlib", "model": "m", "seed": 0,
+               "noise": {"kind": "label", "rate": 0.5}, "selection": {"metric": "mrr"},
+               "per_epoch": [epoch]}  # fmt: skip
+    report.fig_curves([report.Run(tmp_path / "unit", metrics)], tmp_path)
+    (fig,) = drawn
+    train, test, memorized = fig.axes[:3]
+    assert train.get_title() == "train pair_acc (given labels)"
+    assert list(train.lines[0].get_ydata()) == [0.75]
+    for ax in (train, test, memorized):
+        low, high = ax.get_xlim()
+        assert [t for t in ax.get_xticks() if low <= t <= high] == [1.0]
+
+
 def test_a_folder_of_seeds_pools_only_the_seeds_it_holds(tmp_path: Path) -> None:
     """compare pooled a copy of another model's unit put among the seeds, a seed folder linked
     to another, or a seed of other epochs, as one more seed; and left an incomplete seed out
