@@ -458,6 +458,12 @@ def _in(case: dict[str, Any]) -> str:
     return f" ({case['fit_metric']})" if case["fit_metric"] != case["metric"] else ""
 
 
+def _trained_as(unit: Unit, grid: Any) -> bool:
+    """The unit was trained for the sweep's epochs, from its weights."""
+    config = unit.run.get("config", {})
+    return config.get("epochs") == grid.epochs and config.get("weights") == grid.weights
+
+
 def collect(
     results: Path, cases: list[tuple[str, str, str | None]], grids: list[Any] | None = None
 ) -> tuple[list[dict], dict]:
@@ -476,11 +482,13 @@ def collect(
             grid = grids[i]
             inside = [u for u in found if u.rate in grid.noise_rates
                       and u.metrics.get("seed") in grid.seeds
-                      and u.metrics.get("profile", grid.profile) == grid.profile]  # fmt: skip
+                      and u.metrics.get("profile", grid.profile) == grid.profile
+                      and _trained_as(u, grid)]  # fmt: skip
             if len(inside) < len(found):
                 console.err.print(f"note: {task}:{model}: {len(found) - len(inside)} units under "
-                                  f"{results} are of other noise rates, seeds or profiles; "
-                                  "left out", highlight=False, soft_wrap=True)  # fmt: skip
+                                  f"{results} are of other noise rates, seeds, profiles, epochs "
+                                  "or weights; left out", highlight=False,
+                                  soft_wrap=True)  # fmt: skip
             found = inside
         if len({u.rate for u in found}) < 2:
             raise ValueError(f"{task}:{model} on {dataset or '?'} has units at fewer than two "

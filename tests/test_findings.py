@@ -28,8 +28,10 @@ def test_difference_interval_is_welchs() -> None:
     assert difference_interval([], [0.1])["diff"] is None
 
 
-def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[float]) -> None:
-    """A finished unit's metrics.json and run.json, with per-epoch train and test f1."""
+def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[float],
+          epochs: int = 8) -> None:  # fmt: skip
+    """A finished unit's metrics.json and run.json, with per-epoch train and test f1 (run.json
+    says it trained for `epochs`, the cpu profile's by default, as its sweep would)."""
     folder = root / "method_name" / "jdk" / "code2vec" / f"noise-label-{rate:g}" / f"seed-{seed}"
     folder.mkdir(parents=True)
     per_epoch = [{"epoch": i + 1, "train": {"f1": tr}, "test": {"f1": te},
@@ -43,7 +45,8 @@ def _unit(root: Path, rate: float, seed: int, train: list[float], test: list[flo
                "per_epoch": per_epoch}  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(metrics))
     run = {"started": "2026-12-04T10:00:00", "hardware": {"cpu": "x", "cores": 2, "device": "cpu"},
-           "code": {"git_commit": "abcdef0123456", "git_dirty": False}}  # fmt: skip
+           "code": {"git_commit": "abcdef0123456", "git_dirty": False},
+           "config": {"epochs": epochs, "weights": None}}  # fmt: skip
     (folder / "run.json").write_text(json.dumps(run))
     # the last epoch's test names: "get x" for every sample at noise 1, varied at 0
     names = [["get", "x"]] * 4 if rate else [["get", "x"], ["set", "y"], ["size"], ["get", "x"]]
@@ -223,3 +226,11 @@ def test_the_page_is_written_from_its_sweeps_grid_only(tmp_path, capsys) -> None
     assert "5 units under" in capsys.readouterr().err
     (everything,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)])
     assert everything["rates"] == [0.0, 0.5, 1.0]
+    # units of other epochs are another experiment: seed 3 at 2 epochs is left out too
+    for rate in (0.0, 1.0):
+        _unit(tmp_path, rate, 3, [0.5, 0.9], [0.3, 0.4 - rate / 3], epochs=2)
+    grid = make_spec("method_name", None, "code2vec", "0,1", "label", 4, "cpu", None, "auto",
+                     "process")  # fmt: skip
+    (case,), _ = fd.collect(tmp_path, [("method_name", "code2vec", None)], [grid])
+    assert [case["table"][r]["seeds"] for r in (0.0, 1.0)] == [3, 3]
+    assert "5 units under" in capsys.readouterr().err
