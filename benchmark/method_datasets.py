@@ -261,6 +261,9 @@ def load(name: str, cache: Path) -> tuple[str, pl.LazyFrame, dict]:
     found = survey(src, max_file_bytes())
     fp = fingerprint(src, builder, found)
     safe = name.replace("/", "_").replace(":", "_")
+    if len(safe.encode()) > 160:  # a folder name holds 255 bytes: a prefix, and the name's hash
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        safe = f"{safe.encode()[:120].decode(errors='ignore')}-{digest}"
     out = cache / "datasets" / f"{safe}-{fp}"
     if not (out / "info.json").exists():
         out.parent.mkdir(parents=True, exist_ok=True)

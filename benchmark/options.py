@@ -48,6 +48,8 @@ def unit(task: str, dataset: str | None, profile: str, device: str, runner: str,
 
     choice("task", task, TASKS)
     dataset = dataset or DEFAULT_DATASETS[task]
+    if dataset.startswith("dir:"):
+        dataset = folder_dataset(dataset)
     choice("dataset", dataset, DATASETS, FOLDERS)
     choice("profile", profile, PROFILES)
     choice("device", device, DEVICES)
@@ -57,6 +59,29 @@ def unit(task: str, dataset: str | None, profile: str, device: str, runner: str,
         raise BadOption(f"dataset {dataset!r} has no task {task!r}; it has: "
                         f"{', '.join(DATASETS[dataset].tasks)}")  # fmt: skip
     return dataset
+
+
+NAME_MAX = 255  # bytes of one folder name, on the file systems results live on
+
+
+def folder_dataset(name: str) -> str:
+    """A ``dir:`` corpus by its one name, ``dir:<resolved path>:<language>``, however it was
+    typed: relative, with a trailing '/', or from another folder, it would have been another
+    dataset (or a different corpus under this one's name). A corpus that cannot be one says
+    why; a path whose results folder name would pass NAME_MAX bytes is refused before work."""
+    from benchmark.datasets import folder_spec
+    from benchmark.results import segment
+
+    try:
+        canonical = folder_spec(name).name
+    except (ValueError, OSError) as e:  # FormatError, or a path the OS refuses
+        raise BadOption(" ".join(str(e).split())) from None
+    size = len(segment(canonical).encode())
+    if size > NAME_MAX:
+        raise BadOption(f"{name[:80]}: its results folder would be named with {size} bytes, "
+                        f"over the {NAME_MAX} a file system allows; move the corpus to a shorter "
+                        "path")  # fmt: skip
+    return canonical
 
 
 def model(name: str, task: str, weights: Path | None) -> None:

@@ -173,3 +173,57 @@ def test_a_dir_corpus_of_binary_files_is_one_line(lang: str, tmp_path: Path):
     )  # fmt: skip
     assert proc.returncode == 1 and "yields nothing" in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_a_dir_corpus_that_cannot_be_one_says_why(tmp_path: Path):
+    """An empty or missing folder was "unknown dataset ...; choose from", though a dir: was
+    given; and a path whose results folder name passes 255 bytes was an OSError traceback
+    once the corpus was read (found by probing)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("hi\n")
+    for command in (RUN, SWEEP):
+        line = one_line_status_2([*command, "--dataset", f"dir:{tmp_path / 'empty'}",
+                                  "--results", str(tmp_path / "r")])  # fmt: skip
+        assert "the corpus yields nothing: no .java, .py or .rb files under" in line, line
+        line = one_line_status_2([*command, "--dataset", f"dir:{tmp_path / 'nope'}",
+                                  "--results", str(tmp_path / "r")])  # fmt: skip
+        assert line.endswith(f"{tmp_path / 'nope'} does not exist"), line
+    deep = tmp_path / "模型的源代码文件" / ("变量误用检测数据集" * 3)
+    deep.mkdir(parents=True)
+    (deep / "a.py").write_text("def f(a, b):\n    return a + b\n")
+    line = one_line_status_2([*RUN, "--dataset", f"dir:{deep}", "--results", str(tmp_path / "r")])
+    assert "over the 255 a file system allows; move the corpus to a shorter path" in line, line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_dir_corpus_is_one_dataset_however_it_is_typed(tmp_path: Path):
+    """`dir:code`, `dir:/abs/code/` and `dir:/abs/code` were three datasets, and the same
+    relative name run from another folder (another corpus) took over the first one's units,
+    moved to .quarantine as "another version" (found by probing)."""
+    from benchmark import options
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "a.py").write_text("def f(a, b):\n    return a + b\n")
+    typed = [f"dir:{code}", f"dir:{code}/", f"dir:{code}:python"]
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        typed.append("dir:code")
+        named = {options.unit("var_misuse", t, "smoke", "cpu", "process", "label") for t in typed}
+    finally:
+        os.chdir(cwd)
+    assert named == {f"dir:{code.resolve()}:python"}
+
+
+def test_datasets_info_reads_a_corpus_at_a_long_path(tmp_path: Path):
+    """The cache folder was named after the whole path: ENAMETOOLONG past ~210 characters."""
+    deep = tmp_path / ("A" * 200) / ("B" * 100)
+    deep.mkdir(parents=True)
+    (deep / "a.py").write_text("def f(a, b):\n    c = a + b\n    return c * a - b\n")
+    proc = subprocess.run([*BENCH, "datasets", "info", f"dir:{deep}", "--json"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "BENCH_CACHE": str(tmp_path / "c")})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (built,) = (tmp_path / "c" / "datasets").iterdir()
+    assert len(built.name.encode()) <= 255
