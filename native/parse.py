@@ -13,6 +13,7 @@ from the grammar's tables. The ERROR kind (65535 in tree-sitter) is stored as
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -139,8 +140,18 @@ def parse_tree(source: bytes, lang: str) -> ts.Tree:
     return _parser(lang).parse(source)
 
 
+# A carriage return not followed by a line feed (old Mac files) ends a line in Python and Java,
+# but not for their tree-sitter grammars: a file of such lines parsed as one, its functions cut
+# short or lost, and a `//` comment ran to the end of the file. Ruby itself refuses them.
+_LONE_CR = re.compile(rb"\r(?!\n)")
+_CR_ENDS_LINES = ("python", "java")
+
+
 def parse(source: bytes, lang: str) -> FlatTree:
-    """Parse ``source`` and flatten the tree."""
+    """Parse ``source`` and flatten the tree (a lone CR read as the line end it is; the
+    same length, so every offset holds)."""
+    if lang in _CR_ENDS_LINES and b"\r" in source:
+        source = _LONE_CR.sub(b"\n", source)
     return flatten(parse_tree(source, lang), source, lang)
 
 

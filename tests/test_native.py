@@ -112,3 +112,22 @@ def test_broken_source_is_flagged():
     fns = pylang.functions(tree)
     assert all(pylang.function(tree, int(lo)).has_error for lo in fns)
     assert np.all(tree.end > np.arange(len(tree)))
+
+
+def test_lone_carriage_returns_end_lines_in_python_and_java():
+    """Old Mac line ends: Python and Java end a line there, their grammars did not, so a file
+    parsed as one line, its functions cut short or lost (found by probing)."""
+    from benchmark.tasks.methods import java_samples
+    from benchmark.tasks.var_misuse import samples_from_file
+
+    py = (b"def good(alpha, beta):\n    gamma = alpha + beta\n    delta = gamma * alpha\n"
+          b"    return delta - beta + gamma\n\n\ndef other(a, b):\n    c = a + b\n"
+          b"    return c * a\n")  # fmt: skip
+    java = (b"class C {\n  int f(int a) {\n    // a comment\n    int b = a + 1;\n"
+            b"    return b * a;\n  }\n  int g(int x) { return x + x * x - 1; }\n}\n")  # fmt: skip
+    assert samples_from_file("x.py", py.replace(b"\n", b"\r"), 512) == \
+        samples_from_file("x.py", py, 512)  # fmt: skip
+    assert java_samples("C.java", java.replace(b"\n", b"\r"), 512) == \
+        java_samples("C.java", java, 512)  # fmt: skip
+    assert [s["id"] for s in java_samples("C.java", java.replace(b"\n", b"\r"), 512)] == [
+        "C.java:2:f", "C.java:7:g"]  # fmt: skip
