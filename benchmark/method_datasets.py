@@ -29,6 +29,7 @@ from benchmark.cache import max_file_bytes
 from benchmark.tasks import methods, var_misuse
 from native import sources
 from native.formats import FormatError
+from native.parse import LONE_CR
 
 BUILDER_VERSION = 2  # 2: samples as parquet shards
 MAX_TOKENS = 256
@@ -133,22 +134,36 @@ def fingerprint(src: Any, builder: Builder | None = None, found: Survey | None =
     h = hashlib.blake2b(digest_size=16)
     if getattr(builder, "keywords", None):  # none: the fingerprints of older caches stay valid
         h.update(repr(sorted(builder.keywords.items())).encode())  # type: ignore[union-attr]
+    func = getattr(builder, "func", builder)
+    if func is methods.ruby_samples:
+        h.update(RUBY_EXTRACTION)
+    lone_cr = func in (var_misuse.samples_from_file, methods.java_samples)
     with shards.progress() as bar:
         task = bar.add_task("hashing the corpus", total=len(found.names))
         for n in found.names:
             h.update(n.encode("utf-8", "surrogateescape") + b"\0")
-            h.update(_content_key(src, n, found))
+            h.update(_content_key(src, n, found, lone_cr))
             bar.advance(task)
     return f"{h.hexdigest()}-v{BUILDER_VERSION}"
 
 
-def _content_key(src: Any, name: str, found: Survey) -> bytes:
+# Changes of one language's extraction since BUILDER_VERSION, so that only the datasets they
+# change are built again (and their units, made from another version, run again):
+# Ruby: the first method of a class or module keeps the doc comment above it.
+RUBY_EXTRACTION = b"ruby-extraction-1"
+# Python and Java: a lone carriage return ends a line (native.parse); only a file that holds
+# one changes.
+
+
+def _content_key(src: Any, name: str, found: Survey, lone_cr: bool = False) -> bytes:
     if name in found.large:
         return f"large:{found.large[name]}".encode()
     try:
-        return hashlib.blake2b(src.read(name), digest_size=16).digest()
+        data = src.read(name)
     except OSError:
         return b"unreadable"
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    return key + b"lone-cr-1" if lone_cr and LONE_CR.search(data) else key
 
 
 def schema_of(builder: Builder) -> dict[str, Any]:

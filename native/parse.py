@@ -143,7 +143,7 @@ def parse_tree(source: bytes, lang: str) -> ts.Tree:
 # A carriage return not followed by a line feed (old Mac files) ends a line in Python and Java,
 # but not for their tree-sitter grammars: a file of such lines parsed as one, its functions cut
 # short or lost, and a `//` comment ran to the end of the file. Ruby itself refuses them.
-_LONE_CR = re.compile(rb"\r(?!\n)")
+LONE_CR = re.compile(rb"\r(?!\n)")
 _CR_ENDS_LINES = ("python", "java")
 
 
@@ -151,7 +151,7 @@ def parse(source: bytes, lang: str) -> FlatTree:
     """Parse ``source`` and flatten the tree (a lone CR read as the line end it is; the
     same length, so every offset holds)."""
     if lang in _CR_ENDS_LINES and b"\r" in source:
-        source = _LONE_CR.sub(b"\n", source)
+        source = LONE_CR.sub(b"\n", source)
     return flatten(parse_tree(source, lang), source, lang)
 
 

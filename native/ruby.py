@@ -95,6 +95,11 @@ def docstring(tree: FlatTree, lo: int) -> str:
     lines: list[str] = []
     row = int(tree.start_row[lo])
     prev = program.previous_sibling(tree, lo)
+    parent = int(tree.parent[lo])
+    if prev < 0 and parent >= 0 and tree.kind_name(parent) == "body_statement":
+        # The first method of a class or module: tree-sitter puts the comments above it
+        # before the body, beside the class's name, not in the body with the method.
+        prev = program.previous_sibling(tree, parent)
     while prev >= 0 and tree.kind_name(prev) == "comment" and tree.end_row[prev] >= row - 1:
         before = program.previous_sibling(tree, prev)
         if before >= 0 and tree.end_row[before] == tree.start_row[prev]:
