@@ -178,7 +178,8 @@ def test_bad_options_get_one_line_and_status_2(args, message, tmp_path):
     [("python", "var_misuse", "*.py"), ("ruby", "code_to_text", "*.rb")],
 )
 def test_any_source_folder_is_a_dataset(lang, task, pattern, tmp_path):
-    """`--dataset dir:PATH` builds the task's samples from a user's own source tree."""
+    """`--dataset dir:PATH` builds the task's samples from a user's own source tree, and its
+    units go by the resolved path and the language."""
     if lang == "python":
         root = sources.python_stdlib()
     else:
@@ -195,9 +196,9 @@ def test_any_source_folder_is_a_dataset(lang, task, pattern, tmp_path):
                 "--noise", "0.5", "--profile", "smoke", "--results", str(tmp_path / "r"),
                 "--json")  # fmt: skip
     m = json.loads(out.stdout)
-    assert m["dataset"] == f"dir:{src}" and m["noise"]["n_noisy"] == round(
+    assert m["dataset"] == f"dir:{src.resolve()}:{lang}" and m["noise"]["n_noisy"] == round(
         0.5 * m["noise"]["n_train"]
     )
     missing = bench("run", "--task", task, "--model", "baseline", "--dataset",
                     f"dir:{tmp_path / 'nope'}", check=False)  # fmt: skip
-    assert missing.returncode == 2 and "dir:PATH" in missing.stderr
+    assert missing.returncode == 2 and f"{tmp_path / 'nope'} does not exist" in missing.stderr
