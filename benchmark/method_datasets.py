@@ -181,6 +181,9 @@ def file_shard(
     errors = []
     for rel in rels:
         shown = sources.shown(rel)  # a name that is not UTF-8 still makes a storable id
+        if shown != rel:  # ... and one of its own: 'c\xff.py' and 'c\xfe.py' both show 'c\ufffd.py'
+            raw = rel.encode("utf-8", "surrogateescape")
+            shown += f"#{hashlib.blake2b(raw, digest_size=4).hexdigest()}"
         try:
             rows += builder(shown, src.read(rel), MAX_TOKENS)
         except (OSError, ValueError, RecursionError) as e:  # an unreadable file loses only itself

@@ -102,8 +102,9 @@ def shard_path(folder: Path, index: int) -> Path:
 
 
 def write_shard(folder: Path, index: int, rows: list[dict[str, Any]], schema: dict) -> int:
-    """Write one shard of rows (unique ids, first kept) atomically; returns the rows written."""
-    df = pl.DataFrame(rows, schema=schema).unique("id", keep="first", maintain_order=True)
+    """Write one shard of rows atomically; returns the rows written. Repeated ids stay, for
+    ``dedup`` to drop and count with those across shards."""
+    df = pl.DataFrame(rows, schema=schema)
     final = shard_path(folder, index)
     tmp = final.with_suffix(".parquet.tmp")
     df.write_parquet(tmp)
@@ -247,7 +248,7 @@ def dedup(folder: Path, rule: Callable[[pl.DataFrame], tuple[pl.DataFrame, dict]
 
     ``rule`` is ``method_datasets.dedup``: it takes a frame with ``split`` (names),
     ``clean_hash`` and ``near_hash`` and returns (kept rows, removed counts). Returns the
-    summed counts.
+    summed counts, with the repeated ids under ``repeated_id`` where there are any.
     """
     paths = shards(folder)
     total = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in paths)
@@ -256,7 +257,12 @@ def dedup(folder: Path, rule: Callable[[pl.DataFrame], tuple[pl.DataFrame, dict]
     removed: dict[str, dict[str, int]] = {}
 
     def repeated_ids(keys: pl.DataFrame) -> pl.DataFrame:
-        return keys.filter(~pl.col("id_hash").is_first_distinct())
+        repeated = keys.filter(~pl.col("id_hash").is_first_distinct())
+        names = {v: k for k, v in SPLIT_CODE.items()}
+        for (code,), rows in repeated.partition_by("split", as_dict=True).items():
+            counts = removed.setdefault("repeated_id", {})  # counted, never silently gone
+            counts[names[code]] = counts.get(names[code], 0) + rows.height
+        return repeated
 
     def across_splits(keys: pl.DataFrame) -> pl.DataFrame:
         names = {v: k for k, v in SPLIT_CODE.items()}

@@ -227,3 +227,44 @@ def test_datasets_info_reads_a_corpus_at_a_long_path(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (built,) = (tmp_path / "c" / "datasets").iterdir()
     assert len(built.name.encode()) <= 255
+
+
+def test_files_whose_names_show_alike_keep_their_own_samples(tmp_path: Path):
+    """'c\\xff.py' and 'c\\xfe.py' both show as 'c\\ufffd.py': their samples got the same ids,
+    and the second file's were dropped as repeats, uncounted (found by probing). Ids that do
+    repeat (Java overloads on one line: File.java:LINE:NAME twice) are counted."""
+
+    def code(tag: str) -> bytes:
+        return (f"def {tag}_sum(alpha, beta):\n    gamma = alpha + beta\n    delta = gamma * "
+                f"alpha\n    return delta - beta + gamma\n").encode()  # fmt: skip
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(6):
+        (corpus / f"f{i}.py").write_bytes(code(f"plain{i}"))
+    with open(os.fsencode(corpus) + b"/c\xff.py", "wb") as f:
+        f.write(code("first"))
+    with open(os.fsencode(corpus) + b"/c\xfe.py", "wb") as f:
+        f.write(code("second"))
+
+    def info(name: str) -> dict:
+        proc = subprocess.run([*BENCH, "datasets", "info", name, "--json"], capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ, "BENCH_CACHE": str(tmp_path / "c")})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    assert sum(info(f"dir:{corpus}")["samples"].values()) == 8
+    java = tmp_path / "java"
+    java.mkdir()
+    for i in range(6):
+        (java / f"C{i}.java").write_text(
+            f"class C{i} {{\n  int total{i}(int a, int b) {{\n    int c = a + b;\n"
+            f"    return c * a - b;\n  }}\n}}\n")  # fmt: skip
+    (java / "Twice.java").write_text(
+        "class Twice {\n  int f(int a) { int b = a + 1; return b * a - 2; } "
+        "int f(long a) { long b = a + 1; return (int) (b * a - 3); }\n}\n")  # fmt: skip
+    got = info(f"dir:{java}:java")
+    removed = got["duplicates_removed"]
+    assert sum(removed["repeated_id"].values()) == 1  # the other may go as a duplicate
+    assert sum(got["samples"].values()) + sum(sum(n.values()) for n in removed.values()) == 8
