@@ -142,6 +142,8 @@ def fingerprint(src: Any, builder: Builder | None = None, found: Survey | None =
         task = bar.add_task("hashing the corpus", total=len(found.names))
         for n in found.names:
             h.update(n.encode("utf-8", "surrogateescape") + b"\0")
+            if sources.shown(n) != n:  # its samples' ids now hold a hash of the raw name
+                h.update(b"raw-name-id-1")
             h.update(_content_key(src, n, found, lone_cr))
             bar.advance(task)
     return f"{h.hexdigest()}-v{BUILDER_VERSION}"
