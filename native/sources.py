@@ -104,8 +104,12 @@ class DirSource:
         for here, dirs, files in os.walk(self.root, onerror=failed):
             rel = Path(here).relative_to(self.root)
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
-            found += [(rel / f).as_posix() for f in files
-                      if f.endswith(self.suffix) and is_file(Path(here) / f)]  # fmt: skip
+            for f in (f for f in files if f.endswith(self.suffix)):
+                if is_file(Path(here) / f):
+                    found.append((rel / f).as_posix())
+                else:  # named as a source, but nothing to parse: counted, never silently gone
+                    unread.append(f"{shown((rel / f).as_posix())}: not a regular file (a broken "
+                                  "or looping link, a fifo or a device)")  # fmt: skip
         return sorted(found), sorted(unread)
 
     def size(self, name: str) -> int:
