@@ -24,6 +24,7 @@ import polars as pl
 
 from benchmark import console
 from benchmark import metrics as task_metrics
+from benchmark.pooling import SETTINGS, settings_of
 from benchmark.results import is_complete, verify
 from benchmark.standings import unit_from_metrics, unit_from_run
 
@@ -227,8 +228,9 @@ def _one_model(path: Path, folders: list[Path], configs: list[dict[str, Any]]) -
     if len(held) > 1:
         runs = "; ".join(" ".join(h) for h in sorted(held))
         raise ValueError(f"{path}: its seeds are runs of more than one model or noise ({runs})")
-    for key in ("model", "profile", "epochs", "weights", "finetune"):
-        values = sorted({str(c.get(key)) for c in configs})
+    by_seed = [settings_of(c) for c in configs]
+    for i, key in enumerate(SETTINGS):
+        values = sorted({settings[i] for settings in by_seed})
         if len(values) > 1:
             raise ValueError(f"{path}: its seeds were run with different {key} "
                              f"({', '.join(values)}); pool only seeds of one setting")  # fmt: skip

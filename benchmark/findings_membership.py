@@ -18,6 +18,7 @@ from typing import Any
 from benchmark.findings import Unit, fmt, fmt_diff, provenance
 from benchmark.metrics import counterfactual
 from benchmark.metrics.sweep import SHARE, SIGNED, difference_interval, mean_interval
+from benchmark.pooling import settings_of
 from benchmark.results import SUBSETS, is_complete, verify
 
 
@@ -35,8 +36,9 @@ def cells(results: Path) -> dict[tuple, list[tuple[Path, dict, dict]]]:
         if "subset" not in m:
             continue
         run = json.loads((folder / "run.json").read_text())
-        key = (m["task"], m["dataset"], m["model"], counterfactual.settings(folder),
-               float(m["noise"]["rate"]), int(m["seed"]))  # fmt: skip
+        settings = settings_of(run.get("config"), counterfactual.SETTINGS)
+        key = (m["task"], m["dataset"], m["model"], settings, float(m["noise"]["rate"]),
+               int(m["seed"]))  # fmt: skip
         found[key].append((folder, m, run))
     return {k: sorted(v, key=lambda u: u[1]["subset"]["index"]) for k, v in found.items()}
 

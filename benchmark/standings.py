@@ -30,6 +30,7 @@ from benchmark.metrics.sweep import (
     normalized_area,
 )
 from benchmark.numbers import finite
+from benchmark.pooling import SETTINGS, differences, settings_of
 from benchmark.results import REQUIRED, Unit, dataset_fingerprint, noise_of, unsegment, verify
 
 RANKING = (
@@ -173,21 +174,10 @@ def _same_data(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
     return kept
 
 
-# What a unit's path does not show but its figures depend on: the program that made it (a
-# unit --name'd after another model), its epochs, and the weights and fine-tuning it started
-# from. A row pools its seeds and rates, and its floor, so they must agree on these.
-SETTINGS = ("model", "epochs", "weights", "finetune")
-
-
-def settings_of(run: RunRecord) -> tuple[str, ...]:
-    config = run.run.get("config", {})
-    return tuple(str(config.get(key)) for key in SETTINGS)
-
-
 def _same_settings(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord]:
     """Only the units of each model's rows (one task, dataset and profile) run with the
     settings of its newest unit: seeds of 10 epochs and of 50 pooled into one mean, or a
-    floor of other weights, would be a figure no command reproduces."""
+    floor of other weights, would be a figure no command reproduces (benchmark.pooling)."""
 
     def row_of(r: RunRecord) -> tuple[str, ...]:
         return (r.unit.task, r.unit.dataset, r.profile, r.unit.model)
@@ -197,12 +187,12 @@ def _same_settings(runs: list[RunRecord], warnings: list[str]) -> list[RunRecord
         newest[row_of(r)] = r
     kept = []
     for r in runs:
-        mine, theirs = settings_of(r), settings_of(newest[row_of(r)])
+        mine = settings_of(r.run.get("config"))
+        theirs = settings_of(newest[row_of(r)].run.get("config"))
         if mine == theirs:
             kept.append(r)
             continue
-        pairs = zip(SETTINGS, mine, theirs, strict=True)
-        differ = ", ".join(f"{key} {a} where the newest has {b}" for key, a, b in pairs if a != b)
+        differ = ", ".join(differences(SETTINGS, mine, theirs, "the newest"))
         warnings.append(f"{r.folder}: run with other settings than the newest unit of "
                         f"{r.unit.model}'s rows ({differ}); not shown")  # fmt: skip
     return kept

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
+from benchmark import pooling
 from benchmark.metrics import memorization
 from benchmark.metrics.membership import attack_figures, counterfactual, lira, lira_figures
 from benchmark.metrics.membership import spearman as spearman_interval
@@ -37,7 +38,7 @@ SEED = 0  # of the bootstrap intervals: the same units give the same bytes
 PROXIES = ("loss", "aum", "forgetting", "confidence", "variability", "correctness")
 # What a cell's K models share beside their unit's name: the figures compare them, so one
 # trained longer or on a larger share would be read as memorization.
-SETTINGS = ("model", "profile", "epochs", "subset_share", "weights", "finetune")
+SETTINGS = (*pooling.SETTINGS, "subset_share")
 
 
 def settings(folder: Path) -> tuple[str, ...]:
@@ -48,7 +49,7 @@ def settings(folder: Path) -> tuple[str, ...]:
         raise ValueError(f"{folder}: run.json does not read ({e})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{folder}: run.json has no config")
-    return tuple(str(config.get(key)) for key in SETTINGS)
+    return pooling.settings_of(config, SETTINGS)
 
 
 def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -89,8 +90,7 @@ def read_grid(folders: Sequence[Path]) -> Grid:
     were not run with the same settings."""
     first = settings(folders[0])
     for folder in folders[1:]:
-        differ = [f"{key} {b} where {folders[0]} has {a}" for key, a, b
-                  in zip(SETTINGS, first, settings(folder), strict=True) if a != b]  # fmt: skip
+        differ = pooling.differences(SETTINGS, settings(folder), first, str(folders[0]))
         if differ:
             raise ValueError(f"{folder} was run with {', '.join(differ)}; a cell's subset "
                              "models share their settings")  # fmt: skip
