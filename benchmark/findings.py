@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from benchmark.metrics.checks import scale
+from benchmark.metrics.summary import fit_metric as fit_metric_of
 from benchmark.metrics.sweep import (
     SHARE,
     Bounds,
@@ -161,18 +162,6 @@ def distinct_outputs(unit: Unit, column: str) -> float | None:
     return test[column].n_unique() / test.height if test.height else None
 
 
-def _fit_metric(unit: Unit, primary: str) -> str:
-    """The metric in which training (against the given labels) and test are compared: the
-    primary one, unless the task leaves it undefined on train (code_search's MRR ranks held-out
-    queries; its training samples are pairs), then the first one both sides have."""
-    last = unit.metrics["per_epoch"][-1]
-    if last["train"].get(primary) is not None:
-        return primary
-    train, test = last["train"], last["test"]
-    both = [m for m, v in train.items() if v is not None and test.get(m) is not None]
-    return both[0] if both else primary
-
-
 def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
     """Per rate, mean and interval over seeds of the figures the page states; and, between the
     lowest and highest rate, the test score's drop and the memorization margin."""
@@ -180,7 +169,7 @@ def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
     for u in units:
         by_rate[u.rate].append(u)
     primary = units[0].primary
-    fit_metric = _fit_metric(units[0], primary)
+    fit_metric = fit_metric_of(units[0].metrics)
     getters: dict[str, Callable[[Unit], float | None]] = {
         "train_given_last": lambda u: _last(u, lambda e: e["train"][fit_metric]),
         "test_fit_last": lambda u: _last(u, lambda e: e["test"][fit_metric]),

@@ -41,6 +41,7 @@ from benchmark.compare import POLARS_ERRORS, READ_ERRORS, first_line, sample_sch
 from benchmark.metrics import attacks, counterfactual, membership, memorization
 from benchmark.metrics.checks import scale
 from benchmark.metrics.schema import RUN_METRICS
+from benchmark.metrics.summary import fit_metric
 from benchmark.metrics.sweep import SHARE, robustness, run_folders
 from benchmark.protocol import HOLDOUT
 from benchmark.report_seal import write_seal
@@ -222,17 +223,6 @@ def _rate_colors(rates: list[float]) -> dict[float, Any]:
     return {r: cmap(i / max(len(rates) - 1, 1)) for i, r in enumerate(rates)}
 
 
-def _fit_metric(runs: list[Run]) -> str:
-    """The training figure drawn beside the test score: the primary metric, unless the task
-    leaves it undefined on train (code_search's MRR ranks held-out queries; its training
-    samples are pairs), then the first one the training split has."""
-    primary = runs[0].primary
-    train = [e.get("train", {}) for r in runs for e in r.metrics.get("per_epoch", [])]
-    if any(t.get(primary) is not None for t in train):
-        return primary
-    return next((k for t in train for k, v in t.items() if v is not None), primary)
-
-
 def fig_curves(runs: list[Run], out: Path, tag: str = "") -> Figure_:
     """Train (given labels), test and memorization rate per epoch, one line per model and
     noise rate (mean over seeds): the memorization signature is train rising while test and
@@ -246,7 +236,7 @@ def fig_curves(runs: list[Run], out: Path, tag: str = "") -> Figure_:
         groups.setdefault((r.metrics["model"], r.rate), []).append(r)
     styles = ["-", "--", ":", "-."]
     models = sorted({m for m, _ in groups})
-    primary, fit = runs[0].primary, _fit_metric(runs)
+    primary, fit = runs[0].primary, fit_metric(runs[0].metrics)
     for (model, rate), members in sorted(groups.items()):
         epochs = [e["epoch"] for e in members[0].metrics.get("per_epoch", [])]
         for ax, get in zip(

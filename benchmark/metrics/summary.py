@@ -120,6 +120,20 @@ def _predicted_scores(rows: pl.DataFrame) -> dict[tuple[int, str], float | None]
     return {(int(e), str(s)): m for e, s, m in means.iter_rows()}
 
 
+def fit_metric(metrics: Mapping[str, Any]) -> str:
+    """The metric in which a unit's training (against the given labels) and test scores are
+    compared: the primary one, unless the task leaves it undefined on train (code_search's MRR
+    ranks held-out queries; its training samples are pairs), then the first one both splits
+    have at the last epoch."""
+    primary = str(metrics.get("selection", {}).get("metric", "acc"))
+    last = metrics["per_epoch"][-1]
+    train, test = last.get("train") or {}, last.get("test") or {}
+    if train.get(primary) is not None:
+        return primary
+    both = [m for m, v in train.items() if v is not None and test.get(m) is not None]
+    return both[0] if both else primary
+
+
 def select_epoch(
     found: Mapping[tuple[int, str], MetricDict],
     epochs: Sequence[int],
