@@ -6,6 +6,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmark.datasets import DatasetSpec
 
 RUNNERS = ("process", "docker")  # how `bench run` starts a model (benchmark/runner/)
 DEVICES = ("auto", "cpu", "cuda")
@@ -48,40 +52,42 @@ def unit(task: str, dataset: str | None, profile: str, device: str, runner: str,
 
     choice("task", task, TASKS)
     dataset = dataset or DEFAULT_DATASETS[task]
-    if dataset.startswith("dir:"):
-        dataset = folder_dataset(dataset)
-    choice("dataset", dataset, DATASETS, FOLDERS)
+    if dataset.startswith("dir:"):  # its folder is walked once, here
+        spec = folder_dataset(dataset)
+    else:
+        choice("dataset", dataset, DATASETS, FOLDERS)
+        spec = DATASETS[dataset]
     choice("profile", profile, PROFILES)
     choice("device", device, DEVICES)
     choice("runner", runner, RUNNERS)
     choice(f"noise kind for {task}", noise_kind, NOISE_KINDS[task])
-    if task not in DATASETS[dataset].tasks:
-        raise BadOption(f"dataset {dataset!r} has no task {task!r}; it has: "
-                        f"{', '.join(DATASETS[dataset].tasks)}")  # fmt: skip
-    return dataset
+    if task not in spec.tasks:
+        raise BadOption(f"dataset {spec.name!r} has no task {task!r}; it has: "
+                        f"{', '.join(spec.tasks)}")  # fmt: skip
+    return spec.name
 
 
 NAME_MAX = 255  # bytes of one folder name, on the file systems results live on
 
 
-def folder_dataset(name: str) -> str:
-    """A ``dir:`` corpus by its one name, ``dir:<resolved path>:<language>``, however it was
-    typed: relative, with a trailing '/', or from another folder, it would have been another
+def folder_dataset(name: str) -> DatasetSpec:
+    """A ``dir:`` corpus as a dataset of one name, ``dir:<resolved path>:<language>``, however
+    it was typed: relative, with a trailing '/', or from another folder, it would have been another
     dataset (or a different corpus under this one's name). A corpus that cannot be one says
     why; a path whose results folder name would pass NAME_MAX bytes is refused before work."""
     from benchmark.datasets import folder_spec
     from benchmark.results import segment
 
     try:
-        canonical = folder_spec(name).name
+        spec = folder_spec(name)
     except (ValueError, OSError) as e:  # FormatError, or a path the OS refuses
         raise BadOption(" ".join(str(e).split())) from None
-    size = len(segment(canonical).encode())
+    size = len(segment(spec.name).encode())
     if size > NAME_MAX:
         raise BadOption(f"{name[:80]}: its results folder would be named with {size} bytes, "
                         f"over the {NAME_MAX} a file system allows; move the corpus to a shorter "
                         "path")  # fmt: skip
-    return canonical
+    return spec
 
 
 def model(name: str, task: str, weights: Path | None) -> None:

@@ -255,17 +255,16 @@ def dedup(folder: Path, rule: Callable[[pl.DataFrame], tuple[pl.DataFrame, dict]
     buckets = max(1, -(-total // BUCKET_ROWS))
     dropped: dict[int, list[np.ndarray]] = {}
     removed: dict[str, dict[str, int]] = {}
+    names = {v: k for k, v in SPLIT_CODE.items()}
 
     def repeated_ids(keys: pl.DataFrame) -> pl.DataFrame:
         repeated = keys.filter(~pl.col("id_hash").is_first_distinct())
-        names = {v: k for k, v in SPLIT_CODE.items()}
         for (code,), rows in repeated.partition_by("split", as_dict=True).items():
             counts = removed.setdefault("repeated_id", {})  # counted, never silently gone
             counts[names[code]] = counts.get(names[code], 0) + rows.height
         return repeated
 
     def across_splits(keys: pl.DataFrame) -> pl.DataFrame:
-        names = {v: k for k, v in SPLIT_CODE.items()}
         frame = keys.with_columns(pl.col("split").replace_strict(names, return_dtype=pl.String))
         kept, counts = rule(frame)
         for kind, per_split in counts.items():
