@@ -14,6 +14,7 @@ import subprocess
 import sysconfig
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -47,11 +48,23 @@ class ZipSource:
     _zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
     def names(self) -> list[str]:
+        return self.listing()[0]
+
+    def listing(self) -> tuple[list[str], list[str]]:
+        """(matching members, one line per name the archive holds more than once): a name
+        reads as its last member, as zipfile and unzip read it, and the earlier ones are
+        counted as left out rather than silently shadowed."""
         try:
             with zipfile.ZipFile(self.path) as z:
-                return sorted(n for n in z.namelist() if n.endswith(self.suffix))
+                listed = [n for n in z.namelist() if n.endswith(self.suffix)]
         except (OSError, *ZIP_ERRORS) as e:
             raise _input_error(f"{self.path}: not a readable zip archive ({_reason(e)})") from None
+        counts = Counter(listed)
+        shadowed = [
+            f"{shown(n)}: member {i} of {k} of this name, left out (the last is read)"
+            for n, k in sorted(counts.items()) for i in range(1, k)
+        ]  # fmt: skip
+        return sorted(counts), shadowed
 
     def size(self, name: str) -> int:
         try:
@@ -268,7 +281,7 @@ def named(spec: str, lang: str) -> Source:
 
 def listing(src: Source) -> tuple[list[str], list[str]]:
     """(file names, one line per part that could not be listed) of any source."""
-    return src.listing() if isinstance(src, DirSource) else (src.names(), [])
+    return src.listing() if isinstance(src, DirSource | ZipSource) else (src.names(), [])
 
 
 def _input_error(message: str) -> Exception:

@@ -433,3 +433,23 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(console.err, "is_interactive", True)
     bar = shards.progress()
     assert not bar.disable and bar.live.transient and bar.console is console.err
+
+
+def test_dir_zip_with_repeated_member_names(cache, tmp_path):
+    """A zip may hold one name twice: the last member is read (as zipfile and unzip read it),
+    the earlier one is counted as left out, and the name counts as one file."""
+    archive = tmp_path / "src.zip"
+    with zipfile.ZipFile(archive, "w") as z, pytest.warns(UserWarning, match="Duplicate name"):
+        z.writestr("A.java", JAVA % (1, 1, 1))
+        z.writestr("A.java", JAVA % (2, 2, 2))
+        z.writestr("B.java", JAVA % (3, 3, 3))
+    src = sources.named(str(archive), "java")
+    names, unread = sources.listing(src)
+    assert src.read("A.java").decode() == JAVA % (2, 2, 2)
+    assert names == ["A.java", "B.java"]
+    assert unread == ["A.java: member 1 of 2 of this name, left out (the last is read)"]
+    r = invoke("datasets", "info", f"dir:{archive}:java", "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["files"] == 2 and info["unreadable_count"] == 1
+    assert info["unreadable_files"] == unread
