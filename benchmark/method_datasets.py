@@ -27,7 +27,7 @@ import polars as pl
 from benchmark import shards
 from benchmark.cache import max_file_bytes
 from benchmark.tasks import methods, var_misuse
-from native import sources
+from native import encoding, sources
 from native.formats import FormatError
 from native.parse import LONE_CR
 
@@ -137,27 +137,31 @@ def fingerprint(src: Any, builder: Builder | None = None, found: Survey | None =
     func = getattr(builder, "func", builder)
     if func is methods.ruby_samples:
         h.update(RUBY_EXTRACTION)
-    lone_cr = func in (var_misuse.samples_from_file, methods.java_samples)
+    lang = LANGUAGE.get(func)
     with shards.progress() as bar:
         task = bar.add_task("hashing the corpus", total=len(found.names))
         for n in found.names:
             h.update(n.encode("utf-8", "surrogateescape") + b"\0")
             if sources.shown(n) != n:  # its samples' ids now hold a hash of the raw name
                 h.update(b"raw-name-id-1")
-            h.update(_content_key(src, n, found, lone_cr))
+            h.update(_content_key(src, n, found, lang))
             bar.advance(task)
     return f"{h.hexdigest()}-v{BUILDER_VERSION}"
 
 
 # Changes of one language's extraction since BUILDER_VERSION, so that only the datasets they
 # change are built again (and their units, made from another version, run again):
-# Ruby: the first method of a class or module keeps the doc comment above it.
-RUBY_EXTRACTION = b"ruby-extraction-1"
+# Ruby: the first method of a class or module keeps the doc comment above it (1); a file's
+# shebang and magic comments are not its first method's doc (2).
+RUBY_EXTRACTION = b"ruby-extraction-2"
 # Python and Java: a lone carriage return ends a line (native.parse); only a file that holds
-# one changes.
+# one changes. Every language: a file is read in its declared encoding, and one not valid in
+# it is left out (native.encoding); only a file that is not plain UTF-8 changes.
+LANGUAGE = {var_misuse.samples_from_file: "python", methods.java_samples: "java",
+            methods.ruby_samples: "ruby"}  # fmt: skip
 
 
-def _content_key(src: Any, name: str, found: Survey, lone_cr: bool = False) -> bytes:
+def _content_key(src: Any, name: str, found: Survey, lang: str | None = None) -> bytes:
     if name in found.large:
         return f"large:{found.large[name]}".encode()
     try:
@@ -165,7 +169,18 @@ def _content_key(src: Any, name: str, found: Survey, lone_cr: bool = False) -> b
     except OSError:
         return b"unreadable"
     key = hashlib.blake2b(data, digest_size=16).digest()
-    return key + b"lone-cr-1" if lone_cr and LONE_CR.search(data) else key
+    if lang in ("python", "java") and LONE_CR.search(data):
+        key += b"lone-cr-1"
+    if lang is not None and not _plain_utf8(data, lang):
+        key += b"encoding-1"
+    return key
+
+
+def _plain_utf8(data: bytes, lang: str) -> bool:
+    try:
+        return encoding.utf8(data, lang) == data
+    except ValueError:
+        return False
 
 
 def schema_of(builder: Builder) -> dict[str, Any]:

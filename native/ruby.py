@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import numpy as np
@@ -93,6 +94,7 @@ def docstring(tree: FlatTree, lo: int) -> str:
     line of code are not part of the block.
     """
     lines: list[str] = []
+    texts: list[str] = []
     row = int(tree.start_row[lo])
     prev = program.previous_sibling(tree, lo)
     parent = int(tree.parent[lo])
@@ -105,6 +107,7 @@ def docstring(tree: FlatTree, lo: int) -> str:
         if before >= 0 and tree.end_row[before] == tree.start_row[prev]:
             break  # a trailing comment of the line above
         text = tree.text(prev)
+        texts.insert(0, text)
         if text.startswith("=begin"):
             body = text.split("\n")[1:-1]
             lines[:0] = body
@@ -112,4 +115,16 @@ def docstring(tree: FlatTree, lo: int) -> str:
             lines.insert(0, text[1:].removeprefix(" ") if text.startswith("#") else text)
         row = int(tree.start_row[prev])
         prev = before
+    if prev < 0 and texts and int(tree.parent[lo]) == 0:  # the file's first lines
+        while texts and _MAGIC.search(texts[0]):  # a shebang or magic comment: not the doc
+            texts.pop(0)
+            lines.pop(0)
     return "\n".join(lines).strip()
+
+
+# What Ruby reads in a file's leading comments: a shebang, the encoding (anywhere on its line,
+# as Ruby looks for it) and the other magic comments, `# key: value` or `# -*- key: value -*-`.
+_MAGIC = re.compile(
+    r"\A#!|\A#.*coding[:=]|\A#\s*(?:-\*-\s*)?(?:frozen_string_literal|warn_indent|warn_past_scope"
+    r"|shareable_constant_value)\s*:", re.IGNORECASE,
+)

@@ -131,3 +131,55 @@ def test_lone_carriage_returns_end_lines_in_python_and_java():
         java_samples("C.java", java, 512)  # fmt: skip
     assert [s["id"] for s in java_samples("C.java", java.replace(b"\n", b"\r"), 512)] == [
         "C.java:2:f", "C.java:7:g"]  # fmt: skip
+
+
+def test_sources_are_read_in_their_declared_encoding():
+    """A Latin-1 file that says so reads as its language reads it; one whose bytes are not
+    valid in its encoding (UTF-8 unless declared) is refused with the line of the first bad
+    byte, where its 'Café' had become 'Caf\\ufffd' in a docstring without a word."""
+    from benchmark.tasks.methods import java_samples, ruby_samples
+    from benchmark.tasks.var_misuse import samples_from_file
+    from native.encoding import declared, utf8
+
+    ruby = "# Returns the café's total bill.\ndef total(a, b)\n  c = a + b\n  c * 2 + a\nend\n"
+    declared_latin1 = b"# encoding: iso-8859-1\n" + ruby.encode("latin-1")
+    [sample] = ruby_samples("a.rb", declared_latin1, 512)
+    assert sample["doc_tokens"] == ["Returns", "the", "café", "'", "s", "total", "bill", "."]
+    assert sample["id"] == "a.rb:3:total"  # lines as in the file
+    with pytest.raises(ValueError, match=r"^not valid utf-8: byte 0xe9 on line 1$"):
+        ruby_samples("a.rb", ruby.encode("latin-1"), 512)
+    py = "#!/usr/bin/env python3\n# -*- coding: cp1252 -*-\ndef f(alpha, beta):\n" \
+         "    gamma = alpha + beta  # €\n    return gamma * alpha - beta\n"  # fmt: skip
+    assert samples_from_file("x.py", py.encode("cp1252"), 512) == \
+        samples_from_file("x.py", py.encode(), 512)  # fmt: skip
+    with pytest.raises(ValueError, match="not valid utf-8: byte 0x80 on line 4"):
+        samples_from_file("x.py", py.encode("cp1252").replace(b"cp1252", b"utf-8 "), 512)
+    with pytest.raises(ValueError, match="not valid utf-8: byte 0xe9 on line 1"):
+        java_samples("C.java", "class C { String s = \"é\"; }".encode("latin-1"), 512)
+    with pytest.raises(ValueError, match="'klingon', not a known text encoding"):
+        utf8(b"# coding: klingon\n", "python")
+    # Where each language looks: Python lines 1-2 (2 after a comment or blank line), Ruby
+    # line 1 (2 after a shebang), Java nowhere.
+    assert declared(b"x = 1\n# coding: latin-1\n", "python") is None
+    assert declared(b"\n# coding: latin-1\n", "python") == "latin-1"
+    assert declared(b"# hello\n# coding: latin-1\n", "ruby") is None
+    assert declared(b"#!/usr/bin/ruby\n# -*- coding: Latin-1 -*-\n", "ruby") == "latin-1"
+    assert declared(b"// coding: latin-1\n", "java") is None
+    raw = "# encoding: binary\n# é\n".encode()
+    assert utf8(raw, "ruby") == raw
+
+
+def test_ruby_magic_comments_are_not_a_docstring():
+    """A file's shebang and magic comments sit above its first method but are Ruby's, not the
+    method's doc: yard's templates gave 'frozen_string_literal : true' as a reference."""
+    from benchmark.tasks.methods import ruby_samples
+
+    body = "def total(a, b)\n  c = a + b\n  c * 2 + a\nend\n"
+    magic = "#!/usr/bin/env ruby\n# -*- coding: utf-8 -*-\n# frozen_string_literal: true\n"
+    assert ruby_samples("a.rb", (magic + body).encode(), 512) == []
+    [sample] = ruby_samples("a.rb", (magic + "# Adds them up twice.\n" + body).encode(), 512)
+    assert sample["doc_tokens"] == ["Adds", "them", "up", "twice", "."]
+    # Elsewhere such a line is an ordinary comment
+    [sample] = ruby_samples("a.rb", ("x = 1\n# frozen_string_literal: a flag.\n" + body).encode(),
+                            512)  # fmt: skip
+    assert sample["doc_tokens"] == ["frozen_string_literal", ":", "a", "flag", "."]

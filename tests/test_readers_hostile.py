@@ -9,6 +9,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -302,7 +303,8 @@ def test_dir_only_binary_files(cache, tmp_path, lang):
     for i in range(3):
         (root / f"b{i}{CODE[lang][0]}").write_bytes(bytes(range(256)) * (i + 1) + b"\xff\x00")
     err = one_line_error(invoke("datasets", "info", f"dir:{root}:{lang}"))
-    assert f"dir:{root}:{lang}: the corpus yields nothing: 3 files; none holds" in err
+    assert (f"dir:{root}:{lang}: the corpus yields nothing: 3 files, 3 unreadable (first: "
+            f"b0{CODE[lang][0]}: not valid utf-8: byte 0x80 on line 2); none holds") in err
 
 
 @pytest.mark.parametrize("lang", ["python", "java", "ruby"])
@@ -453,3 +455,30 @@ def test_dir_zip_with_repeated_member_names(cache, tmp_path):
     info = json.loads(r.stdout)
     assert info["files"] == 2 and info["unreadable_count"] == 1
     assert info["unreadable_files"] == unread
+
+
+def test_dir_files_in_other_encodings(cache, tmp_path):
+    """A Ruby corpus with a declared Latin-1 file and an undeclared one: the first gives its
+    docstrings as written, the second is named among the unreadable files with why, and
+    each changes the corpus's fingerprint (only such files do)."""
+    root = corpus(tmp_path / "src", "ruby", files=12)
+    before = method_datasets.fingerprint(*method_datasets.source_of(f"dir:{root}:ruby"))
+    doc = "# Adds the café's numbers, doubles them.\ndef cafe(a, b)\n  c = a + b\n  c * 3\nend\n"
+    (root / "declared.rb").write_bytes(b"# encoding: iso-8859-1\n" + doc.encode("latin-1"))
+    (root / "undeclared.rb").write_bytes(doc.encode("latin-1"))
+    r = invoke("datasets", "info", f"dir:{root}:ruby", "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["unreadable_files"] == ["undeclared.rb: not valid utf-8: byte 0xe9 on line 1"]
+    samples = datasets.load(f"dir:{root}:ruby").samples
+    docs = samples.filter(pl.col("name") == "cafe").collect()["doc_tokens"].to_list()
+    assert docs == [["Adds", "the", "café", "'", "s", "numbers", ",", "doubles", "them", "."]]
+    src, builder = method_datasets.source_of(f"dir:{root}:ruby")
+    (root / "declared.rb").unlink()
+    (root / "undeclared.rb").unlink()
+    assert method_datasets.fingerprint(src, builder) == before
+    (root / "plain.rb").write_bytes(doc.encode())
+    after = method_datasets.fingerprint(src, builder)
+    found = method_datasets.survey(src, 1 << 20)
+    key = method_datasets._content_key(src, "plain.rb", found, "ruby")
+    assert after != before and not key.endswith(b"encoding-1")

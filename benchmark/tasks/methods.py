@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.tasks.var_misuse import split_of, token_hashes
-from native import formats, paths
+from native import encoding, formats, paths
 from native import methods as mth
 from native.java import spec as java_spec
 from native.parse import FlatTree, parse
@@ -81,7 +81,7 @@ def java_features(code: str, key: str) -> tuple[list[str], list[str]] | None:
 
 def java_samples(rel: str, source: bytes, max_tokens: int) -> list[dict[str, Any]]:
     """Every Java method with a body and a name of one file, as a method_name sample."""
-    tree = parse(source, "java")
+    tree = parse(encoding.utf8(source, "java"), "java")
     split = split_of(rel)
     out = []
     for m in mth.methods(tree, java_spec(), with_doc=False):
@@ -107,7 +107,7 @@ def ruby_samples(
 ) -> list[dict[str, Any]]:
     """Every Ruby method with a comment block of three tokens or more, as a docstring sample;
     ``valid``/``test``: the fractions of files in those splits."""
-    tree = parse(source, "ruby")
+    tree = parse(encoding.utf8(source, "ruby"), "ruby")
     split = split_of(rel, valid, test)
     out = []
     for m in mth.methods(tree, ruby_spec()):

@@ -24,6 +24,7 @@ from benchmark.tasks import lines
 from benchmark.tasks.spec import NoiseKinds, TaskSpec
 from benchmark.tasks.var_misuse import metrics, scoring
 from benchmark.tasks.var_misuse.noise import flip_labels, insert_markers
+from native import encoding
 from native import python as pylang
 from native.parse import parse
 
@@ -68,7 +69,7 @@ def bug_sites(fn: pylang.Function, candidates: np.ndarray) -> np.ndarray:
 
 def samples_from_file(rel_path: str, source: bytes, max_tokens: int) -> list[dict[str, Any]]:
     """Every eligible function of one file as a GREAT-style sample, bug or no bug."""
-    tree = parse(source, "python")
+    tree = parse(encoding.utf8(source, "python"), "python")
     split = split_of(rel_path)
     out: list[dict[str, Any]] = []
     for lo in pylang.functions(tree):
