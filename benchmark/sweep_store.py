@@ -233,25 +233,30 @@ def _driver_alive(state: dict, store: Store) -> bool:
     return (datetime.now(UTC) - beat).total_seconds() < STALE_S
 
 
+def _unit_state(folder: Path, rec: dict, driven: bool) -> tuple[str, str | None]:
+    """A unit's state and why, from its folder and its record (``driven``: a driver runs it)."""
+    if is_complete(folder) and verify(folder) is None and rec.get("state") != "failed":
+        return "complete", None
+    if rec.get("state") == "failed":
+        return "failed", rec.get("reason")
+    if driven and rec.get("state") in ("queued", "running"):
+        return rec["state"], None
+    if rec.get("state") == "complete":  # its results changed since
+        why = verify(folder) if folder.is_dir() else "its folder is gone"
+        return "pending", f"was complete; now {why or 'incomplete'}: the sweep runs it again"
+    return "pending", None
+
+
 def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict:
     alive = _driver_alive(state, store)
     units = []
     for unit in spec.units():
         key = unit_key(unit)
         rec = state.get("units", {}).get(key, {})
-        folder = unit.path(results)
-        if is_complete(folder) and verify(folder) is None and rec.get("state") != "failed":
-            s = "complete"
-        elif rec.get("state") == "failed":
-            s = "failed"
-        elif (alive or state.get("detached")) and rec.get("state") in ("queued", "running"):
-            s = rec["state"]
-        else:
-            s = "pending"
-        reason = rec.get("reason") if s == "failed" else None
-        if s == "pending" and rec.get("state") == "complete":  # its results changed since
-            why = verify(folder) if folder.is_dir() else "its folder is gone"
-            reason = f"was complete; now {why or 'incomplete'}: the sweep runs it again"
+        try:
+            s, reason = _unit_state(unit.path(results), rec, alive or bool(state.get("detached")))
+        except OSError as e:  # a state of an older bench: a folder name past 255 bytes
+            s, reason = "failed", f"its results folder cannot be used ({e.strerror})"
         units.append({"unit": key, "state": s, "attempts": rec.get("attempts", 0),
                       "reason": reason, "log": rec.get("log")})  # fmt: skip
     counts = {s: sum(u["state"] == s for u in units)

@@ -253,3 +253,23 @@ def test_a_finished_sweep_whose_unit_changed_since_says_so(results: Path):
                               "completed: the sweep runs it again")  # fmt: skip
     table = bench("sweep", "status", "--results", str(results))
     assert f"pending {sweep['sweep']} {UNIT}: was complete; now metrics.json" in table.stderr
+
+
+def test_a_state_of_an_older_bench_with_a_unit_name_past_255_bytes(results: Path):
+    """Before such datasets were refused, a sweep of a dir: corpus under a long path of CJK
+    folder names saved its state, and every `sweep status` after was an ENAMETOOLONG
+    traceback (found by probing). The unit is shown failed, with why; the others as they are."""
+    state_path = swept(results, "0.75")
+    state = json.loads(state_path.read_text())
+    state["spec"]["dataset"] = "dir:/" + "界" * 60 + ":python"
+    spec = SweepSpec.from_dict(state["spec"])
+    state["id"] = spec.id
+    state_path.unlink()
+    Store(results, spec.id).state_path.write_text(json.dumps(state))
+    proc = bench("sweep", "status", "--results", str(results), "--json")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    by_id = {s["sweep"]: s for s in json.loads(proc.stdout)}
+    (unit,) = by_id[spec.id]["units"]
+    assert (unit["state"], unit["reason"]) == (
+        "failed", "its results folder cannot be used (File name too long)")
+    assert sorted(s["complete"] for s in by_id.values()) == [0, 1, 2]
