@@ -66,8 +66,9 @@ def section(results: Path) -> list[str]:
         "Each cell below trained K models, each on its own seeded half of the training pool "
         "(the same noise on the same samples) and predicting the other half as held out. A "
         "sample's counterfactual memorization is the probability of its given label when "
-        "trained on minus when held out (Feldman & Zhang 2020); LiRA (Carlini et al. 2022) "
-        "takes each model in turn as the target and the others as its shadow models; each "
+        "trained on minus when held out (Feldman & Zhang 2020, who measure correctness); LiRA "
+        "(Carlini et al. 2022) takes each model in turn as the target and the others as its "
+        "shadow models; each "
         "cheap signal (averaged over the models that trained on the sample) is judged by its "
         "Spearman correlation with counterfactual memorization. Means over seeds with 95% "
         "intervals (docs/metrics.md defines every figure).",

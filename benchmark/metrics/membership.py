@@ -335,10 +335,11 @@ def lira(
     models that trained on i (in) and that did not (out); the score is
     log N(phi[k, i]; in) - log N(phi[k, i]; out). With `fixed_variance` (Carlini et al.'s
     choice for few shadow models) each side's standard deviation is one value for all samples:
-    the pooled (unbiased) spread of that side's observations around their per-sample means;
-    otherwise it is each sample's own (unbiased). NaN where a sample lacks in- or
-    out-observations among the other models (or two of them, per sample without
-    `fixed_variance`); non-finite confidences count as not observed.
+    the pooled (unbiased) spread of that side's observations around their per-sample means,
+    as the paper describes (the reference code's `plot.py` takes np.std of all in-observations
+    for both sides); otherwise it is each sample's own, unbiased (the code's np.std is not).
+    NaN where a sample lacks in- or out-observations among the other models (or two of them,
+    per sample without `fixed_variance`); non-finite confidences count as not observed.
     """
     inc, p = _check_grid(inclusion, confidence)
     p = np.clip(p, eps, 1.0 - eps)
