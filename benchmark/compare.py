@@ -211,7 +211,23 @@ def paired_bootstrap(
     return {"task": task, "metric": metric, "samples": n, "replicates": replicates,
             "runs_a": len(runs_a), "runs_b": len(runs_b), "a": score_a, "b": score_b,
             "difference": score_a - score_b, "low": float(low), "high": float(high),
-            "p_not_better": float(np.mean(diff <= 0))}  # fmt: skip
+            "p_not_better": float(np.mean(diff <= 0)),
+            "verdict": verdict(diff, low, high, max(abs(score_a), abs(score_b)))}  # fmt: skip
+
+
+# Differences below this (relative to the scores) are float noise, not a difference: two runs
+# that score the same up to summation order would otherwise read "A not above B in 60%".
+SAME = 1e-9
+
+
+def verdict(diff: np.ndarray, low: float, high: float, scale: float) -> str:
+    """``A above B`` or ``B above A`` where the interval excludes 0, ``the same`` where no
+    resampling tells them apart beyond float noise, else ``no clear difference``."""
+    if np.all(np.abs(diff) <= SAME * max(scale, 1.0)):
+        return "the same"
+    if low > 0:
+        return "A above B"
+    return "B above A" if high < 0 else "no clear difference"
 
 
 def _one_model(path: Path, folders: list[Path], configs: list[dict[str, Any]]) -> None:

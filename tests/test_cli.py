@@ -128,6 +128,7 @@ def test_compare_with_the_baseline_with_itself_and_with_no_run(first_run, tmp_pa
     assert r["low"] <= r["difference"] <= r["high"]
     same = bench("compare", str(unit), str(unit), "--metric", "joint_acc", "--split", "valid")
     assert "A - B +0, 95% interval [+0, +0]; A not above B in 100.0%" in same.stdout
+    assert same.stdout.rstrip().endswith("resamplings: the same")
     proc = bench("compare", str(unit), str(tmp_path), check=False)
     assert proc.returncode == 2 and "is not a complete run" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

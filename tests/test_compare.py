@@ -39,9 +39,23 @@ def test_a_constant_gain_is_certain_and_a_tie_is_not() -> None:
     b = np.linspace(0, 50, 30)
     gain = paired_bootstrap("code_to_text", bleu_rows(ids, b + 2), bleu_rows(ids, b))
     assert gain["low"] == pytest.approx(2) and gain["high"] == pytest.approx(2)
-    assert gain["p_not_better"] == 0
+    assert gain["p_not_better"] == 0 and gain["verdict"] == "A above B"
     tie = paired_bootstrap("code_to_text", bleu_rows(ids, b), bleu_rows(ids, b))
-    assert tie["difference"] == 0 and tie["p_not_better"] == 1
+    assert tie["difference"] == 0 and tie["p_not_better"] == 1 and tie["verdict"] == "the same"
+    loss = paired_bootstrap("code_to_text", bleu_rows(ids, b), bleu_rows(ids, b + 2))
+    assert loss["verdict"] == "B above A"
+
+
+def test_float_noise_is_no_difference() -> None:
+    """Two runs that score the same up to float rounding read "A not above B in 60%", right
+    but unhelpful (found by probing): the verdict says they are the same."""
+    ids = [f"s{i}" for i in range(40)]
+    b = np.linspace(0, 50, 40)
+    noise = np.random.default_rng(0).normal(0, 1e-13, 40)
+    r = paired_bootstrap("code_to_text", bleu_rows(ids, b + noise), bleu_rows(ids, b))
+    assert 0 < r["p_not_better"] < 1 and r["verdict"] == "the same"
+    mixed = paired_bootstrap("code_to_text", bleu_rows(ids, b[::-1]), bleu_rows(ids, b))
+    assert mixed["low"] < 0 < mixed["high"] and mixed["verdict"] == "no clear difference"
 
 
 def test_micro_f1_is_recomputed_from_the_sums_of_each_draw() -> None:

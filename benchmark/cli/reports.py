@@ -81,7 +81,7 @@ def compare(
         f"A {r['a']:.4g}{seeds(r['runs_a'])}, B {r['b']:.4g}{seeds(r['runs_b'])}, "
         f"A - B {r['difference']:+.4g}, 95% interval "
         f"[{r['low']:+.4g}, {r['high']:+.4g}]; A not above B in {r['p_not_better']:.1%} of "
-        f"{r['replicates']} resamplings",
+        f"{r['replicates']} resamplings: {r['verdict']}",
         highlight=False,
     )
 
