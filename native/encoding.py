@@ -18,14 +18,14 @@ _PYTHON = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 _RUBY = re.compile(rb"^[ \t]*#.*?coding[:=][ \t]*([-\w.]+)", re.IGNORECASE)
 # Ruby's names for "the bytes as they are": text only where they are valid UTF-8.
 _RAW = frozenset({"binary", "ascii-8bit"})
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # as both languages end lines
 
 
 def declared(data: bytes, lang: str) -> str | None:
     """The encoding a file's magic comment names, lower case; None where it names none."""
     if lang == "java":
         return None
-    first, _, rest = data.partition(b"\n")
-    second = rest.partition(b"\n")[0]
+    first, second = [*_LINE_END.split(data[:1024], maxsplit=2), b""][:2]
     if lang == "python":
         lines = [first] + ([second] if not first.strip() or first.lstrip().startswith(b"#") else [])
         pattern = _PYTHON
