@@ -138,7 +138,7 @@ class CodeSearch:
 
 
 class VarMisuse:
-    """var_misuse: each source token as its sub-words, the backbone's state of the first one,
+    """var_misuse: each source token as its sub-words, the backbone's state of one of them,
     and GREAT's two pointers over those states (location over "no bug" and the candidates,
     repair over the candidates): varmisuse.py's head, loss and prediction lines, so that
     ``loss``, ``p_given``, ``p_other``, ``p_no_bug`` and ``repair_probs`` mean what they mean
@@ -152,17 +152,20 @@ class VarMisuse:
         self.graphs = {s: PackedSplit(samples[s]) for s in samples}
 
     def encode(self, sample: Sample, room: int) -> tuple[list[int], list[int]]:
-        """The function's ids as the family reads them, and where each token's first sub-word
-        is in them (-1 past ``room`` sub-words)."""
+        """The function's ids as the family reads them, and where each token's pointer
+        sub-word is in them (-1 past ``room`` sub-words): its first (an encoder's state there
+        has read the whole input), or for a causal model its last, whose state has read the
+        whole token (the first of `node_a` and `node_b` would be the same state)."""
         words = self.net.words
         offset = len(self.net.source([])) - 1  # the specials before the code
+        last = self.net.family == "causal"
         ids: list[int] = []
         at: list[int] = []
         for token in sample.tokens:
             pieces = words.word(token) or [words.unk]
             if len(ids) + len(pieces) > room:
                 break
-            at.append(offset + len(ids))
+            at.append(offset + len(ids) + (len(pieces) - 1 if last else 0))
             ids.extend(pieces)
         return self.net.source(ids), at + [-1] * (len(sample.tokens) - len(at))
 

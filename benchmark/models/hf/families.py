@@ -27,6 +27,7 @@ class Loaded:
     family: str  # encoder, seq2seq or causal
     backbone: nn.Module
     tokenizer: Any
+    output_missing: bool = False  # an untied output layer the checkpoint lacks (random)
 
 
 def family_of(config: Any, asked: str = "auto") -> str:
@@ -74,6 +75,10 @@ def load(folder: Path, asked_family: str) -> Loaded:
     from benchmark.models.hf.tokens import SubtokenVocabulary
 
     logging.disable_progress_bar()  # model.log is for the run's own lines
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        raise InputError(f"weights {folder} hold a peft adapter, not a model: merge it into its "
+                         "base model (merge_and_unload, then save_pretrained) and give that "
+                         "folder, or give the base model's folder")  # fmt: skip
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         family = family_of(config, asked_family)
@@ -101,10 +106,30 @@ def load(folder: Path, asked_family: str) -> Loaded:
         raise InputError(f"weights {folder}: {missing} of the {family} model's {total} weight "
                          "tensors are not in the checkpoint (another architecture?), so it "
                          "would train from random weights")  # fmt: skip
-    return Loaded(family, backbone, tokenizer)
+    # Checkpoints are mostly saved in float16 or bfloat16, which transformers keeps: float16
+    # trained to NaN, bfloat16 met the float32 heads. Weights train in float32 (the trainer's
+    # autocast computes in bfloat16 on a GPU).
+    backbone.float()
+    return Loaded(family, backbone, tokenizer, _output_missing(backbone, info))
+
+
+def _output_missing(backbone: nn.Module, info: dict[str, Any]) -> bool:
+    """Whether the output layer is untied and not in the checkpoint (a causal model saved
+    without its language-model head), so that transformers started it from random numbers."""
+    out = backbone.get_output_embeddings()
+    if out is None or out.weight is backbone.get_input_embeddings().weight:
+        return False
+    names = {n for n, p in backbone.named_parameters(remove_duplicate=False) if p is out.weight}
+    return bool(names & set(info.get("missing_keys", [])))
 
 
 def hidden_size(backbone: nn.Module) -> int:
+    """The width of the backbone's states: ALBERT and ELECTRA-small embed narrower."""
+    width = getattr(backbone.config, "hidden_size", None)
+    return int(width) if isinstance(width, int) else embedding_size(backbone)
+
+
+def embedding_size(backbone: nn.Module) -> int:
     return int(backbone.get_input_embeddings().embedding_dim)
 
 

@@ -28,10 +28,12 @@ class TextDecoder(nn.Module):
     saved and frozen (or not) with the backbone."""
 
     def __init__(self, words: nn.Embedding, layers: int, heads: int, dropout: float,
-                 positions: int) -> None:  # fmt: skip
+                 positions: int, memory: int) -> None:  # fmt: skip
         super().__init__()
         hidden = words.embedding_dim
         self._words = (words,)
+        # The encoder's states, where they are wider than its embeddings (ALBERT, ELECTRA-small)
+        self.memory = nn.Identity() if memory == hidden else nn.Linear(memory, hidden)
         self.positions = nn.Embedding(positions, hidden)
         self.norm = nn.LayerNorm(hidden)
         layer = nn.TransformerDecoderLayer(hidden, heads, 4 * hidden, dropout, "gelu",
@@ -48,6 +50,6 @@ class TextDecoder(nn.Module):
         x = self.norm(words(inputs) + self.positions(at))
         causal = nn.Transformer.generate_square_subsequent_mask(inputs.shape[1],
                                                                 device=inputs.device)  # fmt: skip
-        h = self.layers(x, memory, tgt_mask=causal, tgt_is_causal=True,
+        h = self.layers(x, self.memory(memory), tgt_mask=causal, tgt_is_causal=True,
                         memory_key_padding_mask=memory_mask == 0)  # fmt: skip
         return torch.tanh(self.dense(h)) @ words.weight.T + self.bias

@@ -38,7 +38,18 @@ class Network(nn.Module):
                  ) -> None:  # fmt: skip
         super().__init__()
         self.family, self.words, self.task = loaded.family, words, task
+        mode = hp["finetune"]
+        if task in GENERATION and self.family != "encoder" and loaded.output_missing and \
+                mode == "lora":  # fmt: skip
+            raise InputError("weights: the checkpoint holds no output layer (a language-model "
+                             "head), so LoRA would generate through random frozen weights; "
+                             "use --finetune full or head, which train it")  # fmt: skip
+        # var_misuse and code_search read states alone: an encoder-decoder's encoder and a
+        # causal model's body, so that no unused decoder or output layer is trained or counted
         self.backbone = loaded.backbone
+        if task not in GENERATION and self.family != "encoder":
+            self.backbone = (loaded.backbone.get_encoder() if self.family == "seq2seq"
+                             else loaded.backbone.base_model)  # fmt: skip
         hidden, dropout = families.hidden_size(self.backbone), float(hp["dropout"])
         self.limit = families.positions(self.backbone)
         self.start_id = words.cls
@@ -49,19 +60,20 @@ class Network(nn.Module):
         if task == "code_search":
             self.pair_head = PairHead(hidden, dropout)
             if int(hp["overlap"]):  # codebert's exact-match feature, zero at the start
-                width = self.backbone.get_input_embeddings().embedding_dim
+                width = families.embedding_size(self.backbone)
                 self.overlap = nn.Embedding(int(hp["overlap"]) + 1, width)
                 nn.init.zeros_(self.overlap.weight)
         elif task in GENERATION and self.family == "encoder":
-            heads = families.attention_heads(self.backbone)
+            heads, width = families.attention_heads(self.backbone), families.embedding_size(
+                self.backbone)  # fmt: skip
             self.decoder = TextDecoder(self.backbone.get_input_embeddings(),
-                                       int(hp["decoder_layers"]), heads if hidden % heads == 0
-                                       else 1, dropout, int(hp["max_target"]) + 1)  # fmt: skip
-        elif task == "var_misuse":  # GREAT's two pointers over each token's first sub-word
+                                       int(hp["decoder_layers"]), heads if width % heads == 0
+                                       else 1, dropout, int(hp["max_target"]) + 1,
+                                       hidden)  # fmt: skip
+        elif task == "var_misuse":  # GREAT's two pointers over each token's pointer sub-word
             self.pointer_head = PointerHead(hidden)
             self.pointer_dropout = nn.Dropout(dropout)
             self.beyond = nn.Parameter(torch.zeros(hidden))  # a token past the input's end
-        mode = hp["finetune"]
         if mode == "lora":
             self.backbone = families.lora(self.backbone, hp)
         elif mode == "head":
@@ -108,15 +120,21 @@ class Network(nn.Module):
         return [*([bos] if bos is not None else []), *query, sep, *code, eos]
 
     def states(self, ids: Tensor, mask: Tensor, extra: Tensor | None = None) -> Tensor:
-        """The last layer's states; ``extra`` is added to the input embeddings."""
-        feed = {"input_ids": ids} if extra is None else {
-            "inputs_embeds": self.backbone.get_input_embeddings()(ids) + extra}  # fmt: skip
-        if self.family == "encoder":
-            return self.backbone(**feed, attention_mask=mask).last_hidden_state
-        if self.family == "seq2seq":
-            return self.backbone.get_encoder()(**feed, attention_mask=mask).last_hidden_state
-        out = self.backbone(**feed, attention_mask=mask, output_hidden_states=True)
-        return out.hidden_states[-1]
+        """The last layer's states; ``extra`` is added to the word embeddings' output, where
+        the model itself goes on (Pegasus and Marian scale it after the lookup, which
+        ``inputs_embeds`` would skip)."""
+        reader = self.backbone
+        if self.family == "seq2seq" and self.task in GENERATION:
+            reader = self.backbone.get_encoder()
+        hook = None
+        if extra is not None:
+            hook = self.backbone.get_input_embeddings().register_forward_hook(
+                lambda _module, _args, out: out + extra.to(out.dtype))  # fmt: skip
+        try:
+            return reader(input_ids=ids, attention_mask=mask).last_hidden_state
+        finally:
+            if hook is not None:
+                hook.remove()
 
     def pair_logits(self, pairs: list[tuple[list[int], list[int]]], device: torch.device
                     ) -> Tensor:  # fmt: skip
@@ -141,8 +159,8 @@ class Network(nn.Module):
                  device: torch.device) -> Pointers:  # fmt: skip
         """var_misuse: the location and repair pointers over a batch of functions (a
         packed.GraphBatch of their pointer positions), each function its ids (as ``source``
-        wraps them) and the position of each of its tokens' first sub-word there (-1: past the
-        input's end, where the token's state is a learned vector)."""
+        wraps them) and the position of each of its tokens' pointer sub-word there (-1: past
+        the input's end, where the token's state is a learned vector)."""
         ids, mask = pad([f[0] for f in functions], self.words.pad, device)
         h = self.states(ids, mask).float()
         at = to_device(torch.tensor([p for f in functions for p in f[1]], dtype=torch.long),

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmark.trainer import InputError
+
 MAX_PIECES = 8  # sub-words kept of one token (a long literal would fill the input)
 
 
@@ -19,7 +21,10 @@ class Words:
         self.tok = tokenizer
         self.cache: dict[str, list[int]] = {}
         t = tokenizer
-        self.eos = first(t.eos_token_id, t.sep_token_id, t.pad_token_id, 0)
+        self.eos = first(t.eos_token_id, t.sep_token_id, t.pad_token_id)
+        if self.eos is None:  # id 0 stood in, often <unk>: every unknown word ended the text
+            raise InputError("weights: the tokenizer names no end token (eos_token, sep_token "
+                             "or pad_token); set one in its tokenizer_config.json")  # fmt: skip
         self.bos = first(t.bos_token_id, t.cls_token_id)  # None: the family has none
         self.cls = first(t.cls_token_id, t.bos_token_id, self.eos)
         self.sep = first(t.sep_token_id, self.eos)
@@ -34,9 +39,19 @@ class Words:
     def word(self, w: str) -> list[int]:
         ids = self.cache.get(w)
         if ids is None:
-            ids = list(self.tok.encode(" " + w, add_special_tokens=False))[:MAX_PIECES]
+            ids = list(self.tok.encode(" " + w, add_special_tokens=False))
+            if self._bare_space(ids):
+                # a tokenizer that puts its own space before a text (SentencePiece's "▁")
+                # made the space a piece of its own: the word as it stands, without a lone
+                # space piece before it (a punctuation mark has no "▁(" of its own)
+                ids = list(self.tok.encode(w, add_special_tokens=False)) or ids
+                ids = ids[1:] if self._bare_space(ids) else ids
+            ids = ids[:MAX_PIECES]
             self.cache[w] = ids
         return ids
+
+    def _bare_space(self, ids: list[int]) -> bool:
+        return len(ids) > 1 and not self.tok.decode(ids[:1]).strip()
 
     def ids(self, words: Sequence[str], limit: int) -> list[int]:
         out: list[int] = []

@@ -109,19 +109,31 @@ def settle_lr(hp: dict[str, Any], backbone: torch.nn.Module) -> None:
         hp["lr"] = LR[mode] * (max(WIDE / width, 1.0) if mode != "head" else 1.0)
 
 
-def fit_positions(hp: dict[str, Any], asked: dict[str, Any], limit: int, causal: bool) -> None:
+MIN_SOURCE = 8  # sub-words of code, the least a task reads
+
+
+def fit_positions(hp: dict[str, Any], asked: dict[str, Any], limit: int, causal: bool,
+                  task: str) -> None:  # fmt: skip
     """Bound ``max_source`` by the ``limit`` positions the weights embed (less 4 for special
     tokens and RoBERTa's offset, less ``max_target`` for a causal model, whose target follows
     the code). The profile's default shrinks to fit, so that a small checkpoint (one from
-    ``bench models pretrain`` embeds 98) runs as it is; a size task.json asks for is an error."""
-    target = int(hp["max_target"]) if causal else 0
+    ``bench models pretrain`` embeds 98) runs as it is; a size task.json asks for is an error,
+    and so are positions too few for the task's least input (code_search: its query and a
+    token of code, as ``check_hyperparameters`` asks)."""
+    target = int(hp["max_target"]) if causal and task in GENERATION else 0
     room = limit - 4 - target
     if int(hp["max_source"]) <= room:
         return
-    if "max_source" in asked or (causal and "max_target" in asked) or room < hp["max_query"] + 4:
+    if "max_source" in asked or (causal and "max_target" in asked):
         raise InputError(f"task.json: max_source (+ max_target for a causal model) "
                          f"{int(hp['max_source']) + target} exceeds the weights' {limit} "
                          "positions")  # fmt: skip
+    least = int(hp["max_query"]) + 4 if task == "code_search" else MIN_SOURCE  # as checked
+    if room < least:
+        raise InputError(f"weights: they embed {limit} positions, too few for {task} at this "
+                         f"profile (at least {least + 4 + target}: {least} for the input"
+                         f"{f', {target} for the target' if target else ''} and 4 for special "
+                         "tokens)")  # fmt: skip
     trainer.log(f"max_source {hp['max_source']} -> {room}: the weights embed {limit} positions")
     hp["max_source"] = room
 
@@ -143,7 +155,8 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     settle_lr(hp, loaded.backbone)
     limit = families.positions(loaded.backbone)
     if name != "var_misuse" and limit is not None:
-        fit_positions(hp, task.get("hyperparameters", {}), limit, loaded.family == "causal")
+        fit_positions(hp, task.get("hyperparameters", {}), limit, loaded.family == "causal",
+                      name)  # fmt: skip
     net = Network(loaded, words, name, hp).to(ctx.device)
     data: Generation | CodeSearch | VarMisuse
     if name == "var_misuse":  # a function as long as the weights embed, up to max_function
