@@ -230,3 +230,22 @@ def test_a_tokenizer_without_an_end_token_or_an_adapter_alone(tmp_path: Path) ->
     (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
     with pytest.raises(InputError, match="hold a peft adapter, not a model: merge it"):
         families.load(adapter, "auto")
+
+
+def test_a_bert_pair_has_two_segments(tmp_path: Path) -> None:
+    """BERT was trained on pairs with token types 0 and 1; code_search gave both sides 0.
+    RoBERTa has one type and gets none."""
+    loaded = families.load(save(*_bert(), tmp_path / "bert"), "auto")
+    words = Words(loaded.tokenizer)
+    net = Network(loaded, words, "code_search", hp("code_search", overlap=0)).eval()
+    seen: list[Any] = []
+    net.backbone.embeddings.token_type_embeddings.register_forward_hook(
+        lambda _m, args, _out: seen.append(args[0]))  # fmt: skip
+    query, code = words.ids(WORDS[:3], 16), words.ids(WORDS[3:7], 32)
+    pairs = [(net.pair(query, code), []), (net.pair(query[:1], code[:2]), [])]
+    with torch.no_grad():
+        net.pair_logits(pairs, CPU)
+    assert seen[0].tolist() == [[0] * 5 + [1] * 5, [0] * 3 + [1] * 3 + [0] * 4]
+    roberta = families.load(build_tiny("roberta", tmp_path / "roberta"), "auto")
+    plain = Network(roberta, Words(roberta.tokenizer), "code_search", hp("code_search"))
+    assert plain.segments(torch.ones(1, 4, dtype=torch.long), torch.ones(1, 4)) is None

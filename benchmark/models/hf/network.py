@@ -119,10 +119,11 @@ class Network(nn.Module):
             return [cls, *query, sep, *code, sep]
         return [*([bos] if bos is not None else []), *query, sep, *code, eos]
 
-    def states(self, ids: Tensor, mask: Tensor, extra: Tensor | None = None) -> Tensor:
+    def states(self, ids: Tensor, mask: Tensor, extra: Tensor | None = None,
+               segments: Tensor | None = None) -> Tensor:  # fmt: skip
         """The last layer's states; ``extra`` is added to the word embeddings' output, where
         the model itself goes on (Pegasus and Marian scale it after the lookup, which
-        ``inputs_embeds`` would skip)."""
+        ``inputs_embeds`` would skip); ``segments``: BERT's token types, where it has them."""
         reader = self.backbone
         if self.family == "seq2seq" and self.task in GENERATION:
             reader = self.backbone.get_encoder()
@@ -131,7 +132,8 @@ class Network(nn.Module):
             hook = self.backbone.get_input_embeddings().register_forward_hook(
                 lambda _module, _args, out: out + extra.to(out.dtype))  # fmt: skip
         try:
-            return reader(input_ids=ids, attention_mask=mask).last_hidden_state
+            types = {} if segments is None else {"token_type_ids": segments}
+            return reader(input_ids=ids, attention_mask=mask, **types).last_hidden_state
         finally:
             if hook is not None:
                 hook.remove()
@@ -145,7 +147,7 @@ class Network(nn.Module):
         extra = None
         if self.overlap is not None:
             extra = self.overlap(pad([p[1] for p in pairs], 0, device)[0])
-        h = self.states(ids, mask, extra)
+        h = self.states(ids, mask, extra, self.segments(ids, mask))
         if self.family == "encoder":
             pooled = h[:, 0]
         elif self.family == "seq2seq":
@@ -154,6 +156,16 @@ class Network(nn.Module):
         else:
             pooled = h[torch.arange(len(pairs), device=device), mask.sum(1) - 1]
         return self.pair_head(pooled.float())
+
+    def segments(self, ids: Tensor, mask: Tensor) -> Tensor | None:
+        """A pair's token types for an encoder that has two (BERT, ELECTRA): 0 up to the first
+        separator, 1 after it, as BERT was trained on sentence pairs; None for the others
+        (RoBERTa has one type)."""
+        if self.family != "encoder" or getattr(self.backbone.config, "type_vocab_size", 1) < 2:
+            return None
+        first = (ids == self.words.sep).int().argmax(1, keepdim=True)
+        after = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) > first
+        return after.long() * mask
 
     def pointers(self, functions: Sequence[tuple[list[int], list[int]]], batch: GraphBatch,
                  device: torch.device) -> Pointers:  # fmt: skip
