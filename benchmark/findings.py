@@ -29,6 +29,7 @@ from benchmark.metrics.sweep import (
     SHARE,
     Bounds,
     difference_interval,
+    floor_rate,
     mean_interval,
     run_folders,
 )
@@ -195,7 +196,8 @@ def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
         | {"seeds": len(by_rate[rate])}
         for rate in rates
     }  # fmt: skip
-    low, high = rates[0], rates[-1]
+    # the control: the task's floor rate where the sweep ran it, else the highest rate
+    low, high = rates[0], floor_rate(task) if floor_rate(task) in by_rate else rates[-1]
     drop = difference_interval(
         _values(by_rate[low], getters["test_last"]),
         _values(by_rate[high], getters["test_last"]),
@@ -214,9 +216,10 @@ def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
         "fit_metric": fit_metric,
         "epochs": len(units[0].metrics["per_epoch"]),
         "rates": rates,
+        "floor_rate": high,
         "table": table,
-        "drop": drop,  # test at the lowest rate minus test at the highest, last epoch
-        "fit": fit,  # train (given labels) minus test in fit_metric, highest rate, last epoch
+        "drop": drop,  # test at the lowest rate minus test at the floor rate, last epoch
+        "fit": fit,  # train (given labels) minus test in fit_metric, floor rate, last epoch
         "collapses": drop["low"] is not None and drop["low"] > 0,
         "fits_noise": fit["low"] is not None and fit["low"] > 0,
     }
@@ -298,7 +301,7 @@ def fmt_diff(d: dict[str, Any], digits: int = 3) -> str:
 
 def verdict(case: dict[str, Any]) -> str:
     """What the intervals say about the signature, in one paragraph, with the figures."""
-    lo, hi = case["rates"][0], case["rates"][-1]
+    lo, hi = case["rates"][0], case["floor_rate"]
     metric = case["metric"]
     t = case["table"]
     drop = (f"test {metric} at noise {lo:g} stands {fmt_diff(case['drop'])} above its floor "
@@ -314,11 +317,11 @@ def verdict(case: dict[str, Any]) -> str:
     parts = []
     if case["collapses"]:
         parts.append(f"The {drop}, but {fit}: the interval includes 0, so at this profile the "
-                     f"model does not fit the permuted labels in {case['epochs']} epochs "
+                     f"model does not fit the noisy labels in {case['epochs']} epochs "
                      f"({memorized}).")  # fmt: skip
     else:
         parts.append(f"The {drop}: the interval includes 0, so a model trained on labels that "
-                     "belong to other samples scores about as well on test as one trained on "
+                     "carry nothing about the code scores about as well on test as one trained on "
                      "the true labels. The metric has a floor that needs no reading of the "
                      "code.")  # fmt: skip
         if "distinct_test_outputs" in t[lo]:
@@ -373,26 +376,29 @@ def write_page(
         "the given (noisy) labels and the test score per epoch at each noise rate, the Gini "
         "coefficient of the training loss and the average predicted score (the mean score of "
         "the model's top prediction on test), each the mean over seeds with its 95% interval. "
-        "At noise 1.0 every training label belongs to another sample, so nothing about the "
-        "code can be learnt: the test score there is the task's floor for the model (the "
-        "control that the leaderboard and `bench report` show beside every score), and the "
-        "training score against the given labels is pure memorization. A model whose gain "
+        "At the floor rate the training labels carry nothing about the code: noise 1.0 where "
+        "each noisy label is another sample's (method_name, code_to_text), 0.5 where labels are "
+        "flipped (var_misuse's bug or no bug, code_search's match), since at 1.0 a flipped label "
+        "is the truth inverted, which a model learns to answer the opposite of. The test score "
+        "there is the task's floor for the model (the control that the leaderboard and `bench "
+        "report` show beside every score), and the training score against the given labels is "
+        "memorization. A model whose gain "
         "above the floor has an interval that includes 0 is not learning from the code. "
         "Statements use the last epoch; intervals are 95% Student-t over seeds (Welch's for "
         "differences), clipped to the range the figure lies in.",
         "",
-        "| task | model | dataset | test at lowest rate | test at noise 1.0 (the floor) | "
-        "gain above the floor [95%] | train (given labels) at noise 1.0 | "
-        "train - test at noise 1.0 [95%] | signature |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | model | dataset | test at lowest rate | floor rate | test at the floor | "
+        "gain above the floor [95%] | train (given labels) at the floor | "
+        "train - test at the floor [95%] | signature |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cases:
-        lo, hi = c["rates"][0], c["rates"][-1]
+        lo, hi = c["rates"][0], c["floor_rate"]
         t = c["table"]
         shows = "shows" if c["collapses"] and c["fits_noise"] else "does not show"
         lines.append(
             f"| {c['task']} | {c['model']} | {c['dataset']} | {fmt(t[lo]['test_last'])} | "
-            f"{fmt(t[hi]['test_last'])} | {fmt_diff(c['drop'])} | "
+            f"{hi:g} | {fmt(t[hi]['test_last'])} | {fmt_diff(c['drop'])} | "
             f"{fmt(t[hi]['train_given_last'])}{_in(c)} | {fmt_diff(c['fit'])}{_in(c)} | "
             f"{shows} |"
         )

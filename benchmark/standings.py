@@ -24,8 +24,8 @@ from benchmark.metrics.checks import scale
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.metrics.sweep import (
     FLOOR_KIND,
-    FLOOR_RATE,
     floor_and_gain,
+    floor_rate,
     mean_interval,
     normalized_area,
 )
@@ -41,10 +41,12 @@ RANKING = (
     "name. Test scores are the task's primary metric on the test split at the epoch selected "
     "by validation. Means are over seeds, with 95% Student-t intervals where there are two or "
     "more. Memorization rate and detection AUROC are means over the noisy runs (rate > 0). "
-    "The floor is the same model's test score when trained on labels that all belong to other "
-    "samples (label noise 1.0), where nothing about the code can be learnt; the gain is the "
-    "clean score above it, with a 95% Welch interval over seeds. A model whose gain's "
-    "interval includes 0 is marked as not learning from the code."
+    "The floor is the same model's test score when trained on labels that carry nothing about "
+    "the code: label noise 1.0 where each noisy label is another sample's (method_name, "
+    "code_to_text), 0.5 where labels are flipped (var_misuse, code_search), since at 1.0 a "
+    "flipped label is the truth inverted, which a model learns; the gain is the clean score "
+    "above it, with a 95% Welch interval over seeds. A model whose gain's interval includes 0 "
+    "is marked as not learning from the code."
 )
 
 
@@ -242,14 +244,15 @@ def hardware_label(run: dict[str, Any]) -> str:
 
 def board_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One ranked row per (task, dataset, noise kind, profile, model) of ``runs``, with the
-    model's floor (its test score trained on labels of other samples: label noise 1.0) and
+    model's floor (its test score trained on labels that carry nothing about the code: label
+    noise at the task's floor rate) and
     the clean score's gain above it, where those runs are there."""
     groups: dict[tuple[str, str, str, str, str], list[RunRecord]] = defaultdict(list)
     floors: dict[tuple[str, str, str, str], list[float | None]] = defaultdict(list)
     for r in runs:
         u = r.unit
         groups[(u.task, u.dataset, u.noise_kind, r.profile, u.model)].append(r)
-        if u.noise_kind == FLOOR_KIND and u.noise_rate == FLOOR_RATE:
+        if u.noise_kind == FLOOR_KIND and u.noise_rate == floor_rate(u.task):
             floors[(u.task, u.dataset, r.profile, u.model)].append(r.test_score)
     rows = []
     for (task, dataset, kind, profile, model), members in groups.items():

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.metrics.checks import scale
+from benchmark.tasks import TASKS
 
 CONFIDENCE = 0.95
 Bounds = tuple[float, float]
@@ -88,9 +89,16 @@ def difference_interval(
     return {"diff": diff, "low": low, "high": high}
 
 
-# The control: the same model trained on labels that all belong to other samples (label noise
-# 1.0) can learn nothing about the code, so its test score is the task's floor for that model.
-FLOOR_KIND, FLOOR_RATE = "label", 1.0
+# The control: the same model trained on labels that carry nothing about the code (label noise
+# at the task's floor rate) can learn nothing from it, so its test score is the task's floor.
+FLOOR_KIND = "label"
+
+
+def floor_rate(task: str) -> float:
+    """The label-noise rate of ``task``'s control (``TaskSpec.floor_rate``): 1.0 where a noisy
+    label is another sample's, 0.5 where labels are flipped; 1.0 for a task unknown here."""
+    spec = TASKS.get(task)
+    return spec.floor_rate if spec is not None else 1.0
 
 
 def floor_and_gain(
@@ -133,8 +141,8 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
     `points` (per noise rate: n, mean, ci_low, ci_high, drop = mean at the lowest rate minus
     mean here, seeds), `area` (normalized area of the mean curve), `area_seeds` (mean and
     interval of per-seed areas, over seeds that have every rate), and `floor`, `gain` and
-    `learns` (`floor_and_gain` of the lowest rate's scores against the same model's label-noise
-    1.0 runs among the folders; None where those are missing).
+    `learns` (`floor_and_gain` of the lowest rate's scores against the same model's runs at
+    the task's floor rate of label noise among the folders; None where those are missing).
     """
     groups: dict[tuple[str, str, str, str], dict[float, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict)
@@ -169,7 +177,7 @@ def robustness(folders: Iterable[Path]) -> list[dict[str, Any]]:
         complete = set.intersection(*(set(by_rate[r]) for r in rates))
         per_seed = [normalized_area(rates, [by_rate[r][s] for r in rates]) for s in complete]
         task, dataset, model, kind = key
-        control = groups.get((task, dataset, model, FLOOR_KIND), {}).get(FLOOR_RATE)
+        control = groups.get((task, dataset, model, FLOOR_KIND), {}).get(floor_rate(task))
         clean = list(by_rate[rates[0]].values())
         versus = (floor_and_gain(clean, list(control.values()), within)
                   if control and rates[0] == 0.0

@@ -93,6 +93,11 @@ class TaskSpec:
     # a generation task's given label in the per-sample table (a list of tokens), whose zlib
     # length calibrates the loss attack of membership inference; None for the others
     label_text: str | None = None
+    # The label-noise rate at which the given labels carry nothing about the code: the control
+    # (the floor) that every score is read beside. 1.0 where a noisy label is another sample's;
+    # 0.5 where labels are flipped, since at 1.0 a flipped label is the truth inverted, which a
+    # model learns (to answer the opposite, below chance on test)
+    floor_rate: float = 1.0
 
     @property
     def primary(self) -> str:

@@ -264,4 +264,5 @@ SPEC = TaskSpec(
     read_predictions=read_predictions,
     epoch_reader=epoch_reader,
     score=scoring.score,
+    floor_rate=0.5,  # its labels are flipped: at 0.5 independent of the true ones
 )
