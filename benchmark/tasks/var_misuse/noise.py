@@ -91,8 +91,9 @@ def insert_markers(train: pl.DataFrame, noisy: np.ndarray) -> pl.DataFrame:
     """Input noise: a marker token that gives the answer away, on the noisy samples only.
 
     A buggy sample gets a marker before the bug and before its first repair target; a correct
-    one before the first occurrence of its most frequent variable (so the marker alone does not
-    tell buggy from correct). Labels keep their meaning, at their shifted positions.
+    one before the first occurrence of its most frequent variable. The count of markers (two
+    or one) therefore tells buggy from correct by itself, and their places give the bug and the
+    repair away. Labels keep their meaning, at their shifted positions.
     """
     rows = train.to_dicts()
     for i in np.flatnonzero(noisy):
