@@ -51,6 +51,10 @@ JDK_PREFIX = "java.base/java/util/"  # the offline Java corpus: java.util of the
 DEBIAN_SPLIT = 0.03
 
 Builder = Callable[[str, bytes, int], list[dict[str, Any]]]
+# Each language's per-file sample builder and the columns it gives (a dir: corpus of it)
+BUILDERS: dict[str, Builder] = {"python": var_misuse.samples_from_file,
+                                "java": methods.java_samples, "ruby": methods.ruby_samples}
+SCHEMAS = {"python": PYTHON_SCHEMA, "java": JAVA_SCHEMA, "ruby": RUBY_SCHEMA}
 
 
 def source_of(name: str) -> tuple[sources.Source, Builder]:
@@ -69,10 +73,8 @@ def source_of(name: str) -> tuple[sources.Source, Builder]:
         )
     if name.startswith("dir:"):
         path, _, lang = name.removeprefix("dir:").rpartition(":")  # as datasets names them
-        builders = {"python": var_misuse.samples_from_file, "java": methods.java_samples,
-                    "ruby": methods.ruby_samples}  # fmt: skip
-        if lang in builders:
-            return sources.named(path, lang), builders[lang]
+        if lang in BUILDERS:
+            return sources.named(path, lang), BUILDERS[lang]
     raise KeyError(name)
 
 
@@ -134,10 +136,9 @@ def fingerprint(src: Any, builder: Builder | None = None, found: Survey | None =
     h = hashlib.blake2b(digest_size=16)
     if getattr(builder, "keywords", None):  # none: the fingerprints of older caches stay valid
         h.update(repr(sorted(builder.keywords.items())).encode())  # type: ignore[union-attr]
-    func = getattr(builder, "func", builder)
-    if func is methods.ruby_samples:
+    lang = language_of(builder) if builder is not None else None
+    if lang == "ruby":
         h.update(RUBY_EXTRACTION)
-    lang = LANGUAGE.get(func)
     with shards.progress() as bar:
         task = bar.add_task("hashing the corpus", total=len(found.names))
         for n in found.names:
@@ -157,8 +158,6 @@ RUBY_EXTRACTION = b"ruby-extraction-2"
 # Python and Java: a lone carriage return ends a line (native.parse); only a file that holds
 # one changes. Every language: a file is read in its declared encoding, and one not valid in
 # it is left out (native.encoding); only a file that is not plain UTF-8 changes.
-LANGUAGE = {var_misuse.samples_from_file: "python", methods.java_samples: "java",
-            methods.ruby_samples: "ruby"}  # fmt: skip
 
 
 def _content_key(src: Any, name: str, found: Survey, lang: str | None = None) -> bytes:
@@ -183,11 +182,14 @@ def _plain_utf8(data: bytes, lang: str) -> bool:
         return False
 
 
+def language_of(builder: Builder) -> str:
+    """The language of one of BUILDERS (or a partial of it, as ruby-debian's)."""
+    func = getattr(builder, "func", builder)
+    return next(lang for lang, b in BUILDERS.items() if b is func)
+
+
 def schema_of(builder: Builder) -> dict[str, Any]:
-    func = getattr(builder, "func", builder)  # also a partial of it
-    if func is var_misuse.samples_from_file:
-        return PYTHON_SCHEMA
-    return RUBY_SCHEMA if func is methods.ruby_samples else JAVA_SCHEMA
+    return SCHEMAS[language_of(builder)]
 
 
 def file_shard(
@@ -247,7 +249,7 @@ def build(name: str, src: Any, builder: Builder, out: Path, found: Survey | None
         unread += read["errors"]
         if not shards.shards(tmp):
             raise FormatError(yields_nothing(name, builder, found, unread, limit))
-        python = schema_of(builder) is PYTHON_SCHEMA
+        python = language_of(builder) == "python"
         removed = shards.dedup(tmp, partial(dedup, near=not python))
         info = {
             "name": name, "builder_version": BUILDER_VERSION, "files": len(found.names),
@@ -276,8 +278,7 @@ USABLE = {
 def yields_nothing(name: str, builder: Builder, found: Survey, unread: list[str],
                     limit: int) -> str:  # fmt: skip
     """The one line that says why a corpus gave no sample."""
-    schema = schema_of(builder)
-    lang = "python" if schema is PYTHON_SCHEMA else "ruby" if schema is RUBY_SCHEMA else "java"
+    lang = language_of(builder)
     n = len(found.names)
     if not n:
         return f"{name}: the corpus yields nothing: no {sources.SUFFIX[lang]} files"
