@@ -197,7 +197,8 @@ def summarize_case(task: str, model: str, units: list[Unit]) -> dict[str, Any]:
         for rate in rates
     }  # fmt: skip
     # the control: the task's floor rate where the sweep ran it, else the highest rate
-    low, high = rates[0], floor_rate(task) if floor_rate(task) in by_rate else rates[-1]
+    floor = floor_rate(task)
+    low, high = rates[0], floor if floor in by_rate else rates[-1]
     drop = difference_interval(
         _values(by_rate[low], getters["test_last"]),
         _values(by_rate[high], getters["test_last"]),
