@@ -115,7 +115,7 @@ def docstring(tree: FlatTree, lo: int) -> str:
             lines.insert(0, text[1:].removeprefix(" ") if text.startswith("#") else text)
         row = int(tree.start_row[prev])
         prev = before
-    if prev < 0 and texts and int(tree.parent[lo]) == 0:  # the file's first lines
+    if prev < 0 and texts and parent == 0:  # the file's first lines
         while texts and _MAGIC.search(texts[0]):  # a shebang or magic comment: not the doc
             texts.pop(0)
             lines.pop(0)
