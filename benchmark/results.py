@@ -7,8 +7,9 @@ unit started again after its process was killed finds the model's checkpoints th
 resumes, and two processes never build the same unit at once.
 
 A completed unit records a manifest of its files (sha256) and the settings it was made with.
-Every reader checks it (`verify`): a unit that was edited or damaged since, or whose
-metrics.json holds a figure the harness cannot have computed, is left out of every table, and
+Every reader checks it (`verify`): a unit that was edited or damaged since, whose
+metrics.json holds a figure the harness cannot have computed, or that was made with an older
+version of its noise kind (`stale_noise`), is left out of every table, and
 `bench run` and `bench sweep` move it aside to `.quarantine` (never deleting it) and run it
 again.
 """
@@ -131,7 +132,8 @@ def dataset_fingerprint(folder: Path) -> str | None:
 
 def verify(folder: Path) -> str | None:
     """Why the unit in ``folder`` cannot be trusted, or None: every file of its manifest is
-    there unchanged, and its metrics.json could be the harness's (metrics.checks)."""
+    there unchanged, its metrics.json could be the harness's (metrics.checks), and its noise
+    is today's (`stale_noise`)."""
     from benchmark.metrics.checks import problems
 
     try:
@@ -157,21 +159,45 @@ def verify(folder: Path) -> str | None:
     found = problems(metrics)
     if found:
         return f"metrics.json: {found[0]}"
-    recorded = _recorded_fingerprint(folder)  # the manifest's settings are hashed nowhere
+    try:  # whether run.json is what the harness writes is for its readers to say
+        run = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        run = None
+    run = run if isinstance(run, dict) else {}
+    recorded = _recorded_fingerprint(run)  # the manifest's settings are hashed nowhere
     made = manifest["settings"].get("dataset_fingerprint")
     if recorded is not None and made != recorded:
         return f"manifest.json's dataset fingerprint {made!r} is not run.json's ({recorded})"
-    return None
+    return stale_noise(run)
 
 
-def _recorded_fingerprint(folder: Path) -> str | None:
+def _recorded_fingerprint(run: dict) -> str | None:
     """The dataset fingerprint run.json records, or None where it records none."""
-    try:
-        dataset = json.loads((folder / "run.json").read_text()).get("dataset")
-    except (OSError, ValueError, RecursionError, AttributeError):
-        return None
+    dataset = run.get("dataset")
     fingerprint = dataset.get("fingerprint") if isinstance(dataset, dict) else None
     return fingerprint if isinstance(fingerprint, str) else None
+
+
+def stale_noise(run: dict) -> str | None:
+    """Why a unit's noise is not today's, or None: made with another version of its noise kind
+    (a unit from before noise kinds had versions made version 1), it measured other noise."""
+    from benchmark import noise
+
+    config = run.get("config")
+    if not isinstance(config, dict):
+        return None
+    task, kind = config.get("task"), config.get("noise_kind")
+    now = noise.version(task, kind) if isinstance(task, str) and isinstance(kind, str) else None
+    if now is None:
+        return None
+    recorded = run.get("noise", {})
+    made = recorded.get("version", 1) if isinstance(recorded, dict) else None
+    if type(made) is not int:
+        return "run.json's noise is not as the harness writes it"
+    if made != now:
+        return (f"made with version {made} of {task}'s noise kind {kind}, which is now "
+                f"version {now}")  # fmt: skip
+    return None
 
 
 # The folders the harness keeps beside the units in a results folder, and what each holds.

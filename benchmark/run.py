@@ -119,9 +119,10 @@ def settings_of(cfg: RunConfig, fingerprint: str) -> dict:
 
 def existing(cfg: RunConfig) -> dict | None:
     """The metrics of this unit if it is already complete, intact and made with the same
-    profile, epochs, weights and dataset; None when it must be run. A unit that fails its
-    manifest or was made from another version of the dataset is moved to `.quarantine` first
-    (with a warning), never deleted."""
+    profile, epochs, weights, dataset and noise; None when it must be run. A unit that fails
+    its manifest (or was made with an older noise kind: results.verify) or was made from
+    another version of the dataset is moved to `.quarantine` first (with a warning), never
+    deleted."""
     final = cfg.unit.path(cfg.results)
     if not final.exists():
         return None
@@ -229,7 +230,8 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             f"dataset {cfg.dataset} has no {'/'.join(empty)} samples at profile {cfg.profile}; "
             "a prepared dataset needs all three splits"
         )
-    noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed)
+    changeable = noise.eligible(cfg.task, cfg.noise_kind, splits["train"])
+    noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed, changeable)
     hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
     if cfg.subset is not None:  # the rest of the pool is this subset model's holdout
@@ -322,6 +324,9 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "model_command": list(spec.command),
             **provenance,  # a container's image, digest and command, a submission's record
             "code": _code_version(),
+            # the noise kind's version, and how many training samples it could change
+            "noise": {"kind": cfg.noise_kind, "version": noise.version(cfg.task, cfg.noise_kind),
+                      "changeable": int(changeable.sum())},
             "dataset": {"name": cfg.dataset, "fingerprint": dataset.fingerprint,
                         "sizes": {s: splits[s].height for s in present(splits)}},
             "hardware": {**_hardware(), "device": start.get("device"),

@@ -170,6 +170,34 @@ def test_sweep_runs_a_unit_again_when_it_does_not_verify(tmp_path: Path) -> None
     assert not engine._done(u)
 
 
+def test_a_unit_made_with_an_older_noise_kind_is_left_out(tmp_path: Path) -> None:
+    """Version 1 of code_to_text's token masking called unchanged samples noisy: its units
+    measured other noise, and no reader may pool them with today's (a unit from before
+    versions recorded none: version 1)."""
+
+    def unit(u: Unit, run: dict) -> Path:
+        folder = fake_unit(tmp_path, u, run)
+        m = metrics_of(u)
+        m.update(selection={"split": "valid", "metric": "bleu"}, test={"bleu": 0.5},
+                 per_epoch=[{"epoch": 1, "train": {}, "test": {"bleu": 0.5}}])  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(m))
+        return seal(folder)
+
+    old = Unit("code_to_text", "ruby-stdlib", "m", "token-masking", 0.5, 0)
+    folder = unit(old, {"config": {"profile": "smoke"}})
+    assert verify(folder) == ("made with version 1 of code_to_text's noise kind token-masking, "
+                              "which is now version 2")  # fmt: skip
+    found = collect([tmp_path])
+    assert not found.runs and any("noise kind token-masking" in w for w in found.warnings)
+    now = Unit("code_to_text", "ruby-stdlib", "m2", "token-masking", 0.5, 0)
+    assert verify(unit(now, {"noise": {"kind": "token-masking", "version": 2}})) is None
+    label = Unit("var_misuse", "python-stdlib", "m", "label", 0.5, 0)  # still version 1
+    assert verify(fake_unit(tmp_path, label, {})) is None
+    odd = Unit("var_misuse", "python-stdlib", "m3", "label", 0.5, 0)
+    assert verify(fake_unit(tmp_path, odd, {"noise": {"version": "1"}})) == (
+        "run.json's noise is not as the harness writes it")  # fmt: skip
+
+
 @pytest.mark.slow
 def test_bench_run_moves_a_garbage_unit_aside_and_runs_it_again(tmp_path: Path) -> None:
     results = tmp_path / "r"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmark import noise
 from benchmark.tasks import code_search, code_to_text, method_name
 from benchmark.tasks.hooks import task_hooks
 from benchmark.tasks.methods import first_sentence_tokens, java_features
+from benchmark.tasks.swaps import swap_labels
 from benchmark.tasks.var_misuse import token_hashes
 
 CODE = "int add(int a, int b) {\n  int c = a + b;\n  return c;\n}"
@@ -45,15 +50,68 @@ def test_method_name_noise_kinds():
         assert splits["train"]["name"][int(i)] in out["train"]["source_tokens"][int(i)].to_list()
 
 
-def test_method_name_label_noise_finds_a_rare_other_name():
-    """999 samples named `get` and one `size`: every noisy `get` must still change, though 8
-    random draws rarely find the one other name; a split of one name cannot change."""
+def test_label_swaps_give_every_noisy_sample_another_label():
+    """999 samples named `get` and one `size`: every noisy `get` must still change, though
+    no trade among the noisy ones can help most of them; a split of one name cannot change."""
     names = [["get"]] * 999 + [["size"]]
     noisy = noise.mask(1000, 0.5, 1)
-    given = method_name._other_names(names, noisy, np.random.default_rng(0))
+    given = swap_labels(names, noisy, np.random.default_rng(0))
     assert all((g != n) == bool(m) for g, n, m in zip(given, names, noisy, strict=True))
-    assert method_name._other_names([["get"]] * 4, np.ones(4, bool), np.random.default_rng(0)) == [
-        ["get"]] * 4  # fmt: skip
+    assert swap_labels([["get"]] * 4, np.ones(4, bool), np.random.default_rng(0)) == [["get"]] * 4
+    # the one noisy sample of a low rate gets another training sample's label
+    one = np.zeros(50, bool)
+    one[7] = True
+    labels = [f"doc {k % 10}" for k in range(50)]
+    assert swap_labels(labels, one, np.random.default_rng(3))[7] != labels[7]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=60), st.integers(0, 2**16),
+       st.floats(0, 1))  # fmt: skip
+def test_label_swaps_keep_the_noisy_labels_and_change_each(labels, seed, rate):
+    """Where the noisy samples' labels can all be traded among them (no label held by more
+    than half of them), the given labels are those labels, shuffled, none kept."""
+    noisy = noise.mask(len(labels), rate, seed)
+    given = swap_labels(labels, noisy, np.random.default_rng(seed))
+    assert [g for g, m in zip(given, noisy, strict=True) if not m] == [
+        x for x, m in zip(labels, noisy, strict=True) if not m]  # fmt: skip
+    several = len(set(labels)) > 1
+    assert all((g != x) == several for g, x, m in zip(given, labels, noisy, strict=True) if m)
+    held = Counter(x for x, m in zip(labels, noisy, strict=True) if m)
+    if held and max(held.values()) * 2 <= sum(held.values()):
+        assert Counter(g for g, m in zip(given, noisy, strict=True) if m) == held
+
+
+def test_input_noise_is_drawn_among_the_samples_it_changes():
+    """Token masking can change only a method whose code holds a docstring word, statement
+    deletion only a method with a statement: the mask is drawn among those, so every sample
+    called noisy is changed (version 1 called 2 in 5 of the Ruby stdlib's noisy, unchanged)."""
+    ruby = _ruby_splits()["train"].with_columns(
+        pl.when(pl.col("id") == "r2").then(pl.lit(["Nothing", "in", "common"]))
+        .otherwise(pl.col("doc_tokens")).alias("doc_tokens"))  # fmt: skip
+    assert noise.eligible("code_to_text", "token-masking", ruby).tolist() == [
+        True, True, False, True, True, True]  # fmt: skip
+    assert noise.eligible("code_to_text", "label", ruby).all()
+    java = _java_splits()["train"].with_columns(
+        pl.when(pl.col("id") == "f1").then(pl.lit([], pl.List(pl.List(pl.Int64))))
+        .otherwise(pl.col("stmt_spans")).alias("stmt_spans"))  # fmt: skip
+    assert noise.eligible("method_name", "statement-deletion", java).tolist() == [
+        True, False, True, True]  # fmt: skip
+    can = np.array([k % 3 != 0 for k in range(1000)])
+    for rate in (0.0, 0.1, 0.5, 1.0):
+        m = noise.mask(1000, rate, 4, can)
+        assert m.sum() == round(rate * can.sum()) and not (m & ~can).any()
+        assert not (noise.mask(1000, rate / 2, 4, can) & ~m).any()  # a lower rate's within
+    assert np.array_equal(noise.mask(1000, 0.3, 4, np.ones(1000, bool)), noise.mask(1000, 0.3, 4))
+
+
+def test_noise_kinds_have_versions():
+    assert noise.version("code_to_text", "token-masking") == 2
+    assert noise.version("var_misuse", "label") == 1
+    assert noise.version("var_misuse", "no-such-kind") is None
+    assert noise.version("no-such-task", "label") is None
+    with pytest.raises(ValueError, match="no noise kind"):
+        noise.eligible("var_misuse", "no-such-kind", pl.DataFrame())
 
 
 def _ruby_splits() -> dict[str, pl.DataFrame]:
@@ -145,14 +203,16 @@ CASES = [
 @pytest.mark.parametrize("rate", [0.5, 1.0])
 def test_every_kind_changes_exactly_the_masked_training_samples(task, kind, make, rate):
     # The issue's rule for every noise kind: a seeded mask of exactly round(rate x n) training
-    # samples, each of them changed (input or label), nothing else, and valid/test left clean.
+    # samples (n: those it can change), each of them changed (input or label), nothing else,
+    # and valid/test left clean.
     splits = make()
     n = splits["train"].height
-    noisy = noise.mask(n, rate, 5)
+    can = noise.eligible(task, kind, splits["train"])
+    noisy = noise.mask(n, rate, 5, can)
     prepare = task_hooks(task).prepare
     clean, _ = prepare(splits, np.zeros(n, bool), kind, 5)
     out, labels = prepare(splits, noisy, kind, 5)
-    assert int(labels.filter(pl.col("split") == "train")["noisy"].sum()) == round(rate * n)
+    assert int(labels.filter(pl.col("split") == "train")["noisy"].sum()) == round(rate * can.sum())
     assert _changed(task, kind, clean, out, labels) == noisy.tolist()
     assert not labels.filter(pl.col("split") != "train")["noisy"].any()
     for s in ("valid", "test"):

@@ -26,7 +26,11 @@ def test_baseline_runs_every_task_and_noise_kind(task, kind, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = json.loads(proc.stdout)
     assert m["task"] == task and m["noise"]["kind"] == kind
-    assert m["noise"]["n_noisy"] == round(0.5 * m["noise"]["n_train"]) > 0
+    # round(0.5 x n) of the n training samples the kind can change, less the holdout's share
+    (run,) = [json.loads(p.read_text()) for p in tmp_path.rglob("run.json")]
+    assert run["noise"]["kind"] == kind and run["noise"]["version"] >= 1
+    k = round(0.5 * run["noise"]["changeable"])
+    assert m["noise"]["n_noisy"] == k - round(0.1 * k) > 0
     primary = m["selection"]["metric"]
     assert m["test"][primary] is not None and m["valid"][primary] is not None
     # Every key of every task's metrics.json is defined, with its original, in docs/metrics.md.

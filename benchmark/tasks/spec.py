@@ -15,7 +15,15 @@ A noise kind is one function, registered under its name with a `NoiseKinds` deco
     @noise_kind("label")
     def _flip(train, noisy, seed): ...
 
-and the task's ``prepare`` applies the one the run names (``noise_kind.apply``).
+    @noise_kind("token-masking", version=2, changes=has_a_word_to_mask)
+    def _mask(train, noisy, seed): ...
+
+and the task's ``prepare`` applies the one the run names (``noise_kind.of``). ``changes`` says
+which training samples the kind can change (all, without it): the noisy mask is drawn among
+those only, so every sample called noisy is one the noise changed. ``version`` is raised
+whenever what the function does to a sample changes: a unit records the version it was made
+with, and one made with another is left out of every table and run again, as one made from an
+older dataset is.
 """
 
 from __future__ import annotations
@@ -46,21 +54,49 @@ class TaskMetrics(Protocol):
         ...
 
 
-class NoiseKinds(dict[str, Callable[..., Any]]):
-    """A task's noise kinds, name -> the function that applies it, in declaration order.
-    Calling it with a name gives the decorator that registers a function under that name."""
+@dataclass(frozen=True)
+class NoiseKind:
+    """One noise kind: the function that applies it (called as the kind itself), its version,
+    and which training samples it can change (None: every one)."""
 
-    def __call__(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    apply: Callable[..., Any]
+    version: int = 1
+    changes: Callable[[pl.DataFrame], np.ndarray] | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        return self.apply(*args)
+
+
+def kind_of(kinds: Mapping[str, Callable[..., Any]], kind: str) -> NoiseKind:
+    """`kinds[kind]` as a NoiseKind: a plain function (a plugin's own mapping) is version 1
+    and can change every sample."""
+    got = kinds[kind]
+    return got if isinstance(got, NoiseKind) else NoiseKind(got)
+
+
+class NoiseKinds(dict[str, NoiseKind]):
+    """A task's noise kinds, name -> NoiseKind, in declaration order. Calling it with a name
+    (and the kind's version and `changes`) gives the decorator that registers a function."""
+
+    def __call__(
+        self,
+        name: str,
+        version: int = 1,
+        changes: Callable[[pl.DataFrame], np.ndarray] | None = None,
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        if not isinstance(version, int) or version < 1:
+            raise ValueError(f"noise kind {name!r}: its version must be a whole number >= 1")
+
         def add(fn: Callable[..., T]) -> Callable[..., T]:
             if name in self:
                 raise ValueError(f"noise kind {name!r} is declared twice")
-            self[name] = fn
+            self[name] = NoiseKind(fn, version, changes)
             return fn
 
         return add
 
-    def of(self, task: str, kind: str) -> Callable[..., Any]:
-        """The function of noise kind `kind`; an unknown kind is an error naming the task."""
+    def of(self, task: str, kind: str) -> NoiseKind:
+        """Noise kind `kind`; an unknown kind is an error naming the task."""
         try:
             return self[kind]
         except KeyError:

@@ -1,9 +1,10 @@
 """Method naming (Java): predict a method's name as sub-tokens from its tokens and paths.
 
-Noise on the training split only, over the seeded mask: ``label`` gives a noisy sample the
-name of another training sample; ``statement-deletion`` deletes one statement of the body;
-``name-leakage`` declares a local variable named like the method at the top of its body. Input
-noise re-derives the tokens and path contexts by parsing the changed method.
+Noise on the training split only, over the seeded mask: ``label`` shuffles the names of the
+noisy samples among them, each getting another (benchmark.tasks.swaps); ``statement-deletion``
+deletes one statement of the body, drawn among the methods that have one; ``name-leakage``
+declares a local variable named like the method at the top of its body. Input noise re-derives
+the tokens and path contexts by parsing the changed method.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from benchmark.tasks.method_name import metrics
 from benchmark.tasks.methods import java_features
 from benchmark.tasks.originals import subtoken_counts
 from benchmark.tasks.spec import NoiseKinds, TaskSpec
+from benchmark.tasks.swaps import swap_labels
 
 LIST = pl.List(pl.String)
 
@@ -35,8 +37,6 @@ def _reparse(train: pl.DataFrame, noisy: np.ndarray, seed: int, kind: str) -> pl
         row = train.row(i, named=True)
         code = row["code"].encode()
         if kind == "statement-deletion":
-            if not row["stmt_spans"]:
-                continue  # an empty body has no statement to delete
             lo, hi = row["stmt_spans"][int(rng.integers(len(row["stmt_spans"])))]
             code = code[:lo] + code[hi:]
         else:
@@ -50,38 +50,21 @@ def _reparse(train: pl.DataFrame, noisy: np.ndarray, seed: int, kind: str) -> pl
     )
 
 
-def _other_names(
-    names: list[list[str]], noisy: np.ndarray, rng: np.random.Generator
-) -> list[list[str]]:
-    """Each noisy sample gets the name of a random training sample whose name differs from its
-    own (up to 8 draws, in constant time however large the split; then one drawn among the
-    other distinct names). Only a split with a single distinct name leaves it as it was."""
-    given = list(names)
-    distinct: list[tuple[str, ...]] | None = None
-    for i in np.flatnonzero(noisy).tolist():
-        other = next((j for j in rng.integers(len(names), size=8).tolist()
-                      if names[j] != names[i]), None)  # fmt: skip
-        if other is not None:
-            given[i] = names[other]
-            continue
-        if distinct is None:
-            distinct = sorted({tuple(n) for n in names})
-        rest = [n for n in distinct if list(n) != names[i]]
-        if rest:
-            given[i] = list(rest[int(rng.integers(len(rest)))])
-    return given
-
-
 noise_kind = NoiseKinds()
 Noised = tuple[pl.DataFrame, list[list[str]]]  # the training split, its given names
 
 
-@noise_kind("label")
+@noise_kind("label", version=2)  # 1 drew each a name from the whole split, with replacement
 def _label(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
-    return train, _other_names(train["label"].to_list(), noisy, _rng(seed, 0x6C61626C))
+    return train, swap_labels(train["label"].to_list(), noisy, _rng(seed, 0x6C61626C))
 
 
-@noise_kind("statement-deletion")
+def _has_statements(train: pl.DataFrame) -> np.ndarray:
+    return (train["stmt_spans"].list.len() > 0).to_numpy()
+
+
+# 1 also masked methods with an empty body, which it left as they were
+@noise_kind("statement-deletion", version=2, changes=_has_statements)
 def _statement_deletion(train: pl.DataFrame, noisy: np.ndarray, seed: int) -> Noised:
     train = _reparse(train, noisy, seed, "statement-deletion")
     return train, train["label"].to_list()
