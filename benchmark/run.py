@@ -231,6 +231,10 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "a prepared dataset needs all three splits"
         )
     changeable = noise.eligible(cfg.task, cfg.noise_kind, splits["train"])
+    if cfg.noise_rate > 0 and not changeable.any():  # a noisy run that changes nothing
+        raise UnitFailed(f"noise kind {cfg.noise_kind} can change none of the "
+                         f"{len(changeable)} training samples of dataset {cfg.dataset} at "
+                         f"profile {cfg.profile}")  # fmt: skip
     noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed, changeable)
     hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)

@@ -289,3 +289,27 @@ def test_a_source_name_on_what_is_not_a_file_is_counted(tmp_path: Path):
     assert info["unreadable_count"] == 3 and sum(info["samples"].values()) == 6
     assert [line.split(":")[0] for line in info["unreadable_files"]] == [
         "dangling.py", "fifo.py", "zero.py"]  # fmt: skip
+
+
+def test_input_noise_that_can_change_nothing_is_one_line(tmp_path: Path):
+    """Ruby methods whose code holds no word of their docstring: token masking could change
+    none, so a noisy run would be a clean one under a noisy name. Refused; noise 0 runs."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in range(80):
+        methods = []
+        for k in range(3 * f, 3 * f + 3):
+            body = " + ".join(["a"] * (k % 7 + 2) + ["b"] * (k // 7 + 1))
+            methods.append(f"# Computes a quantity carefully, variant {k}.\n"
+                           f"def meth_{k}(a, b)\n  {body}\nend\n")  # fmt: skip
+        (src / f"f{f}.rb").write_text("\n".join(methods))
+    argv = [*BENCH, "run", "--task", "code_to_text", "--model", "baseline", "--dataset",
+            f"dir:{src}", "--noise-kind", "token-masking", "--profile", "smoke", "--results",
+            str(tmp_path / "r")]  # fmt: skip
+    proc = subprocess.run([*argv, "--noise", "0.5"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        f"error: unit failed: noise kind token-masking can change none of the 160 training "
+        f"samples of dataset dir:{src}:ruby at profile smoke"]  # fmt: skip
+    assert not list((tmp_path / "r").rglob("metrics.json"))
+    clean = subprocess.run([*argv, "--noise", "0"], capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr[-2000:]
