@@ -308,7 +308,8 @@ def run_page(r: RunRecord) -> str:
     command = run.get("command")
     items = [
         ("task", u.task), ("dataset", u.dataset), ("model", u.model),
-        ("noise", f"{u.noise_kind} {u.noise_rate:g}"), ("seed", u.seed),
+        ("noise", f"{u.noise_kind} {u.noise_rate:g} (version "
+                  f"{run.get('noise', {}).get('version', 1)} of the kind)"), ("seed", u.seed),
         ("profile", r.profile), ("code version", f"{code.get('package', '?')} {commit}"),
         ("image digest", image_digest(run) or "none (ran as a local process)"),
         *submission_items(run),

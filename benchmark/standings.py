@@ -141,9 +141,9 @@ def check(root: Path, folder: Path) -> RunRecord | str:
 
 
 # What the board and the site read of run.json beyond its config, and the type each must be.
-RUN_FIELDS = {"hardware": dict, "code": dict, "dataset": dict, "config": dict, "image": dict,
-              "container": dict, "submission": dict, "started": str, "model_command": list,
-              "command": (list, str)}  # fmt: skip
+RUN_FIELDS = {"hardware": dict, "code": dict, "dataset": dict, "config": dict, "noise": dict,
+              "image": dict, "container": dict, "submission": dict, "started": str,
+              "model_command": list, "command": (list, str)}  # fmt: skip
 
 
 def shape_problem(run: dict[str, Any], metrics: dict[str, Any]) -> str | None:

@@ -156,6 +156,7 @@ def test_site_in_chromium(merged):
         folder = Unit("var_misuse", facts["dataset"], "ggnn", "label", rate, seed).path(roots[0])
         run = json.loads((folder / "run.json").read_text())
         assert facts["dataset fingerprint"] == run["dataset"]["fingerprint"]
+        assert facts["noise"].endswith(f"(version {run['noise']['version']} of the kind)")
         assert facts["command line"] == " ".join(run["command"])
         assert run["code"]["git_commit"] in facts["code version"]
         assert facts["image digest"].startswith("none")
