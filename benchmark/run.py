@@ -236,6 +236,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                          f"{len(changeable)} training samples of dataset {cfg.dataset} at "
                          f"profile {cfg.profile}")  # fmt: skip
     noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed, changeable)
+    pool_ids = splits["train"]["id"]
     hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
     if cfg.subset is not None:  # the rest of the pool is this subset model's holdout
@@ -254,6 +255,8 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         splits, labels = holdout.carve(splits, labels, profile.holdout_share, cfg.seed)
     in_train = labels.filter(pl.col("split") == "train")
     n_train, n_noisy = in_train.height, int(in_train["noisy"].sum())
+    can = set(pool_ids.filter(pl.Series(changeable)).to_list())
+    n_changeable = int(in_train["sample_id"].is_in(can).sum())  # of those trained on
 
     settings = f"{cfg.profile}/{cfg.epochs}/{cfg.device}"
     if cfg.runner == "docker":  # another image must not resume this one's checkpoints
@@ -306,7 +309,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "task": cfg.task, "model": cfg.unit.model, "dataset": cfg.dataset, "seed": cfg.seed,
             "profile": cfg.profile,
             "noise": {"kind": cfg.noise_kind, "rate": cfg.noise_rate, "n_train": n_train,
-                      "n_noisy": n_noisy,
+                      "n_changeable": n_changeable, "n_noisy": n_noisy,
                       "n_holdout": splits[HOLDOUT].height if HOLDOUT in splits else 0},
             **summarize(table, cfg.task),
         }  # fmt: skip

@@ -34,8 +34,8 @@ def test_a_plugin_task_runs_end_to_end(tmp_path):
     assert (m["task"], m["dataset"], m["model"]) == ("toy_parity", "toy-bits", "toy-lookup")
     assert m["selection"]["metric"] == "acc"
     # a plugin's model speaks protocol 2 unless it says otherwise: no holdout split
-    assert m["noise"] == {"kind": "label", "rate": 0.25, "n_train": 160, "n_noisy": 40,
-                          "n_holdout": 0}  # fmt: skip
+    assert m["noise"] == {"kind": "label", "rate": 0.25, "n_train": 160, "n_changeable": 160,
+                          "n_noisy": 40, "n_holdout": 0}  # fmt: skip
     assert m["membership"]["nonmembers"] is None
     assert m["test"]["acc"] > 0.5  # parity on unseen strings, the noisy given label on seen
     assert m["memorization_rate"] is not None

@@ -31,6 +31,10 @@ def test_baseline_runs_every_task_and_noise_kind(task, kind, tmp_path):
     assert run["noise"]["kind"] == kind and run["noise"]["version"] >= 1
     k = round(0.5 * run["noise"]["changeable"])
     assert m["noise"]["n_noisy"] == k - round(0.1 * k) > 0
+    # of the samples trained on (the holdout carved out), those the kind can change
+    assert m["noise"]["n_noisy"] <= m["noise"]["n_changeable"] <= m["noise"]["n_train"]
+    if kind == "label":
+        assert m["noise"]["n_changeable"] == m["noise"]["n_train"]
     primary = m["selection"]["metric"]
     assert m["test"][primary] is not None and m["valid"][primary] is not None
     # Every key of every task's metrics.json is defined, with its original, in docs/metrics.md.

@@ -90,10 +90,14 @@ def _fmt(v: object) -> str:
 
 
 def summary_table(m: dict) -> Table:
-    t = Table(title=f"{m['model']} on {m['task']}/{m['dataset']}, {m['noise']['kind']} noise "
-                    f"{m['noise']['rate']:g} "
-                    f"({m['noise']['n_noisy']}/{m['noise']['n_train']} noisy), "
-                    f"seed {m['seed']}, epoch {m['selected_epoch']} selected")  # fmt: skip
+    noise = m["noise"]
+    counts = f"{noise['n_noisy']}/{noise['n_train']} noisy"
+    can = noise.get("n_changeable")  # an input kind that cannot change every sample
+    if can is not None and can != noise["n_train"]:
+        counts += f", of {can} the noise kind can change"
+    t = Table(title=f"{m['model']} on {m['task']}/{m['dataset']}, {noise['kind']} noise "
+                    f"{noise['rate']:g} ({counts}), seed {m['seed']}, "
+                    f"epoch {m['selected_epoch']} selected")  # fmt: skip
     t.add_column("subset")
     names = list(m["test"])
     for name in names:
