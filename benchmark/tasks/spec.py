@@ -84,7 +84,7 @@ class NoiseKinds(dict[str, NoiseKind]):
         version: int = 1,
         changes: Callable[[pl.DataFrame], np.ndarray] | None = None,
     ) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        if not isinstance(version, int) or version < 1:
+        if type(version) is not int or version < 1:
             raise ValueError(f"noise kind {name!r}: its version must be a whole number >= 1")
 
         def add(fn: Callable[..., T]) -> Callable[..., T]:
