@@ -48,6 +48,29 @@ def test_training_benchmark_prints_every_figure_on_cpu() -> None:
 
 
 @pytest.mark.slow
+def test_training_benchmark_times_hf_per_family_mode_and_task() -> None:
+    """`--models hf` builds the network as the model program does (models.hf.train.build): it
+    broke once when the program's steps changed and its copy of them did not."""
+    out = run_json("training.py", "--models", "hf", "--profile", "smoke", "--samples", "16",
+                   "--threads", "1")  # fmt: skip
+    rows = {(r["weights"], r["finetune"], r["task"]): r for r in out["rows"]}
+    assert set(rows) == {
+        (w, m, t)
+        for w in ("tiny-roberta", "tiny-t5", "tiny-gpt2")
+        for m in ("full", "lora", "head")
+        for t in ("code_to_text", "code_search", "var_misuse", "method_name")
+    }
+    for key, r in rows.items():
+        assert r["samples"] == 16 and r["samples_per_s"] > 0 and r["tokens_per_s"] > 0, key
+        assert 0 < r["trainable_parameters"] <= r["parameters"], key
+        assert (r["trainable_parameters"] == r["parameters"]) == (key[1] == "full"), key
+        assert all(r[k] is None for k in ("peak_memory_mib", "gpu_busy", "mfu")), key
+    # var_misuse and code_search run T5's encoder alone: fewer parameters than code_to_text's
+    t5 = {t: rows[("tiny-t5", "full", t)]["parameters"] for t in ("code_to_text", "var_misuse")}
+    assert t5["var_misuse"] < t5["code_to_text"]
+
+
+@pytest.mark.slow
 def test_padding_benchmark_compares_both_ways() -> None:
     out = run_json("padding.py", "--profile", "cpu", "--model", "great")
     assert out["functions"] > 1000 and out["batch_tokens"] == 4000

@@ -405,12 +405,9 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
     built into the network and batches as the model program does (benchmark.models.hf.train's
     ``run``), timed with its ``train_epoch``."""
     from benchmark.models.codebert.train import train_epoch
-    from benchmark.models.hf import families
     from benchmark.models.hf import train as hf
-    from benchmark.models.hf.config import DEFAULTS, GENERATION, POSITIVE
-    from benchmark.models.hf.data import CodeSearch, Generation, VarMisuse
-    from benchmark.models.hf.network import Network
-    from benchmark.models.hf.tokens import Words
+    from benchmark.models.hf.config import DEFAULTS, POSITIVE
+    from benchmark.models.hf.data import Generation, VarMisuse
     from benchmark.tasks.hooks import task_hooks
 
     splits = select_splits(datasets.load(HF_TASKS[task]).samples, PROFILES[profile])
@@ -427,23 +424,12 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
         rows, codes, _ = hf.read_inputs(Path(tmp), meta)
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0, device)
-    loaded = families.load(weights, hp["family"])
-    hf.settle_lr(hp, loaded.backbone)
-    limit = families.positions(loaded.backbone)
-    if task != "var_misuse" and limit is not None:
-        hf.fit_positions(hp, meta["hyperparameters"], limit, loaded.family == "causal")
-    net = Network(loaded, Words(loaded.tokenizer), task, hp).to(device)
-    data: Generation | CodeSearch | VarMisuse
-    if task == "var_misuse":
-        room = int(hp["max_function"]) if limit is None else min(int(hp["max_function"]),
-                                                                 limit - 4)  # fmt: skip
-        data = VarMisuse(rows, net, room)
+    loaded, net, data = hf.build(meta, hp, rows, codes, device)
+    if isinstance(data, VarMisuse):
         tokens = sum(len(ids) for ids, _ in data.inputs["train"])
-    elif task in GENERATION:
-        data = Generation(task, rows, net, hp)
+    elif isinstance(data, Generation):
         tokens = sum(map(len, data.source["train"])) + sum(map(len, data.target))
     else:
-        data = CodeSearch(rows, codes, net, hp)
         pairs = zip(data.query["train"], data.code["train"], strict=True)
         tokens = sum(len(data.pair(q, c)[0]) for q, c in pairs)
     count, size = len(rows["train"]), int(hp["batch_size"])

@@ -138,15 +138,15 @@ def fit_positions(hp: dict[str, Any], asked: dict[str, Any], limit: int, causal:
     hp["max_source"] = room
 
 
-def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
-    task = read_task(input_dir)
-    name = task["task"]
-    settings = trainer.prepare(task, DEFAULTS, POSITIVE)
-    hp, ctx = settings.hp, settings.ctx
-    check_hyperparameters(hp)
-    started = time.perf_counter()
-    rows, codes, files = read_inputs(input_dir, task)
-    weights = Path(task["weights"])
+Data = Generation | CodeSearch | VarMisuse
+
+
+def build(
+    task: dict[str, Any], hp: dict[str, Any], rows: dict, codes: dict, device: torch.device
+) -> tuple[families.Loaded, Network, Data]:
+    """The weights of task.json loaded and fitted to its task, the network on `device` and the
+    task's batches: what `run` trains, and what tests/perf/training.py times."""
+    name, weights = task["task"], Path(task["weights"])
     loaded = families.load(weights, hp["family"])
     words = Words(loaded.tokenizer)
     if len(words) > loaded.backbone.get_input_embeddings().num_embeddings:
@@ -157,8 +157,8 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     if name != "var_misuse" and limit is not None:
         fit_positions(hp, task.get("hyperparameters", {}), limit, loaded.family == "causal",
                       name)  # fmt: skip
-    net = Network(loaded, words, name, hp).to(ctx.device)
-    data: Generation | CodeSearch | VarMisuse
+    net = Network(loaded, words, name, hp).to(device)
+    data: Data
     if name == "var_misuse":  # a function as long as the weights embed, up to max_function
         room = int(hp["max_function"]) if limit is None else min(int(hp["max_function"]),
                                                                  limit - 4)  # fmt: skip
@@ -167,6 +167,19 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
         data = Generation(name, rows, net, hp)
     else:
         data = CodeSearch(rows, codes, net, hp)
+    return loaded, net, data
+
+
+def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
+    task = read_task(input_dir)
+    name = task["task"]
+    settings = trainer.prepare(task, DEFAULTS, POSITIVE)
+    hp, ctx = settings.hp, settings.ctx
+    check_hyperparameters(hp)
+    started = time.perf_counter()
+    rows, codes, files = read_inputs(input_dir, task)
+    weights = Path(task["weights"])
+    loaded, net, data = build(task, hp, rows, codes, ctx.device)
     trainable = net.trainable_parameters()
     trainer.log(f"read {', '.join(f'{len(v)} {s}' for s, v in rows.items())} samples; a "
                 f"{loaded.family} model from {weights}, {trainable} of "
