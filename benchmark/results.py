@@ -180,11 +180,12 @@ def _recorded_fingerprint(run: dict) -> str | None:
 
 def stale_noise(run: dict) -> str | None:
     """Why a unit's noise is not today's, or None: made with another version of its noise kind
-    (a unit from before noise kinds had versions made version 1), it measured other noise."""
+    (a unit from before noise kinds had versions made version 1), it measured other noise. A
+    unit at noise 0 changed no sample, whatever the version, and stays valid."""
     from benchmark import noise
 
     config = run.get("config")
-    if not isinstance(config, dict):
+    if not isinstance(config, dict) or config.get("noise_rate") == 0:
         return None
     task, kind = config.get("task"), config.get("noise_kind")
     now = noise.version(task, kind) if isinstance(task, str) and isinstance(kind, str) else None

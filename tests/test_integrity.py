@@ -189,6 +189,8 @@ def test_a_unit_made_with_an_older_noise_kind_is_left_out(tmp_path: Path) -> Non
                               "which is now version 2")  # fmt: skip
     found = collect([tmp_path])
     assert not found.runs and any("noise kind token-masking" in w for w in found.warnings)
+    clean = Unit("code_to_text", "ruby-stdlib", "m", "token-masking", 0.0, 0)  # nothing noised
+    assert verify(unit(clean, {"config": {"profile": "smoke"}})) is None
     now = Unit("code_to_text", "ruby-stdlib", "m2", "token-masking", 0.5, 0)
     assert verify(unit(now, {"noise": {"kind": "token-masking", "version": 2}})) is None
     label = Unit("var_misuse", "python-stdlib", "m", "label", 0.5, 0)  # still version 1
