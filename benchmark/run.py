@@ -230,7 +230,10 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             f"dataset {cfg.dataset} has no {'/'.join(empty)} samples at profile {cfg.profile}; "
             "a prepared dataset needs all three splits"
         )
-    changeable = noise.eligible(cfg.task, cfg.noise_kind, splits["train"])
+    try:
+        changeable = noise.eligible(cfg.task, cfg.noise_kind, splits["train"])
+    except ValueError as e:  # a plugin's kind that does not say it right
+        raise UnitFailed(str(e)) from None
     if cfg.noise_rate > 0 and not changeable.any():  # a noisy run that changes nothing
         raise UnitFailed(f"noise kind {cfg.noise_kind} can change none of the "
                          f"{len(changeable)} training samples of dataset {cfg.dataset} at "

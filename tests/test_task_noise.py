@@ -105,6 +105,27 @@ def test_input_noise_is_drawn_among_the_samples_it_changes():
     assert np.array_equal(noise.mask(1000, 0.3, 4, np.ones(1000, bool)), noise.mask(1000, 0.3, 4))
 
 
+def test_a_kind_that_says_wrongly_what_it_can_change_is_refused(monkeypatch):
+    """A plugin's `changes` is the mask's ground: one bool per training sample, or an error
+    naming the kind (bench run turns it into its one line)."""
+    import dataclasses
+
+    from benchmark.tasks import TASKS
+    from benchmark.tasks.spec import NoiseKinds
+
+    kinds = NoiseKinds()
+    kinds("label")(lambda train, noisy, seed: (train, []))
+    kinds("short", changes=lambda train: np.ones(train.height - 1, bool))(lambda *a: a)
+    kinds("ints", changes=lambda train: np.ones(train.height, int))(lambda *a: a)
+    spec = dataclasses.replace(TASKS["code_to_text"], noise_kinds=kinds)
+    monkeypatch.setitem(TASKS, "code_to_text", spec)
+    train = _ruby_splits()["train"]
+    with pytest.raises(ValueError, match=r"noise kind short of code_to_text .* shape \(5,\)"):
+        noise.eligible("code_to_text", "short", train)
+    with pytest.raises(ValueError, match="not one bool per training sample"):
+        noise.eligible("code_to_text", "ints", train)
+
+
 def test_noise_kinds_have_versions():
     assert noise.version("code_to_text", "token-masking") == 2
     assert noise.version("var_misuse", "label") == 1

@@ -43,7 +43,12 @@ def eligible(task: str, kind: str, train: pl.DataFrame) -> np.ndarray:
     changes = kind_of(kinds, kind).changes
     if changes is None:
         return np.ones(train.height, dtype=bool)
-    return np.asarray(changes(train), dtype=bool)
+    got = np.asarray(changes(train))  # a plugin's: checked, since the mask is drawn from it
+    if got.dtype != bool or got.shape != (train.height,):
+        raise ValueError(f"noise kind {kind} of {task} says which samples it can change with "
+                         f"{got.dtype} of shape {got.shape}, not one bool per training sample "
+                         f"({train.height})")  # fmt: skip
+    return got
 
 
 def version(task: str, kind: str) -> int | None:
