@@ -239,7 +239,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
                          f"{len(changeable)} training samples of dataset {cfg.dataset} at "
                          f"profile {cfg.profile}")  # fmt: skip
     noisy = noise.mask(splits["train"].height, cfg.noise_rate, cfg.seed, changeable)
-    pool_ids = splits["train"]["id"]
+    changeable_ids = splits["train"]["id"].filter(pl.Series(changeable))
     hooks = TASKS[cfg.task]
     splits, labels = hooks.prepare(splits, noisy, cfg.noise_kind, cfg.seed)
     if cfg.subset is not None:  # the rest of the pool is this subset model's holdout
@@ -258,8 +258,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         splits, labels = holdout.carve(splits, labels, profile.holdout_share, cfg.seed)
     in_train = labels.filter(pl.col("split") == "train")
     n_train, n_noisy = in_train.height, int(in_train["noisy"].sum())
-    can = set(pool_ids.filter(pl.Series(changeable)).to_list())
-    n_changeable = int(in_train["sample_id"].is_in(can).sum())  # of those trained on
+    n_changeable = int(changeable_ids.is_in(in_train["sample_id"]).sum())  # of those trained on
 
     settings = f"{cfg.profile}/{cfg.epochs}/{cfg.device}"
     if cfg.runner == "docker":  # another image must not resume this one's checkpoints
