@@ -178,6 +178,14 @@ def _recorded_fingerprint(run: dict) -> str | None:
     return fingerprint if isinstance(fingerprint, str) else None
 
 
+def noise_version(run: dict) -> int | None:
+    """The version of its noise kind a unit was made with: 1 where run.json records none (a
+    unit from before kinds had versions); None where what it records is not a version."""
+    recorded = run.get("noise", {})
+    made = recorded.get("version", 1) if isinstance(recorded, dict) else None
+    return made if type(made) is int else None
+
+
 def stale_noise(run: dict) -> str | None:
     """Why a unit's noise is not today's, or None: made with another version of its noise kind
     (a unit from before noise kinds had versions made version 1), it measured other noise. A
@@ -191,9 +199,8 @@ def stale_noise(run: dict) -> str | None:
     now = noise.version(task, kind) if isinstance(task, str) and isinstance(kind, str) else None
     if now is None:
         return None
-    recorded = run.get("noise", {})
-    made = recorded.get("version", 1) if isinstance(recorded, dict) else None
-    if type(made) is not int:
+    made = noise_version(run)
+    if made is None:
         return "run.json's noise is not as the harness writes it"
     if made != now:
         return (f"made with version {made} of {task}'s noise kind {kind}, which is now "

@@ -32,6 +32,7 @@ from benchmark import site_charts as charts
 from benchmark.exports import fmt, rates_of, with_interval
 from benchmark.metrics.schema import RUN_METRICS
 from benchmark.report_seal import seal_problem
+from benchmark.results import noise_version
 from benchmark.standings import (
     RANKING,
     Collection,
@@ -308,8 +309,8 @@ def run_page(r: RunRecord) -> str:
     command = run.get("command")
     items = [
         ("task", u.task), ("dataset", u.dataset), ("model", u.model),
-        ("noise", f"{u.noise_kind} {u.noise_rate:g} (version "
-                  f"{run.get('noise', {}).get('version', 1)} of the kind)"), ("seed", u.seed),
+        ("noise", f"{u.noise_kind} {u.noise_rate:g} (version {noise_version(run)} of the "
+                  "kind)"), ("seed", u.seed),
         ("profile", r.profile), ("code version", f"{code.get('package', '?')} {commit}"),
         ("image digest", image_digest(run) or "none (ran as a local process)"),
         *submission_items(run),
