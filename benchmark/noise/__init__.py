@@ -37,10 +37,7 @@ def mask(n: int, rate: float, seed: int, eligible: np.ndarray | None = None) -> 
 def eligible(task: str, kind: str, train: pl.DataFrame) -> np.ndarray:
     """Which training samples noise kind `kind` of `task` can change: the ones its noisy mask
     is drawn among (`mask`)."""
-    kinds = TASKS[task].noise_kinds
-    if kind not in kinds:
-        raise ValueError(f"{task} has no noise kind {kind!r}")
-    changes = kind_of(kinds, kind).changes
+    changes = kind_of(TASKS[task].noise_kinds, task, kind).changes
     if changes is None:
         return np.ones(train.height, dtype=bool)
     got = np.asarray(changes(train))  # a plugin's: checked, since the mask is drawn from it
@@ -56,4 +53,4 @@ def version(task: str, kind: str) -> int | None:
     spec = TASKS.get(task)
     if spec is None or kind not in spec.noise_kinds:
         return None
-    return kind_of(spec.noise_kinds, kind).version
+    return kind_of(spec.noise_kinds, task, kind).version

@@ -67,10 +67,13 @@ class NoiseKind:
         return self.apply(*args)
 
 
-def kind_of(kinds: Mapping[str, Callable[..., Any]], kind: str) -> NoiseKind:
-    """`kinds[kind]` as a NoiseKind: a plain function (a plugin's own mapping) is version 1
-    and can change every sample."""
-    got = kinds[kind]
+def kind_of(kinds: Mapping[str, Callable[..., Any]], task: str, kind: str) -> NoiseKind:
+    """Noise kind `kind` of `task` as a NoiseKind: a plain function (a plugin's own mapping)
+    is version 1 and can change every sample; an unknown kind is an error naming the task."""
+    try:
+        got = kinds[kind]
+    except KeyError:
+        raise ValueError(f"{task} has no noise kind {kind!r}") from None
     return got if isinstance(got, NoiseKind) else NoiseKind(got)
 
 
@@ -97,10 +100,7 @@ class NoiseKinds(dict[str, NoiseKind]):
 
     def of(self, task: str, kind: str) -> NoiseKind:
         """Noise kind `kind`; an unknown kind is an error naming the task."""
-        try:
-            return self[kind]
-        except KeyError:
-            raise ValueError(f"{task} has no noise kind {kind!r}") from None
+        return kind_of(self, task, kind)
 
 
 @dataclass(frozen=True)
