@@ -258,7 +258,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         splits, labels = holdout.carve(splits, labels, profile.holdout_share, cfg.seed)
     in_train = labels.filter(pl.col("split") == "train")
     n_train, n_noisy = in_train.height, int(in_train["noisy"].sum())
-    n_changeable = int(changeable_ids.is_in(in_train["sample_id"]).sum())  # of those trained on
+    n_changeable = int(changeable_ids.is_in(in_train["sample_id"].implode()).sum())  # trained on
 
     settings = f"{cfg.profile}/{cfg.epochs}/{cfg.device}"
     if cfg.runner == "docker":  # another image must not resume this one's checkpoints
