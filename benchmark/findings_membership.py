@@ -86,9 +86,21 @@ def section(results: Path) -> list[str]:
                           str(first[0][1]["profile"]), config, subsets=k),
                   "```", ""]  # fmt: skip
         lines += _tables(rows, rates)
+        lines += ["", _lira_scale(rows)]
         units = [Unit(*u) for k, us in found.items() if k[:4] == experiment for u in us]
         lines += ["", f"Measured from {provenance(units)}."]
     return lines
+
+
+def _lira_scale(rows: list[dict[str, Any]]) -> str:
+    """Which log-odds LiRA's Gaussians were fitted to, in how many of the cells."""
+    own = sum(r.get("lira_logit") == "logit_given" for r in rows)
+    if own == len(rows):
+        return ("LiRA fits its Gaussians to each model's `logit_given`, the log-odds of the "
+                "given label computed from its logits (docs/protocol.md).")  # fmt: skip
+    return (f"LiRA fits its Gaussians to the logit of `p_given` in {len(rows) - own} of "
+            f"{len(rows)} cells, whose models do not write `logit_given`: `p_given` has 6 "
+            "decimals, so that logit tops out at about 13.8 (docs/metrics.md).")  # fmt: skip
 
 
 def _by_rate(rows: list[dict[str, Any]], rate: float) -> list[dict[str, Any]]:

@@ -670,7 +670,7 @@ def _attack_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
 def _cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     header = ["cell", "models", "samples", "memorization clean", "memorization noisy",
               "LiRA AUROC [95%]", "LiRA TPR at 1% FPR", "loss AUROC [95%]",
-              "loss TPR at 1% FPR", "pairs in / out"]  # fmt: skip
+              "loss TPR at 1% FPR", "pairs in / out", "LiRA's logit"]  # fmt: skip
     rows = []
     for c in cells:
         f = c.figures
@@ -681,7 +681,8 @@ def _cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
              f"{_fmt(mem['noisy']['mean'])} (n {mem['noisy']['n']})",
              _interval(f["lira"]["auroc"]), _interval(f["lira"]["tpr_at_1pct_fpr"]),
              _interval(f["loss_attack"]["auroc"]), _interval(f["loss_attack"]["tpr_at_1pct_fpr"]),
-             f"{f['lira']['n_members']} / {f['lira']['n_nonmembers']}"]
+             f"{f['lira']['n_members']} / {f['lira']['n_nonmembers']}",
+             f.get("lira_logit", "p_given")]
         )  # fmt: skip
     return header, rows
 

@@ -165,6 +165,7 @@ def test_a_subset_sweep_measures_counterfactual_memorization_and_lira(tmp_path):
     for side in ("clean", "noisy"):
         assert cell["memorization"][side]["mean"] > 0.6
     assert cell["lira"]["auroc"]["value"] == 1.0 and cell["loss_attack"]["auroc"]["value"] == 1.0
+    assert cell["lira_logit"] == "p_given"  # the memorizer writes no logit_given
     [sweep_files] = (results / ".sweeps").glob("*/membership.parquet")
     table = pl.read_parquet(sweep_files)
     assert table.height == 160
@@ -178,6 +179,7 @@ def test_a_subset_sweep_measures_counterfactual_memorization_and_lira(tmp_path):
     assert "--models memorizer --noise-kind label --noise 0.5 --seeds 1 --profile smoke " \
         "--subsets 4 --subset-share 0.5" in page  # fmt: skip
     assert "| 0.5 | 1 | " in page and "| 1.000 | 1.000 | 1.000 | 1.000 |" in page
+    assert "the logit of `p_given` in 1 of 1 cells, whose models do not write" in page
     # the same command again: every unit is complete, the tables are the same
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and json.loads(again.stdout)["skipped"] == 4

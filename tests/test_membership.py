@@ -305,6 +305,35 @@ def test_lira_separates_memorized_samples_only() -> None:
     assert 0.5 < figures["auroc"]["low"] <= figures["auroc"]["value"] <= figures["auroc"]["high"]
 
 
+def test_lira_reads_the_models_logits_past_where_p_given_saturates() -> None:
+    """Samples the models already fit (log-odds about 18) and memorize further when trained on
+    (+4): p_given written to 6 decimals is 1.0 for all of them, which tells nothing, while
+    the models' own logit_given separates members from non-members."""
+    k, n = 16, 400
+    inclusion = _subsets(k, n, 41)
+    rng = np.random.default_rng(42)
+    logit = 18.0 + rng.normal(0.0, 0.5, (k, n)) + 4.0 * inclusion
+    p_given = np.round(1.0 / (1.0 + np.exp(-logit)), 6)
+    assert (p_given == 1.0).all()
+    capped = mi.lira(inclusion, p_given)
+    own = mi.lira(inclusion, p_given, logits=logit)
+    seen = np.isfinite(own)
+    assert mi.auroc(own[seen & inclusion], own[seen & ~inclusion]) > 0.99
+    assert mi.auroc(capped[seen & inclusion], capped[seen & ~inclusion]) == 0.5
+
+
+def test_log_odds_takes_the_logits_only_where_every_observed_pair_has_one() -> None:
+    p = np.array([[0.25, 0.5], [0.75, np.nan]])
+    logits = np.array([[-2.0, 0.0], [1.5, np.nan]])  # the held-out NaN pair is not observed
+    phi, source = mi.log_odds(p, logits)
+    assert source == "logit_given" and phi[0].tolist() == [-2.0, 0.0] and np.isnan(phi[1, 1])
+    logits[1, 0] = np.nan  # a model that did not write it for an observed pair: no mix
+    phi, source = mi.log_odds(p, logits)
+    assert source == "p_given" and phi[0, 0] == pytest.approx(math.log(0.25 / 0.75))
+    with pytest.raises(ValueError, match="must be the same"):
+        mi.log_odds(p, logits[:1])
+
+
 def test_spearman_by_hand() -> None:
     x = np.arange(1.0, 11.0)
     assert mi.spearman(x, x**3, resamples=100)["value"] == 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import polars as pl
@@ -80,6 +81,19 @@ def test_reads_a_good_epoch(tmp_path):
     assert df.filter(pl.col("split") != "train")["loss"].null_count() == 2
 
 
+def test_logit_given_is_kept_where_a_model_writes_it(tmp_path):
+    """Optional: null where a line leaves it out; kept, unclipped, where it says what p_given
+    says (a p_given of 1.0 to six decimals with the log-odds of 1 - e^-20)."""
+    rows = _good()
+    rows[0] |= {"p_given": 0.4, "logit_given": math.log(0.4 / 0.6)}
+    rows[1] |= {"p_given": 1.0, "logit_given": 20}
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", rows)
+    df = read_predictions(tmp_path, 1, _expected()).sort("sample_id")
+    assert df["logit_given"].to_list() == [pytest.approx(math.log(0.4 / 0.6)), 20.0, None, None]
+    _write(tmp_path / "predictions" / "epoch-001.jsonl", _good())
+    assert read_predictions(tmp_path, 1, _expected())["logit_given"].null_count() == 4
+
+
 def test_integer_probabilities_are_numbers_too(tmp_path):
     rows = [{**r, "repair_probs": [1, 0, 0.0]} for r in _good()]
     _write(tmp_path / "predictions" / "epoch-001.jsonl", rows)
@@ -105,6 +119,14 @@ BAD = {
     "huge line": lambda rows: [{**rows[0], "junk": "x" * 40000}, *rows[1:]],
     "huge file": lambda rows: [*rows, *[" " * 30000] * 8],
     "p_other out of range": lambda rows: [{**rows[0], "p_other": -0.1}, *rows[1:]],
+    # logit_given of p_given 0.4 is about -0.405: +3 is another probability (0.95)
+    "logit_given against p_given": lambda rows: [{**rows[0], "logit_given": 3.0}, *rows[1:]],
+    "logit_given a string": lambda rows: [{**rows[0], "logit_given": "big"}, *rows[1:]],
+    "logit_given a boolean": lambda rows: [{**rows[0], "logit_given": True}, *rows[1:]],
+    "logit_given too large for a float": lambda rows: [
+        json.dumps(rows[0])[:-1] + ', "logit_given": 1e999}',
+        *rows[1:],
+    ],
     "no repair_probs (protocol 1)": lambda rows: [
         {k: v for k, v in rows[2].items() if k != "repair_probs"},
         *rows[:2],

@@ -28,7 +28,13 @@ import polars as pl
 
 from benchmark import pooling
 from benchmark.metrics import memorization
-from benchmark.metrics.membership import attack_figures, counterfactual, lira, lira_figures
+from benchmark.metrics.membership import (
+    attack_figures,
+    counterfactual,
+    lira,
+    lira_figures,
+    log_odds,
+)
 from benchmark.metrics.membership import spearman as spearman_interval
 from benchmark.protocol import HOLDOUT
 
@@ -57,6 +63,8 @@ def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     samples' signals over the epochs."""
     lf = pl.scan_parquet(folder / "samples.parquet")
     last = lf.select(pl.col("epoch").max()).collect().item()
+    # logit_given is optional in the protocol, and absent from units made before it was
+    logit = pl.col("logit_given") if "logit_given" in lf.collect_schema() else pl.lit(None)
     rows = (
         lf.filter((pl.col("epoch") == last) & pl.col("split").is_in(["train", HOLDOUT]))
         .select(
@@ -65,6 +73,7 @@ def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             "noisy",
             pl.col("loss").cast(pl.Float64),
             pl.col("p_given").cast(pl.Float64),
+            logit.cast(pl.Float64).alias("logit_given"),
         )
         .collect()
     )
@@ -74,13 +83,15 @@ def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 class Grid(NamedTuple):
     """A cell's K subset units over its pool of n samples (sorted by id), at the last epoch:
-    which model trained on which sample, its p_given and loss there, and each training
-    sample's cheap signals over the epochs (NaN where the model held the sample out)."""
+    which model trained on which sample, its p_given, logit_given (NaN where the model does not
+    write it) and loss there, and each training sample's cheap signals over the epochs (NaN
+    where the model held the sample out)."""
 
     ids: np.ndarray  # [n]
     noisy: np.ndarray  # [n]
     inclusion: np.ndarray  # [K, n]
     p_given: np.ndarray  # [K, n]
+    logit_given: np.ndarray  # [K, n]
     loss: np.ndarray  # [K, n]
     proxies: dict[str, np.ndarray]  # name -> [K, n]
 
@@ -98,7 +109,7 @@ def read_grid(folders: Sequence[Path]) -> Grid:
     ids = np.sort(units[0][0]["sample_id"].to_numpy())
     k, n = len(units), len(ids)
     grid = Grid(ids, np.zeros(n, dtype=bool), np.zeros((k, n), dtype=bool),
-                np.full((k, n), np.nan), np.full((k, n), np.nan),
+                *(np.full((k, n), np.nan) for _ in range(3)),
                 {name: np.full((k, n), np.nan) for name in PROXIES})  # fmt: skip
     for j, (rows, signals) in enumerate(units):
         rows = rows.sort("sample_id")
@@ -106,6 +117,7 @@ def read_grid(folders: Sequence[Path]) -> Grid:
             raise ValueError(f"{folders[j]} predicts another pool than {folders[0]}")
         grid.inclusion[j] = rows["split"].to_numpy() == "train"
         grid.p_given[j] = rows["p_given"].fill_null(np.nan).to_numpy()
+        grid.logit_given[j] = rows["logit_given"].fill_null(np.nan).to_numpy()
         grid.loss[j] = rows["loss"].fill_null(np.nan).to_numpy()
         grid.noisy[:] |= rows["noisy"].fill_null(False).to_numpy()
         at = np.searchsorted(ids, signals["sample_id"].to_numpy())
@@ -117,7 +129,8 @@ def read_grid(folders: Sequence[Path]) -> Grid:
 def attack_scores(grid: Grid) -> dict[str, np.ndarray]:
     """LiRA's and the loss attack's scores [K, n] of every (model, sample) pair: what their
     figures and ROC curves are made of."""
-    return {"LiRA": lira(grid.inclusion, grid.p_given), "loss": -grid.loss}
+    return {"LiRA": lira(grid.inclusion, grid.p_given, logits=grid.logit_given),
+            "loss": -grid.loss}  # fmt: skip
 
 
 def attack_pairs(grid: Grid) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -150,6 +163,8 @@ def cell_of(grid: Grid, resamples: int = 1000) -> tuple[pl.DataFrame, dict[str, 
         "samples": inclusion.shape[1],
         "memorization": _by_noise(table),
         "lira": lira_figures(inclusion, scores["LiRA"], SEED, resamples),
+        # what LiRA's phi was computed from: the models' logit_given, or p_given's clipped logit
+        "lira_logit": log_odds(grid.p_given, grid.logit_given)[1],
         "loss_attack": attack_figures(
             scores["loss"][inclusion & pairs],
             scores["loss"][~inclusion & pairs],

@@ -323,14 +323,35 @@ def _side_fit(
     return mean, np.maximum(sd, _MIN_SD)
 
 
+def log_odds(confidence: np.ndarray, logits: np.ndarray | None = None, eps: float = 1e-6
+             ) -> tuple[np.ndarray, str]:  # fmt: skip
+    """LiRA's phi [K, n] and what it was computed from: the models' own log-odds of the given
+    label (``logit_given``, computed from their logits, so it keeps growing as p -> 1) where
+    every observed pair has one, else log(p) - log(1 - p) of the confidence p clipped to
+    [eps, 1 - eps] (p is written to 6 decimals, so this tops out at about 13.8). Never a mix:
+    one scale per grid, so that no pair is compared with another on a different one."""
+    p = np.asarray(confidence, dtype=np.float64)
+    if logits is not None:
+        phi = np.asarray(logits, dtype=np.float64)
+        if phi.shape != p.shape:
+            raise ValueError(f"logits {phi.shape} and confidence {p.shape} must be the same")
+        seen = np.isfinite(p)
+        if np.isfinite(phi[seen]).all():
+            return np.where(seen, phi, np.nan), "logit_given"
+    p = np.clip(p, eps, 1.0 - eps)
+    return np.log(p) - np.log1p(-p), "p_given"
+
+
 def lira(
-    inclusion: np.ndarray, confidence: np.ndarray, *, fixed_variance: bool = True, eps: float = 1e-6
-) -> np.ndarray:
+    inclusion: np.ndarray, confidence: np.ndarray, *, fixed_variance: bool = True,
+    eps: float = 1e-6, logits: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Online LiRA scores [K, n], each model in turn the target and the other K - 1 its shadow
     models (leave one model out).
 
-    phi = log(p) - log(1 - p) of the confidence p (clipped to [eps, 1 - eps]) makes the
-    confidence roughly Gaussian across models. For target k and sample i, Gaussians (centred on
+    phi (``log_odds``: the models' ``logits`` where they give them for every observed pair,
+    else the logit of the confidence p clipped to [eps, 1 - eps]) makes the confidence roughly
+    Gaussian across models. For target k and sample i, Gaussians (centred on
     the mean, where Carlini et al.'s code takes the median) are fitted to phi of the other
     models that trained on i (in) and that did not (out); the score is
     log N(phi[k, i]; in) - log N(phi[k, i]; out). With `fixed_variance` (Carlini et al.'s
@@ -342,8 +363,7 @@ def lira(
     per sample without `fixed_variance`); non-finite confidences count as not observed.
     """
     inc, p = _check_grid(inclusion, confidence)
-    p = np.clip(p, eps, 1.0 - eps)
-    phi = np.log(p) - np.log1p(-p)
+    phi, _ = log_odds(p, logits, eps)
     seen = np.isfinite(phi)
     # Centre each sample on its mean over all models: the fits only use differences, and sums
     # of squares of numbers near zero lose little to cancellation in `_side_fit`.

@@ -20,6 +20,9 @@ from benchmark.protocol import LABELLED, ProtocolError, epoch_file, epoch_files,
 
 MAX_LINE_BYTES = 1 << 16  # a code_search line holds up to 1000 scores
 MAX_TARGET_TOKENS = 1024  # a generation target's token log-probabilities (target_logprobs)
+# How far the logistic of a line's logit_given may lie from its p_given: p_given is rounded to
+# 6 decimals and both come from float32 arithmetic along different paths.
+LOGIT_TOLERANCE = 1e-5
 
 Row = dict[str, Any]
 Check = Callable[[Row, str, Any], Row]  # (line, where, the sample's extra) -> columns
@@ -56,6 +59,24 @@ def text(v: object) -> bool:
 def tokens(v: object, limit: int = 512) -> bool:
     """A list of at most ``limit`` strings."""
     return isinstance(v, list) and len(v) <= limit and all(text(t) for t in v)
+
+
+def logit_given(r: Row, where: str) -> float | None:
+    """A labelled line's optional ``logit_given``, the log-odds of its given label computed from
+    the model's logits (docs/protocol.md): None where the line leaves it out. It must be finite
+    and say what ``p_given`` says (its logistic within ``LOGIT_TOLERANCE``), so that a model
+    cannot hand LiRA a confidence its own probability contradicts."""
+    v = r.get("logit_given")
+    if v is None:
+        return None
+    x = finite(v)
+    if x is None:
+        raise ProtocolError(f"{where}: 'logit_given', when given, must be a finite number")
+    p = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    if abs(p - float(r["p_given"])) > LOGIT_TOLERANCE:
+        raise ProtocolError(f"{where}: 'logit_given' {x:.6g} is the log-odds of {p:.6g}, "
+                            f"not of p_given {float(r['p_given']):.6g}")  # fmt: skip
+    return x
 
 
 def read_epoch(
@@ -102,7 +123,9 @@ def read_epoch(
             rows.append({
                 "epoch": epoch, "sample_id": r["id"], "split": split,
                 "loss": float(r["loss"]) if train else None,
-                "p_given": float(r["p_given"]) if train else None, **check(r, where, extra),
+                "p_given": float(r["p_given"]) if train else None,
+                "logit_given": logit_given(r, where) if train else None,
+                **check(r, where, extra),
             })  # fmt: skip
     if len(seen) != len(expected):
         gone = next(i for i in expected if i not in seen)
@@ -110,7 +133,7 @@ def read_epoch(
             f"{name}: {len(expected) - len(seen)} samples have no prediction, e.g. {gone!r}"
         )
     base = {"epoch": pl.Int64, "sample_id": pl.String, "split": pl.String,
-            "loss": pl.Float64, "p_given": pl.Float64}  # fmt: skip
+            "loss": pl.Float64, "p_given": pl.Float64, "logit_given": pl.Float64}  # fmt: skip
     return pl.DataFrame(rows, schema={**base, **schema}, orient="row")
 
 

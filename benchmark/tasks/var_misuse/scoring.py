@@ -17,6 +17,8 @@ SIDES: tuple[str, ...] = ("given", "true")
 # Optional train-sample fields (protocol 1 extension): predictions without them get nulls, and
 # the metrics that need them fall back (see benchmark/metrics/memorization.py).
 OPTIONAL_PREDICTIONS = ("p_other", "p_no_bug")
+# ... and the one every task's reader takes (benchmark.tasks.lines.logit_given).
+OPTIONAL_COLUMNS = (*OPTIONAL_PREDICTIONS, "logit_given")
 
 LABEL_SCHEMA: dict[str, pl.DataType] = {
     "sample_id": pl.String(),
@@ -45,6 +47,7 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
     "repair_probs": pl.List(pl.Float64()),
     "loss": pl.Float64(),
     "p_given": pl.Float64(),
+    "logit_given": pl.Float64(),
     "p_other": pl.Float64(),
     "p_no_bug": pl.Float64(),
 }
@@ -70,6 +73,7 @@ TABLE_COLUMNS: list[str] = [
     "repair_mass_true",
     "loss",
     "p_given",
+    "logit_given",
     "p_other",
     "p_no_bug",
     *[f"{what}_{side}" for side in SIDES for what in ("has_bug", "loc_ok", "repair_ok", "correct")],
@@ -163,7 +167,7 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
     and sample_id.
     """
     labels = _conform(labels, LABEL_SCHEMA, "labels")
-    absent = [c for c in OPTIONAL_PREDICTIONS if c not in predictions.columns]
+    absent = [c for c in OPTIONAL_COLUMNS if c not in predictions.columns]
     predictions = predictions.with_columns(pl.lit(None, pl.Float64).alias(c) for c in absent)
     predictions = _conform(predictions, PREDICTION_SCHEMA, "predictions")
     _check_labels(labels)
