@@ -21,9 +21,11 @@ from benchmark import trainer
 from benchmark.models import ggnn
 from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.models.varmisuse import (
+    LOGIT_CAP,
     EdgeTypes,
     Pointers,
     Vocabulary,
+    logit_given,
     p_given,
     parse_sample,
     predictions,
@@ -186,8 +188,11 @@ def test_every_sample_once_with_valid_predictions(
             if r["split"] == "train":
                 assert math.isfinite(r["loss"]) and r["loss"] >= 0.0
                 assert math.isfinite(r["p_given"]) and 0.0 <= r["p_given"] <= 1.0
+                assert 1 / (1 + math.exp(-r["logit_given"])) == pytest.approx(
+                    r["p_given"], abs=1e-5
+                )
             else:
-                assert "loss" not in r and "p_given" not in r
+                assert "loss" not in r and "p_given" not in r and "logit_given" not in r
 
 
 @pytest.mark.slow
@@ -225,8 +230,11 @@ def test_corrupt_task_json_is_an_error_event(great_rows: list[dict], tmp_path: P
 
 @pytest.mark.parametrize(
     ("line", "says"),
-    [(b"\xff\xfe garbage", "line 2 is not UTF-8"), (b'{"event": ', "line 2 is not JSON"),
-     (b"[1, 2]", "line 2 is not an event")],
+    [
+        (b"\xff\xfe garbage", "line 2 is not UTF-8"),
+        (b'{"event": ', "line 2 is not JSON"),
+        (b"[1, 2]", "line 2 is not an event"),
+    ],
 )
 def test_a_garbled_events_file_of_an_earlier_start_is_one_line(
     great_rows: list[dict], tmp_path: Path, line: bytes, says: str
@@ -330,6 +338,42 @@ def test_loss_and_p_given_by_hand() -> None:
     assert rows[1]["p_given"] == pytest.approx(0.1)
 
 
+def test_logit_given_by_hand() -> None:
+    batch, pointers = hand_made_batch()
+    expected = [math.log(0.225 / 0.775), math.log(0.1 / 0.9)]
+    assert logit_given(pointers, batch).tolist() == pytest.approx(expected, abs=1e-5)
+    rows = predictions(pointers, batch, labelled=True)
+    assert [r["logit_given"] for r in rows] == pytest.approx(expected, abs=1e-5)
+
+
+def test_logit_given_keeps_growing_where_p_given_rounds_to_one() -> None:
+    """Confident float32 pointers: p_given is 1 (or 0) to six decimals, whose logit would stop
+    at about +-13.8, while logit_given is the float64 log-odds of the same logits."""
+    batch, _ = hand_made_batch()
+    loc = torch.tensor([0.0, 0, 30, 0, 0, 35, 0, 0], dtype=torch.float64)
+    rep = torch.tensor([25.0, 0, 25, 0, 0, 0], dtype=torch.float64)
+    seg_loc, seg_rep = batch.batch[batch.loc_index], batch.batch[batch.cand_index]
+
+    pointers = Pointers(segment_log_softmax(loc.float(), seg_loc, 2), seg_loc,
+                        segment_log_softmax(rep.float(), seg_rep, 2), seg_rep)  # fmt: skip
+
+    # float64 reference: 1 - p_given = p(location off 2) + p(location 2) * p(repair off {1, 3})
+    lp_loc = torch.log_softmax(loc[:4], 0)
+    lp_rep = torch.log_softmax(rep[:3], 0)
+    log_p = lp_loc[2] + torch.logsumexp(lp_rep[[0, 2]], 0)
+    log_rest = torch.logaddexp(torch.logsumexp(lp_loc[[0, 1, 3]], 0), lp_loc[2] + lp_rep[1])
+    buggy = float(log_p - log_rest)
+    # bug-free given location 0, whose logit is 0 against 35: p_given is about e^-35
+    free = float(
+        torch.log_softmax(loc[4:], 0)[0] - torch.logsumexp(torch.log_softmax(loc[4:], 0)[1:], 0)
+    )
+    got = logit_given(pointers, batch).tolist()
+    assert buggy > 24 and free < -34
+    assert got == pytest.approx([buggy, free], abs=1e-3)
+    rows = predictions(pointers, batch, labelled=True)
+    assert rows[0]["p_given"] == 1.0 and rows[1]["p_given"] == 0.0
+
+
 def test_repair_target_outside_candidates_keeps_the_loss_finite() -> None:
     batch, pointers = hand_made_batch()
     batch.target_index = batch.target_index[:0]  # the given targets are not candidates
@@ -367,6 +411,7 @@ def test_sample_without_candidates() -> None:
         "p_given": 1.0,
         "p_other": 0.0,
         "p_no_bug": 1.0,
+        "logit_given": LOGIT_CAP,  # no other location: the odds are infinite
     }
 
 

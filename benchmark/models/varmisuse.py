@@ -36,6 +36,9 @@ MAX_SUBTOKENS = 5
 # Floor of the repair probability mass inside the log, as GREAT's ``log(p + 1e-9)``: keeps the
 # loss finite when no given repair target is a candidate.
 REPAIR_FLOOR = 1e-9
+# logit_given where one side of the given label's odds has probability exactly 0 (the only
+# location a graph has, say): a finite stand-in for +-inf, which JSON cannot write.
+LOGIT_CAP = 1e4
 
 _SUBTOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\w\s]+")
 _SPECIAL = re.compile(r"#\w+#")
@@ -264,6 +267,15 @@ def segment_log_softmax(logits: Tensor, segment: Tensor, num_segments: int) -> T
     return shifted - total.log().index_select(0, segment)
 
 
+def segment_logsumexp(values: Tensor, segment: Tensor, num_segments: int) -> Tensor:
+    """log sum exp of ``values`` within each segment id; -inf for a segment that is empty or
+    holds only -inf."""
+    peak = scatter(values, segment, 0, num_segments, reduce="max")
+    peak = torch.where(torch.isfinite(peak), peak, 0.0)
+    total = scatter((values - peak[segment]).exp(), segment, 0, num_segments, reduce="sum")
+    return total.log() + peak
+
+
 def segment_argmax(values: Tensor, segment: Tensor, num_segments: int) -> tuple[Tensor, Tensor]:
     """Per segment: the element index of the largest value (first one on ties) and the value.
     Empty segments give index -1 and value -inf."""
@@ -339,6 +351,34 @@ def p_given(p: Pointers, batch: GraphBatch) -> Tensor:
     return (loc_lp.exp() * torch.where(batch.has_bug, mass, 1.0)).clamp(0.0, 1.0)
 
 
+def logit_given(p: Pointers, batch: GraphBatch) -> Tensor:
+    """Per graph, the log-odds of the given label, log p_given - log(1 - p_given), from the
+    log-probabilities rather than from p_given (docs/protocol.md, ``logit_given``), so that it
+    keeps growing where p_given rounds to 1: 1 - p_given is the location mass off the given
+    location plus, for a buggy label, p(given location) times the repair mass off its
+    targets. Clamped to +-LOGIT_CAP where a side's mass is exactly 0."""
+    g = batch.num_graphs
+    loc_lp, _ = _given_label(p, batch)
+    given_node = batch.label_index.index_select(0, p.loc_graph)
+    off_loc = segment_logsumexp(
+        torch.where(batch.loc_index == given_node, -math.inf, p.loc_logp), p.loc_graph, g
+    )
+    node_rep = p.rep_logp.new_full((batch.num_nodes,), -math.inf)
+    node_rep = node_rep.index_put((batch.cand_index,), p.rep_logp)
+    on_rep = segment_logsumexp(node_rep.index_select(0, batch.target_index),
+                               batch.batch[batch.target_index], g)  # fmt: skip
+    is_target = torch.zeros_like(node_rep, dtype=torch.bool)
+    is_target[batch.target_index] = True
+    off_rep = segment_logsumexp(
+        torch.where(is_target.index_select(0, batch.cand_index), -math.inf, p.rep_logp),
+        p.rep_graph, g,
+    )  # fmt: skip
+    log_p = torch.where(batch.has_bug, loc_lp + on_rep, loc_lp)
+    log_rest = torch.where(batch.has_bug, torch.logaddexp(off_loc, loc_lp + off_rep), off_loc)
+    logit = torch.nan_to_num(log_p - log_rest, nan=0.0, posinf=LOGIT_CAP, neginf=-LOGIT_CAP)
+    return logit.clamp(-LOGIT_CAP, LOGIT_CAP)
+
+
 def p_other(p: Pointers, batch: GraphBatch) -> Tensor:
     """Per graph, an upper bound of the probability of the best label other than the given one
     (docs/protocol.md, ``p_other``): the largest location probability off the given location
@@ -389,6 +429,7 @@ def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
             p_given(p, batch).tolist(),
             p_other(p, batch).tolist(),
             p_no_bug(p, batch).tolist(),
+            logit_given(p, batch).tolist(),
         ]
     rows = []
     for values in zip(*columns, strict=True):
@@ -404,6 +445,7 @@ def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
             row["p_given"] = round(values[6], 6)
             row["p_other"] = round(values[7], 6)
             row["p_no_bug"] = round(values[8], 6)
+            row["logit_given"] = round(values[9], 6)
         rows.append(row)
     return rows
 
