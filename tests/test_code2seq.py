@@ -1,12 +1,14 @@
 """code2seq on method_name: trains through its protocol entry point on a synthetic input folder,
 writes epoch files the harness accepts, learns names its contexts give away, scores its own
-prediction as it scores the given name, after a crash between a checkpoint and its event
+prediction as it scores the given name, gives the given name's log-odds without saturating,
+after a crash between a checkpoint and its event
 resumes to the bytes of an uninterrupted run (the SIGKILL test is in test_reference_models.py),
 and predicts a protocol 3 holdout split without training on it."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,13 @@ import torch
 from benchmark.models import code2seq, methodname
 from benchmark.tasks import method_name
 from tests.test_code2vec import (
+    check_log_odds,
     crash_after_checkpoint_then_resume,
     events,
     holdout_changes_nothing_else,
+    logistic,
     make_input,
+    reference_log_odds,
 )
 
 
@@ -47,6 +52,7 @@ def test_trains_learns_and_writes_what_the_harness_accepts(tmp_path: Path) -> No
     assert all(abs(r["score"] - r["p_given"]) < 1e-4 for r in same)
     test = table.filter(pl.col("epoch") == 16, pl.col("split") == "test")
     assert test.height == 30 and all(0 < len(t) <= 6 for t in test["subtokens"].to_list())
+    check_log_odds(out, 16)
 
 
 def test_crash_after_a_checkpoint_resumes_to_the_same_bytes(
@@ -110,6 +116,58 @@ def test_greedy_asking_for_the_end_less_often_finds_the_same() -> None:
     assert found[0] == found[1] == found[2]
     lengths = sorted(sum(1 for t in name if t) for name in found[0][0])
     assert lengths[0] < lengths[-1] < 8, lengths  # names end at different steps, before 8
+
+
+def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
+    """Each decoder step is made sure of the given name's next sub-token (its logit raised by
+    ``bonus``): p_given rounds to 1, while logit_given still tells how sure, as its float64
+    reference from the same logits does (per sub-token log-odds, then those of the product);
+    and it stays the log-odds of p_given where the model is unsure."""
+    rows = [{"id": str(i), "contexts": [f"x{i},A|B,y{i % 3}", f"z{i % 2},C,x{i}"],
+             "label": ["get", f"w{i % 4}"] + ["value"] * (i % 2)} for i in range(6)]  # fmt: skip
+    hp = {**code2seq.DEFAULTS["smoke"], "dropout": 0.0}
+    data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
+    torch.manual_seed(0)
+    model = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).eval()
+    given = torch.from_numpy(data.given["train"])
+    sos = code2seq.TARGET_SPECIALS.index(code2seq.SOS)
+    # after[i, t]: the sub-token the i-th given name has after sub-token t (SOS first)
+    after = torch.zeros(len(rows), len(data.targets), dtype=torch.long)
+    for i, name in enumerate(given.tolist()):
+        for prev, nxt in zip([sos, *name], name, strict=False):
+            if nxt:
+                after[i, prev] = nxt
+    plain = model.step
+
+    def raised(bonus: float):  # type: ignore[no-untyped-def]
+        """The model's step with the given name's next sub-token's logit raised by ``bonus``."""
+
+        def step(token, state, contexts, keys, mask):  # type: ignore[no-untyped-def]
+            logits, state = plain(token, state, contexts, keys, mask)
+            nxt = after[torch.arange(len(rows)), token][:, None]
+            return logits.scatter_add(1, nxt, torch.full(nxt.shape, bonus)), state
+
+        return step
+
+    for bonus, sure in ((0.0, False), (40.0, True)):
+        model.step = raised(bonus)  # type: ignore[method-assign]
+        with torch.no_grad():
+            lines = code2seq.batch_lines(model, rows, data, 6, "train", np.arange(len(rows)),
+                                         torch.device("cpu"))  # fmt: skip
+            b = data.batch("train", np.arange(len(rows)), torch.device("cpu"), labelled=True)
+            steps = list(model.teacher_forced(b))
+        nll = sum(torch.where(y > 0, torch.log1p(torch.exp(-reference_log_odds(z, y))), 0.0)
+                  for z, y in steps)  # fmt: skip
+        assert isinstance(nll, torch.Tensor) and nll.dtype == torch.float64
+        reference = (-nll - torch.log(-torch.expm1(-nll))).tolist()
+        for line, ref in zip(lines, reference, strict=True):
+            r = json.loads(line)
+            assert r["logit_given"] == pytest.approx(ref, abs=1e-5)
+            assert abs(logistic(r["logit_given"]) - r["p_given"]) <= 1e-5
+            if sure:
+                assert r["p_given"] == 1.0 and r["logit_given"] > 30
+            else:
+                assert r["p_given"] < 0.5 and math.isfinite(r["logit_given"])
 
 
 def test_bad_hyperparameter_and_wrong_task_are_one_line_errors(tmp_path: Path) -> None:

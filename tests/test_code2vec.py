@@ -1,21 +1,26 @@
 """code2vec on method_name: trains through its protocol entry point on a synthetic input folder,
-writes epoch files the harness accepts, learns names its contexts give away, after a crash
-between a checkpoint and its event resumes to the bytes of an uninterrupted run, and predicts a
-protocol 3 holdout split without training on it."""
+writes epoch files the harness accepts, learns names its contexts give away, gives the given
+name's log-odds without saturating, after a crash between a checkpoint and its event resumes to
+the bytes of an uninterrupted run, and predicts a protocol 3 holdout split without training on
+it."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
+import torch
+from torch import Tensor, nn
 
 from benchmark import trainer
-from benchmark.models import code2vec
+from benchmark.models import code2vec, methodname
 from benchmark.tasks import method_name
 from tests.holdout_checks import check_holdout_epochs
 
@@ -81,7 +86,28 @@ def holdout_changes_nothing_else(
     assert main(["--input", str(tmp_path / "in-holdout"), "--output", str(held)]) == 0
     assert [e["event"] for e in events(held)] == ["start", *["epoch_end"] * epochs, "done"]
     check_holdout_epochs(plain, held, epochs, held_ids, lambda i: i.removeprefix("h"),
-                         approx=("score", "loss", "p_given"), exact=("subtokens",))  # fmt: skip
+                         approx=("score", "loss", "p_given", "logit_given"),
+                         exact=("subtokens",))  # fmt: skip
+    check_log_odds(held, epochs)
+
+
+def logistic(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+def check_log_odds(out: Path, epochs: int) -> None:
+    """Every labelled (train, holdout) line of every epoch file has a finite ``logit_given``,
+    rounded to 6 decimals, whose logistic is its ``p_given`` within the harness's 1e-5; no
+    other line has one."""
+    for epoch in range(1, epochs + 1):
+        text = (out / f"predictions/epoch-{epoch:03d}.jsonl").read_text()
+        for r in map(json.loads, text.splitlines()):
+            if r["split"] not in trainer.LABELLED:
+                assert "logit_given" not in r, r
+                continue
+            x = r["logit_given"]
+            assert isinstance(x, float) and math.isfinite(x) and x == round(x, 6), r
+            assert abs(logistic(x) - r["p_given"]) <= 1e-5, r
 
 
 def events(out: Path) -> list[dict]:
@@ -101,6 +127,42 @@ def test_trains_learns_and_writes_what_the_harness_accepts(tmp_path: Path) -> No
     table = method_name.read_predictions(out, 6, splits)  # the harness's own checks
     last = table.filter(pl.col("epoch") == 6, pl.col("split") == "train")
     assert last.height == 200 and (last["p_given"] > 0.5).mean() > 0.9
+    check_log_odds(out, 6)
+
+
+def reference_log_odds(logits: Tensor, given: Tensor) -> Tensor:
+    """z_y - logsumexp_{j != y} z_j in float64, directly."""
+    z = logits.double()
+    others = z.scatter(1, given[:, None], -math.inf)
+    return z.gather(1, given[:, None])[:, 0] - others.logsumexp(-1)
+
+
+def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
+    """Where p_given rounds to 1 (or 0), logit_given still tells how sure the model is, as
+    its float64 reference does; a name outside the vocabulary gets the UNK class's."""
+    logits = torch.tensor([[0.0, -1.0, 40.0, 0.0, 3.0],  # sure of its given name
+                           [0.0, 2.0, 1.0, 0.5, -3.0],  # given UNK
+                           [5.0, 1.0, 45.0, -35.0, 0.0],  # sure it is not its given name
+                           [0.0, 0.0, 0.3, 0.2, 0.1]])  # fmt: skip
+    given = torch.tensor([2, 1, 3, 4])
+
+    class Fixed(nn.Module):
+        def forward(self, contexts: Tensor) -> Tensor:
+            return logits
+
+    names = ["<pad>", "<unk>", "get|value", "set|value", "size"]
+    rows = [{"id": f"m{i}"} for i in range(4)]
+    lines = code2vec.batch_lines(Fixed(), rows, np.zeros((4, 1, 3), dtype=np.int64),  # type: ignore[arg-type]
+                                 given.numpy(), names, "train", np.arange(4),
+                                 torch.device("cpu"))  # fmt: skip
+    got = [json.loads(line) for line in lines]
+    reference = reference_log_odds(logits, given).tolist()
+    assert got[0]["p_given"] == 1.0 and got[2]["p_given"] == 0.0
+    assert got[0]["logit_given"] > 30 and got[2]["logit_given"] < -70
+    for r, ref in zip(got, reference, strict=True):
+        assert r["logit_given"] == pytest.approx(ref, abs=1e-5)
+        assert abs(logistic(r["logit_given"]) - r["p_given"]) <= 1e-5
+    assert methodname.log_odds(logits, given).tolist() == pytest.approx(reference, abs=1e-5)
 
 
 def crash_after_checkpoint_then_resume(

@@ -1,15 +1,21 @@
-"""Acceptance 1: every task x noise kind runs end to end with the baseline model (smoke)."""
+"""Acceptance 1: every task x noise kind runs end to end with the baseline model (smoke); and
+its labelled lines carry the log-odds of their p_given."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 
 import pytest
 
+from benchmark import datasets, noise
+from benchmark.models import baseline
 from benchmark.noise import NOISE_KINDS
+from benchmark.profiles import PROFILES, select_splits
+from benchmark.tasks.hooks import task_hooks
 from tests.test_metrics_doc import undocumented
 
 CASES = [(task, kind) for task, kinds in NOISE_KINDS.items() for kind in kinds]
@@ -39,3 +45,48 @@ def test_baseline_runs_every_task_and_noise_kind(task, kind, tmp_path):
     assert m["test"][primary] is not None and m["valid"][primary] is not None
     # Every key of every task's metrics.json is defined, with its original, in docs/metrics.md.
     assert not undocumented(m), f"docs/metrics.md lacks: {', '.join(undocumented(m))}"
+
+
+def logistic(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+@pytest.mark.parametrize("task", list(NOISE_KINDS))
+def test_every_labelled_line_has_the_log_odds_of_its_p_given(task, tmp_path):
+    """The baseline on each task's smoke input (``bench run``'s own hooks), with a holdout split
+    (a copy of train): every train and holdout line's ``logit_given`` is finite and its
+    logistic is the line's ``p_given``."""
+    name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)
+    splits = select_splits(datasets.load(name).samples, PROFILES["smoke"])
+    hooks = task_hooks(task)
+    splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.5, 0), "label", 0)
+    inp = tmp_path / "in"
+    hooks.write_inputs(inp, {"task": task, "model": "baseline", "seed": 0, "epochs": 1,
+                             "device": "cpu", "profile": "smoke", "hyperparameters": {}},
+                       splits)  # fmt: skip
+    spec = json.loads((inp / "task.json").read_text())
+    spec["files"]["holdout"] = spec["files"]["train"]
+    (inp / "task.json").write_text(json.dumps(spec))
+    assert baseline.main(["--input", str(inp), "--output", str(tmp_path / "out")]) == 0
+    lines = [json.loads(x) for x in
+             (tmp_path / "out/predictions/epoch-001.jsonl").read_text().splitlines()]  # fmt: skip
+    labelled = [r for r in lines if r["split"] in ("train", "holdout")]
+    assert {r["split"] for r in labelled} == {"train", "holdout"}
+    for r in labelled:
+        assert math.isfinite(r["logit_given"]) and r["logit_given"] == round(r["logit_given"], 6)
+        assert abs(logistic(r["logit_given"]) - r["p_given"]) <= 1e-5, r
+    assert all("logit_given" not in r for r in lines if r["split"] in ("valid", "test"))
+
+
+def test_a_certain_neighbour_vote_has_finite_log_odds():
+    """With one training label every neighbour votes for it: p_given is 1 exactly, and its
+    log-odds is large and finite; a label no neighbour has keeps its exact log-odds."""
+    train = [{"id": str(i), "source_tokens": ["getValue", f"x{i}"], "label": ["get"]}
+             for i in range(3)]  # fmt: skip
+    other = [{"id": "o", "source_tokens": ["getValue"], "label": ["set"]}]
+    got = baseline._knn(train, "label", [("get",)] * 3, {"train": train, "holdout": other})
+    for _, _, p_given, logit in got["train"]:
+        assert p_given == 1.0 and 700 < logit < 800
+    ((_, _, p_given, logit),) = got["holdout"]
+    assert p_given == pytest.approx(0.1 / 3.1)
+    assert logit == round(math.log(0.1 / 3.0), 6)  # the 0.1 smoothing against the 3 votes

@@ -7,7 +7,10 @@
 - code_search: TF-IDF cosine of query and code sub-tokens, turned into a match probability by
   a one-feature logistic regression fitted on the training pairs.
 
-The same predictions are written for every epoch the harness asks for.
+Every labelled (train, holdout) line carries ``loss``, ``p_given`` and ``logit_given``, the
+log-odds of p_given taken from its counts (or the regression's decision value), not from
+p_given, so that it keeps its precision near 0 and 1. The same predictions are written for
+every epoch the harness asks for.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,9 +48,18 @@ def _vectorizer() -> TfidfVectorizer:
     return TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False)
 
 
+def _log_odds(hit: float, miss: float) -> float:
+    """log(hit / miss), the log-odds of p = hit / (hit + miss), rounded as the protocol asks:
+    from the counts, not from 1 - p, which rounds away near 0 and 1; each count at least the
+    smallest normal float64, so that a certain outcome (a count 0) stays finite."""
+    tiny = sys.float_info.min
+    return round(math.log(max(hit, tiny)) - math.log(max(miss, tiny)), 6)
+
+
 def _knn(train: list[dict], key: str, labels: list[tuple], data: dict) -> dict[str, list]:
-    """Per split: (label, p(label), p(given) or None) from the k nearest training samples;
-    p(given) for the labelled splits (train, holdout), each row against its own label."""
+    """Per split: (label, p(label), p(given) or None, its log-odds or None) from the k nearest
+    training samples; p(given) for the labelled splits (train, holdout), each row against its
+    own label."""
     vec = _vectorizer().fit([_doc(r["source_tokens"]) for r in train])
     xtr = vec.transform([_doc(r["source_tokens"]) for r in train])
     n_labels = len(set(labels))
@@ -64,10 +77,14 @@ def _knn(train: list[dict], key: str, labels: list[tuple], data: dict) -> dict[s
             denom = len(near) + ALPHA * n_labels
             best = max(counts, key=lambda y: (counts[y], -near.tolist().index(
                 next(j for j in near.tolist() if labels[j] == y))))  # fmt: skip
-            p_given = None
+            p_given = logit_given = None
             if split in trainer.LABELLED:
-                p_given = (counts.get(tuple(rows[i][key]), 0) + ALPHA) / denom
-            res.append((list(best), (counts[best] + ALPHA) / denom, p_given))
+                c = counts.get(tuple(rows[i][key]), 0)
+                p_given = (c + ALPHA) / denom
+                # 1 - p_given's numerator, denom - c - ALPHA, summed so that it is exactly 0
+                # where p_given is 1 (a single training label), not a rounding error below it
+                logit_given = _log_odds(c + ALPHA, (len(near) - c) + ALPHA * (n_labels - 1))
+            res.append((list(best), (counts[best] + ALPHA) / denom, p_given, logit_given))
         out[split] = res
     return out
 
@@ -79,10 +96,11 @@ def _seq_task(inp: Path, key: str, field: str, task: dict) -> dict[str, list[dic
     preds = {}
     for split, rows in data.items():
         preds[split] = []
-        for r, (label, p, p_given) in zip(rows, got[split], strict=True):
+        for r, (label, p, p_given, logit_given) in zip(rows, got[split], strict=True):
             line = {"id": r["id"], "split": split, field: label, "score": p}
             if split in trainer.LABELLED:
-                line |= {"loss": -math.log(p_given), "p_given": p_given}
+                line |= {"loss": -math.log(p_given), "p_given": p_given,
+                         "logit_given": logit_given}  # fmt: skip
             preds[split].append(line)
     return preds
 
@@ -90,7 +108,8 @@ def _seq_task(inp: Path, key: str, field: str, task: dict) -> dict[str, list[dic
 def _var_misuse(inp: Path, task: dict) -> dict[str, list[dict]]:
     data = {s: _read(inp / task["files"][s]) for s in trainer.splits_of(task)}
     train = data["train"]
-    p_bug = (sum(r["has_bug"] for r in train) + 1) / (len(train) + 2)
+    bugs = sum(bool(r["has_bug"]) for r in train)
+    p_bug = (bugs + 1) / (len(train) + 2)
     say_bug = p_bug > 0.5
     preds = {}
     for split, rows in data.items():
@@ -105,9 +124,13 @@ def _var_misuse(inp: Path, task: dict) -> dict[str, list[dict]]:
             if split in trainer.LABELLED:
                 if r["has_bug"]:
                     p = p_bug * u * min(1.0, len(r["repair_targets"]) * u)
+                    # p as integers: (bugs + 1) min(targets, n) / ((train + 2) n^2)
+                    n, hit = len(cands), (bugs + 1) * min(len(r["repair_targets"]), len(cands))
+                    logit = _log_odds(hit, (len(train) + 2) * n * n - hit)
                 else:
                     p = 1 - p_bug
-                line |= {"loss": -math.log(max(p, 1e-12)), "p_given": p}
+                    logit = _log_odds(len(train) - bugs + 1, bugs + 1)
+                line |= {"loss": -math.log(max(p, 1e-12)), "p_given": p, "logit_given": logit}
             preds[split].append(line)
     return preds
 
@@ -132,19 +155,30 @@ def _code_search(inp: Path, task: dict) -> dict[str, list[dict]]:
             return np.full(s.shape, float(y.mean()) if len(y) else 0.5)
         return clf.predict_proba(s.reshape(-1, 1))[:, 1].reshape(s.shape)
 
-    def pairs(split: str, rows: list[dict], p_match: list[float]) -> list[dict]:
+    def log_odds(s: np.ndarray) -> list[float]:
+        """The log-odds of a match: the regression's decision value, which ``prob`` is the
+        logistic of; without one, that of the training pairs' share of matches."""
+        if clf is None:
+            share = _log_odds(int(y.sum()), int(len(y) - y.sum())) if len(y) else 0.0
+            return [share] * len(s)
+        return clf.decision_function(s.reshape(-1, 1)).tolist()
+
+    def pairs(split: str, rows: list[dict], sims: np.ndarray) -> list[dict]:
+        if not rows:
+            return []
         lines = []
-        for r, p in zip(rows, p_match, strict=True):
+        for r, p, logit in zip(rows, prob(sims).tolist(), log_odds(sims), strict=True):
             pg = min(max(p if r["match"] else 1 - p, 1e-12), 1.0)
             lines.append({"id": r["id"], "split": split, "score": p, "loss": -math.log(pg),
-                          "p_given": pg})  # fmt: skip
+                          "p_given": pg,
+                          "logit_given": round(logit if r["match"] else -logit, 6)})  # fmt: skip
         return lines
 
-    preds = {"train": pairs("train", train, prob(x).tolist())}
+    preds = {"train": pairs("train", train, x)}
     if trainer.HOLDOUT in task["files"]:
         held = _read(inp / task["files"][trainer.HOLDOUT])
         sims = np.array([cos([r["query_tokens"]], [r["code_tokens"]])[0, 0] for r in held])
-        preds[trainer.HOLDOUT] = pairs(trainer.HOLDOUT, held, prob(sims).tolist() if held else [])
+        preds[trainer.HOLDOUT] = pairs(trainer.HOLDOUT, held, sims)
     for split in ("valid", "test"):
         codes = {c["key"]: c["code_tokens"] for c in _read(inp / task["codes"][split])}
         preds[split] = []

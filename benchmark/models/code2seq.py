@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -154,21 +154,38 @@ class Code2Seq(nn.Module):
         attentional = torch.tanh(self.attend(torch.cat([h, context], dim=-1)))
         return self.out(self.decoder_dropout(attentional)).float(), (h, c, attentional)
 
-    def losses(self, b: Batch) -> Tensor:
-        """Per method, -log p(given name) under teacher forcing: the sum over its sub-tokens
-        and the end marker."""
+    def teacher_forced(self, b: Batch) -> Iterator[tuple[Tensor, Tensor]]:
+        """Each decoder step's logits [B, targets] under teacher forcing, with the given
+        sub-token ids [B] it is scored on (PAD past a name's end marker)."""
         assert b.targets is not None
         contexts = self.encode(b)
         h, c, attentional, keys = self.start(contexts, b.mask)
         state = (h, c, attentional)
         token = b.targets.new_full((b.targets.size(0),), TARGET_SPECIALS.index(SOS))
-        total = contexts.new_zeros(b.targets.size(0), dtype=torch.float32)
         for t in range(b.targets.size(1)):
             logits, state = self.step(token, state, contexts, keys, b.mask)
-            total = total + F.cross_entropy(logits, b.targets[:, t], ignore_index=0,
-                                            reduction="none")  # fmt: skip
+            yield logits, b.targets[:, t]
             token = b.targets[:, t]
-        return total
+
+    def losses(self, b: Batch) -> Tensor:
+        """Per method, -log p(given name) under teacher forcing: the sum over its sub-tokens
+        and the end marker."""
+        return self.given_scores(b)[0]
+
+    def given_scores(self, b: Batch, odds: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Per method, ``losses``, and with ``odds`` the log-odds of the given name
+        (methodname.log_odds_of_nll of the same sum): each sub-token's -log p is taken in
+        float64 as softplus of its gap logsumexp_{j != y} z_j - z_y, so that it stays
+        accurate where p rounds to 1 in float32 (as the loss's does not)."""
+        assert b.targets is not None
+        total = b.targets.new_zeros(b.targets.size(0), dtype=torch.float32)
+        nll = b.targets.new_zeros(b.targets.size(0), dtype=torch.float64) if odds else None
+        for logits, given in self.teacher_forced(b):
+            total = total + F.cross_entropy(logits, given, ignore_index=0, reduction="none")
+            if nll is not None:
+                token_nll = F.softplus(-methodname.log_odds(logits, given).double())
+                nll = nll + torch.where(given > 0, token_nll, 0.0)
+        return total, None if nll is None else methodname.log_odds_of_nll(nll)
 
     def greedy(self, b: Batch, max_len: int, check_every: int | None = None
                ) -> tuple[Tensor, Tensor]:  # fmt: skip
@@ -326,19 +343,22 @@ def batch_lines(
     device: torch.device,
 ) -> list[str]:
     """The lines of methods ``idx`` of ``split``: the greedy name and its probability, and for
-    labelled (train, holdout) samples the loss and probability of the given name."""
+    labelled (train, holdout) samples the loss, probability and log-odds of the given name."""
     words = data.targets.words
-    labelled = split in trainer.LABELLED
-    b = data.batch(split, idx, device, labelled)
+    b = data.batch(split, idx, device, split in trainer.LABELLED)
     names, logp = model.greedy(b, max_target)
-    losses = model.losses(b).tolist() if labelled else None
+    # (loss, p_given, logit_given) of each method, None on an unlabelled split
+    labelled: list[tuple[float | None, ...]] = [(None, None, None)] * len(idx)
+    if split in trainer.LABELLED:
+        losses, odds = model.given_scores(b, odds=True)
+        assert odds is not None
+        labelled = [(x, math.exp(-x), y)
+                    for x, y in zip(losses.tolist(), odds.tolist(), strict=True)]  # fmt: skip
     lines = []
     for k, (ids, lp) in enumerate(zip(names.tolist(), logp.tolist(), strict=True)):
         subtokens = [words[t] for t in ids if t]
-        loss = losses[k] if losses is not None else None
-        p_given = math.exp(-loss) if loss is not None else None
         lines.append(methodname.prediction_line(rows[idx[k]]["id"], split, subtokens,
-                                                math.exp(lp), loss, p_given))  # fmt: skip
+                                                math.exp(lp), *labelled[k]))  # fmt: skip
     return lines
 
 

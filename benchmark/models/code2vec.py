@@ -114,19 +114,22 @@ def batch_lines(
     device: torch.device,
 ) -> list[str]:
     """The lines of methods ``idx`` of ``split``: the best name other than PAD/UNK, and for a
-    labelled split (``given``) the loss and probability of the given name's class."""
+    labelled split (``given``) the loss, probability and log-odds of the given name's class
+    (UNK's for a name outside the vocabulary)."""
     logp = F.log_softmax(model(trainer.to_device(torch.from_numpy(inputs[idx]), device)), dim=-1)
     best, at = logp[:, 2:].max(-1)
-    lp = None
+    # (loss, p_given, logit_given) of each method, None on an unlabelled split
+    labelled: list[tuple[float | None, ...]] = [(None, None, None)] * len(idx)
     if given is not None:
         given_ids = trainer.to_device(torch.from_numpy(given[idx]), device)
         lp = logp.gather(1, given_ids[:, None])[:, 0].tolist()
+        odds = methodname.log_odds(logp, given_ids).tolist()
+        labelled = [(-a, math.exp(a), b) for a, b in zip(lp, odds, strict=True)]
     lines = []
     for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
-        loss, p_given = (-lp[k], math.exp(lp[k])) if lp is not None else (None, None)
         lines.append(methodname.prediction_line(rows[idx[k]]["id"], split,
-                                                names[target + 2].split("|"), score, loss,
-                                                p_given))  # fmt: skip
+                                                names[target + 2].split("|"), score,
+                                                *labelled[k]))  # fmt: skip
     return lines
 
 
