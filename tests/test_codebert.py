@@ -9,6 +9,7 @@ Inputs are ruby-stdlib's at the smoke profile, written by the tasks' own hooks a
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -30,7 +31,9 @@ from benchmark.models.codebert import (
     random_encoder,
 )
 from benchmark.models.codebert.config import source_length
+from benchmark.models.codebert.heads import sequence_log_odds, token_gaps
 from benchmark.models.codebert.retrieval import nearest
+from benchmark.models.codebert.train import read_inputs, read_task, setup
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.tasks.hooks import task_hooks
 from benchmark.weights import weights_fingerprint
@@ -227,6 +230,113 @@ def test_beam_search_asking_for_the_end_less_often_finds_the_same(beam: int) -> 
     assert found[0] == found[1] == found[2]
     lengths = sorted(len(ids) for ids, _ in found[0])
     assert lengths[0] < lengths[-2] < 23, lengths  # ended at different steps, before the end
+
+
+def logistic(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+def check_logit_given(lines: list[dict]) -> list[dict]:
+    """Every labelled line (train, holdout) carries a finite ``logit_given`` whose logistic is
+    its ``p_given`` within 1e-5, as the harness checks; the labelled lines."""
+    labelled = [r for r in lines if r["split"] in trainer.LABELLED]
+    assert labelled
+    for r in labelled:
+        x = r["logit_given"]
+        assert isinstance(x, float) and math.isfinite(x) and x == round(x, 6), r
+        assert abs(logistic(x) - r["p_given"]) <= 1e-5, r
+    return labelled
+
+
+def reference_log_odds(logits: torch.Tensor, gold: torch.Tensor, real: torch.Tensor
+                       ) -> list[float]:  # fmt: skip
+    """The log-odds of exp(-mean token NLL), in float64 directly: each token's NLL as
+    log1p(sum over the other tokens of exp(z_j - z_gold)), accurate where it is tiny."""
+    z = logits.double()
+    rel = z - z.gather(-1, gold[..., None])
+    nll = torch.log1p(rel.scatter(-1, gold[..., None], -math.inf).exp().sum(-1))
+    out = []
+    for row, keep in zip(nll, real, strict=True):
+        m = max(float(row[keep].mean()), 5e-324)
+        out.append(-m - math.log(-math.expm1(-m)))
+    return out
+
+
+def test_logit_given_of_a_sequence_saturates_neither_way() -> None:
+    """``sequence_log_odds`` of ``token_gaps``: on small logits, the float64 log-odds of the
+    per-token geometric mean probability (padding ignored); a gold token 40 above the rest
+    gives log-odds near 38 where p_given rounds to 1.0 (and 13.8 is the most a 6-decimal
+    p_given can say), 40 below near -42 where it rounds to 0.0, and 1000 above, where the NLL
+    underflows to 0, a finite number still."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 5, 7)
+    gold = torch.randint(0, 7, (4, 5))
+    real = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 0]]) > 0
+    got = sequence_log_odds(token_gaps(logits, gold), real)
+    assert got.dtype == torch.float64
+    ref = reference_log_odds(logits, gold, real)
+    lp = torch.log_softmax(logits.double(), -1).gather(-1, gold[..., None])[..., 0]
+    for k in range(4):
+        p = math.exp(float(lp[k][real[k]].mean()))
+        assert got[k].item() == pytest.approx(math.log(p) - math.log1p(-p), abs=1e-5)
+        assert got[k].item() == pytest.approx(ref[k], abs=1e-5)
+    padded = logits.clone()
+    padded[~real] = 1e4 * torch.randn_like(padded[~real])
+    assert torch.equal(sequence_log_odds(token_gaps(padded, gold), real), got)
+
+    gold, every = gold[:2, :3], torch.ones(2, 3, dtype=torch.bool)
+    for lift, low, high in ((40.0, 37, 39), (-40.0, -43, -41), (1000.0, 700, 710)):
+        sure = torch.zeros(2, 3, 7).scatter(-1, gold[..., None], lift)
+        x = sequence_log_odds(token_gaps(sure, gold), every).tolist()
+        direct = reference_log_odds(sure, gold, every)
+        # p_given as the programs write it: exp of the mean float32 log-probability, rounded
+        lp = torch.log_softmax(sure, -1).gather(-1, gold[..., None])[..., 0]
+        for k in range(2):
+            assert low < x[k] < high and math.isfinite(x[k])
+            if lift < 1000:  # beyond, the float64 NLL itself underflows to 0
+                assert x[k] == pytest.approx(direct[k], rel=1e-5)
+            p_given = round(math.exp(float(lp[k].mean())), 6)
+            assert p_given == (1.0 if lift > 0 else 0.0)
+            assert abs(logistic(x[k]) - p_given) <= 1e-5
+
+
+def labelled_lines(folder: Path, task: str, copy: bool = True, sure: float = 0.0) -> list[dict]:
+    """The untrained model's prediction lines for the labelled splits (train's first 32 and a
+    protocol 3 holdout) of ruby-stdlib's smoke inputs, in this process; for code_search,
+    ``sure`` as out_proj's match logit minus its no-match logit for every pair."""
+    inp = make_input(folder / "in", task, 1, hyperparameters={"copy": copy})
+    with_holdout(inp, folder / "held")
+    meta = read_task(folder / "held")
+    rows, codes, _ = read_inputs(folder / "held", meta)
+    rows = {s: v[:32] for s, v in rows.items() if s in trainer.LABELLED}
+    hp = trainer.hyperparameters(meta, DEFAULTS)
+    torch.manual_seed(0)
+    model, _, data, _ = setup(task, rows, codes, hp, None)
+    if sure:
+        with torch.no_grad():
+            model.out_proj.weight.zero_()
+            model.out_proj.bias.copy_(torch.tensor([-sure / 2, sure / 2]))
+    with torch.inference_mode():
+        return [json.loads(x) for x in data.lines(model.eval(), 64, torch.device("cpu"))]
+
+
+@pytest.mark.parametrize(("task", "copy"), [("code_to_text", True), ("code_to_text", False),
+                                            ("code_search", True)])  # fmt: skip
+def test_every_labelled_line_carries_logit_given(task: str, copy: bool, tmp_path: Path) -> None:
+    """Train and holdout lines carry ``logit_given``, p_given's log-odds from the logits."""
+    labelled = check_logit_given(labelled_lines(tmp_path, task, copy))
+    assert {r["split"] for r in labelled} == {"train", "holdout"}
+
+
+def test_a_confident_pair_classifier_says_more_than_p_given(tmp_path: Path) -> None:
+    """code_search with every match logit 60 above the no-match one: p_given rounds to 1.0 for
+    a given match and 0.0 for a given non-match, and ``logit_given`` is +60 and -60, the logit
+    difference, where the log-odds of a 6-decimal p_given stop near +-13.8."""
+    labelled = check_logit_given(labelled_lines(tmp_path, "code_search", sure=60.0))
+    assert {r["p_given"] for r in labelled} == {0.0, 1.0}
+    for r in labelled:
+        assert r["score"] == 1.0
+        assert r["logit_given"] == pytest.approx(60.0 if r["p_given"] else -60.0, abs=1e-5)
 
 
 @pytest.mark.slow

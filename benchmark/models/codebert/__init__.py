@@ -26,6 +26,8 @@ code_to_text then starts from it, decoder included.
   (lower-cased, which BLEU ignores). ``loss`` is the given docstring's mean token negative
   log-likelihood and ``p_given`` its per-token geometric mean probability, exp(-loss): the
   product over a whole sentence would put every sample near 0 and hide the per-sample signal.
+  ``logit_given`` is p_given's log-odds computed from the tokens' logit gaps (softplus of each,
+  in float64), not from the rounded p_given, so that LiRA sees past p_given's 6 decimals.
 - code_search: as CodeBERT's code search fine-tuning, the ``<s>`` vector of ``<s> query </s>
   code </s>`` through a dense head gives p(match). Each position also gets an "appears on the
   other side" embedding (DrQA's exact-match feature), one per level of the token's inverse
@@ -33,12 +35,13 @@ code_to_text then starts from it, decoder included.
   so that pretrained weights are the starting point unchanged: from scratch on a few thousand
   pairs it is what lets the cross-encoder see lexical overlap. Below ``paper`` each query is
   also contrasted with other codes of its batch (``negatives``, in the batch loss only; the
-  per-sample loss and ``p_given`` are the given pair's). Valid and test queries score every
-  candidate, batched by code length.
+  per-sample loss and ``p_given`` are the given pair's, and ``logit_given`` its match logit
+  difference, negated for a given non-match). Valid and test queries score every candidate,
+  batched by code length.
 
 Protocol 3's ``holdout`` samples are read with their labels and predicted as training samples
-are (``loss``, ``p_given``), but never trained on: the sub-token vocabulary, code_search's
-overlap levels and every step come from the training split alone.
+are (``loss``, ``p_given``, ``logit_given``), but never trained on: the sub-token vocabulary,
+code_search's overlap levels and every step come from the training split alone.
 
 Training (AdamW, linear decay after a warm-up), checkpoints and resumption are the shared
 trainer's (benchmark.trainer): same events, same checkpoint discipline, same bytes after a kill.

@@ -57,6 +57,15 @@ def prob(x: float) -> float:
     return round(min(max(x, 0.0), 1.0), 6)
 
 
+LOG_ODDS_LIMIT = 1e4  # |logit_given| at most: its logistic is then 0 or 1 to any precision
+
+
+def log_odds(x: float) -> float:
+    """A line's ``logit_given``: finite where the model leaves nothing off the given label
+    (log(1 - p) = -inf), rounded as the protocol asks, never -0.0."""
+    return round(min(max(x, -LOG_ODDS_LIMIT), LOG_ODDS_LIMIT), 6) + 0.0
+
+
 class CodeToText:
     """code_to_text: <s> code </s> -> <s> docstring </s>, for the splits ``rows`` holds; with
     ``retrieve``, <s> code </s> exemplar </s>, where the exemplar is the given docstring of the
@@ -108,14 +117,15 @@ class CodeToText:
                                     max_len)  # fmt: skip
                 if labelled:
                     target = pad([self.targets[split][i] for i in idx], self.tok.pad_id, device)
-                    total, count = token_losses(model, memory, target)
-                    nll = (total / count.clamp_min(1)).tolist()
+                    total, count, odds = token_losses(model, memory, target, log_odds=True)
+                    nll, logit = (total / count.clamp_min(1)).tolist(), odds.tolist()
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {"tokens": self.tok.decode(ids), "score": prob(math.exp(mean_lp))}
                     if labelled:
                         line |= {
                             "loss": round(max(nll[k], 0.0), 6),
                             "p_given": prob(math.exp(-nll[k])),
+                            "logit_given": log_odds(logit[k]),
                         }
                     out[i] = line
             for r, line in zip(self.rows[split], out, strict=True):
@@ -181,12 +191,17 @@ class CodeSearch:
     def batch_loss(self, losses: Tensor) -> Tensor:
         return torch.cat([losses, self._extra]).mean()
 
+    def match_logits(self, model: PairClassifier, pairs: list[tuple[list[int], list[int]]],
+                     device: torch.device) -> Tensor:  # fmt: skip
+        """The log-odds of a match, the logit difference, in float64."""
+        logits = model(*self.tensors(pairs, device)).double()
+        return logits[:, 1] - logits[:, 0]
+
     def p_match(self, model: PairClassifier, pairs: list[tuple[list[int], list[int]]],
                 device: torch.device) -> list[float]:  # fmt: skip
         """p(match) in float64 from the logit difference, so that confident scores stay apart
         rather than tie at 1.0 (ties count against the model in MRR)."""
-        logits = model(*self.tensors(pairs, device)).double()
-        return torch.sigmoid(logits[:, 1] - logits[:, 0]).tolist()
+        return torch.sigmoid(self.match_logits(model, pairs, device)).tolist()
 
     def lines(self, model: PairClassifier, size: int, device: torch.device) -> Iterator[str]:
         return pair_lines(self, model, size, device)
@@ -236,7 +251,7 @@ def pair_lines(data: Any, model: Any, size: int, device: torch.device) -> Iterat
     """code_search's prediction lines (codebert's and hf's), split by split in ``rows``'s
     order: labelled pairs (train, holdout) as ``given_pair_lines``, valid and test queries as
     ``ranked_lines``. ``data`` has the splits (``rows``, ``query``, ``code``, ``keys``,
-    ``match``) and ``pair`` and ``p_match`` for its model."""
+    ``match``) and ``pair``, ``match_logits`` and ``p_match`` for its model."""
     for split in data.rows:
         lines = given_pair_lines if split in LABELLED else ranked_lines
         yield from lines(data, model, split, size, device)
@@ -244,15 +259,17 @@ def pair_lines(data: Any, model: Any, size: int, device: torch.device) -> Iterat
 
 def given_pair_lines(data: Any, model: Any, split: str, size: int, device: torch.device
                      ) -> Iterator[str]:  # fmt: skip
-    """Each of ``split``'s pairs with its p(match), and loss and p_given against its given
-    match, in batches of ``size`` in file order."""
+    """Each of ``split``'s pairs with its p(match), and loss, p_given and logit_given (the
+    match logit, negated for a given non-match) against its given match, in batches of
+    ``size`` in file order."""
     query, code, match = data.query[split], data.code[split], data.match[split]
     for idx in (list(range(i, min(i + size, len(match)))) for i in range(0, len(match), size)):
-        p = data.p_match(model, [data.pair(query[i], code[i]) for i in idx], device)
-        for i, pm in zip(idx, p, strict=True):
+        s = data.match_logits(model, [data.pair(query[i], code[i]) for i in idx], device)
+        for i, pm, x in zip(idx, torch.sigmoid(s).tolist(), s.tolist(), strict=True):
             pg = min(max(pm if match[i] else 1 - pm, 1e-12), 1.0)
             line = {"id": data.rows[split][i]["id"], "split": split, "score": prob(pm),
-                    "loss": round(-math.log(pg), 6), "p_given": prob(pg)}  # fmt: skip
+                    "loss": round(-math.log(pg), 6), "p_given": prob(pg),
+                    "logit_given": log_odds(x if match[i] else -x)}  # fmt: skip
             yield json.dumps(line) + "\n"
 
 

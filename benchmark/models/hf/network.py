@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.models.codebert.heads import sequence_log_odds, token_gaps
 from benchmark.models.hf import families
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.heads import PairHead, TextDecoder
@@ -212,15 +213,22 @@ class Network(nn.Module):
                              attention_mask=mask, decoder_input_ids=dec).logits  # fmt: skip
 
     def token_log_probs(self, sources: list[list[int]], targets: list[list[int]],
-                        device: torch.device) -> tuple[Tensor, Tensor]:  # fmt: skip
+                        device: torch.device, log_odds: bool = False
+                        ) -> tuple[Tensor, ...]:  # fmt: skip
         """Each target token's log-probability given the source and the tokens before it
-        (B, T), and the mask of real tokens."""
+        (B, T), and the mask of real tokens; with ``log_odds``, also each target's log-odds of
+        its geometric mean probability from the same logits (codebert's
+        ``sequence_log_odds``), for the prediction lines' ``logit_given``."""
         width = max(len(t) for t in targets)
         padded = [[*t, *[self.words.pad] * (width - len(t))] for t in targets]
         logits = self.next_logits(self.encode(sources, device), [t[:-1] for t in padded], device)
+        logits = logits.float()
         target, mask = pad(targets, self.words.pad, device)
-        lp = F.log_softmax(logits.float(), -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        return lp * mask, mask
+        lp = F.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        out = (lp * mask, mask)
+        if not log_odds:
+            return out
+        return *out, sequence_log_odds(token_gaps(logits, target), mask.bool())
 
     def greedy(self, sources: list[list[int]], max_len: int, device: torch.device
                ) -> list[tuple[list[int], float]]:  # fmt: skip
