@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,6 +25,7 @@ from benchmark.models.varmisuse import (
     LOGIT_CAP,
     EdgeTypes,
     Pointers,
+    Sample,
     Vocabulary,
     logit_given,
     p_given,
@@ -372,6 +374,50 @@ def test_logit_given_keeps_growing_where_p_given_rounds_to_one() -> None:
     assert got == pytest.approx([buggy, free], abs=1e-3)
     rows = predictions(pointers, batch, labelled=True)
     assert rows[0]["p_given"] == 1.0 and rows[1]["p_given"] == 0.0
+
+
+def test_var_misuse_logit_given_saturates_neither_way() -> None:
+    """``logit_given`` of the pointers against a float64 reference summed directly from their
+    log-probabilities, on random logits and with the given location and repair targets 40
+    above the rest (p_given rounds to 1.0, the log-odds near 40, not 13.8); a given repair the
+    pointer cannot reach gives -LOGIT_CAP, and a function with one possible label +LOGIT_CAP."""
+    # (tokens, candidates, error location, repair targets) of each function
+    made = [(6, [1, 2, 4], 2, [4]), (5, [1, 3], 0, []), (7, [2, 3, 5, 6], 5, [2, 6]),
+            (6, [1, 2], 1, [2]), (4, [1, 3], 3, [2]), (3, [], 0, [])]  # fmt: skip
+    samples = [Sample(id=f"s{i}", tokens=["x"] * n, edges=np.zeros((0, 3), np.int64),
+                      candidates=cands, has_bug=at > 0, error_location=at, repair_targets=to)
+               for i, (n, cands, at, to) in enumerate(made)]  # fmt: skip
+    batch = PackedSplit(samples).batch(list(range(len(samples))), torch.device("cpu"))
+    g = batch.num_graphs
+    label = torch.isin(batch.loc_index, batch.label_index)
+    target = torch.isin(batch.cand_index, batch.target_index)
+    torch.manual_seed(0)
+    for lift in (0.0, 40.0):
+        loc = torch.randn(len(batch.loc_index)) + lift * label
+        rep = torch.randn(len(batch.cand_index)) + lift * target
+        loc_graph, rep_graph = batch.batch[batch.loc_index], batch.batch[batch.cand_index]
+        p = Pointers(segment_log_softmax(loc, loc_graph, g), loc_graph,
+                     segment_log_softmax(rep, rep_graph, g), rep_graph)  # fmt: skip
+        got = logit_given(p, batch)
+        pg = p_given(p, batch)
+        loc_lp, rep_lp = p.loc_logp.double(), p.rep_logp.double()
+        for k, s in enumerate(samples):
+            here, there = loc_graph == k, rep_graph == k
+            given = loc_lp[here & label].exp().sum().item()
+            on = rep_lp[there & target].exp().sum().item() if s.has_bug else 1.0
+            off = rep_lp[there & ~target].exp().sum().item() if s.has_bug else 0.0
+            yes = given * on
+            no = loc_lp[here & ~label].exp().sum().item() + given * off
+            x = got[k].item()
+            if k == 4:  # its given repair is no candidate
+                assert x == -LOGIT_CAP and pg[k] == 0
+            elif k == 5:  # no candidate: "no bug" is the only label
+                assert x == LOGIT_CAP and pg[k] == 1
+            else:
+                assert x == pytest.approx(math.log(yes) - math.log(no), rel=1e-5, abs=1e-5)
+                assert abs(1 / (1 + math.exp(-x)) - round(pg[k].item(), 6)) <= 1e-5
+                if lift:
+                    assert x > 35 and round(pg[k].item(), 6) == 1.0
 
 
 def test_repair_target_outside_candidates_keeps_the_loss_finite() -> None:

@@ -11,14 +11,12 @@ import contextlib
 import importlib
 import io
 import json
-import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
@@ -31,7 +29,6 @@ from tests.test_codebert import (
     check_logit_given,
     events,
     holdout_changes_nothing_else,
-    logistic,
     make_input,
     with_holdout,
 )
@@ -274,57 +271,6 @@ def test_every_labelled_line_carries_logit_given(
     with torch.inference_mode():
         lines = [json.loads(x) for x in data.lines(net.eval(), 16, torch.device("cpu"))]
     assert {r["split"] for r in check_logit_given(lines)} == {"train", "holdout"}
-
-
-def test_var_misuse_logit_given_saturates_neither_way() -> None:
-    """``logit_given`` of the pointers against a float64 reference summed directly from their
-    log-probabilities, on random logits and with the given location and repair targets 40
-    above the rest (p_given rounds to 1.0, the log-odds near 40, not 13.8); a given repair the
-    pointer cannot reach gives -inf, and a function with one possible label +inf (each then a
-    finite +-1e4 on its line)."""
-    from benchmark.models.codebert.data import log_odds
-    from benchmark.models.hf.data import logit_given
-    from benchmark.models.packed import PackedSplit
-    from benchmark.models.varmisuse import Pointers, Sample, p_given, segment_log_softmax
-
-    # (tokens, candidates, error location, repair targets) of each function
-    made = [(6, [1, 2, 4], 2, [4]), (5, [1, 3], 0, []), (7, [2, 3, 5, 6], 5, [2, 6]),
-            (6, [1, 2], 1, [2]), (4, [1, 3], 3, [2]), (3, [], 0, [])]  # fmt: skip
-    samples = [Sample(id=f"s{i}", tokens=["x"] * n, edges=np.zeros((0, 3), np.int64),
-                      candidates=cands, has_bug=at > 0, error_location=at, repair_targets=to)
-               for i, (n, cands, at, to) in enumerate(made)]  # fmt: skip
-    batch = PackedSplit(samples).batch(list(range(len(samples))), torch.device("cpu"))
-    g = batch.num_graphs
-    label = torch.isin(batch.loc_index, batch.label_index)
-    target = torch.isin(batch.cand_index, batch.target_index)
-    torch.manual_seed(0)
-    for lift in (0.0, 40.0):
-        loc = torch.randn(len(batch.loc_index)) + lift * label
-        rep = torch.randn(len(batch.cand_index)) + lift * target
-        loc_graph, rep_graph = batch.batch[batch.loc_index], batch.batch[batch.cand_index]
-        p = Pointers(segment_log_softmax(loc, loc_graph, g), loc_graph,
-                     segment_log_softmax(rep, rep_graph, g), rep_graph)  # fmt: skip
-        got = logit_given(p, batch)
-        assert got.dtype == torch.float64
-        pg = p_given(p, batch)
-        loc_lp, rep_lp = p.loc_logp.double(), p.rep_logp.double()
-        for k, s in enumerate(samples):
-            here, there = loc_graph == k, rep_graph == k
-            given = loc_lp[here & label].exp().sum().item()
-            on = rep_lp[there & target].exp().sum().item() if s.has_bug else 1.0
-            off = rep_lp[there & ~target].exp().sum().item() if s.has_bug else 0.0
-            yes = given * on
-            no = loc_lp[here & ~label].exp().sum().item() + given * off
-            x = got[k].item()
-            if k == 4:  # its given repair is no candidate
-                assert x == -math.inf and log_odds(x) == -1e4 and pg[k] == 0
-            elif k == 5:  # no candidate: "no bug" is the only label
-                assert x == math.inf and log_odds(x) == 1e4 and pg[k] == 1
-            else:
-                assert x == pytest.approx(math.log(yes) - math.log(no), rel=1e-6, abs=1e-6)
-                assert abs(logistic(x) - round(pg[k].item(), 6)) <= 1e-5
-                if lift:
-                    assert x > 35 and round(pg[k].item(), 6) == 1.0
 
 
 HOLDOUT_RUNS = [("gpt2", "code_to_text"), ("t5", "method_name"), ("roberta", "code_search"),

@@ -23,7 +23,7 @@ from benchmark.models.codebert.data import (
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
 from benchmark.models.packed import GraphBatch, PackedSplit
-from benchmark.models.varmisuse import Pointers, Sample, predictions, sample_losses
+from benchmark.models.varmisuse import Sample, predictions, sample_losses
 from benchmark.trainer import LABELLED, to_device
 
 
@@ -150,10 +150,9 @@ class VarMisuse:
     and GREAT's two pointers over those states (location over "no bug" and the candidates,
     repair over the candidates): varmisuse.py's head, loss and prediction lines, so that
     ``loss``, ``p_given``, ``p_other``, ``p_no_bug`` and ``repair_probs`` mean what they mean
-    for ggnn, great, rnn and transformer (on train and holdout lines); ``logit_given`` is
-    p_given's log-odds from the same pointers (this module's ``logit_given``). A function keeps
-    the tokens whose sub-words fit in ``room``; a token past it has a learned state, so that it
-    still gets its probabilities."""
+    for ggnn, great, rnn and transformer (on train and holdout lines), ``logit_given`` too. A
+    function keeps the tokens whose sub-words fit in ``room``; a token past it has a learned
+    state, so that it still gets its probabilities."""
 
     def __init__(self, samples: dict[str, list[Sample]], net: Network, room: int) -> None:
         self.samples, self.net = samples, net
@@ -196,41 +195,7 @@ class VarMisuse:
             for idx in length_batches([len(x[0]) for x in inputs], size):
                 batch = self.batch(split, idx, device)
                 p = model.pointers([inputs[i] for i in idx], batch, device)
-                lines = predictions(p, batch, split in LABELLED)
-                if split in LABELLED:
-                    odds = logit_given(p, batch).tolist()
-                    lines = [line | {"logit_given": log_odds(x)}
-                             for line, x in zip(lines, odds, strict=True)]  # fmt: skip
-                for i, line in zip(idx, lines, strict=True):
+                for i, line in zip(idx, predictions(p, batch, split in LABELLED), strict=True):
                     out[i] = line
             for sample, line in zip(self.samples[split], out, strict=True):
                 yield json.dumps({"id": sample.id, "split": split, **line}) + "\n"
-
-
-def segment_logsumexp(values: Tensor, segment: Tensor, num_segments: int) -> Tensor:
-    """Per segment id, the logsumexp of its ``values``: -inf where it has none, or all -inf."""
-    peak = values.new_full((num_segments,), -math.inf).scatter_reduce(0, segment, values, "amax")
-    shift = torch.where(torch.isfinite(peak), peak, 0.0)
-    total = values.new_zeros(num_segments).index_add(0, segment, (values - shift[segment]).exp())
-    return total.log() + shift
-
-
-def logit_given(p: Pointers, batch: GraphBatch) -> Tensor:
-    """Per graph (float64), log p_given - log(1 - p_given) for varmisuse.py's ``p_given``,
-    each side a logsumexp of the pointers' log-probabilities, so that it saturates neither as
-    p_given -> 1 nor -> 0: p_given is p(given location) times, for a buggy given label, the
-    repair mass on the targets; 1 - p_given is p(any other location) plus, for a buggy given
-    label, p(given location) times the repair mass off the targets. An empty side is -inf, and
-    the line's ``log_odds`` makes an infinite result finite."""
-    g, inf = batch.num_graphs, math.inf
-    loc, rep = p.loc_logp.double(), p.rep_logp.double()
-    given = batch.loc_index == batch.label_index.index_select(0, p.loc_graph)
-    loc_lp = segment_logsumexp(torch.where(given, loc, -inf), p.loc_graph, g)
-    loc_off = segment_logsumexp(torch.where(given, -inf, loc), p.loc_graph, g)
-    target = torch.zeros(batch.num_nodes, dtype=torch.bool, device=loc.device)
-    target = target.index_fill(0, batch.target_index, True).index_select(0, batch.cand_index)
-    on = segment_logsumexp(torch.where(target, rep, -inf), p.rep_graph, g)
-    off = segment_logsumexp(torch.where(target, -inf, rep), p.rep_graph, g)
-    log_p = loc_lp + torch.where(batch.has_bug, on, 0.0)
-    log_q = torch.logaddexp(loc_off, torch.where(batch.has_bug, loc_lp + off, -inf))
-    return log_p - log_q
