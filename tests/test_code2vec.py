@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark import trainer
-from benchmark.models import code2vec, methodname
+from benchmark.models import code2vec, odds
 from benchmark.tasks import method_name
 from tests.holdout_checks import check_holdout_epochs
 
@@ -162,7 +162,7 @@ def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
     for r, ref in zip(got, reference, strict=True):
         assert r["logit_given"] == pytest.approx(ref, abs=1e-5)
         assert abs(logistic(r["logit_given"]) - r["p_given"]) <= 1e-5
-    assert methodname.log_odds(logits, given).tolist() == pytest.approx(reference, abs=1e-5)
+    assert odds.of_class(logits, given).tolist() == pytest.approx(reference, abs=1e-5)
 
 
 def crash_after_checkpoint_then_resume(

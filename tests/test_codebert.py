@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from benchmark import datasets, noise, trainer
+from benchmark.models import odds
 from benchmark.models.codebert import (
     DEFAULTS,
     TASKS,
@@ -31,7 +32,6 @@ from benchmark.models.codebert import (
     random_encoder,
 )
 from benchmark.models.codebert.config import source_length
-from benchmark.models.codebert.heads import sequence_log_odds, token_gaps
 from benchmark.models.codebert.retrieval import nearest
 from benchmark.models.codebert.train import read_inputs, read_task, setup
 from benchmark.profiles import PROFILES, select_splits
@@ -263,7 +263,7 @@ def reference_log_odds(logits: torch.Tensor, gold: torch.Tensor, real: torch.Ten
 
 
 def test_logit_given_of_a_sequence_saturates_neither_way() -> None:
-    """``sequence_log_odds`` of ``token_gaps``: on small logits, the float64 log-odds of the
+    """``odds.of_sequence``: on small logits, the float64 log-odds of the
     per-token geometric mean probability (padding ignored); a gold token 40 above the rest
     gives log-odds near 38 where p_given rounds to 1.0 (and 13.8 is the most a 6-decimal
     p_given can say), 40 below near -42 where it rounds to 0.0, and 1000 above, where the NLL
@@ -272,7 +272,7 @@ def test_logit_given_of_a_sequence_saturates_neither_way() -> None:
     logits = torch.randn(4, 5, 7)
     gold = torch.randint(0, 7, (4, 5))
     real = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 0]]) > 0
-    got = sequence_log_odds(token_gaps(logits, gold), real)
+    got = odds.of_sequence(logits, gold, real)
     assert got.dtype == torch.float64
     ref = reference_log_odds(logits, gold, real)
     lp = torch.log_softmax(logits.double(), -1).gather(-1, gold[..., None])[..., 0]
@@ -282,12 +282,12 @@ def test_logit_given_of_a_sequence_saturates_neither_way() -> None:
         assert got[k].item() == pytest.approx(ref[k], abs=1e-5)
     padded = logits.clone()
     padded[~real] = 1e4 * torch.randn_like(padded[~real])
-    assert torch.equal(sequence_log_odds(token_gaps(padded, gold), real), got)
+    assert torch.equal(odds.of_sequence(padded, gold, real), got)
 
     gold, every = gold[:2, :3], torch.ones(2, 3, dtype=torch.bool)
     for lift, low, high in ((40.0, 37, 39), (-40.0, -43, -41), (1000.0, 700, 710)):
         sure = torch.zeros(2, 3, 7).scatter(-1, gold[..., None], lift)
-        x = sequence_log_odds(token_gaps(sure, gold), every).tolist()
+        x = odds.of_sequence(sure, gold, every).tolist()
         direct = reference_log_odds(sure, gold, every)
         # p_given as the programs write it: exp of the mean float32 log-probability, rounded
         lp = torch.log_softmax(sure, -1).gather(-1, gold[..., None])[..., 0]

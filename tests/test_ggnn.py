@@ -19,10 +19,9 @@ import pytest
 import torch
 
 from benchmark import trainer
-from benchmark.models import ggnn
+from benchmark.models import ggnn, odds
 from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.models.varmisuse import (
-    LOGIT_CAP,
     EdgeTypes,
     Pointers,
     Sample,
@@ -380,7 +379,7 @@ def test_var_misuse_logit_given_saturates_neither_way() -> None:
     """``logit_given`` of the pointers against a float64 reference summed directly from their
     log-probabilities, on random logits and with the given location and repair targets 40
     above the rest (p_given rounds to 1.0, the log-odds near 40, not 13.8); a given repair the
-    pointer cannot reach gives -LOGIT_CAP, and a function with one possible label +LOGIT_CAP."""
+    pointer cannot reach gives -odds.LIMIT, and a function with one possible label +odds.LIMIT."""
     # (tokens, candidates, error location, repair targets) of each function
     made = [(6, [1, 2, 4], 2, [4]), (5, [1, 3], 0, []), (7, [2, 3, 5, 6], 5, [2, 6]),
             (6, [1, 2], 1, [2]), (4, [1, 3], 3, [2]), (3, [], 0, [])]  # fmt: skip
@@ -410,9 +409,9 @@ def test_var_misuse_logit_given_saturates_neither_way() -> None:
             no = loc_lp[here & ~label].exp().sum().item() + given * off
             x = got[k].item()
             if k == 4:  # its given repair is no candidate
-                assert x == -LOGIT_CAP and pg[k] == 0
+                assert x == -odds.LIMIT and pg[k] == 0
             elif k == 5:  # no candidate: "no bug" is the only label
-                assert x == LOGIT_CAP and pg[k] == 1
+                assert x == odds.LIMIT and pg[k] == 1
             else:
                 assert x == pytest.approx(math.log(yes) - math.log(no), rel=1e-5, abs=1e-5)
                 assert abs(1 / (1 + math.exp(-x)) - round(pg[k].item(), 6)) <= 1e-5
@@ -457,7 +456,7 @@ def test_sample_without_candidates() -> None:
         "p_given": 1.0,
         "p_other": 0.0,
         "p_no_bug": 1.0,
-        "logit_given": LOGIT_CAP,  # no other location: the odds are infinite
+        "logit_given": odds.LIMIT,  # no other location: the odds are infinite
     }
 
 

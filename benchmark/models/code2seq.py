@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from benchmark import trainer
-from benchmark.models import methodname
+from benchmark.models import methodname, odds
 from benchmark.models.methodname import PAD, UNK, Index, contexts_of
 
 SOS, EOS = "<s>", "</s>"
@@ -172,20 +172,18 @@ class Code2Seq(nn.Module):
         and the end marker."""
         return self.given_scores(b)[0]
 
-    def given_scores(self, b: Batch, odds: bool = False) -> tuple[Tensor, Tensor | None]:
-        """Per method, ``losses``, and with ``odds`` the log-odds of the given name
-        (methodname.log_odds_of_nll of the same sum): each sub-token's -log p is taken in
-        float64 as softplus of its gap logsumexp_{j != y} z_j - z_y, so that it stays
-        accurate where p rounds to 1 in float32 (as the loss's does not)."""
+    def given_scores(self, b: Batch, log_odds: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Per method, ``losses``, and with ``log_odds`` the log-odds of the given name
+        (odds.of_nll of the same sum, each sub-token's -log p taken as odds.token_nll, which
+        stays accurate where p rounds to 1 in float32, as the loss's does not)."""
         assert b.targets is not None
         total = b.targets.new_zeros(b.targets.size(0), dtype=torch.float32)
-        nll = b.targets.new_zeros(b.targets.size(0), dtype=torch.float64) if odds else None
+        nll = b.targets.new_zeros(b.targets.size(0), dtype=torch.float64) if log_odds else None
         for logits, given in self.teacher_forced(b):
             total = total + F.cross_entropy(logits, given, ignore_index=0, reduction="none")
             if nll is not None:
-                token_nll = F.softplus(-methodname.log_odds(logits, given).double())
-                nll = nll + torch.where(given > 0, token_nll, 0.0)
-        return total, None if nll is None else methodname.log_odds_of_nll(nll)
+                nll = nll + torch.where(given > 0, odds.token_nll(logits, given), 0.0)
+        return total, None if nll is None else odds.of_nll(nll)
 
     def greedy(self, b: Batch, max_len: int, check_every: int | None = None
                ) -> tuple[Tensor, Tensor]:  # fmt: skip
@@ -350,10 +348,10 @@ def batch_lines(
     # (loss, p_given, logit_given) of each method, None on an unlabelled split
     labelled: list[tuple[float | None, ...]] = [(None, None, None)] * len(idx)
     if split in trainer.LABELLED:
-        losses, odds = model.given_scores(b, odds=True)
-        assert odds is not None
+        losses, logits = model.given_scores(b, log_odds=True)
+        assert logits is not None
         labelled = [(x, math.exp(-x), y)
-                    for x, y in zip(losses.tolist(), odds.tolist(), strict=True)]  # fmt: skip
+                    for x, y in zip(losses.tolist(), logits.tolist(), strict=True)]  # fmt: skip
     lines = []
     for k, (ids, lp) in enumerate(zip(names.tolist(), logp.tolist(), strict=True)):
         subtokens = [words[t] for t in ids if t]

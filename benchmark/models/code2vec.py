@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark import trainer
-from benchmark.models import methodname
+from benchmark.models import methodname, odds
 from benchmark.models.methodname import Index, contexts_of
 
 # Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` follows
@@ -123,8 +123,8 @@ def batch_lines(
     if given is not None:
         given_ids = trainer.to_device(torch.from_numpy(given[idx]), device)
         lp = logp.gather(1, given_ids[:, None])[:, 0].tolist()
-        odds = methodname.log_odds(logp, given_ids).tolist()
-        labelled = [(-a, math.exp(a), b) for a, b in zip(lp, odds, strict=True)]
+        logits = odds.of_class(logp, given_ids).tolist()
+        labelled = [(-a, math.exp(a), b) for a, b in zip(lp, logits, strict=True)]
     lines = []
     for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
         lines.append(methodname.prediction_line(rows[idx[k]]["id"], split,

@@ -1,15 +1,14 @@
 """What the method_name reference models (code2vec, code2seq) share: reading task.json and the
-``method-name-jsonl`` splits, string vocabularies, the protocol's prediction line and the given
-label's log-odds on it, and the run on the one trainer (benchmark.trainer), so that each model
-file holds only its network and how it turns a batch into losses and predictions. The holdout
-split (protocol 3), when task.json names it, is read with its labels and predicted like train,
-but never trained on: the vocabularies and the training order come from train.jsonl alone.
+``method-name-jsonl`` splits, string vocabularies, the protocol's prediction line, and the run
+on the one trainer (benchmark.trainer), so that each model file holds only its network and how
+it turns a batch into losses and predictions. The holdout split (protocol 3), when task.json
+names it, is read with its labels and predicted like train, but never trained on: the
+vocabularies and the training order come from train.jsonl alone.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from benchmark import trainer
+from benchmark.models import odds
 from benchmark.trainer import InputError, jsonl
 
 PAD, UNK = "<pad>", "<unk>"
@@ -105,29 +103,8 @@ def prediction_line(
         line["loss"] = round(max(loss, 0.0), 6)  # never -0.0
         line["p_given"] = round(min(max(p_given, 0.0), 1.0), 6)
         if logit_given is not None:
-            line["logit_given"] = round(logit_given, 6)
+            line["logit_given"] = odds.on_line(logit_given)
     return json.dumps(line) + "\n"
-
-
-def log_odds(scores: Tensor, given: Tensor) -> Tensor:
-    """Per row of ``scores`` [B, classes] (logits, or log-probabilities: the same up to a shift
-    per row), the log-odds of class ``given`` [B] under their softmax, z_y - logsumexp_{j != y}
-    z_j, from the scores rather than from its probability, which saturates as it nears 1.
-    Taken about the other classes' largest score, as log_softmax does, so that its rounding
-    scales with the gap and not with the scores."""
-    at = given[:, None]
-    others = scores.scatter(1, at, -math.inf)
-    top = others.amax(-1, keepdim=True)
-    rest = others.sub_(top).exp_().sum(-1).log_()  # in place: a [B, classes] copy at most
-    return (scores.gather(1, at) - top)[:, 0] - rest
-
-
-def log_odds_of_nll(nll: Tensor) -> Tensor:
-    """The log-odds log p - log(1 - p) of p = exp(-nll), in float64, stable for every ``nll``
-    >= 0: -nll - log(1 - exp(-nll)), with ``nll`` at least the smallest normal float64 so
-    that a certain prediction (nll 0) stays finite."""
-    m = nll.double().clamp_min(torch.finfo(torch.float64).tiny)
-    return -m - torch.log(-torch.expm1(-m))
 
 
 def batches(n: int, size: int) -> Iterator[np.ndarray]:

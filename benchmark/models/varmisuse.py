@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from benchmark import trainer
+from benchmark.models import odds
 from benchmark.models.batching import prediction_windows, similar_length_batches
 from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.trainer import InputError, jsonl
@@ -36,9 +37,6 @@ MAX_SUBTOKENS = 5
 # Floor of the repair probability mass inside the log, as GREAT's ``log(p + 1e-9)``: keeps the
 # loss finite when no given repair target is a candidate.
 REPAIR_FLOOR = 1e-9
-# logit_given where one side of the given label's odds has probability exactly 0 (the only
-# location a graph has, say): a finite stand-in for +-inf, which JSON cannot write.
-LOGIT_CAP = 1e4
 
 _SUBTOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\w\s]+")
 _SPECIAL = re.compile(r"#\w+#")
@@ -356,7 +354,8 @@ def logit_given(p: Pointers, batch: GraphBatch) -> Tensor:
     log-probabilities rather than from p_given (docs/protocol.md, ``logit_given``), so that it
     keeps growing where p_given rounds to 1: 1 - p_given is the location mass off the given
     location plus, for a buggy label, p(given location) times the repair mass off its
-    targets. Clamped to +-LOGIT_CAP where a side's mass is exactly 0."""
+    targets. Clamped to +-odds.LIMIT where a side's mass is exactly 0 (the only location a
+    graph has, say)."""
     g = batch.num_graphs
     loc_lp, _ = _given_label(p, batch)
     given_node = batch.label_index.index_select(0, p.loc_graph)
@@ -375,8 +374,8 @@ def logit_given(p: Pointers, batch: GraphBatch) -> Tensor:
     )  # fmt: skip
     log_p = torch.where(batch.has_bug, loc_lp + on_rep, loc_lp)
     log_rest = torch.where(batch.has_bug, torch.logaddexp(off_loc, loc_lp + off_rep), off_loc)
-    logit = torch.nan_to_num(log_p - log_rest, nan=0.0, posinf=LOGIT_CAP, neginf=-LOGIT_CAP)
-    return logit.clamp(-LOGIT_CAP, LOGIT_CAP)
+    logit = torch.nan_to_num(log_p - log_rest, nan=0.0, posinf=odds.LIMIT, neginf=-odds.LIMIT)
+    return logit.clamp(-odds.LIMIT, odds.LIMIT)
 
 
 def p_other(p: Pointers, batch: GraphBatch) -> Tensor:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from benchmark.models import odds
 from benchmark.models.codebert.heads import PairClassifier, Seq2Seq, beam_search, token_losses
 from benchmark.models.codebert.retrieval import nearest
 from benchmark.models.codebert.tokenizers import Tokenizer, special_ids
@@ -55,15 +56,6 @@ def length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
 
 def prob(x: float) -> float:
     return round(min(max(x, 0.0), 1.0), 6)
-
-
-LOG_ODDS_LIMIT = 1e4  # |logit_given| at most: its logistic is then 0 or 1 to any precision
-
-
-def log_odds(x: float) -> float:
-    """A line's ``logit_given``: finite where the model leaves nothing off the given label
-    (log(1 - p) = -inf), rounded as the protocol asks, never -0.0."""
-    return round(min(max(x, -LOG_ODDS_LIMIT), LOG_ODDS_LIMIT), 6) + 0.0
 
 
 class CodeToText:
@@ -117,15 +109,15 @@ class CodeToText:
                                     max_len)  # fmt: skip
                 if labelled:
                     target = pad([self.targets[split][i] for i in idx], self.tok.pad_id, device)
-                    total, count, odds = token_losses(model, memory, target, log_odds=True)
-                    nll, logit = (total / count.clamp_min(1)).tolist(), odds.tolist()
+                    total, count, logits = token_losses(model, memory, target, log_odds=True)
+                    nll, logit = (total / count.clamp_min(1)).tolist(), logits.tolist()
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {"tokens": self.tok.decode(ids), "score": prob(math.exp(mean_lp))}
                     if labelled:
                         line |= {
                             "loss": round(max(nll[k], 0.0), 6),
                             "p_given": prob(math.exp(-nll[k])),
-                            "logit_given": log_odds(logit[k]),
+                            "logit_given": odds.on_line(logit[k]),
                         }
                     out[i] = line
             for r, line in zip(self.rows[split], out, strict=True):
@@ -269,7 +261,7 @@ def given_pair_lines(data: Any, model: Any, split: str, size: int, device: torch
             pg = min(max(pm if match[i] else 1 - pm, 1e-12), 1.0)
             line = {"id": data.rows[split][i]["id"], "split": split, "score": prob(pm),
                     "loss": round(-math.log(pg), 6), "p_given": prob(pg),
-                    "logit_given": log_odds(x if match[i] else -x)}  # fmt: skip
+                    "logit_given": odds.on_line(x if match[i] else -x)}  # fmt: skip
             yield json.dumps(line) + "\n"
 
 

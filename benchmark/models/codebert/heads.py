@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.models import odds
 from benchmark.models.codebert.encoder import Encoder
 from benchmark.trainer import end_check_every
 
@@ -102,33 +103,14 @@ class Seq2Seq(nn.Module):
 def token_losses(model: Seq2Seq, memory: Memory, target: Tensor, log_odds: bool = False
                  ) -> tuple[Tensor, ...]:  # fmt: skip
     """(sum of token NLLs, token count) per sample of the teacher-forced target [B, T]; with
-    ``log_odds``, also the log-odds of its geometric mean probability (``sequence_log_odds``)
-    from the same log-probabilities, for the prediction lines' ``logit_given``."""
+    ``log_odds``, also the log-odds of its geometric mean probability (odds.of_sequence) from
+    the same log-probabilities, for the prediction lines' ``logit_given``."""
     logp = model.log_probs(memory, target[:, :-1])
     gold = target[:, 1:]
     nll = -logp.gather(2, gold[:, :, None])[:, :, 0]
     real = gold != model.encoder.embeddings.pad_id
     out = ((nll * real).sum(1), real.sum(1))
-    return (*out, sequence_log_odds(token_gaps(logp, gold), real)) if log_odds else out
-
-
-def token_gaps(scores: Tensor, gold: Tensor) -> Tensor:
-    """Per position [B, T], the logsumexp of the scores [B, T, V] (logits or log-probabilities
-    alike) off the ``gold`` token minus the gold token's: its NLL is softplus of this gap, which
-    stays accurate where the NLL is tiny, as -log p of a p near 1 does not."""
-    scores = scores.float()
-    given = scores.gather(-1, gold[..., None])[..., 0]
-    return scores.scatter(-1, gold[..., None], -math.inf).logsumexp(-1) - given
-
-
-def sequence_log_odds(gaps: Tensor, real: Tensor) -> Tensor:
-    """Per sample (float64), the log-odds of p = exp(-m), m the mean NLL (softplus of
-    ``token_gaps``) over its ``real`` positions: -m - log(1 - exp(-m)), which saturates neither
-    as p -> 1 nor as p -> 0, as the log-odds of a rounded p does (LiRA reads it). An m that
-    underflows to 0 is the smallest positive float64, so that the log-odds stay finite."""
-    nll = torch.where(real, F.softplus(gaps.double()), 0.0)
-    m = (nll.sum(1) / real.sum(1).clamp_min(1)).clamp_min(torch.finfo(torch.float64).tiny)
-    return -m - torch.log(-torch.expm1(-m))
+    return (*out, odds.of_sequence(logp, gold, real)) if log_odds else out
 
 
 @torch.no_grad()

@@ -33,9 +33,9 @@ docstring as its words. Train lines carry, besides ``loss`` and ``p_given``, the
 
 Every task's train and holdout lines carry the optional ``logit_given``, p_given's log-odds
 computed from the logits rather than from the 6-decimal p_given, so that it saturates neither
-way (LiRA reads it): for generation from each target token's logit gap (codebert's
-``sequence_log_odds``), for code_search the match logit difference (negated for a given
-non-match), for var_misuse from the pointers' log-probabilities (``data.logit_given``).
+way (LiRA reads it): for generation from each target token's logits (``odds.of_sequence``),
+for code_search the match logit difference (negated for a given non-match), for var_misuse
+from the pointers' log-probabilities (``varmisuse.logit_given``).
 
 Protocol 3's ``holdout`` samples are read with their labels and predicted as training samples
 are, every field included, but never trained on (code_search's holdout pairs are scored as

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from benchmark.models import odds
 from benchmark.models.codebert.data import (
     idf_levels,
     in_batch_negatives,
     length_batches,
-    log_odds,
     pair_lines,
     prob,
     shared_levels,
@@ -70,8 +70,10 @@ class Generation:
                 found = model.greedy(sources, max_len, device)
                 if labelled:
                     targets = [self.targets[split][i] for i in idx]
-                    lp, mask, odds = model.token_log_probs(sources, targets, device, log_odds=True)
-                    logit = odds.tolist()
+                    lp, mask, logits = model.token_log_probs(
+                        sources, targets, device, log_odds=True
+                    )
+                    logit = logits.tolist()
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {self.field: model.words.decode(ids)[: self.limit],
                             "score": prob(math.exp(mean_lp))}  # fmt: skip
@@ -80,7 +82,7 @@ class Generation:
                         given = [round(float(v), 4) for v in lp[k, :n].tolist()]
                         nll = -sum(lp[k, :n].tolist()) / max(n, 1)
                         line |= {"loss": round(max(nll, 0.0), 6), "p_given": prob(math.exp(-nll)),
-                                 "logit_given": log_odds(logit[k]),
+                                 "logit_given": odds.on_line(logit[k]),
                                  "target_logprobs": given}  # fmt: skip
                     out[i] = line
             for r, line in zip(self.rows[split], out, strict=True):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.models.codebert.heads import sequence_log_odds, token_gaps
+from benchmark.models import odds
 from benchmark.models.hf import families
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.heads import PairHead, TextDecoder
@@ -217,8 +217,8 @@ class Network(nn.Module):
                         ) -> tuple[Tensor, ...]:  # fmt: skip
         """Each target token's log-probability given the source and the tokens before it
         (B, T), and the mask of real tokens; with ``log_odds``, also each target's log-odds of
-        its geometric mean probability from the same logits (codebert's
-        ``sequence_log_odds``), for the prediction lines' ``logit_given``."""
+        its geometric mean probability from the same logits (odds.of_sequence), for the
+        prediction lines' ``logit_given``."""
         width = max(len(t) for t in targets)
         padded = [[*t, *[self.words.pad] * (width - len(t))] for t in targets]
         logits = self.next_logits(self.encode(sources, device), [t[:-1] for t in padded], device)
@@ -228,7 +228,7 @@ class Network(nn.Module):
         out = (lp * mask, mask)
         if not log_odds:
             return out
-        return *out, sequence_log_odds(token_gaps(logits, target), mask.bool())
+        return *out, odds.of_sequence(logits, target, mask.bool())
 
     def greedy(self, sources: list[list[int]], max_len: int, device: torch.device
                ) -> list[tuple[list[int], float]]:  # fmt: skip
