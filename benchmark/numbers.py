@@ -19,3 +19,9 @@ def finite(value: object) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def logistic(x: float) -> float:
+    """1 / (1 + e^-x) for any float x: written with tanh, so that e^-x never overflows where a
+    line's log-odds is a large negative number."""
+    return 0.5 * (1.0 + math.tanh(0.5 * x))

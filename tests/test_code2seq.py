@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from benchmark.models import code2seq, methodname
+from benchmark.numbers import logistic
 from benchmark.tasks import method_name
 from tests.test_code2vec import (
     check_log_odds,
     crash_after_checkpoint_then_resume,
     events,
     holdout_changes_nothing_else,
-    logistic,
     make_input,
     reference_log_odds,
 )

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from benchmark import trainer
 from benchmark.models import code2vec, odds
+from benchmark.numbers import logistic
 from benchmark.tasks import method_name
 from tests.holdout_checks import check_holdout_epochs
 
@@ -89,10 +90,6 @@ def holdout_changes_nothing_else(
                          approx=("score", "loss", "p_given", "logit_given"),
                          exact=("subtokens",))  # fmt: skip
     check_log_odds(held, epochs)
-
-
-def logistic(x: float) -> float:
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
 def check_log_odds(out: Path, epochs: int) -> None:

@@ -34,6 +34,7 @@ from benchmark.models.codebert import (
 from benchmark.models.codebert.config import source_length
 from benchmark.models.codebert.retrieval import nearest
 from benchmark.models.codebert.train import read_inputs, read_task, setup
+from benchmark.numbers import logistic
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.tasks.hooks import task_hooks
 from benchmark.weights import weights_fingerprint
@@ -230,10 +231,6 @@ def test_beam_search_asking_for_the_end_less_often_finds_the_same(beam: int) -> 
     assert found[0] == found[1] == found[2]
     lengths = sorted(len(ids) for ids, _ in found[0])
     assert lengths[0] < lengths[-2] < 23, lengths  # ended at different steps, before the end
-
-
-def logistic(x: float) -> float:
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
 def check_logit_given(lines: list[dict]) -> list[dict]:

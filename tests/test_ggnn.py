@@ -34,6 +34,7 @@ from benchmark.models.varmisuse import (
     segment_log_softmax,
     subtokens,
 )
+from benchmark.numbers import logistic
 from tests.shared_data import GREAT_SHARD
 
 SHARD = GREAT_SHARD
@@ -189,9 +190,7 @@ def test_every_sample_once_with_valid_predictions(
             if r["split"] == "train":
                 assert math.isfinite(r["loss"]) and r["loss"] >= 0.0
                 assert math.isfinite(r["p_given"]) and 0.0 <= r["p_given"] <= 1.0
-                assert 1 / (1 + math.exp(-r["logit_given"])) == pytest.approx(
-                    r["p_given"], abs=1e-5
-                )
+                assert logistic(r["logit_given"]) == pytest.approx(r["p_given"], abs=1e-5)
             else:
                 assert "loss" not in r and "p_given" not in r and "logit_given" not in r
 
@@ -414,7 +413,7 @@ def test_var_misuse_logit_given_saturates_neither_way() -> None:
                 assert x == odds.LIMIT and pg[k] == 1
             else:
                 assert x == pytest.approx(math.log(yes) - math.log(no), rel=1e-5, abs=1e-5)
-                assert abs(1 / (1 + math.exp(-x)) - round(pg[k].item(), 6)) <= 1e-5
+                assert abs(logistic(x) - round(pg[k].item(), 6)) <= 1e-5
                 if lift:
                     assert x > 35 and round(pg[k].item(), 6) == 1.0
 

@@ -14,6 +14,7 @@ import pytest
 from benchmark import datasets, noise
 from benchmark.models import baseline
 from benchmark.noise import NOISE_KINDS
+from benchmark.numbers import logistic
 from benchmark.profiles import PROFILES, select_splits
 from benchmark.tasks.hooks import task_hooks
 from tests.test_metrics_doc import undocumented
@@ -45,10 +46,6 @@ def test_baseline_runs_every_task_and_noise_kind(task, kind, tmp_path):
     assert m["test"][primary] is not None and m["valid"][primary] is not None
     # Every key of every task's metrics.json is defined, with its original, in docs/metrics.md.
     assert not undocumented(m), f"docs/metrics.md lacks: {', '.join(undocumented(m))}"
-
-
-def logistic(x: float) -> float:
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
 @pytest.mark.parametrize("task", list(NOISE_KINDS))

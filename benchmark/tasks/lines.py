@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmark.numbers import finite
+from benchmark.numbers import finite, logistic
 from benchmark.protocol import LABELLED, ProtocolError, epoch_file, epoch_files, present
 
 MAX_LINE_BYTES = 1 << 16  # a code_search line holds up to 1000 scores
@@ -72,7 +72,7 @@ def logit_given(r: Row, where: str) -> float | None:
     x = finite(v)
     if x is None:
         raise ProtocolError(f"{where}: 'logit_given', when given, must be a finite number")
-    p = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    p = logistic(x)
     if abs(p - float(r["p_given"])) > LOGIT_TOLERANCE:
         raise ProtocolError(f"{where}: 'logit_given' {x:.6g} is the log-odds of {p:.6g}, "
                             f"not of p_given {float(r['p_given']):.6g}")  # fmt: skip
