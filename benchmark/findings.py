@@ -363,7 +363,7 @@ def write_page(
     """findings.md and findings/<task>-<model>.svg under `out`, with ``membership``'s lines
     (benchmark.findings_membership) before the closing section; returns the page's path."""
     lines = [
-        "# The study's finding, measured on every task",
+        f"# The study's finding, {_measured_on(cases)}",
         "",
         "Rabin et al. (2023) found that at high label noise a neural model of code still fits "
         "its wrong training labels while its test score collapses. This page is written by",
@@ -447,6 +447,15 @@ def write_page(
     page = out / "findings.md"
     page.write_text("\n".join(lines) + "\n")
     return page
+
+
+def _measured_on(cases: list[dict[str, Any]]) -> str:
+    """The title's claim: every study task, or the ones the page has (and which it lacks)."""
+    have = list(dict.fromkeys(c["task"] for c in cases))
+    lacks = [t for t, _ in CASES if t not in have]
+    if not lacks:
+        return "measured on every task"
+    return f"measured on {', '.join(have)} (not on {', '.join(lacks)})"
 
 
 def _in(case: dict[str, Any]) -> str:
