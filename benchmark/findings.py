@@ -403,6 +403,10 @@ def write_page(
             f"{fmt(t[hi]['train_given_last'])}{_in(c)} | {fmt_diff(c['fit'])}{_in(c)} | "
             f"{shows} |"
         )
+    lacks = [f"{t}:{m}" for t, m in CASES if t not in {c["task"] for c in cases}]
+    if lacks:
+        lines += ["", f"Not on this page: {', '.join(lacks)}. `bench findings --cases "
+                  f"{','.join(lacks)}` runs their sweeps (without `--cases`, every task's)."]
     for c in cases:
         key = (c["task"], c["model"])
         stem = f"{c['task']}-{c['model']}"

@@ -70,6 +70,7 @@ def test_the_signature_shows_when_test_collapses_and_train_fits_the_noise(tmp_pa
     # a page of one case says so in its title rather than claiming every task
     assert page.startswith("# The study's finding, measured on method_name (not on var_misuse, "
                            "code_to_text, code_search)\n")  # fmt: skip
+    assert "Not on this page: var_misuse:ggnn, code_to_text:codebert, code_search:codebert." in page
     assert (tmp_path / "docs" / "findings" / "method_name-code2vec.svg").is_file()
     # the sweep that makes the case's units, from what they record, under its section
     command = ("bench sweep --task method_name --dataset jdk --models code2vec --noise-kind "
