@@ -94,7 +94,7 @@ def section(results: Path) -> list[str]:
 
 def _lira_scale(rows: list[dict[str, Any]]) -> str:
     """Which log-odds LiRA's Gaussians were fitted to, in how many of the cells."""
-    own = sum(r.get("lira_logit") == "logit_given" for r in rows)
+    own = sum(r["lira_logit"] == "logit_given" for r in rows)
     if own == len(rows):
         return ("LiRA fits its Gaussians to each model's `logit_given`, the log-odds of the "
                 "given label computed from its logits (docs/protocol.md).")  # fmt: skip

@@ -682,7 +682,7 @@ def _cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
              _interval(f["lira"]["auroc"]), _interval(f["lira"]["tpr_at_1pct_fpr"]),
              _interval(f["loss_attack"]["auroc"]), _interval(f["loss_attack"]["tpr_at_1pct_fpr"]),
              f"{f['lira']['n_members']} / {f['lira']['n_nonmembers']}",
-             f.get("lira_logit", "p_given")]
+             f["lira_logit"]]
         )  # fmt: skip
     return header, rows
 

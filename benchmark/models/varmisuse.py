@@ -444,7 +444,7 @@ def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
             row["p_given"] = round(values[6], 6)
             row["p_other"] = round(values[7], 6)
             row["p_no_bug"] = round(values[8], 6)
-            row["logit_given"] = round(values[9], 6)
+            row["logit_given"] = odds.on_line(values[9])
         rows.append(row)
     return rows
 
