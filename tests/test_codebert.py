@@ -202,6 +202,53 @@ def test_decoding_a_position_a_step_gives_what_the_whole_prefix_gives(copy: bool
         assert torch.allclose(step, whole[order, -1], atol=1e-5)
 
 
+@pytest.mark.parametrize("copy", [False, True])
+def test_the_given_tokens_scores_are_the_whole_distributions(copy: bool) -> None:
+    """given_log_probs, which training and the labelled lines use, computes log p of each
+    given token, and its log-odds, without the vocabulary-wide copy mixture; both agree with
+    the whole distribution of ``log_probs`` (float64 from the same logits, copy attention and
+    gate, with no 1e-12 floor), padded rows included. With the given words' logits 40 above
+    the rest, where p rounds to 1 in float32, the log-odds still match the float64 mixture's."""
+    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
+    hp = {**DEFAULTS["cpu"], "copy": copy, "vocab_size": 24}
+    torch.manual_seed(0)
+    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
+    memory = model.encode(torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0]]))
+    target = torch.tensor([[2, 5, 7, 8, 9, 3], [2, 10, 3, 0, 0, 0], [2, 4, 11, 4, 5, 3]])
+    gold, real = target[:, 1:], target[:, 1:] != tok.pad_id
+
+    def reference(lift: float) -> torch.Tensor:
+        x = model.decode(memory, target[:, :-1])
+        z = model.vocabulary(x).double()
+        z = z + lift * torch.zeros_like(z).scatter(2, gold[:, :, None], 1.0)
+        p = torch.softmax(z, -1)
+        if copy:
+            attention, gate = model.copying(x, memory)
+            g = torch.sigmoid(gate.double())[..., None]
+            ids = memory.ids[:, None, :].expand(-1, x.shape[1], -1)
+            copied = torch.zeros_like(p).scatter_add(2, ids, attention.double())
+            p = (1 - g) * p + g * copied
+        given = p.gather(2, gold[:, :, None])[:, :, 0]
+        return given.log() - p.scatter(2, gold[:, :, None], 0.0).sum(-1).log()
+
+    with torch.no_grad():
+        logp, lo = model.given_log_probs(memory, target, log_odds=True)
+        whole = model.log_probs(memory, target[:, :-1]).gather(2, gold[:, :, None])[:, :, 0]
+        assert torch.allclose(logp[real], whole[real], atol=1e-5)
+        assert lo.dtype == torch.float64
+        assert torch.allclose(lo[real], reference(0.0)[real], atol=1e-5)
+        plain = model.given_log_probs(memory, target)
+        assert plain[1] is None and torch.equal(plain[0], logp)
+
+        ref, plain_vocabulary = reference(40.0), model.vocabulary
+        lift = 40.0 * torch.zeros(*gold.shape, 24).scatter(2, gold[:, :, None], 1.0)
+        model.vocabulary = lambda x: plain_vocabulary(x) + lift  # type: ignore[method-assign]
+        logp, lo = model.given_log_probs(memory, target, log_odds=True)
+    assert torch.allclose(lo[real], ref[real], atol=1e-4)
+    if not copy:  # p rounds to 1 in float32, its log-odds (float64) go on past 30
+        assert bool((logp[real] > -1e-6).all()) and bool((lo[real] > 30).all())
+
+
 @pytest.mark.parametrize("beam", [1, 3])
 def test_beam_search_asking_for_the_end_less_often_finds_the_same(beam: int) -> None:
     """A GPU asks every 8th step whether every best hypothesis has ended (each question waits

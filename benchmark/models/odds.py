@@ -44,13 +44,18 @@ def of_nll(nll: Tensor) -> Tensor:
     return -m - torch.log(-torch.expm1(-m))
 
 
-def of_sequence(scores: Tensor, gold: Tensor, real: Tensor) -> Tensor:
+def of_tokens(token_odds: Tensor, real: Tensor) -> Tensor:
     """Per sequence, the log-odds of its per-token geometric mean probability exp(-m), m the
-    mean ``token_nll`` of the ``gold`` tokens [B, T] over its ``real`` positions, from the
-    scores [B, T, V]."""
-    nll = token_nll(scores.flatten(0, 1), gold.flatten()).view(gold.shape)
-    nll = torch.where(real, nll, 0.0)
+    mean NLL over its ``real`` positions [B, T] of tokens whose log-odds are ``token_odds``
+    [B, T]: each NLL softplus of minus the log-odds, in float64."""
+    nll = torch.where(real, F.softplus(-token_odds.double()), 0.0)
     return of_nll(nll.sum(1) / real.sum(1).clamp_min(1))
+
+
+def of_sequence(scores: Tensor, gold: Tensor, real: Tensor) -> Tensor:
+    """``of_tokens`` of the ``gold`` tokens [B, T] under the scores [B, T, V]."""
+    token = of_class(scores.flatten(0, 1).float(), gold.flatten()).view(gold.shape)
+    return of_tokens(token, real)
 
 
 def on_line(x: float) -> float:

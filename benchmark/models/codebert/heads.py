@@ -53,64 +53,133 @@ class Seq2Seq(nn.Module):
         pad = source == self.encoder.embeddings.pad_id
         return Memory(self.encoder(source), pad, source, pad | torch.isin(source, self.special))
 
-    def log_probs(self, memory: Memory, target: Tensor) -> Tensor:
-        """Next-token log-probabilities [B, T, V] (float32) for target prefixes [B, T]."""
+    def decode(self, memory: Memory, target: Tensor) -> Tensor:
+        """The decoder's states [B, T, hidden] for target prefixes [B, T], teacher-forced."""
         t = target.shape[1]
         causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=target.device), 1)
-        x = self.decoder(self.encoder.embeddings(target), memory.states, tgt_mask=causal,
-                         tgt_key_padding_mask=target == self.encoder.embeddings.pad_id,
-                         memory_key_padding_mask=memory.pad)  # fmt: skip
-        return self.head(x, memory)
+        return self.decoder(self.encoder.embeddings(target), memory.states, tgt_mask=causal,
+                            tgt_key_padding_mask=target == self.encoder.embeddings.pad_id,
+                            memory_key_padding_mask=memory.pad)  # fmt: skip
+
+    def log_probs(self, memory: Memory, target: Tensor) -> Tensor:
+        """Next-token log-probabilities [B, T, V] (float32) for target prefixes [B, T]."""
+        return self.head(self.decode(memory, target), memory)
+
+    def given_log_probs(self, memory: Memory, target: Tensor, log_odds: bool = False
+                        ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+        """log p of each next token of the teacher-forced target [B, T] under ``head``'s
+        distribution, [B, T - 1] (float32), computed at the given tokens alone: mixing the
+        copy attention into every vocabulary entry, as ``head`` does, costs most of a training
+        step at a vocabulary of 10,000. With ``log_odds``, also each token's log-odds [B, T - 1]
+        (float64), log p(given) - log p(any other word), the other words' mass summed from the
+        vocabulary's (odds.of_class of the logits) and the copy attention's off the given word,
+        so that it keeps its precision where p rounds to 1."""
+        x = self.decode(memory, target[:, :-1])
+        gold = target[:, 1:]
+        z = self.vocabulary(x)
+        logp = F.log_softmax(z, dim=-1).gather(2, gold[:, :, None])[:, :, 0]
+        lo = odds.of_class(z.flatten(0, 1), gold.flatten()).view(gold.shape).double() \
+            if log_odds else None  # fmt: skip
+        if not self.copy:
+            return logp, lo
+        attention, gate = self.copying(x, memory)
+        at = memory.ids[:, None, :] == gold[:, :, None]
+        copied = (attention * at).sum(-1)
+        g = torch.sigmoid(gate)
+        mixed = torch.log((1 - g) * logp.exp() + g * copied + 1e-12)
+        if lo is not None:
+            keep, take = F.logsigmoid(-gate.double()), F.logsigmoid(gate.double())
+            given = torch.logaddexp(keep + logp.double(), take + copied.double().log())
+            others = (attention * ~at).sum(-1).double().log()
+            lo = given - torch.logaddexp(keep + logp.double() - lo, take + others)
+        return mixed, lo
 
     def next_log_probs(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
                        ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
         """``log_probs`` of the last position only ([B, V]), run through the decoder for that
-        position alone: ``cache`` holds each layer's inputs at the earlier positions (None at
-        the first step), and the one to pass at the next step is returned. Decoding then costs
-        one position per step instead of the whole prefix."""
+        position alone. ``cache`` (None at the first step) holds, per layer, the self-attention's
+        keys and values at the earlier positions and the cross-attention's over the source, each
+        [B, heads, length, head size]; the one to pass at the next step is returned, its rows
+        reordered as the hypotheses are. Decoding then projects one position per step instead of
+        the whole prefix and the whole source."""
         x = self.encoder.embeddings(target)[:, -1:]
-        pad = target == self.encoder.embeddings.pad_id
-        inputs = []
+        keep = (target != self.encoder.embeddings.pad_id)[:, None, None, :]
+        source = ~memory.pad[:, None, None, :]
+        out = []
         for i, layer in enumerate(self.decoder.layers):
-            seen = x if cache is None else torch.cat([cache[i], x], dim=1)
-            inputs.append(seen)
-            a = layer.self_attn(x, seen, seen, key_padding_mask=pad, need_weights=False)[0]
-            x = layer.norm1(x + layer.dropout1(a))
-            kv = memory.states
-            a = layer.multihead_attn(x, kv, kv, key_padding_mask=memory.pad, need_weights=False)[0]
-            x = layer.norm2(x + layer.dropout2(a))
-            f = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-            x = layer.norm3(x + layer.dropout3(f))
-        return self.head(x, memory)[:, 0], inputs
+            own, cross = layer.self_attn, layer.multihead_attn
+            k, v = _keys_values(own, x)
+            if cache is None:
+                mk, mv = _keys_values(cross, memory.states)
+            else:
+                k, v = torch.cat([cache[4 * i], k], 2), torch.cat([cache[4 * i + 1], v], 2)
+                mk, mv = cache[4 * i + 2], cache[4 * i + 3]
+            out += [k, v, mk, mv]
+            x = layer.norm1(x + _attend(own, x, k, v, keep))
+            x = layer.norm2(x + _attend(cross, x, mk, mv, source))
+            x = layer.norm3(x + layer.linear2(layer.activation(layer.linear1(x))))
+        return self.head(x, memory)[:, 0], out
+
+    def vocabulary(self, x: Tensor) -> Tensor:
+        """The output layer's logits [B, T, V] (float32) from the decoder's states."""
+        return self.lm_head(torch.tanh(self.dense(x))).float()
+
+    def copying(self, x: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
+        """The copy mechanism's attention [B, T, N] over the source's real tokens (not <s>,
+        </s>, <unk>, padding; all 0 where it has none) and its gate's logit [B, T], float32."""
+        scores = self.copy_query(x) @ memory.states.transpose(1, 2) / x.shape[-1] ** 0.5
+        scores = scores.float().masked_fill(memory.blocked[:, None, :], -math.inf)
+        attention = torch.nan_to_num(torch.softmax(scores, dim=-1))
+        context = attention.to(memory.states.dtype) @ memory.states
+        return attention, self.copy_gate(torch.cat([x, context], dim=-1)).float()[..., 0]
 
     def head(self, x: Tensor, memory: Memory) -> Tensor:
         """Log-probabilities [B, T, V] (float32) from the decoder's states [B, T, hidden]."""
-        logp = F.log_softmax(self.lm_head(torch.tanh(self.dense(x))).float(), dim=-1)
+        z = self.vocabulary(x)
         if not self.copy:
-            return logp
-        # Copy: attend over the source's real tokens (not <s>, </s>, <unk>, padding) and move
-        # that attention onto the vocabulary ids of the attended tokens; a gate mixes the two.
-        scores = self.copy_query(x) @ memory.states.transpose(1, 2) / x.shape[-1] ** 0.5
-        scores = scores.float().masked_fill(memory.blocked[:, None, :], -math.inf)
-        attention = torch.nan_to_num(torch.softmax(scores, dim=-1))  # all blocked: no copy
-        context = attention.to(memory.states.dtype) @ memory.states
-        gate = torch.sigmoid(self.copy_gate(torch.cat([x, context], dim=-1)).float())
+            return F.log_softmax(z, dim=-1)
+        # Copy: a gate mixes the vocabulary's distribution with the attention, moved onto the
+        # vocabulary ids of the attended tokens (few passes over the vocabulary: decoding makes
+        # one per step).
+        attention, gate = self.copying(x, memory)
+        gate = torch.sigmoid(gate)[..., None]
         ids = memory.ids[:, None, :].expand(-1, x.shape[1], -1)
-        copied = torch.zeros_like(logp).scatter_add_(2, ids, attention)
-        return torch.log((1 - gate) * logp.exp() + gate * copied + 1e-12)
+        p = (torch.softmax(z, dim=-1) * (1 - gate)).scatter_add(2, ids, gate * attention)
+        return torch.log(p + 1e-12)
+
+
+def _heads(x: Tensor, heads: int, parts: int) -> tuple[Tensor, ...]:
+    """[B, T, parts * E] projections as ``parts`` tensors [B, heads, T, E / heads]."""
+    b, t, _ = x.shape
+    return x.view(b, t, parts, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def _keys_values(attn: nn.MultiheadAttention, x: Tensor) -> tuple[Tensor, ...]:
+    """``attn``'s keys and values of ``x`` [B, T, E], each [B, heads, T, E / heads]."""
+    e = attn.embed_dim
+    return _heads(F.linear(x, attn.in_proj_weight[e:], attn.in_proj_bias[e:]), attn.num_heads, 2)
+
+
+def _attend(attn: nn.MultiheadAttention, x: Tensor, k: Tensor, v: Tensor, keep: Tensor
+            ) -> Tensor:  # fmt: skip
+    """``attn`` (eval mode) of the queries ``x`` [B, T, E] over projected keys and values,
+    attending where ``keep`` [B, 1, 1, S]: nn.MultiheadAttention's arithmetic, with the keys
+    and values projected once by the caller."""
+    q = F.linear(x, attn.in_proj_weight[: attn.embed_dim], attn.in_proj_bias[: attn.embed_dim])
+    (q,) = _heads(q, attn.num_heads, 1)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+    return attn.out_proj(a.transpose(1, 2).flatten(2))
 
 
 def token_losses(model: Seq2Seq, memory: Memory, target: Tensor, log_odds: bool = False
                  ) -> tuple[Tensor, ...]:  # fmt: skip
     """(sum of token NLLs, token count) per sample of the teacher-forced target [B, T]; with
-    ``log_odds``, also the log-odds of its geometric mean probability (odds.of_sequence) from
-    the same log-probabilities, for the prediction lines' ``logit_given``."""
-    logp = model.log_probs(memory, target[:, :-1])
-    gold = target[:, 1:]
-    nll = -logp.gather(2, gold[:, :, None])[:, :, 0]
-    real = gold != model.encoder.embeddings.pad_id
-    out = ((nll * real).sum(1), real.sum(1))
-    return (*out, odds.of_sequence(logp, gold, real)) if log_odds else out
+    ``log_odds``, also the log-odds of its geometric mean probability (odds.of_tokens) from
+    the tokens' log-odds, for the prediction lines' ``logit_given``."""
+    logp, lo = model.given_log_probs(memory, target, log_odds)
+    real = target[:, 1:] != model.encoder.embeddings.pad_id
+    out = ((-logp * real).sum(1), real.sum(1))
+    return (*out, odds.of_tokens(lo, real)) if lo is not None else out
 
 
 @torch.no_grad()
@@ -143,12 +212,13 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int, m
         # assignment, whose boolean index would make the host wait for the GPU at every step.
         logp = torch.where(done[:, None], finished, logp)
         total = (scores.view(-1, 1) + logp).view(b, beam * vocab)
-        scores, flat = total.topk(beam, dim=1)
-        rows = (flat // vocab + torch.arange(b, device=device)[:, None] * beam).view(-1)
+        scores, flat = total.topk(beam, dim=1) if beam > 1 else total.max(1, keepdim=True)
         words = (flat % vocab).view(-1, 1)
-        seqs = torch.cat([seqs[rows], words], dim=1)
-        cache = [c[rows] for c in cache]
-        done = done[rows] | (words[:, 0] == eos)
+        if beam > 1:  # greedy decoding keeps every hypothesis in its row
+            rows = (flat // vocab + torch.arange(b, device=device)[:, None] * beam).view(-1)
+            seqs, cache, done = seqs[rows], [c[rows] for c in cache], done[rows]
+        seqs = torch.cat([seqs, words], dim=1)
+        done = done | (words[:, 0] == eos)
         if step % every == 0 and bool(done.view(b, beam)[:, 0].all()):
             break
     best = seqs.view(b, beam, -1)[:, 0, 1:].tolist()
