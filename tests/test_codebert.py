@@ -26,6 +26,7 @@ from benchmark.models.codebert import (
     DEFAULTS,
     TASKS,
     CodeToText,
+    Seq2Seq,
     SubtokenTokenizer,
     beam_search,
     build,
@@ -102,14 +103,23 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def tiny_seq2seq(profile: str = "cpu", **hp: object) -> tuple[Seq2Seq, SubtokenTokenizer]:
+    """An untrained code_to_text model (eval mode, seed 0) over a 20-word vocabulary, at
+    ``profile``'s sizes with ``hp`` over them, and its tokenizer."""
+    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
+    settings = {**DEFAULTS[profile], **hp}
+    torch.manual_seed(0)
+    model = build("code_to_text", random_encoder(tok, settings, "code_to_text"), settings, tok,
+                  False).eval()  # fmt: skip
+    assert isinstance(model, Seq2Seq)
+    return model, tok
+
+
 def test_copy_moves_the_decoders_probability_onto_the_source_words() -> None:
     """The pointer-generator's mixture is a distribution; with its gate shut it is the
     vocabulary's alone, and with it open all mass lies on the source's real words (the
     <s>, </s> and <unk> of the source are never copied)."""
-    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
-    hp = {**DEFAULTS["smoke"], "copy": True}
-    torch.manual_seed(0)
-    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
+    model, tok = tiny_seq2seq("smoke", copy=True)
     source = torch.tensor([[tok.cls_id, 7, tok.unk_id, 9, 7, tok.sep_id, tok.pad_id]])
     target = torch.tensor([[tok.cls_id, 5, 6]])
     memory = model.encode(source)
@@ -182,10 +192,7 @@ def test_decoding_a_position_a_step_gives_what_the_whole_prefix_gives(copy: bool
     """next_log_probs with its cache of earlier positions equals log_probs over the whole
     prefix at every step, padded rows included, and after the cache is reordered as beam search
     reorders hypotheses."""
-    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
-    hp = {**DEFAULTS["cpu"], "copy": copy, "vocab_size": 24}
-    torch.manual_seed(0)
-    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
+    model, _ = tiny_seq2seq(copy=copy, vocab_size=24)
     memory = model.encode(torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0]]))
     target = torch.tensor([[2, 5, 6, 7, 8, 9], [2, 9, 3, 0, 0, 0], [2, 4, 4, 4, 5, 6]])
     with torch.no_grad():
@@ -209,10 +216,7 @@ def test_the_given_tokens_scores_are_the_whole_distributions(copy: bool) -> None
     the whole distribution of ``log_probs`` (float64 from the same logits, copy attention and
     gate, with no 1e-12 floor), padded rows included. With the given words' logits 40 above
     the rest, where p rounds to 1 in float32, the log-odds still match the float64 mixture's."""
-    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
-    hp = {**DEFAULTS["cpu"], "copy": copy, "vocab_size": 24}
-    torch.manual_seed(0)
-    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
+    model, tok = tiny_seq2seq(copy=copy, vocab_size=24)
     memory = model.encode(torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0]]))
     target = torch.tensor([[2, 5, 7, 8, 9, 3], [2, 10, 3, 0, 0, 0], [2, 4, 11, 4, 5, 3]])
     gold, real = target[:, 1:], target[:, 1:] != tok.pad_id
@@ -255,10 +259,7 @@ def test_beam_search_asking_for_the_end_less_often_finds_the_same(beam: int) -> 
     for the device): the hypotheses and scores are those of asking every step, as the CPU
     does. The end marker is made likelier step by step, sooner for some sources than others,
     so that sources end at different steps, most of them before ``max_len``."""
-    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
-    hp = {**DEFAULTS["cpu"], "vocab_size": 24}
-    torch.manual_seed(0)
-    model = build("code_to_text", random_encoder(tok, hp, "code_to_text"), hp, tok, False).eval()
+    model, tok = tiny_seq2seq(vocab_size=24)
     source = torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0],
                            [2, 5, 6, 3, 0], [2, 13, 14, 15, 3]])  # fmt: skip
     plain = model.next_log_probs
