@@ -403,7 +403,7 @@ def write_page(
             f"{fmt(t[hi]['train_given_last'])}{_in(c)} | {fmt_diff(c['fit'])}{_in(c)} | "
             f"{shows} |"
         )
-    lacks = [f"{t}:{m}" for t, m in CASES if t not in {c["task"] for c in cases}]
+    lacks = [f"{t}:{m}" for t, m in _lacking(cases)]
     if lacks:
         lines += ["", f"Not on this page: {', '.join(lacks)}. `bench findings --cases "
                   f"{','.join(lacks)}` runs their sweeps (without `--cases`, every task's)."]
@@ -453,12 +453,18 @@ def write_page(
     return page
 
 
+def _lacking(cases: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The study's (task, model) cases whose task the page does not have."""
+    have = {c["task"] for c in cases}
+    return [(t, m) for t, m in CASES if t not in have]
+
+
 def _measured_on(cases: list[dict[str, Any]]) -> str:
     """The title's claim: every study task, or the ones the page has (and which it lacks)."""
-    have = list(dict.fromkeys(c["task"] for c in cases))
-    lacks = [t for t, _ in CASES if t not in have]
+    lacks = [t for t, _ in _lacking(cases)]
     if not lacks:
         return "measured on every task"
+    have = dict.fromkeys(c["task"] for c in cases)
     return f"measured on {', '.join(have)} (not on {', '.join(lacks)})"
 
 

@@ -89,9 +89,10 @@ class Seq2Seq(nn.Module):
         mixed = torch.log((1 - g) * logp.exp() + g * copied + 1e-12)
         if lo is not None:
             keep, take = F.logsigmoid(-gate.double()), F.logsigmoid(gate.double())
-            given = torch.logaddexp(keep + logp.double(), take + copied.double().log())
+            vocab = keep + logp.double()  # the vocabulary's share of p(given), as a log
+            given = torch.logaddexp(vocab, take + copied.double().log())
             others = (attention * ~at).sum(-1).double().log()
-            lo = given - torch.logaddexp(keep + logp.double() - lo, take + others)
+            lo = given - torch.logaddexp(vocab - lo, take + others)
         return mixed, lo
 
     def next_log_probs(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
