@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,10 @@ def one(tree: Path, command: list[str] = COMMAND) -> dict:
         if done.returncode:
             raise SystemExit(f"bench {' '.join(command)} failed with the code in {tree}: "
                              f"{last_line(done.stderr)}")  # fmt: skip
-        log = next(Path(tmp).glob("*/*/*/*/*/model.log")).read_text()
+        log_file = next(Path(tmp).rglob("model.log"), None)
+        if log_file is None:
+            raise SystemExit(f"bench {' '.join(command)} wrote no model.log under its results")
+        log = log_file.read_text()
     epochs = [(float(t), float(p)) for _, t, p in EPOCH.findall(log)]
     read = READ.search(log)
     train = sum(t for t, _ in epochs)
@@ -91,10 +95,13 @@ def main() -> None:
     parser.add_argument("--command", default=" ".join(COMMAND),
                         help="the bench run to time, without --results")  # fmt: skip
     args = parser.parse_args()
-    command = args.command.split()
+    try:
+        command = shlex.split(args.command)
+    except ValueError as exc:
+        parser.error(f"--command: {exc}")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    if command[:1] != ["run"] or "--results" in command:
+    if command[:1] != ["run"] or any(a.split("=")[0] == "--results" for a in command):
         parser.error("--command must be a bench run command without --results")
     with ExitStack() as stack:
         trees = {"this checkout": ROOT}
