@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmark import datasets, noise, trainer
 from benchmark.models import odds
@@ -30,6 +32,7 @@ from benchmark.models.codebert import (
     SubtokenTokenizer,
     beam_search,
     build,
+    pad,
     random_encoder,
 )
 from benchmark.models.codebert.config import source_length
@@ -207,6 +210,31 @@ def test_decoding_a_position_a_step_gives_what_the_whole_prefix_gives(copy: bool
         moved = type(memory)(*(t[order] for t in memory))
         step, _ = model.next_log_probs(moved, target[order], cache)
         assert torch.allclose(step, whole[order, -1], atol=1e-5)
+
+
+@settings(deadline=None)
+@given(st.lists(st.lists(st.integers(0, 99), max_size=9), min_size=1, max_size=6))
+def test_pad_keeps_each_row_in_place_and_pads_to_the_longest(rows: list[list[int]]) -> None:
+    """codebert's ``pad`` (which hf's uses too): row i starts with rows[i], the rest is the
+    padding value, the width is the longest row's (at least 1)."""
+    ids = pad(rows, -1, torch.device("cpu"))
+    assert ids.shape == (len(rows), max(1, *map(len, rows)))
+    for row, got in zip(rows, ids.tolist(), strict=True):
+        assert got == row + [-1] * (ids.shape[1] - len(row))
+
+
+def test_the_encoders_first_position_alone_is_what_the_whole_last_layer_gives() -> None:
+    """With ``first``, the last layer computes <s>'s state only, still attending to every
+    real position; it equals the whole encoder's first state, padded rows included."""
+    tok = SubtokenTokenizer([f"w{i}" for i in range(20)])
+    torch.manual_seed(0)
+    encoder = random_encoder(tok, DEFAULTS["cpu"], "code_search").eval()
+    ids = torch.tensor([[2, 7, 8, 3, 9, 10, 3], [2, 11, 3, 12, 3, 0, 0]])
+    extra = torch.randn(2, 7, encoder.sizes["hidden"])
+    with torch.no_grad():
+        whole, first = encoder(ids, extra), encoder(ids, extra, first=True)
+    assert first.shape == (2, 1, encoder.sizes["hidden"])
+    assert torch.allclose(first[:, 0], whole[:, 0], atol=1e-6)
 
 
 @pytest.mark.parametrize("copy", [False, True])

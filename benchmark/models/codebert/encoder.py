@@ -49,16 +49,21 @@ class Layer(nn.Module):
                                      "LayerNorm": nn.LayerNorm(hidden, eps=eps)})  # fmt: skip
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, keep: Tensor) -> Tensor:
+    def forward(self, x: Tensor, keep: Tensor, first: bool = False) -> Tensor:
+        """The layer's states; with ``first``, the first position's only ([B, 1, hidden]),
+        which still attends to every position: a classifier that reads <s> needs no more of
+        the last layer."""
         b, n, h = x.shape
         proj = self.attention["self"]
-        q, k, v = (proj[name](x).view(b, n, self.heads, -1).transpose(1, 2)
-                   for name in ("query", "key", "value"))  # fmt: skip
+        rows = x[:, :1] if first else x
+        q = proj["query"](rows).view(b, rows.shape[1], self.heads, -1).transpose(1, 2)
+        k, v = (proj[name](x).view(b, n, self.heads, -1).transpose(1, 2)
+                for name in ("key", "value"))  # fmt: skip
         mask = keep[:, None, None, :]  # [B, 1, 1, N]: attend to real tokens only
         p = self.p if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        a = self.attention["output"]["dense"](a.transpose(1, 2).reshape(b, n, h))
-        x = self.attention["output"]["LayerNorm"](x + self.dropout(a))
+        a = self.attention["output"]["dense"](a.transpose(1, 2).reshape(b, rows.shape[1], h))
+        x = self.attention["output"]["LayerNorm"](rows + self.dropout(a))
         f = self.output["dense"](F.gelu(self.intermediate["dense"](x)))
         return self.output["LayerNorm"](x + self.dropout(f))
 
@@ -76,11 +81,13 @@ class Encoder(nn.Module):
             Layer(hidden, sizes["heads"], sizes["ff"], dropout, eps)
             for _ in range(sizes["layers"]))})  # fmt: skip
 
-    def forward(self, ids: Tensor, extra: Tensor | None = None) -> Tensor:
+    def forward(self, ids: Tensor, extra: Tensor | None = None, first: bool = False) -> Tensor:
+        """With ``first``, the first position's states only ([B, 1, hidden])."""
         keep = ids != self.embeddings.pad_id
         x = self.embeddings(ids, extra)
-        for layer in self.encoder["layer"]:
-            x = layer(x, keep)
+        layers = self.encoder["layer"]
+        for i, layer in enumerate(layers):
+            x = layer(x, keep, first and i == len(layers) - 1)
         return x
 
 

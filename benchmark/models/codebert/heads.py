@@ -245,6 +245,6 @@ class PairClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, ids: Tensor, shared: Tensor) -> Tensor:
-        x = self.encoder(ids, self.overlap(shared))[:, 0]
+        x = self.encoder(ids, self.overlap(shared), first=True)[:, 0]
         x = torch.tanh(self.dense(self.dropout(x)))
         return self.out_proj(self.dropout(x)).float()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.models import odds
+from benchmark.models.codebert.data import pad as padded
 from benchmark.models.hf import families
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.heads import PairHead, TextDecoder
@@ -24,14 +25,10 @@ from benchmark.trainer import InputError, to_device
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Right-padded ids and their attention mask."""
-    width = max(1, max(len(s) for s in seqs))
-    ids = torch.full((len(seqs), width), value, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return to_device(ids, device), to_device(mask, device)
+    """Right-padded ids (codebert's ``pad``) and their attention mask."""
+    ids = padded(seqs, value, device)
+    lengths = torch.tensor([len(s) for s in seqs])
+    return ids, to_device((torch.arange(ids.shape[1]) < lengths[:, None]).long(), device)
 
 
 class Network(nn.Module):
