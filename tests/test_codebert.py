@@ -270,7 +270,8 @@ def test_the_given_tokens_scores_are_the_whole_distributions(copy: bool) -> None
         assert lo.dtype == torch.float64
         assert torch.allclose(lo[real], reference(0.0)[real], atol=1e-5)
         plain = model.given_log_probs(memory, target)
-        assert plain[1] is None and torch.equal(plain[0], logp)
+        # Training's log p (log_softmax) and the lines' (from the log-odds' pass) round alike.
+        assert plain[1] is None and torch.allclose(plain[0], logp, atol=1e-6)
 
         ref, plain_vocabulary = reference(40.0), model.vocabulary
         lift = 40.0 * torch.zeros(*gold.shape, 24).scatter(2, gold[:, :, None], 1.0)
@@ -279,6 +280,26 @@ def test_the_given_tokens_scores_are_the_whole_distributions(copy: bool) -> None
     assert torch.allclose(lo[real], ref[real], atol=1e-4)
     if not copy:  # p rounds to 1 in float32, its log-odds (float64) go on past 30
         assert bool((logp[real] > -1e-6).all()) and bool((lo[real] > 30).all())
+
+
+def test_log_p_and_log_odds_from_one_pass_are_float64s() -> None:
+    """``odds.log_p_and_odds`` (the lines' pass over the vocabulary) gives log_softmax's log p
+    and ``of_class``'s log-odds, against float64, for a given class far ahead (p rounds to 1)
+    and far behind."""
+    torch.manual_seed(0)
+    scores = torch.randn(6, 30) * 4
+    given = torch.tensor([0, 5, 29, 3, 3, 17])
+    scores[1, 5] += 60.0
+    scores[2, 29] -= 60.0
+    logp, lo = odds.log_p_and_odds(scores, given)
+    wide = scores.double()
+    at = given[:, None]
+    ref_logp = torch.log_softmax(wide, -1).gather(1, at)[:, 0]
+    ref_lo = wide.gather(1, at)[:, 0] - torch.logsumexp(wide.scatter(1, at, -math.inf), -1)
+    assert torch.allclose(logp.double(), ref_logp, atol=1e-5)
+    assert torch.allclose(lo.double(), ref_lo, rtol=1e-6, atol=1e-4)
+    assert torch.equal(lo, odds.of_class(scores, given))
+    assert float(lo[1]) > 40 and float(lo[2]) < -40 and float(logp[2]) < -40
 
 
 @pytest.mark.parametrize("beam", [1, 3])

@@ -17,16 +17,31 @@ from torch import Tensor
 LIMIT = 1e4
 
 
-def of_class(scores: Tensor, given: Tensor) -> Tensor:
-    """Per row of ``scores`` [N, classes] (logits, or log-probabilities: the same up to a shift
-    per row), the log-odds of class ``given`` [N] under their softmax, z_y - logsumexp_{j != y}
-    z_j. Taken about the other classes' largest score, as log_softmax does, so that its
-    rounding scales with the gap and not with the scores."""
+def _gap_and_rest(scores: Tensor, given: Tensor) -> tuple[Tensor, Tensor]:
+    """Per row, z_y - m and log sum_{j != y} exp(z_j - m), m the other classes' largest
+    score, as log_softmax takes its sums about the largest, so that rounding scales with the
+    gap and not with the scores."""
     at = given[:, None]
     others = scores.scatter(1, at, -math.inf)
     top = others.amax(-1, keepdim=True)
     rest = others.sub_(top).exp_().sum(-1).log_()  # in place: a [N, classes] copy at most
-    return (scores.gather(1, at) - top)[:, 0] - rest
+    return (scores.gather(1, at) - top)[:, 0], rest
+
+
+def of_class(scores: Tensor, given: Tensor) -> Tensor:
+    """Per row of ``scores`` [N, classes] (logits, or log-probabilities: the same up to a shift
+    per row), the log-odds of class ``given`` [N] under their softmax, z_y - logsumexp_{j != y}
+    z_j."""
+    gap, rest = _gap_and_rest(scores, given)
+    return gap - rest
+
+
+def log_p_and_odds(scores: Tensor, given: Tensor) -> tuple[Tensor, Tensor]:
+    """``of_class`` and, from the same pass over the scores, log p(given) [N]: the gap less
+    logaddexp of the gap and the rest (for a prediction line, where a log_softmax besides
+    would double the passes over a vocabulary)."""
+    gap, rest = _gap_and_rest(scores, given)
+    return gap - torch.logaddexp(gap, rest), gap - rest
 
 
 def token_nll(scores: Tensor, given: Tensor) -> Tensor:

@@ -72,14 +72,17 @@ class Seq2Seq(nn.Module):
         copy attention into every vocabulary entry, as ``head`` does, costs most of a training
         step at a vocabulary of 10,000. With ``log_odds``, also each token's log-odds [B, T - 1]
         (float64), log p(given) - log p(any other word), the other words' mass summed from the
-        vocabulary's (odds.of_class of the logits) and the copy attention's off the given word,
-        so that it keeps its precision where p rounds to 1."""
+        vocabulary's (``odds.log_p_and_odds`` of the logits, which gives log p in the same
+        pass) and the copy attention's off the given word, so that it keeps its precision where
+        p rounds to 1."""
         x = self.decode(memory, target[:, :-1])
         gold = target[:, 1:]
         z = self.vocabulary(x)
-        logp = F.log_softmax(z, dim=-1).gather(2, gold[:, :, None])[:, :, 0]
-        lo = odds.of_class(z.flatten(0, 1), gold.flatten()).view(gold.shape).double() \
-            if log_odds else None  # fmt: skip
+        if log_odds:
+            logp, lo = odds.log_p_and_odds(z.flatten(0, 1), gold.flatten())
+            logp, lo = logp.view(gold.shape), lo.view(gold.shape).double()
+        else:
+            logp, lo = F.log_softmax(z, dim=-1).gather(2, gold[:, :, None])[:, :, 0], None
         if not self.copy:
             return logp, lo
         attention, gate = self.copying(x, memory)
