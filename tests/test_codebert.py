@@ -238,6 +238,23 @@ def test_the_encoders_first_position_alone_is_what_the_whole_last_layer_gives() 
 
 
 @pytest.mark.parametrize("copy", [False, True])
+def test_the_greedy_step_is_the_best_word_of_the_whole_distribution(copy: bool) -> None:
+    """next_best, greedy decoding's step, gives the word and log-probability that the most
+    probable entry of next_log_probs gives, at every step and with the same cache."""
+    model, _ = tiny_seq2seq(copy=copy, vocab_size=24)
+    memory = model.encode(torch.tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0], [2, 11, 12, 3, 0]]))
+    target = torch.tensor([[2, 5, 6, 7, 8, 9], [2, 9, 3, 0, 0, 0], [2, 4, 4, 4, 5, 6]])
+    with torch.no_grad():
+        cache = best_cache = None
+        for t in range(1, target.shape[1] + 1):
+            logp, cache = model.next_log_probs(memory, target[:, :t], cache)
+            words, lp, best_cache = model.next_best(memory, target[:, :t], best_cache)
+            assert torch.equal(words, logp.argmax(-1)), t
+            assert torch.allclose(lp, logp.max(-1).values, atol=1e-6), t
+            assert all(torch.equal(a, b) for a, b in zip(cache, best_cache, strict=True))
+
+
+@pytest.mark.parametrize("copy", [False, True])
 def test_the_given_tokens_scores_are_the_whole_distributions(copy: bool) -> None:
     """given_log_probs, which training and the labelled lines use, computes log p of each
     given token, and its log-odds, without the vocabulary-wide copy mixture; both agree with
@@ -320,7 +337,13 @@ def test_beam_search_asking_for_the_end_less_often_finds_the_same(beam: int) -> 
         bonus[:, tok.sep_id] = 1.5 * (target.shape[1] - 2 * (sources % 4)).clamp_min(0)
         return (logp + bonus).log_softmax(-1), cache
 
+    def likelier_best(memory, target, cache):  # type: ignore[no-untyped-def]
+        logp, cache = likelier_end(memory, target, cache)
+        lp, words = logp.max(-1)
+        return words, lp, cache
+
     model.next_log_probs = likelier_end  # type: ignore[method-assign]
+    model.next_best = likelier_best  # type: ignore[method-assign]
     with torch.no_grad():
         memory = model.encode(source)
         found = [beam_search(model, memory, tok.cls_id, tok.sep_id, beam, 24, check_every=k)

@@ -20,10 +20,14 @@ class Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, ids: Tensor, extra: Tensor | None = None) -> Tensor:
-        """RoBERTa's positions: pad_id + 1, + 2, ... over the non-pad tokens, pad_id on pads."""
+    def forward(self, ids: Tensor, extra: Tensor | None = None, last: bool = False) -> Tensor:
+        """RoBERTa's positions: pad_id + 1, + 2, ... over the non-pad tokens, pad_id on pads.
+        With ``last``, the last position's embedding only ([B, 1, hidden]), as a decoder
+        that caches the earlier positions needs."""
         real = (ids != self.pad_id).long()
         positions = torch.cumsum(real, dim=1) * real + self.pad_id
+        if last:
+            ids, positions = ids[:, -1:], positions[:, -1:]
         x = self.word_embeddings(ids) + self.position_embeddings(positions)
         x = x + self.token_type_embeddings.weight[0]
         if extra is not None:

@@ -98,15 +98,15 @@ class Seq2Seq(nn.Module):
             lo = given - torch.logaddexp(vocab - lo, take + others)
         return mixed, lo
 
-    def next_log_probs(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
-                       ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
-        """``log_probs`` of the last position only ([B, V]), run through the decoder for that
-        position alone. ``cache`` (None at the first step) holds, per layer, the self-attention's
-        keys and values at the earlier positions and the cross-attention's over the source, each
-        [B, heads, length, head size]; the one to pass at the next step is returned, its rows
-        reordered as the hypotheses are. Decoding then projects one position per step instead of
-        the whole prefix and the whole source."""
-        x = self.encoder.embeddings(target)[:, -1:]
+    def next_states(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
+                    ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
+        """The decoder's state of the last position only ([B, 1, hidden]), run through the
+        decoder for that position alone. ``cache`` (None at the first step) holds, per layer,
+        the self-attention's keys and values at the earlier positions and the cross-attention's
+        over the source, each [B, heads, length, head size]; the one to pass at the next step is
+        returned, its rows reordered as the hypotheses are. Decoding then projects one position
+        per step instead of the whole prefix and the whole source."""
+        x = self.encoder.embeddings(target, last=True)
         keep = (target != self.encoder.embeddings.pad_id)[:, None, None, :]
         source = ~memory.pad[:, None, None, :]
         out = []
@@ -122,7 +122,25 @@ class Seq2Seq(nn.Module):
             x = layer.norm1(x + _attend(own, x, k, v, keep))
             x = layer.norm2(x + _attend(cross, x, mk, mv, source))
             x = layer.norm3(x + layer.linear2(layer.activation(layer.linear1(x))))
-        return self.head(x, memory)[:, 0], out
+        return x, out
+
+    def next_log_probs(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
+                       ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
+        """``log_probs`` of the last position only ([B, V]), and the cache (``next_states``)."""
+        x, cache = self.next_states(memory, target, cache)
+        return self.head(x, memory)[:, 0], cache
+
+    def next_best(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
+                  ) -> tuple[Tensor, Tensor, list[Tensor]]:  # fmt: skip
+        """Greedy decoding's step: the most probable next word [B] under ``head``'s
+        distribution, its log-probability [B] and the cache, without taking the log of every
+        word's probability (the log is monotonic)."""
+        x, cache = self.next_states(memory, target, cache)
+        if not self.copy:
+            lp, words = self.head(x, memory)[:, 0].max(-1)
+            return words, lp, cache
+        p, words = self.mixture(x, memory)[:, 0].max(-1)
+        return words, torch.log(p + 1e-12), cache
 
     def vocabulary(self, x: Tensor) -> Tensor:
         """The output layer's logits [B, T, V] (float32) from the decoder's states."""
@@ -139,17 +157,19 @@ class Seq2Seq(nn.Module):
 
     def head(self, x: Tensor, memory: Memory) -> Tensor:
         """Log-probabilities [B, T, V] (float32) from the decoder's states [B, T, hidden]."""
-        z = self.vocabulary(x)
         if not self.copy:
-            return F.log_softmax(z, dim=-1)
-        # Copy: a gate mixes the vocabulary's distribution with the attention, moved onto the
-        # vocabulary ids of the attended tokens (few passes over the vocabulary: decoding makes
-        # one per step).
+            return F.log_softmax(self.vocabulary(x), dim=-1)
+        return torch.log(self.mixture(x, memory) + 1e-12)
+
+    def mixture(self, x: Tensor, memory: Memory) -> Tensor:
+        """The copy mechanism's probabilities [B, T, V] (float32): a gate mixes the
+        vocabulary's distribution with the attention, moved onto the vocabulary ids of the
+        attended tokens (few passes over the vocabulary: decoding makes one per step)."""
         attention, gate = self.copying(x, memory)
         gate = torch.sigmoid(gate)[..., None]
         ids = memory.ids[:, None, :].expand(-1, x.shape[1], -1)
-        p = (torch.softmax(z, dim=-1) * (1 - gate)).scatter_add(2, ids, gate * attention)
-        return torch.log(p + 1e-12)
+        p = torch.softmax(self.vocabulary(x), dim=-1) * (1 - gate)
+        return p.scatter_add(2, ids, gate * attention)
 
 
 def _heads(x: Tensor, heads: int, parts: int) -> tuple[Tensor, ...]:
@@ -206,19 +226,24 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int, m
     done = torch.zeros(b * beam, dtype=torch.bool, device=device)
     cache = None
     finished: Tensor | None = None  # the row of a finished hypothesis: -inf but at padding
+    pad = model.encoder.embeddings.pad_id
     for step in range(1, max_len):
-        logp, cache = model.next_log_probs(memory, seqs, cache)
-        vocab = logp.shape[1]
-        if finished is None:
-            finished = torch.full((vocab,), -math.inf, device=device)
-            finished[model.encoder.embeddings.pad_id] = 0.0
         # A finished hypothesis only extends by padding, at no cost; a where, not a masked
         # assignment, whose boolean index would make the host wait for the GPU at every step.
-        logp = torch.where(done[:, None], finished, logp)
-        total = (scores.view(-1, 1) + logp).view(b, beam * vocab)
-        scores, flat = total.topk(beam, dim=1) if beam > 1 else total.max(1, keepdim=True)
-        words = (flat % vocab).view(-1, 1)
-        if beam > 1:  # greedy decoding keeps every hypothesis in its row
+        if beam == 1:  # greedy: the best word of each row, which keeps its hypothesis
+            word, lp, cache = model.next_best(memory, seqs, cache)
+            words = torch.where(done, pad, word)[:, None]
+            scores = scores + torch.where(done, 0.0, lp)[:, None]
+        else:
+            logp, cache = model.next_log_probs(memory, seqs, cache)
+            vocab = logp.shape[1]
+            if finished is None:
+                finished = torch.full((vocab,), -math.inf, device=device)
+                finished[pad] = 0.0
+            logp = torch.where(done[:, None], finished, logp)
+            total = (scores.view(-1, 1) + logp).view(b, beam * vocab)
+            scores, flat = total.topk(beam, dim=1)
+            words = (flat % vocab).view(-1, 1)
             rows = (flat // vocab + torch.arange(b, device=device)[:, None] * beam).view(-1)
             seqs, cache, done = seqs[rows], [c[rows] for c in cache], done[rows]
         seqs = torch.cat([seqs, words], dim=1)
@@ -228,7 +253,7 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int, m
     best = seqs.view(b, beam, -1)[:, 0, 1:].tolist()
     out = []
     for ids, total_lp in zip(best, scores[:, 0].tolist(), strict=True):
-        ids = [i for i in ids if i != model.encoder.embeddings.pad_id]
+        ids = [i for i in ids if i != pad]
         n = ids.index(eos) + 1 if eos in ids else len(ids)
         out.append((ids[: n - (1 if eos in ids else 0)], total_lp / max(n, 1)))
     return out
