@@ -9,7 +9,14 @@ import pytest
 
 from benchmark.tasks.code_search import metrics as code_search
 from benchmark.tasks.method_name import metrics as method_name
-from benchmark.tasks.originals import bleu, prf, rank_of_true, sentence_bleu, subtoken_counts
+from benchmark.tasks.originals import (
+    SentenceBleu,
+    bleu,
+    prf,
+    rank_of_true,
+    sentence_bleu,
+    subtoken_counts,
+)
 
 
 def test_subtoken_f1_with_repeats():
@@ -112,6 +119,19 @@ def test_bleu_several_references():
     # Clipping by the most any one reference holds ("a" twice in the first), the shortest
     # reference's length for the penalty: all precisions 1, penalty 1 - (3 + 1) / (2 + 1).
     assert bleu(["a a b", "a b c d"], "a a") == pytest.approx(math.exp(-1 / 3))
+
+
+def test_sentence_bleu_of_recurring_pairs_is_each_pairs_own():
+    """SentenceBleu normalizes each distinct reference once and keeps the last prediction: a
+    unit's docstrings recur at every epoch and on both label sides. Each score is still the
+    pair's own, in any order of recurrence."""
+    pairs = [(["a", "b", "c", "d"], ["a", "b", "c", "e"]), (["x", "y"], ["a", "b", "c", "e"]),
+             (["a", "b", "c", "d"], ["a", "b"]), (["a", "b", "c", "d"], ["a", "b", "c", "e"]),
+             (["x", "y"], ["x", "y"]), (["a", "b", "c", "d"], ["a", "b"])]  # fmt: skip
+    scorer = SentenceBleu()
+    for reference, prediction in pairs:
+        alone = 100.0 * bleu([" ".join(reference)], " ".join(prediction))
+        assert scorer(reference, prediction) == alone == sentence_bleu(reference, prediction)
 
 
 def test_mrr_999_distractors_and_ties():

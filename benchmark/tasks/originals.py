@@ -110,18 +110,24 @@ def split_puncts(line: str) -> str:
     return " ".join(re.findall(r"[\w]+|[^\s\w]", line.strip().lower()))
 
 
-def bleu(refs: Sequence[str], candidate: str, smooth: bool = True, n: int = 4) -> float:
-    """BLEU of one candidate sentence in [0, 1], exactly as CodeXGLUE's ``bleu(...)[0]``."""
-    ref_words = [_normalize(r) for r in refs]
+Sentence = tuple[int, dict[tuple[str, ...], int]]  # normalized words: their number, n-grams
+
+
+def _sentence(line: str, n: int) -> Sentence:
+    words = _normalize(line)
+    return len(words), _ngrams(words, n)
+
+
+def _bleu(refs: Sequence[Sentence], candidate: Sentence, smooth: bool, n: int) -> float:
     maxcounts: dict[tuple[str, ...], int] = {}
-    for words in ref_words:
-        for g, c in _ngrams(words, n).items():
+    for _, counts in refs:
+        for g, c in counts.items():
             maxcounts[g] = max(maxcounts.get(g, 0), c)
-    test = _normalize(candidate)
-    reflen = min(len(w) for w in ref_words)
-    guess = [max(len(test) - k + 1, 0) for k in range(1, n + 1)]
+    size, test = candidate
+    reflen = min(length for length, _ in refs)
+    guess = [max(size - k + 1, 0) for k in range(1, n + 1)]
     correct = [0] * n
-    for g, c in _ngrams(test, n).items():
+    for g, c in test.items():
         correct[len(g) - 1] += min(maxcounts.get(g, 0), c)
     tiny = sys.float_info.min
     logbleu = 0.0
@@ -129,12 +135,37 @@ def bleu(refs: Sequence[str], candidate: str, smooth: bool = True, n: int = 4) -
         add = 1 if smooth and k > 0 else 0
         logbleu += math.log(correct[k] + add + tiny) - math.log(guess[k] + add + tiny)
     logbleu /= n
-    return math.exp(logbleu + min(0.0, 1 - (reflen + 1) / (len(test) + 1)))
+    return math.exp(logbleu + min(0.0, 1 - (reflen + 1) / (size + 1)))
+
+
+def bleu(refs: Sequence[str], candidate: str, smooth: bool = True, n: int = 4) -> float:
+    """BLEU of one candidate sentence in [0, 1], exactly as CodeXGLUE's ``bleu(...)[0]``."""
+    return _bleu([_sentence(r, n) for r in refs], _sentence(candidate, n), smooth, n)
+
+
+class SentenceBleu:
+    """Smoothed BLEU-4 (0..100) of token lists, joined and split as CodeXGLUE does, for many
+    pairs: a unit's docstrings recur at every epoch and on both label sides, and each
+    prediction is scored against both, so each distinct reference is normalized once and the
+    last prediction is kept."""
+
+    def __init__(self) -> None:
+        self._refs: dict[tuple[str, ...], Sentence] = {}
+        self._last: tuple[list[str], Sentence] | None = None
+
+    def __call__(self, reference: Sequence[str], prediction: Sequence[str]) -> float:
+        key = tuple(reference)
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = _sentence(split_puncts(" ".join(reference)), 4)
+        if self._last is None or self._last[0] != list(prediction):
+            self._last = list(prediction), _sentence(split_puncts(" ".join(prediction)), 4)
+        return 100.0 * _bleu([ref], self._last[1], True, 4)
 
 
 def sentence_bleu(reference: Sequence[str], prediction: Sequence[str]) -> float:
-    """Smoothed BLEU-4 (0..100) of token lists, joined and split as CodeXGLUE does."""
-    return 100.0 * bleu([split_puncts(" ".join(reference))], split_puncts(" ".join(prediction)))
+    """Smoothed BLEU-4 (0..100) of one pair of token lists (``SentenceBleu``'s)."""
+    return SentenceBleu()(reference, prediction)
 
 
 def rank_of_true(scores: Sequence[float], true_index: int) -> int:

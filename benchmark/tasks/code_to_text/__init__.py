@@ -17,7 +17,7 @@ import polars as pl
 from benchmark.protocol import LABELLED, SPLITS, present, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.code_to_text import metrics
-from benchmark.tasks.originals import sentence_bleu, split_puncts
+from benchmark.tasks.originals import SentenceBleu, split_puncts
 from benchmark.tasks.spec import NoiseKinds, TaskSpec
 from benchmark.tasks.swaps import swap_labels
 
@@ -140,10 +140,13 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
     """Per (sample, epoch): smoothed BLEU-4 and exact match against both label sides."""
     t = predictions.join(labels.drop("split"), on="sample_id", how="inner", validate="m:1")
     pred = t["tokens"].to_list()
+    docs = {side: t[f"{side}_doc"].to_list() for side in ("given", "true")}
+    scorer = SentenceBleu()  # each docstring normalized once, each prediction once a row
+    bleu = [(scorer(g, p), scorer(y, p))
+            for g, y, p in zip(docs["given"], docs["true"], pred, strict=True)]  # fmt: skip
     cols: dict[str, list] = {}
-    for side in ("given", "true"):
-        refs = t[f"{side}_doc"].to_list()
-        cols[f"bleu_{side}"] = [sentence_bleu(y, p) for y, p in zip(refs, pred, strict=True)]
+    for k, (side, refs) in enumerate(docs.items()):
+        cols[f"bleu_{side}"] = [b[k] for b in bleu]
         cols[f"correct_{side}"] = [
             split_puncts(" ".join(y)) == split_puncts(" ".join(p))
             for y, p in zip(refs, pred, strict=True)
