@@ -123,15 +123,17 @@ def test_bleu_several_references():
 
 def test_sentence_bleu_of_recurring_pairs_is_each_pairs_own():
     """SentenceBleu normalizes each distinct reference once and keeps the last prediction: a
-    unit's docstrings recur at every epoch and on both label sides. Each score is still the
-    pair's own, in any order of recurrence."""
+    unit's docstrings recur at every epoch and on both label sides. Each score and exact
+    match is still the pair's own, in any order of recurrence."""
     pairs = [(["a", "b", "c", "d"], ["a", "b", "c", "e"]), (["x", "y"], ["a", "b", "c", "e"]),
              (["a", "b", "c", "d"], ["a", "b"]), (["a", "b", "c", "d"], ["a", "b", "c", "e"]),
              (["x", "y"], ["x", "y"]), (["a", "b", "c", "d"], ["a", "b"])]  # fmt: skip
     scorer = SentenceBleu()
     for reference, prediction in pairs:
         alone = 100.0 * bleu([" ".join(reference)], " ".join(prediction))
-        assert scorer(reference, prediction) == alone == sentence_bleu(reference, prediction)
+        score, same = scorer(reference, prediction)
+        assert score == alone == sentence_bleu(reference, prediction)
+        assert same == (reference == prediction)
 
 
 def test_mrr_999_distractors_and_ties():

@@ -144,28 +144,35 @@ def bleu(refs: Sequence[str], candidate: str, smooth: bool = True, n: int = 4) -
 
 
 class SentenceBleu:
-    """Smoothed BLEU-4 (0..100) of token lists, joined and split as CodeXGLUE does, for many
-    pairs: a unit's docstrings recur at every epoch and on both label sides, and each
-    prediction is scored against both, so each distinct reference is normalized once and the
-    last prediction is kept."""
+    """Smoothed BLEU-4 (0..100) of token lists, joined and split as CodeXGLUE does, and
+    whether both sides split alike (its exact match), for many pairs: a unit's docstrings
+    recur at every epoch and on both label sides, and each prediction is scored against both,
+    so each distinct reference is split and normalized once and the last prediction is kept."""
 
     def __init__(self) -> None:
-        self._refs: dict[tuple[str, ...], Sentence] = {}
-        self._last: tuple[list[str], Sentence] | None = None
+        self._refs: dict[tuple[str, ...], tuple[str, Sentence]] = {}
+        self._last: tuple[tuple[str, ...], str, Sentence] | None = None
 
-    def __call__(self, reference: Sequence[str], prediction: Sequence[str]) -> float:
+    def __call__(self, reference: Sequence[str], prediction: Sequence[str]) -> tuple[float, bool]:
         key = tuple(reference)
-        ref = self._refs.get(key)
-        if ref is None:
-            ref = self._refs[key] = _sentence(split_puncts(" ".join(reference)), 4)
-        if self._last is None or self._last[0] != list(prediction):
-            self._last = list(prediction), _sentence(split_puncts(" ".join(prediction)), 4)
-        return 100.0 * _bleu([ref], self._last[1], True, 4)
+        if key not in self._refs:
+            self._refs[key] = _split(reference)
+        ref_line, ref = self._refs[key]
+        key = tuple(prediction)
+        if self._last is None or self._last[0] != key:
+            self._last = key, *_split(prediction)
+        _, line, candidate = self._last
+        return 100.0 * _bleu([ref], candidate, True, 4), line == ref_line
+
+
+def _split(tokens: Sequence[str]) -> tuple[str, Sentence]:
+    line = split_puncts(" ".join(tokens))
+    return line, _sentence(line, 4)
 
 
 def sentence_bleu(reference: Sequence[str], prediction: Sequence[str]) -> float:
     """Smoothed BLEU-4 (0..100) of one pair of token lists (``SentenceBleu``'s)."""
-    return SentenceBleu()(reference, prediction)
+    return SentenceBleu()(reference, prediction)[0]
 
 
 def rank_of_true(scores: Sequence[float], true_index: int) -> int:

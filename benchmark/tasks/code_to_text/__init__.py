@@ -17,7 +17,7 @@ import polars as pl
 from benchmark.protocol import LABELLED, SPLITS, present, write_task
 from benchmark.tasks import lines
 from benchmark.tasks.code_to_text import metrics
-from benchmark.tasks.originals import SentenceBleu, split_puncts
+from benchmark.tasks.originals import SentenceBleu
 from benchmark.tasks.spec import NoiseKinds, TaskSpec
 from benchmark.tasks.swaps import swap_labels
 
@@ -139,18 +139,14 @@ read_predictions = lines.all_epochs(epoch_reader)
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
     """Per (sample, epoch): smoothed BLEU-4 and exact match against both label sides."""
     t = predictions.join(labels.drop("split"), on="sample_id", how="inner", validate="m:1")
-    pred = t["tokens"].to_list()
-    docs = {side: t[f"{side}_doc"].to_list() for side in ("given", "true")}
-    scorer = SentenceBleu()  # each docstring normalized once, each prediction once a row
-    bleu = [(scorer(g, p), scorer(y, p))
-            for g, y, p in zip(docs["given"], docs["true"], pred, strict=True)]  # fmt: skip
+    scorer = SentenceBleu()  # each docstring split once, each prediction once a row
+    rows = [(scorer(g, p), scorer(y, p)) for g, y, p in
+            zip(t["given_doc"].to_list(), t["true_doc"].to_list(), t["tokens"].to_list(),
+                strict=True)]  # fmt: skip
     cols: dict[str, list] = {}
-    for k, (side, refs) in enumerate(docs.items()):
-        cols[f"bleu_{side}"] = [b[k] for b in bleu]
-        cols[f"correct_{side}"] = [
-            split_puncts(" ".join(y)) == split_puncts(" ".join(p))
-            for y, p in zip(refs, pred, strict=True)
-        ]
+    for k, side in enumerate(("given", "true")):
+        cols[f"bleu_{side}"] = [r[k][0] for r in rows]
+        cols[f"correct_{side}"] = [r[k][1] for r in rows]
     return (
         t.with_columns(pl.DataFrame(cols))
         .with_columns(pl.col("score").alias("top_score"))
