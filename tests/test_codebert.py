@@ -287,7 +287,7 @@ def test_the_given_tokens_scores_are_the_whole_distributions(copy: bool) -> None
         assert lo.dtype == torch.float64
         assert torch.allclose(lo[real], reference(0.0)[real], atol=1e-5)
         plain = model.given_log_probs(memory, target)
-        # Training's log p (log_softmax) and the lines' (from the log-odds' pass) round alike.
+        # Training's log p (log_softmax) and the lines' (the log-odds' pass): rounding apart.
         assert plain[1] is None and torch.allclose(plain[0], logp, atol=1e-6)
 
         ref, plain_vocabulary = reference(40.0), model.vocabulary
