@@ -249,3 +249,57 @@ def test_a_bert_pair_has_two_segments(tmp_path: Path) -> None:
     roberta = families.load(build_tiny("roberta", tmp_path / "roberta"), "auto")
     plain = Network(roberta, Words(roberta.tokenizer), "code_search", hp("code_search"))
     assert plain.segments(torch.ones(1, 4, dtype=torch.long), torch.ones(1, 4)) is None
+
+
+def rereading_greedy(net: Network, sources: list[list[int]], max_len: int
+                     ) -> list[tuple[list[int], list[float]]]:  # fmt: skip
+    """Greedy decoding as the model read it before the key/value cache: every step runs the
+    backbone over the source and the whole prefix again (teacher forcing's ``next_logits``,
+    right-padded), and takes the best word of the last position."""
+    memory = net.encode(sources, CPU)
+    prefixes: list[list[int]] = [[] for _ in sources]
+    logps: list[list[float]] = [[] for _ in sources]
+    for step in range(max_len):
+        lp = torch.log_softmax(net.next_logits(memory, prefixes, CPU)[:, step].float(), -1)
+        best, ids = lp.max(-1)
+        for i, (p, t) in enumerate(zip(best.tolist(), ids.tolist(), strict=True)):
+            prefixes[i].append(t)
+            logps[i].append(p)
+    return list(zip(prefixes, logps, strict=True))
+
+
+@pytest.mark.parametrize("family", ["roberta", "t5", "gpt2", "llama"])
+@pytest.mark.parametrize("every", [1, 4])
+def test_greedy_with_the_cache_writes_what_rereading_the_prefix_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str, every: int) -> None:
+    """Each generated token is the best word of the whole prefix's distribution, as when
+    every step re-read the source and the prefix, for sources of unequal lengths (a causal
+    model's rows are left-padded and their positions count real tokens only); the score is
+    the mean log-probability of the tokens up to the first end token, whether the end is
+    asked for at every step (CPU) or every 4th (as on a GPU, every 8th)."""
+    monkeypatch.setattr("benchmark.models.hf.network.end_check_every", lambda _device: every)
+    folder = tmp_path / family
+    folder = llama(folder) if family == "llama" else build_tiny(family, folder)
+    loaded = families.load(folder, "auto")
+    words = Words(loaded.tokenizer)
+    torch.manual_seed(1)
+    net = Network(loaded, words, "code_to_text", hp("code_to_text", decoder_layers=2)).eval()
+    for p in net.parameters():  # far from the tiny checkpoint's near-uniform outputs, so
+        p.data.add_(torch.randn_like(p) * 0.5)  # that the rows write varied words
+    texts = [WORDS[:n] for n in (3, 11, 1, 7, 16)]
+    sources = [net.source(words.ids(t, 60)) for t in texts]
+    max_len = 12
+    with torch.no_grad():
+        expected = rereading_greedy(net, sources, max_len)
+        # The end token, for this test: a word the rows write at different steps, or never
+        firsts: dict[int, set[int]] = {t: set() for t in range(len(loaded.tokenizer))}
+        for tokens, _ in expected:
+            for t, at in firsts.items():
+                at.add(tokens.index(t) if t in tokens else max_len)
+        words.eos = max(firsts, key=lambda t: (len(firsts[t]), -t))
+        found = net.greedy(sources, max_len, CPU)
+    for (ids, score), (tokens, logps) in zip(found, expected, strict=True):
+        end = tokens.index(words.eos) + 1 if words.eos in tokens else max_len
+        assert ids == tokens[:end]
+        assert score == pytest.approx(sum(logps[:end]) / end, abs=1e-5)
+    assert len({len(ids) for ids, _ in found}) > 1, "every row ended at the same step"

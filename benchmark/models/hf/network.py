@@ -21,7 +21,16 @@ from benchmark.models.hf.heads import PairHead, TextDecoder
 from benchmark.models.hf.tokens import Words
 from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import PointerHead, Pointers
-from benchmark.trainer import InputError, to_device
+from benchmark.trainer import InputError, end_check_every, to_device
+
+
+def cache_name() -> str:
+    """What the installed transformers calls the key/value cache, in a forward's arguments and
+    its output: ``cache`` since 5.x (which warns of ``past_key_values``, to go in 5.40),
+    ``past_key_values`` before."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -230,25 +239,75 @@ class Network(nn.Module):
     def greedy(self, sources: list[list[int]], max_len: int, device: torch.device
                ) -> list[tuple[list[int], float]]:  # fmt: skip
         """Each source's greedy continuation up to its end token or ``max_len`` tokens, and
-        the mean log-probability of its tokens."""
-        memory = self.encode(sources, device)
-        prefixes: list[list[int]] = [[] for _ in sources]
-        done = [False] * len(sources)
-        total = [0.0] * len(sources)
+        the mean log-probability of its tokens. The tokens stay on the device until the end,
+        which is asked for every ``end_check_every`` steps (on a GPU each question waits for
+        it); steps past a row's end change nothing that is returned."""
+        eos, every = self.words.eos, end_check_every(device)
+        logits, state = self.first_step(sources, device)
+        steps: list[tuple[Tensor, Tensor]] = []
+        ended = torch.zeros(len(sources), dtype=torch.bool, device=device)
         for step in range(max_len):
-            logits = self.next_logits(memory, prefixes, device)[:, step]
-            lp = F.log_softmax(logits.float(), -1)
-            best, ids = lp.max(-1)
-            for i, (p, t) in enumerate(zip(best.tolist(), ids.tolist(), strict=True)):
-                prefixes[i].append(t)
-                if not done[i]:
-                    total[i] += p
-                    done[i] = t == self.words.eos
-            if all(done):
+            best, ids = F.log_softmax(logits.float(), -1).max(-1)
+            steps.append((ids, best))
+            ended |= ids == eos
+            if step + 1 == max_len or ((step + 1) % every == 0 and bool(ended.all())):
                 break
+            logits, state = self.next_step(state, ids, step)
+        tokens = torch.stack([ids for ids, _ in steps], 1).tolist()
+        logps = torch.stack([lp for _, lp in steps], 1).tolist()
         out = []
-        for prefix, t in zip(prefixes, total, strict=True):
-            end = prefix.index(self.words.eos) + 1 if self.words.eos in prefix else len(prefix)
-            kept = prefix[:end]
-            out.append((kept, t / max(len(kept), 1)))
+        for prefix, lps in zip(tokens, logps, strict=True):
+            end = prefix.index(eos) + 1 if eos in prefix else len(prefix)
+            total = 0.0
+            for p in lps[:end]:  # in order, as the sum was made token by token
+                total += p
+            out.append((prefix[:end], total / max(end, 1)))
         return out
+
+    def first_step(self, sources: list[list[int]], device: torch.device) -> tuple[Tensor, Any]:
+        """The logits (B, V) of each source's first generated token, and what the next steps
+        reuse: the backbone's key/value cache (causal, seq2seq), so that a step reads only the
+        token it adds; an encoder's TextDecoder keeps no cache and re-reads its prefix."""
+        if self.family == "causal":
+            # Left-padded, so that every row's next token goes at the end; the positions count
+            # real tokens only, as they do in training's right-padded rows.
+            width = max(len(s) for s in sources)
+            ids = padded([[self.words.pad] * (width - len(s)) + s for s in sources],
+                         self.words.pad, device)  # fmt: skip
+            mask = to_device(torch.tensor([[0] * (width - len(s)) + [1] * len(s)
+                                           for s in sources]), device)  # fmt: skip
+            positions = (mask.cumsum(1) - 1).clamp_min(0)
+            out = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                use_cache=True)  # fmt: skip
+            return out.logits[:, -1], (getattr(out, cache_name()), mask, positions[:, -1])
+        states, mask = self.encode(sources, device)
+        start = torch.full((len(sources), 1), self.start_id, dtype=torch.long, device=device)
+        if self.family == "encoder":
+            return self.decoder(states, mask, start)[:, -1], (states, mask, start)
+        from transformers.modeling_outputs import BaseModelOutput
+
+        memory = BaseModelOutput(last_hidden_state=states)
+        out = self.backbone(encoder_outputs=memory, attention_mask=mask,
+                            decoder_input_ids=start, use_cache=True)  # fmt: skip
+        return out.logits[:, -1], (getattr(out, cache_name()), memory, mask)
+
+    def next_step(self, state: Any, ids: Tensor, step: int) -> tuple[Tensor, Any]:
+        """The logits (B, V) of the token after ``ids`` (B), the ``step``-th generated, and the
+        state for the next step."""
+        if self.family == "causal":
+            past, mask, last = state
+            mask = torch.cat([mask, mask.new_ones(len(ids), 1)], 1)
+            at = last + step + 1
+            out = self.backbone(input_ids=ids[:, None], attention_mask=mask,
+                                position_ids=at[:, None], use_cache=True,
+                                **{cache_name(): past})  # fmt: skip
+            return out.logits[:, -1], (getattr(out, cache_name()), mask, last)
+        if self.family == "encoder":
+            states, mask, prefix = state
+            prefix = torch.cat([prefix, ids[:, None]], 1)
+            return self.decoder(states, mask, prefix)[:, -1], (states, mask, prefix)
+        past, memory, mask = state
+        out = self.backbone(encoder_outputs=memory, attention_mask=mask,
+                            decoder_input_ids=ids[:, None], use_cache=True,
+                            **{cache_name(): past})  # fmt: skip
+        return out.logits[:, -1], (getattr(out, cache_name()), memory, mask)
