@@ -153,3 +153,22 @@ def test_the_gpu_session_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> Non
     assert said[0] == "a: seeds [0, 1, 2]   b: seeds [0, 1, 2]"
     assert len(said) > 5 and all(" b - a +0.0000 " in line and line.endswith(
         "within seed noise") for line in said[1:]), said  # fmt: skip
+
+
+@pytest.mark.slow
+def test_generation_benchmark_compares_lines_per_second_with_a_revision() -> None:
+    """hf's generated lines, with random checkpoints of each family built by the benchmark,
+    with this checkout and with HEAD's code (a worktree), as `--against REV` compares them."""
+    out = run_json("generation.py", "--profile", "smoke", "--samples", "6", "--repeats", "1",
+                   "--against", "HEAD")  # fmt: skip
+    assert set(out["weights"]) == {"random-gpt2", "random-t5", "random-roberta"}
+    families = set()
+    for name, entry in out["weights"].items():
+        assert entry["ratio"] > 0, name
+        for version in ("this checkout", "HEAD"):
+            (run,) = entry[version]["runs"]
+            assert run["lines"] == 6 and run["max_target"] == 16, (name, run)
+            assert run["seconds"] > 0 and run["lines_per_s"] > 0, (name, run)
+            assert entry[version]["median_lines_per_s"] == run["lines_per_s"]
+            families.add(run["family"])
+    assert families == {"causal", "seq2seq", "encoder"}
