@@ -108,21 +108,7 @@ class Seq2Seq(nn.Module):
         per step instead of the whole prefix and the whole source."""
         x = self.encoder.embeddings(target, last=True)
         keep = (target != self.encoder.embeddings.pad_id)[:, None, None, :]
-        source = ~memory.pad[:, None, None, :]
-        out = []
-        for i, layer in enumerate(self.decoder.layers):
-            own, cross = layer.self_attn, layer.multihead_attn
-            k, v = _keys_values(own, x)
-            if cache is None:
-                mk, mv = _keys_values(cross, memory.states)
-            else:
-                k, v = torch.cat([cache[4 * i], k], 2), torch.cat([cache[4 * i + 1], v], 2)
-                mk, mv = cache[4 * i + 2], cache[4 * i + 3]
-            out += [k, v, mk, mv]
-            x = layer.norm1(x + _attend(own, x, k, v, keep))
-            x = layer.norm2(x + _attend(cross, x, mk, mv, source))
-            x = layer.norm3(x + layer.linear2(layer.activation(layer.linear1(x))))
-        return x, out
+        return decoder_step(self.decoder, x, memory.states, ~memory.pad, keep, cache)
 
     def next_log_probs(self, memory: Memory, target: Tensor, cache: list[Tensor] | None
                        ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
@@ -172,6 +158,36 @@ class Seq2Seq(nn.Module):
         return p.scatter_add(2, ids, gate * attention)
 
 
+def decoder_step(decoder: nn.TransformerDecoder, x: Tensor, states: Tensor | None,
+                 source: Tensor, keep: Tensor | None, cache: list[Tensor] | None
+                 ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
+    """``decoder`` (post-norm layers, eval mode) run for the last position alone: its input
+    ``x`` [B, 1, E] attends to the earlier positions through ``cache`` (None at the first step)
+    and to the source's ``states`` [B, S, E] where ``source`` [B, S] is true (``states`` is read
+    at the first step only). ``keep`` [B, 1, 1, T] masks the positions so far (None: all).
+    ``cache`` holds, per layer, the self-attention's keys and values at the earlier positions
+    and the cross-attention's over the source, each [B, heads, length, head size]; the one to
+    pass at the next step is returned."""
+    source = source[:, None, None, :]
+    out = []
+    for i, layer in enumerate(decoder.layers):
+        own, cross = layer.self_attn, layer.multihead_attn
+        k, v = _keys_values(own, x)
+        if cache is None:
+            assert states is not None
+            mk, mv = _keys_values(cross, states)
+        else:
+            k, v = torch.cat([cache[4 * i], k], 2), torch.cat([cache[4 * i + 1], v], 2)
+            mk, mv = cache[4 * i + 2], cache[4 * i + 3]
+        out += [k, v, mk, mv]
+        x = layer.norm1(x + _attend(own, x, k, v, keep))
+        x = layer.norm2(x + _attend(cross, x, mk, mv, source))
+        x = layer.norm3(x + layer.linear2(layer.activation(layer.linear1(x))))
+    if decoder.norm is not None:
+        x = decoder.norm(x)
+    return x, out
+
+
 def _heads(x: Tensor, heads: int, parts: int) -> tuple[Tensor, ...]:
     """[B, T, parts * E] projections as ``parts`` tensors [B, heads, T, E / heads]."""
     b, t, _ = x.shape
@@ -184,11 +200,11 @@ def _keys_values(attn: nn.MultiheadAttention, x: Tensor) -> tuple[Tensor, ...]:
     return _heads(F.linear(x, attn.in_proj_weight[e:], attn.in_proj_bias[e:]), attn.num_heads, 2)
 
 
-def _attend(attn: nn.MultiheadAttention, x: Tensor, k: Tensor, v: Tensor, keep: Tensor
+def _attend(attn: nn.MultiheadAttention, x: Tensor, k: Tensor, v: Tensor, keep: Tensor | None
             ) -> Tensor:  # fmt: skip
     """``attn`` (eval mode) of the queries ``x`` [B, T, E] over projected keys and values,
-    attending where ``keep`` [B, 1, 1, S]: nn.MultiheadAttention's arithmetic, with the keys
-    and values projected once by the caller."""
+    attending where ``keep`` [B, 1, 1, S] (None: everywhere): nn.MultiheadAttention's
+    arithmetic, with the keys and values projected once by the caller."""
     q = F.linear(x, attn.in_proj_weight[: attn.embed_dim], attn.in_proj_bias[: attn.embed_dim])
     (q,) = _heads(q, attn.num_heads, 1)
     a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)

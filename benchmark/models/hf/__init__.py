@@ -27,11 +27,11 @@ lines, ``repair_probs`` included. A function keeps the tokens whose sub-words fi
 ``max_function`` (and the weights' positions); a token past them has a learned state. ``head``
 mode trains the pointer heads alone.
 
-Generation is greedy; a causal or encoder-decoder checkpoint's step reads only the token it
-adds, the rest coming from the backbone's key/value cache (an encoder's text decoder re-reads
-its prefix). A method name is generated as its sub-tokens (words of the name), a
-docstring as its words. Train lines carry, besides ``loss`` and ``p_given``, the optional
-``target_logprobs``: each given target token's log-probability (docs/protocol.md).
+Generation is greedy; each step reads only the token it adds, the rest coming from a key/value
+cache (the backbone's, or that of an encoder's text decoder). A method name is generated as its
+sub-tokens (words of the name), a docstring as its words. Train lines carry, besides ``loss``
+and ``p_given``, the optional ``target_logprobs``: each given target token's log-probability
+(docs/protocol.md).
 
 Every task's train and holdout lines carry the optional ``logit_given``, p_given's log-odds
 computed from the logits rather than from the 6-decimal p_given, so that it saturates neither

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from benchmark.models.codebert.heads import decoder_step
+
 
 class PairHead(nn.Module):
     """code_search: a pooled vector of the pair -> (no match, match) logits, as RoBERTa's
@@ -52,4 +54,20 @@ class TextDecoder(nn.Module):
                                                                 device=inputs.device)  # fmt: skip
         h = self.layers(x, self.memory(memory), tgt_mask=causal, tgt_is_causal=True,
                         memory_key_padding_mask=memory_mask == 0)  # fmt: skip
-        return torch.tanh(self.dense(h)) @ words.weight.T + self.bias
+        return self.logits(h)
+
+    def step(self, memory: Tensor, memory_mask: Tensor, inputs: Tensor,
+             cache: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
+        """``forward``'s logits (B, vocabulary) after the last of ``inputs`` (B, T) alone, in
+        eval mode: the earlier positions' keys and values, and the memory's, come from
+        ``cache`` (None at the first step; codebert's ``decoder_step``), and the cache for the
+        next step is returned."""
+        words = self._words[0]
+        at = min(inputs.shape[1] - 1, self.positions.num_embeddings - 1)
+        x = self.norm(words(inputs[:, -1:]) + self.positions.weight[at])
+        states = self.memory(memory) if cache is None else None
+        h, cache = decoder_step(self.layers, x, states, memory_mask != 0, None, cache)
+        return self.logits(h)[:, 0], cache
+
+    def logits(self, h: Tensor) -> Tensor:
+        return torch.tanh(self.dense(h)) @ self._words[0].weight.T + self.bias

@@ -266,8 +266,8 @@ class Network(nn.Module):
 
     def first_step(self, sources: list[list[int]], device: torch.device) -> tuple[Tensor, Any]:
         """The logits (B, V) of each source's first generated token, and what the next steps
-        reuse: the backbone's key/value cache (causal, seq2seq), so that a step reads only the
-        token it adds; an encoder's TextDecoder keeps no cache and re-reads its prefix."""
+        reuse: the key/value cache of the backbone (causal, seq2seq) or of an encoder's
+        TextDecoder, so that a step reads only the token it adds."""
         if self.family == "causal":
             # Left-padded, so that every row's next token goes at the end; the positions count
             # real tokens only, as they do in training's right-padded rows.
@@ -283,7 +283,8 @@ class Network(nn.Module):
         states, mask = self.encode(sources, device)
         start = torch.full((len(sources), 1), self.start_id, dtype=torch.long, device=device)
         if self.family == "encoder":
-            return self.decoder(states, mask, start)[:, -1], (states, mask, start)
+            logits, cache = self.decoder.step(states, mask, start, None)
+            return logits, (states, mask, start, cache)
         from transformers.modeling_outputs import BaseModelOutput
 
         memory = BaseModelOutput(last_hidden_state=states)
@@ -303,9 +304,10 @@ class Network(nn.Module):
                                 **{cache_name(): past})  # fmt: skip
             return out.logits[:, -1], (getattr(out, cache_name()), mask, last)
         if self.family == "encoder":
-            states, mask, prefix = state
+            states, mask, prefix, cache = state
             prefix = torch.cat([prefix, ids[:, None]], 1)
-            return self.decoder(states, mask, prefix)[:, -1], (states, mask, prefix)
+            logits, cache = self.decoder.step(states, mask, prefix, cache)
+            return logits, (states, mask, prefix, cache)
         past, memory, mask = state
         out = self.backbone(encoder_outputs=memory, attention_mask=mask,
                             decoder_input_ids=ids[:, None], use_cache=True,
