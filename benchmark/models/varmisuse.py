@@ -418,8 +418,11 @@ def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
     rep_score = torch.where(has_rep, rep_lp.exp(), 0.0).clamp(0.0, 1.0)
     # The whole repair distribution, per graph in candidate order: GREAT's repair rule (mass
     # >= 0.5 on the targets) is the harness's to apply.
-    per_graph = torch.bincount(p.rep_graph, minlength=g).tolist()
-    rep_probs = [t.tolist() for t in p.rep_logp.exp().clamp(0.0, 1.0).split(per_graph)]
+    # Read back whole, then cut per graph: a read of each graph's piece waited for the GPU
+    # once per function.
+    ends = torch.bincount(p.rep_graph, minlength=g).cumsum(0).tolist()
+    every = p.rep_logp.exp().clamp(0.0, 1.0).tolist()
+    rep_probs = [every[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
     columns = [location.tolist(), repair.tolist(), loc_score.tolist(), rep_score.tolist(),
                rep_probs]  # fmt: skip
     if labelled:

@@ -73,14 +73,16 @@ class Generation:
                     lp, mask, logits = model.token_log_probs(
                         sources, targets, device, log_odds=True
                     )
-                    logit = logits.tolist()
+                    # read back once a batch, not per row (on a GPU each read waits for it)
+                    logit, lps = logits.tolist(), lp.tolist()
+                    counts = mask.sum(1).tolist()
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {self.field: model.words.decode(ids)[: self.limit],
                             "score": prob(math.exp(mean_lp))}  # fmt: skip
                     if labelled:
-                        n = int(mask[k].sum())
-                        given = [round(float(v), 4) for v in lp[k, :n].tolist()]
-                        nll = -sum(lp[k, :n].tolist()) / max(n, 1)
+                        n = int(counts[k])
+                        given = [round(float(v), 4) for v in lps[k][:n]]
+                        nll = -sum(lps[k][:n]) / max(n, 1)
                         line |= {"loss": round(max(nll, 0.0), 6), "p_given": prob(math.exp(-nll)),
                                  "logit_given": odds.on_line(logit[k]),
                                  "target_logprobs": given}  # fmt: skip
