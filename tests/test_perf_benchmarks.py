@@ -168,6 +168,7 @@ def test_generation_benchmark_compares_lines_per_second_with_a_revision() -> Non
         for version in ("this checkout", "HEAD"):
             (run,) = entry[version]["runs"]
             assert run["lines"] == 6 and run["max_target"] == 16, (name, run)
+            assert run["device"] == "cpu", (name, run)
             assert run["seconds"] > 0 and run["lines_per_s"] > 0, (name, run)
             assert entry[version]["median_lines_per_s"] == run["lines_per_s"]
             families.add(run["family"])

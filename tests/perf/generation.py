@@ -1,14 +1,16 @@
 """hf's generated prediction lines per second, against the same lines at another commit.
 
     python tests/perf/generation.py [--weights DIR,DIR] [--profile cpu|smoke|paper]
-                                    [--samples N] [--against REV] [--repeats 2] [--json]
+                                    [--samples N] [--device cpu|cuda] [--against REV]
+                                    [--repeats 2] [--json]
 
 code_to_text's predictions are where an hf run spends most of an epoch: every line of every
 split is a docstring generated greedily, token by token, and a labelled line also scores the
 given docstring. For each weights folder this writes the first N training methods of
 ruby-stdlib as ``bench run --model hf --task code_to_text`` writes them, builds the network as
-the model program does (``hf.train.build``), and times its ``lines`` over them, at the
-prediction batch size of a run, after one warm-up batch: lines/s and generated tokens/s.
+the model program does (``hf.train.build``), and times its ``lines`` over them as the trainer
+runs them (eval mode, inference mode, on CUDA its bf16 autocast), at the prediction batch size
+of a run, after a warm-up: lines/s and the words a line.
 
 By default the weights are random GPT-2 (causal), T5 (seq2seq) and RoBERTa (encoder, with the
 model's own text decoder) checkpoints of 4 layers and width 256, with a byte-level BPE
@@ -91,7 +93,7 @@ def ruby_methods(profile: str, n: int) -> object:
     return splits
 
 
-def measure(weights: Path, profile: str, n: int) -> dict:
+def measure(weights: Path, profile: str, n: int, device_name: str) -> dict:
     """One timed pass of ``lines`` over the first ``n`` training methods, with the code that
     is on sys.path."""
     import torch
@@ -111,23 +113,32 @@ def measure(weights: Path, profile: str, n: int) -> dict:
         meta = hf.read_task(Path(tmp))
         hp = trainer.hyperparameters(meta, DEFAULTS, POSITIVE)
         rows, codes, _ = hf.read_inputs(Path(tmp), meta)
-    device = torch.device("cpu")
+    device = trainer.pick_device(device_name)
     torch.set_num_threads(int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0, device)
     loaded, net, data = hf.build(meta, hp, rows, codes, device)
     size = trainer.prediction_batch(int(hp["batch_size"]), device, cpu=2)
     data.rows = {"train": rows["train"]}  # the n methods, labelled: generated and scored
     net.eval()
-    with torch.no_grad():
+    with torch.inference_mode(), trainer.Context(device).amp():
         net.greedy(data.source["train"][:size], 2, device)  # warm-up
+        sync(device)
         started = time.perf_counter()
         lines = [json.loads(line) for line in data.lines(net, size, device)]
         seconds = time.perf_counter() - started
     words = sum(len(x["tokens"]) for x in lines)
-    return {"weights": weights.name, "family": loaded.family, "lines": len(lines),
+    return {"weights": weights.name, "family": loaded.family, "device": device.type,
+            "lines": len(lines),
             "max_target": int(hp["max_target"]), "seconds": round(seconds, 3),
             "lines_per_s": round(len(lines) / seconds, 2),
             "words_per_line": round(words / max(len(lines), 1), 1)}
+
+
+def sync(device: object) -> None:
+    import torch
+
+    if getattr(device, "type", None) == "cuda":
+        torch.cuda.synchronize()
 
 
 def checkout(rev: str, stack: ExitStack) -> Path:
@@ -142,12 +153,12 @@ def checkout(rev: str, stack: ExitStack) -> Path:
     return tree
 
 
-def one(tree: Path, weights: Path, profile: str, n: int) -> dict:
+def one(tree: Path, weights: Path, profile: str, n: int, device: str) -> dict:
     """``measure`` in a fresh process with the code in ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run([sys.executable, __file__, "--inner", str(weights), "--profile",
-                           profile, "--samples", str(n)], env=env, capture_output=True,
-                          text=True, cwd=tree)  # fmt: skip
+                           profile, "--samples", str(n), "--device", device], env=env,
+                          capture_output=True, text=True, cwd=tree)  # fmt: skip
     if done.returncode:
         raise SystemExit(f"{weights.name} with {tree}: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -159,13 +170,14 @@ def main() -> None:
                         "folders (default: random GPT-2, T5 and RoBERTa, built here)")  # fmt: skip
     parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
     parser.add_argument("--samples", type=int, default=256, help="training methods timed")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run")
     parser.add_argument("--against", help="a git revision to compare with")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each version")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--inner", help=argparse.SUPPRESS)  # one measurement, as JSON
     args = parser.parse_args()
     if args.inner:
-        print(json.dumps(measure(Path(args.inner), args.profile, args.samples)))
+        print(json.dumps(measure(Path(args.inner), args.profile, args.samples, args.device)))
         return
     if args.repeats < 1 or args.samples < 1:
         parser.error("--repeats and --samples must be at least 1")
@@ -186,9 +198,10 @@ def main() -> None:
         for w in weights:
             for _ in range(args.repeats):
                 for name, tree in trees.items():
-                    runs[w.name][name].append(one(tree, w, args.profile, args.samples))
-    result: dict = {"profile": args.profile, "samples": args.samples, "repeats": args.repeats,
-                    "weights": {}}  # fmt: skip
+                    runs[w.name][name].append(one(tree, w, args.profile, args.samples,
+                                                  args.device))  # fmt: skip
+    result: dict = {"profile": args.profile, "samples": args.samples, "device": args.device,
+                    "repeats": args.repeats, "weights": {}}  # fmt: skip
     for w, by_tree in runs.items():
         entry = {name: {"median_lines_per_s": statistics.median(r["lines_per_s"] for r in rs),
                         "runs": rs} for name, rs in by_tree.items()}  # fmt: skip
@@ -199,8 +212,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"hf code_to_text lines at {args.profile}, {args.samples} methods, median of "
-          f"{args.repeats}:")  # fmt: skip
+    print(f"hf code_to_text lines at {args.profile} on {args.device}, {args.samples} methods, "
+          f"median of {args.repeats}:")  # fmt: skip
     for w, entry in result["weights"].items():
         first = entry["this checkout"]["runs"][0]
         print(f"  {w} ({first['family']}, max_target {first['max_target']}, "
