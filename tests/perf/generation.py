@@ -37,7 +37,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from default_command import ROOT, checkout  # tests/perf/, this script's folder
+
 FAMILIES = ("gpt2", "t5", "roberta")
 
 
@@ -139,18 +140,6 @@ def sync(device: object) -> None:
 
     if getattr(device, "type", None) == "cuda":
         torch.cuda.synchronize()
-
-
-def checkout(rev: str, stack: ExitStack) -> Path:
-    """``rev`` in a temporary git worktree, removed when ``stack`` closes."""
-    tree = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-gen-rev-"))) / "t"
-    done = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
-                           str(tree), rev], capture_output=True, text=True)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"cannot check out {rev!r}: {done.stderr.strip()[-300:]}")
-    stack.callback(subprocess.run, ["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                                    str(tree)], check=False)  # fmt: skip
-    return tree
 
 
 def one(tree: Path, weights: Path, profile: str, n: int, device: str) -> dict:
