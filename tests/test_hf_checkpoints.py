@@ -268,7 +268,22 @@ def rereading_greedy(net: Network, sources: list[list[int]], max_len: int
     return list(zip(prefixes, logps, strict=True))
 
 
-@pytest.mark.parametrize("family", ["roberta", "t5", "gpt2", "llama"])
+def bart_decoder(folder: Path) -> Path:
+    """BART's decoder alone as a causal model: its positions come from the cache's length, not
+    from position ids."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    tok = tokenizer(["<s>", "</s>", "<unk>", "<pad>"], **SPECIALS)
+    config = tf.BartConfig(vocab_size=len(tok), d_model=32, decoder_layers=1,
+                           decoder_attention_heads=2, decoder_ffn_dim=64, encoder_layers=1,
+                           encoder_attention_heads=2, encoder_ffn_dim=64,
+                           max_position_embeddings=256, bos_token_id=0, eos_token_id=1,
+                           pad_token_id=3, decoder_start_token_id=0)  # fmt: skip
+    return save(tf.BartForCausalLM(config), tok, folder)
+
+
+@pytest.mark.parametrize("family", ["roberta", "t5", "gpt2", "llama", "bart"])
 @pytest.mark.parametrize("every", [1, 4])
 def test_greedy_with_the_cache_writes_what_rereading_the_prefix_writes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str, every: int) -> None:
@@ -276,14 +291,19 @@ def test_greedy_with_the_cache_writes_what_rereading_the_prefix_writes(
     every step re-read the source and the prefix, for sources of unequal lengths (a causal
     model's rows are left-padded and their positions count real tokens only); the score is
     the mean log-probability of the tokens up to the first end token, whether the end is
-    asked for at every step (CPU) or every 4th (as on a GPU, every 8th)."""
+    asked for at every step (CPU) or every 4th (as on a GPU, every 8th). A causal model
+    without position ids (BART's decoder) counted the left padding as positions through the
+    cache (4 of these 5 rows differed): it re-reads instead."""
     monkeypatch.setattr("benchmark.models.hf.network.end_check_every", lambda _device: every)
     folder = tmp_path / family
-    folder = llama(folder) if family == "llama" else build_tiny(family, folder)
+    folder = {"llama": llama, "bart": bart_decoder}.get(family,
+                                                         lambda f: build_tiny(family, f))(folder)
     loaded = families.load(folder, "auto")
     words = Words(loaded.tokenizer)
     torch.manual_seed(1)
     net = Network(loaded, words, "code_to_text", hp("code_to_text", decoder_layers=2)).eval()
+    assert loaded.family == {"roberta": "encoder", "t5": "seq2seq"}.get(family, "causal")
+    assert net.cached == (family != "bart")
     for p in net.parameters():  # far from the tiny checkpoint's near-uniform outputs, so
         p.data.add_(torch.randn_like(p) * 0.5)  # that the rows write varied words
     texts = [WORDS[:n] for n in (3, 11, 1, 7, 16)]

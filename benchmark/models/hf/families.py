@@ -150,6 +150,19 @@ def positions(backbone: nn.Module) -> int | None:
     return None
 
 
+def takes_positions(backbone: nn.Module) -> bool:
+    """Whether the model's forward names ``position_ids`` (under peft's wrapper, if any): a
+    causal model that does can generate left-padded rows from its key/value cache with the
+    positions of their real tokens. One that does not may count the padding as positions
+    (BART's decoder, whose positions come from the cache's length) or as state (Mamba), so it
+    re-reads its rows right-padded; BLOOM, whose ALiBi reads the mask, does so too: slower,
+    not wrong."""
+    import inspect
+
+    model = backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
+    return "position_ids" in inspect.signature(model.forward).parameters
+
+
 def lora(backbone: nn.Module, hp: dict[str, Any]) -> nn.Module:
     """The backbone with LoRA adapters (peft) on ``lora_targets``, its own weights frozen: peft's
     default modules for the model type, else every linear layer but the output one."""

@@ -85,6 +85,8 @@ class Network(nn.Module):
             self.backbone = families.lora(self.backbone, hp)
         elif mode == "head":
             families.freeze(self.backbone, task in GENERATION and self.family != "encoder")
+        # A causal model without position ids re-reads its source and prefix at each step
+        self.cached = self.family != "causal" or families.takes_positions(self.backbone)
         self.trained = {n for n, p in self.named_parameters(remove_duplicate=False)
                         if p.requires_grad}  # fmt: skip
         if not self.trained:
@@ -267,7 +269,10 @@ class Network(nn.Module):
     def first_step(self, sources: list[list[int]], device: torch.device) -> tuple[Tensor, Any]:
         """The logits (B, V) of each source's first generated token, and what the next steps
         reuse: the key/value cache of the backbone (causal, seq2seq) or of an encoder's
-        TextDecoder, so that a step reads only the token it adds."""
+        TextDecoder, so that a step reads only the token it adds (a causal model without
+        position ids re-reads its source and prefix, right-padded, as in training)."""
+        if not self.cached:
+            return self.next_logits(sources, [[] for _ in sources], device)[:, 0], (sources, None)
         if self.family == "causal":
             # Left-padded, so that every row's next token goes at the end; the positions count
             # real tokens only, as they do in training's right-padded rows.
@@ -295,6 +300,11 @@ class Network(nn.Module):
     def next_step(self, state: Any, ids: Tensor, step: int) -> tuple[Tensor, Any]:
         """The logits (B, V) of the token after ``ids`` (B), the ``step``-th generated, and the
         state for the next step."""
+        if not self.cached:
+            sources, prefix = state
+            prefix = ids[:, None] if prefix is None else torch.cat([prefix, ids[:, None]], 1)
+            logits = self.next_logits(sources, prefix.tolist(), prefix.device)[:, -1]
+            return logits, (sources, prefix)
         if self.family == "causal":
             past, mask, last = state
             mask = torch.cat([mask, mask.new_ones(len(ids), 1)], 1)
