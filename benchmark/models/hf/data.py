@@ -67,11 +67,12 @@ class Generation:
             out: list[dict[str, Any]] = [{} for _ in self.rows[split]]
             for idx in length_batches([len(x) for x in self.source[split]], size):
                 sources = [self.source[split][i] for i in idx]
-                found = model.greedy(sources, max_len, device)
+                memory = model.encode(sources, device)  # read once, for both
+                found = model.greedy(sources, max_len, device, memory)
                 if labelled:
                     targets = [self.targets[split][i] for i in idx]
                     lp, mask, logits = model.token_log_probs(
-                        sources, targets, device, log_odds=True
+                        sources, targets, device, log_odds=True, memory=memory
                     )
                     # read back once a batch, not per row (on a GPU each read waits for it)
                     logit, lps = logits.tolist(), lp.tolist()

@@ -221,15 +221,16 @@ class Network(nn.Module):
                              attention_mask=mask, decoder_input_ids=dec).logits  # fmt: skip
 
     def token_log_probs(self, sources: list[list[int]], targets: list[list[int]],
-                        device: torch.device, log_odds: bool = False
+                        device: torch.device, log_odds: bool = False, memory: Any = None
                         ) -> tuple[Tensor, ...]:  # fmt: skip
         """Each target token's log-probability given the source and the tokens before it
         (B, T), and the mask of real tokens; with ``log_odds``, also each target's log-odds of
         its geometric mean probability from the same logits (odds.of_sequence), for the
-        prediction lines' ``logit_given``."""
+        prediction lines' ``logit_given``. ``memory``: ``encode``'s of the sources, if made."""
         width = max(len(t) for t in targets)
         padded = [[*t, *[self.words.pad] * (width - len(t))] for t in targets]
-        logits = self.next_logits(self.encode(sources, device), [t[:-1] for t in padded], device)
+        memory = self.encode(sources, device) if memory is None else memory
+        logits = self.next_logits(memory, [t[:-1] for t in padded], device)
         logits = logits.float()
         target, mask = pad(targets, self.words.pad, device)
         lp = F.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
@@ -238,14 +239,16 @@ class Network(nn.Module):
             return out
         return *out, odds.of_sequence(logits, target, mask.bool())
 
-    def greedy(self, sources: list[list[int]], max_len: int, device: torch.device
-               ) -> list[tuple[list[int], float]]:  # fmt: skip
+    def greedy(self, sources: list[list[int]], max_len: int, device: torch.device,
+               memory: Any = None) -> list[tuple[list[int], float]]:  # fmt: skip
         """Each source's greedy continuation up to its end token or ``max_len`` tokens, and
-        the mean log-probability of its tokens. The tokens stay on the device until the end,
-        which is asked for every ``end_check_every`` steps (on a GPU each question waits for
-        it); steps past a row's end change nothing that is returned."""
+        the mean log-probability of its tokens (``memory``: ``encode``'s of the sources, if
+        made). The tokens stay on the device until the end, which is asked for every
+        ``end_check_every`` steps (on a GPU each question waits for it); steps past a row's end
+        change nothing that is returned."""
         eos, every = self.words.eos, end_check_every(device)
-        logits, state = self.first_step(sources, device)
+        memory = self.encode(sources, device) if memory is None else memory
+        logits, state = self.first_step(sources, memory, device)
         steps: list[tuple[Tensor, Tensor]] = []
         ended = torch.zeros(len(sources), dtype=torch.bool, device=device)
         for step in range(max_len):
@@ -266,7 +269,8 @@ class Network(nn.Module):
             out.append((prefix[:end], total / max(end, 1)))
         return out
 
-    def first_step(self, sources: list[list[int]], device: torch.device) -> tuple[Tensor, Any]:
+    def first_step(self, sources: list[list[int]], memory: Any, device: torch.device
+                   ) -> tuple[Tensor, Any]:  # fmt: skip
         """The logits (B, V) of each source's first generated token, and what the next steps
         reuse: the key/value cache of the backbone (causal, seq2seq) or of an encoder's
         TextDecoder, so that a step reads only the token it adds (a causal model without
@@ -285,7 +289,7 @@ class Network(nn.Module):
             out = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
                                 use_cache=True)  # fmt: skip
             return out.logits[:, -1], (getattr(out, cache_name()), mask, positions[:, -1])
-        states, mask = self.encode(sources, device)
+        states, mask = memory
         start = torch.full((len(sources), 1), self.start_id, dtype=torch.long, device=device)
         if self.family == "encoder":
             logits, cache = self.decoder.step(states, mask, start, None)
