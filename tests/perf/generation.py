@@ -96,7 +96,9 @@ def ruby_methods(profile: str, n: int) -> object:
 
 def measure(weights: Path, profile: str, n: int, device_name: str) -> dict:
     """One timed pass of ``lines`` over the first ``n`` training methods, with the code that
-    is on sys.path."""
+    is on sys.path. It builds the inputs as training.py's ``measure_hf_task`` does, without
+    importing training.py, which puts this checkout first on sys.path: REV's runs would then
+    time this checkout's code."""
     import torch
 
     from benchmark import noise, trainer

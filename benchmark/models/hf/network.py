@@ -5,6 +5,7 @@ run is the head and the adapters, not a copy of the backbone."""
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from benchmark.models.varmisuse import PointerHead, Pointers
 from benchmark.trainer import InputError, end_check_every, to_device
 
 
+@functools.cache
 def cache_name() -> str:
     """What the installed transformers calls the key/value cache, in a forward's arguments and
     its output: ``cache`` since 5.x (which warns of ``past_key_values``, to go in 5.40),
@@ -196,9 +198,9 @@ class Network(nn.Module):
     def encode(self, sources: list[list[int]], device: torch.device) -> Any:
         """What every decoding step reuses: the source's states (encoder, seq2seq), or the
         sources themselves (causal: the target continues them)."""
-        ids, mask = pad(sources, self.words.pad, device)
         if self.family == "causal":
             return sources
+        ids, mask = pad(sources, self.words.pad, device)
         return self.states(ids, mask), mask
 
     def next_logits(self, memory: Any, inputs: list[list[int]], device: torch.device) -> Tensor:
