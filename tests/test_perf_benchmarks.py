@@ -173,3 +173,18 @@ def test_generation_benchmark_compares_lines_per_second_with_a_revision() -> Non
             assert entry[version]["median_lines_per_s"] == run["lines_per_s"]
             families.add(run["family"])
     assert families == {"causal", "seq2seq", "encoder"}
+
+
+def test_generation_benchmark_names_bad_weights_in_one_line(tmp_path: Path) -> None:
+    """A folder that is not a checkpoint, or one whose config does not parse (found by the
+    measuring process), is one line on stderr, not a traceback."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for expected in ("no config.json", "is not a valid JSON file"):
+        done = subprocess.run([sys.executable, str(PERF / "generation.py"), "--weights", str(bad),
+                               "--profile", "smoke", "--samples", "2", "--repeats", "1"],
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode != 0
+        assert expected in done.stderr.strip().splitlines()[-1], done.stderr[-1000:]
+        assert "Traceback" not in done.stderr and '  File "' not in done.stderr, done.stderr
+        (bad / "config.json").write_text("{")

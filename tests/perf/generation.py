@@ -37,7 +37,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from default_command import ROOT, checkout  # tests/perf/, this script's folder
+from default_command import ROOT, checkout, last_line  # tests/perf/, this script's folder
 
 FAMILIES = ("gpt2", "t5", "roberta")
 
@@ -151,7 +151,7 @@ def one(tree: Path, weights: Path, profile: str, n: int, device: str) -> dict:
                            profile, "--samples", str(n), "--device", device], env=env,
                           capture_output=True, text=True, cwd=tree)  # fmt: skip
     if done.returncode:
-        raise SystemExit(f"{weights.name} with {tree}: {done.stderr.strip()[-500:]}")
+        raise SystemExit(f"{weights.name} with {tree}: {last_line(done.stderr)}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -172,6 +172,11 @@ def main() -> None:
         return
     if args.repeats < 1 or args.samples < 1:
         parser.error("--repeats and --samples must be at least 1")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: CUDA is not available on this machine")
     with ExitStack() as stack:
         weights = [Path(w) for w in args.weights.split(",") if w]
         if bad := [str(w) for w in weights if not (w / "config.json").is_file()]:
