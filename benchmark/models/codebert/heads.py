@@ -57,7 +57,10 @@ class Seq2Seq(nn.Module):
         """The decoder's states [B, T, hidden] for target prefixes [B, T], teacher-forced."""
         t = target.shape[1]
         causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=target.device), 1)
+        # tgt_is_causal says what the mask is: left unsaid, nn.TransformerDecoder compares the
+        # mask with a causal one and reads the answer on the host, a wait for a GPU each call.
         return self.decoder(self.encoder.embeddings(target), memory.states, tgt_mask=causal,
+                            tgt_is_causal=True,
                             tgt_key_padding_mask=target == self.encoder.embeddings.pad_id,
                             memory_key_padding_mask=memory.pad)  # fmt: skip
 
