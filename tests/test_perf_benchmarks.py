@@ -39,6 +39,10 @@ def test_training_benchmark_prints_every_figure_on_cpu() -> None:
             assert r[key] is None, (model, key)
         if model in ("ggnn", "great", "transformer", "rnn", "code2vec", "code2seq"):
             assert r["tokens_per_s"] > 0, model
+        # A training step never waits for the device: the one value read back, on any device,
+        # is the pass's loss, once at its end (each model's train_epoch returns it).
+        ((at, n),) = r["host_reads_at"].items()
+        assert n == r["host_reads_per_batch"] == 1 and at.endswith(" train_epoch"), (model, at)
         # The input pipeline alone, for every model (the host side a GPU can wait on).
         assert r["pipeline_headroom"] > 0, model
         assert r["pipeline_batches_per_s"] > 0 and r["model_batches_per_s"] > 0, model
@@ -65,6 +69,13 @@ def test_training_benchmark_times_hf_per_family_mode_and_task() -> None:
         assert 0 < r["trainable_parameters"] <= r["parameters"], key
         assert (r["trainable_parameters"] == r["parameters"]) == (key[1] == "full"), key
         assert all(r[k] is None for k in ("peak_memory_mib", "gpu_busy", "mfu")), key
+        # Our code reads the loss once, at the pass's end; transformers reads whether any row
+        # is padded, once or twice a forward, so as to drop the mask for the flash kernel.
+        ours = {k: n for k, n in r["host_reads_at"].items() if k.startswith("benchmark/")}
+        ((at, n),) = ours.items()
+        assert n == 1 and at.endswith(" train_epoch"), (key, at)
+        theirs = r["host_reads_at"].keys() - ours.keys()
+        assert theirs and all("transformers/masking_utils.py" in k for k in theirs), (key, theirs)
     # var_misuse and code_search run T5's encoder alone: fewer parameters than code_to_text's
     t5 = {t: rows[("tiny-t5", "full", t)]["parameters"] for t in ("code_to_text", "var_misuse")}
     assert t5["var_misuse"] < t5["code_to_text"]

@@ -19,12 +19,14 @@ times samples/s, over ``--peak-tflops``: by default the
 datasheet's dense bf16 rate on an H100 or H200, none elsewhere); the share of the timed pass in
 which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); how often one
 training batch made the host wait for the GPU (torch's sync debug mode: 1 is its loss, read
-back at the end; CUDA only); how many operators one training batch dispatches (each costs
-host time, however small its kernel); for the var-misuse models, the padding (tokens padded
-to each batch's longest function, over the tokens); and the input pipeline alone (batches/s
-that making the pass's batches and copying them to the device produce with no model; for the
-var-misuse models, planning them too) against the batches/s the model consumes. Never fails
-on time.
+back at the end; CUDA only); where, on any device, one training batch reads a value back from
+its tensors outside the optimizer's step (each read waits for a GPU; 1 is its loss, read at
+the end), so that the CPU machine sees it too; how many operators one training batch
+dispatches (each costs host time, however small its kernel); for the var-misuse models, the
+padding (tokens padded to each batch's longest function, over the tokens); and the input
+pipeline alone (batches/s that making the pass's batches and copying them to the device
+produce with no model; for the var-misuse models, planning them too) against the batches/s
+the model consumes. Never fails on time.
 """
 
 from __future__ import annotations
@@ -130,6 +132,68 @@ def host_syncs(device: torch.device, one_batch: Callable[[], object]) -> int | N
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
+# Operators that make the host wait for the device's answer: a value read back (.item(),
+# float(), bool(), int()), or an output whose size is the data's (nonzero, masked_select,
+# boolean indexing, unique, repeat_interleave without its size).
+WAITING = {
+    "_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2",
+    "unique_dim", "unique_consecutive", "repeat_interleave", "bincount", "histc",
+}  # fmt: skip
+
+
+def host_reads(one_batch: Callable[[], object]) -> dict[str, int]:
+    """Where one training batch reads a value back from its tensors, outside the optimizer's
+    step (fused on CUDA; on the CPU torch's Adam reads its step count): each such read waits
+    for a GPU, so this counts on any device what ``host_syncs`` sees on CUDA alone. Keyed by
+    "file:line function" of the innermost frame outside torch that asked. torch's recurrent
+    layers read a PackedSequence's batch sizes, which torch keeps on the host: not counted."""
+    import traceback
+
+    from torch.optim.optimizer import (
+        register_optimizer_step_post_hook,
+        register_optimizer_step_pre_hook,
+    )
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    torch_dir = str(Path(torch.__file__).parent)
+    here, reads, stepping = str(Path(__file__).resolve()), {}, [False]
+
+    def waits(func, args, kwargs) -> bool:  # type: ignore[no-untyped-def]
+        name = func.overloadpacket.__name__
+        if name == "index":
+            return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] or ())
+        if name == "repeat_interleave":
+            return (kwargs or {}).get("output_size") is None
+        return name in WAITING
+
+    class Reads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if not stepping[0] and waits(func, args, kwargs):
+                stack = traceback.extract_stack()
+                if not any(f.filename.endswith(("nn/modules/rnn.py", "nn/utils/rnn.py"))
+                           and f.filename.startswith(torch_dir) for f in stack):  # fmt: skip
+                    ours = [
+                        f
+                        for f in stack
+                        if not f.filename.startswith(torch_dir) and f.filename != here
+                    ]
+                    at = (f"{ours[-1].filename}:{ours[-1].lineno} {ours[-1].name}" if ours
+                          else "torch")  # fmt: skip
+                    reads[at] = reads.get(at, 0) + 1
+            return func(*args, **(kwargs or {}))
+
+    pre = register_optimizer_step_pre_hook(lambda *_: stepping.__setitem__(0, True))
+    post = register_optimizer_step_post_hook(lambda *_: stepping.__setitem__(0, False))
+    try:
+        with Reads():
+            one_batch()
+    finally:
+        pre.remove()
+        post.remove()
+    root = str(Path(__file__).resolve().parents[2]) + "/"
+    return {k.removeprefix(root): v for k, v in reads.items()}
+
+
 def dispatches(one_batch: Callable[[], object]) -> int:
     """How many operators one training batch dispatches (forward, backward and optimizer
     step; views included): each costs host time however small its kernel, which on a GPU is
@@ -166,6 +230,7 @@ def time_training(
         flops_pass()
     flops_per_sample = counter.get_total_flops() / max(flops_samples, 1)
     syncs = host_syncs(device, one_batch)
+    reads = host_reads(one_batch)
     ops = dispatches(one_batch)
     sync(device)
     if device.type == "cuda":
@@ -181,7 +246,7 @@ def time_training(
         "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         if device.type == "cuda" else None,
         "flops_per_sample": flops_per_sample, "peak_tflops": peak, "gpu_busy": busy.get("busy"),
-        "host_syncs": syncs, "ops": ops,
+        "host_syncs": syncs, "host_reads": reads, "ops": ops,
     }  # fmt: skip
 
 
@@ -201,7 +266,9 @@ def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: i
         "peak_memory_mib": timing["peak_memory_mib"],
         "gflops_per_sample": round(timing["flops_per_sample"] / 1e9, 4),
         "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"],
-        "host_syncs_per_batch": timing["host_syncs"], "ops_per_batch": timing["ops"], **extra,
+        "host_syncs_per_batch": timing["host_syncs"],
+        "host_reads_per_batch": sum(timing["host_reads"].values()),
+        "host_reads_at": timing["host_reads"], "ops_per_batch": timing["ops"], **extra,
     }  # fmt: skip
 
 
@@ -565,6 +632,7 @@ def main() -> None:
               f"{r['samples_per_s']:>9.1f} samples/s {fmt(r['tokens_per_s'], ' tokens/s')}"
               f"{fmt(r['peak_memory_mib'], ' MiB peak')}{fmt(r['mfu'], ' MFU')}"
               f"{fmt(r['gpu_busy'], ' GPU busy')}{fmt(r['host_syncs_per_batch'], ' syncs/batch')}"
+              f"{r['host_reads_per_batch']} reads/batch "
               f"{r['ops_per_batch']:,} ops/batch ({r['samples']} in {r['seconds']}s on {name}, "
               f"{r['threads']} thread(s){extra})")  # fmt: skip
 
