@@ -51,6 +51,34 @@ def test_training_benchmark_prints_every_figure_on_cpu() -> None:
     assert rows[("great", None)]["gflops_per_sample"] > 0
 
 
+def test_host_reads_are_what_waits_for_a_gpu() -> None:
+    """The training benchmark's ``host_reads`` counts, on the CPU, what would make the host
+    wait for a GPU, where it is asked, and nothing else: not an operator whose output size is
+    known, not a host tensor's values, not the optimizer's step."""
+    import torch
+
+    from tests.perf.training import host_reads
+
+    def one_batch() -> None:
+        x, w = torch.arange(6.0), torch.nn.Parameter(torch.ones(3))
+        x[x > 2]  # waits: a boolean index's size
+        x[x > 4] = 0.0  # waits: a boolean assignment's
+        float(x.sum())  # waits: a value
+        torch.repeat_interleave(x, torch.tensor([1, 2, 1, 1, 1, 1]))  # waits: its size
+        torch.nonzero(x)  # waits: its size
+        torch.repeat_interleave(x, 2)
+        torch.repeat_interleave(x, torch.tensor([1, 2, 1, 1, 1, 1]), output_size=7)
+        torch.where(x > 0, x, 0.0)
+        x.tolist()  # a host tensor: no device to wait for
+        optimizer = torch.optim.Adam([w])
+        (w * 2).sum().backward()
+        optimizer.step()  # on the CPU Adam reads its step count; fused on CUDA, it does not
+
+    first = one_batch.__code__.co_firstlineno
+    expected = {f"tests/test_perf_benchmarks.py:{first + k} one_batch": 1 for k in range(2, 7)}
+    assert host_reads(one_batch) == expected
+
+
 @pytest.mark.slow
 def test_training_benchmark_times_hf_per_family_mode_and_task() -> None:
     """`--models hf` builds the network as the model program does (models.hf.train.build): it

@@ -134,11 +134,30 @@ def host_syncs(device: torch.device, one_batch: Callable[[], object]) -> int | N
 
 # Operators that make the host wait for the device's answer: a value read back (.item(),
 # float(), bool(), int()), or an output whose size is the data's (nonzero, masked_select,
-# boolean indexing, unique, repeat_interleave without its size).
+# unique, repeat_interleave without its size). Boolean indexing and copies to the host are
+# told apart by their arguments (``waits``).
 WAITING = {
     "_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2",
-    "unique_dim", "unique_consecutive", "repeat_interleave", "bincount", "histc",
+    "unique_dim", "unique_consecutive", "bincount", "histc", "equal",
 }  # fmt: skip
+
+
+def waits(func: torch._ops.OpOverload, args: tuple, kwargs: dict | None) -> bool:
+    """Whether the operator ``func`` called with ``args`` makes the host wait for the device:
+    one of ``WAITING``; indexing by, or assigning through, a boolean mask (its nonzero); a
+    repeat_interleave not told its output's size; a copy from a device tensor to the host
+    (.cpu(), .tolist(), .numpy() of a CUDA tensor: on the CPU there is none)."""
+    name, kwargs = func.overloadpacket.__name__, kwargs or {}
+    if name in ("index", "index_put", "index_put_", "_index_put_impl_"):
+        return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1])
+    if name == "repeat_interleave":
+        return kwargs.get("output_size") is None
+    if name == "_to_copy":
+        to = torch.device(kwargs.get("device") or args[0].device)
+        return args[0].device.type != "cpu" and to.type == "cpu"
+    if name == "copy_":
+        return args[1].device.type != "cpu" and args[0].device.type == "cpu"
+    return name in WAITING
 
 
 def host_reads(one_batch: Callable[[], object]) -> dict[str, int]:
@@ -157,14 +176,6 @@ def host_reads(one_batch: Callable[[], object]) -> dict[str, int]:
 
     torch_dir = str(Path(torch.__file__).parent)
     here, reads, stepping = str(Path(__file__).resolve()), {}, [False]
-
-    def waits(func, args, kwargs) -> bool:  # type: ignore[no-untyped-def]
-        name = func.overloadpacket.__name__
-        if name == "index":
-            return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] or ())
-        if name == "repeat_interleave":
-            return (kwargs or {}).get("output_size") is None
-        return name in WAITING
 
     class Reads(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
