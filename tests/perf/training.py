@@ -133,25 +133,27 @@ def host_syncs(device: torch.device, one_batch: Callable[[], object]) -> int | N
 
 
 # Operators that make the host wait for the device's answer: a value read back (.item(),
-# float(), bool(), int()), or an output whose size is the data's (nonzero, masked_select,
-# unique, repeat_interleave without its size). Boolean indexing and copies to the host are
-# told apart by their arguments (``waits``).
+# float(), bool(), int(): _local_scalar_dense, or item and is_nonzero whole where torch does not
+# decompose them, as under inference mode), or an output whose size is the data's (nonzero,
+# masked_select, unique). Boolean indexing, repeat_interleave and copies to the host are told
+# apart by their arguments (``waits``).
 WAITING = {
-    "_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2",
-    "unique_dim", "unique_consecutive", "bincount", "histc", "equal",
+    "_local_scalar_dense", "item", "is_nonzero", "equal", "allclose", "nonzero",
+    "masked_select", "unique", "_unique", "_unique2", "unique_dim", "unique_consecutive",
+    "bincount", "histc",
 }  # fmt: skip
 
 
 def waits(func: torch._ops.OpOverload, args: tuple, kwargs: dict | None) -> bool:
     """Whether the operator ``func`` called with ``args`` makes the host wait for the device:
     one of ``WAITING``; indexing by, or assigning through, a boolean mask (its nonzero); a
-    repeat_interleave not told its output's size; a copy from a device tensor to the host
-    (.cpu(), .tolist(), .numpy() of a CUDA tensor: on the CPU there is none)."""
+    repeat_interleave by a tensor of counts not told its output's size; a copy from a device
+    tensor to the host (.cpu(), .tolist(), .numpy() of a CUDA tensor: on the CPU, none)."""
     name, kwargs = func.overloadpacket.__name__, kwargs or {}
     if name in ("index", "index_put", "index_put_", "_index_put_impl_"):
         return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1])
     if name == "repeat_interleave":
-        return kwargs.get("output_size") is None
+        return func._overloadname != "self_int" and kwargs.get("output_size") is None
     if name == "_to_copy":
         to = torch.device(kwargs.get("device") or args[0].device)
         return args[0].device.type != "cpu" and to.type == "cpu"
