@@ -249,6 +249,16 @@ def adam_options(device: torch.device) -> dict[str, bool]:
     return {"fused": True} if device.type == "cuda" else {}
 
 
+def to_host(*tensors: torch.Tensor) -> list[list]:
+    """Each tensor's values as (nested) lists, read back with one wait: on CUDA every copy is
+    queued at once, into pinned memory, and the host then waits for the stream once, where a
+    ``.tolist()`` of each waited for the GPU each. The values are the same either way."""
+    host = [t.to("cpu", non_blocking=True) for t in tensors]  # on the CPU: the tensor itself
+    if cuda := [t.device for t in tensors if t.device.type == "cuda"]:
+        torch.cuda.current_stream(cuda[0]).synchronize()
+    return [t.tolist() for t in host]
+
+
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``tensor``, made on the host, on ``device``. On CUDA it goes from pinned memory without
     waiting: a plain ``.to()`` waits for the copy, and so for every kernel queued before it,

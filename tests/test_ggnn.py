@@ -426,6 +426,19 @@ def test_repair_target_outside_candidates_keeps_the_loss_finite() -> None:
     assert p_given(pointers, batch)[0] == 0.0
 
 
+def test_predictions_never_wait_for_the_device() -> None:
+    """A prediction batch's columns are computed without reading anything back (no bincount,
+    no boolean index) and read back once at the end (trainer.to_host): on a GPU, each read
+    in between waited for every kernel queued before it."""
+    from tests.perf.training import host_reads
+
+    batch, pointers = hand_made_batch()
+    rows: list[dict] = []
+    assert host_reads(lambda: rows.extend(predictions(pointers, batch, labelled=True))) == {}
+    assert [r["p_no_bug"] for r in rows] == pytest.approx([0.1, 0.1])
+    assert [r["repair_probs"] for r in rows] == [pytest.approx([0.25, 0.25, 0.5])] * 2
+
+
 def test_sample_without_candidates() -> None:
     """Bug-free functions whose variables are all strings in GREAT keep no candidate: the only
     location is 0 (certain) and the repair, not asked, is 0 with score 0."""

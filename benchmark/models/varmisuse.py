@@ -278,7 +278,9 @@ def segment_argmax(values: Tensor, segment: Tensor, num_segments: int) -> tuple[
     """Per segment: the element index of the largest value (first one on ties) and the value.
     Empty segments give index -1 and value -inf."""
     peak = scatter(values, segment, 0, num_segments, reduce="max")
-    filled = torch.bincount(segment, minlength=num_segments) > 0
+    # which segments hold an element (a bincount would read the largest id back, a GPU wait)
+    filled = torch.zeros(num_segments, dtype=torch.bool, device=segment.device)
+    filled.index_fill_(0, segment, True)
     peak = torch.where(filled, peak, -math.inf)
     position = torch.arange(len(values), device=values.device)
     hit = torch.where(values == peak[segment], position, len(values))
@@ -397,8 +399,10 @@ def p_no_bug(p: Pointers, batch: GraphBatch) -> Tensor:
     first = torch.zeros_like(p.loc_graph, dtype=torch.bool)
     first[1:] = p.loc_graph[1:] != p.loc_graph[:-1]
     first[:1] = True  # loc_index starts every graph with position 0
-    out = p.loc_logp.new_zeros(batch.num_graphs)
-    return out.index_put((p.loc_graph[first],), p.loc_logp[first].exp()).clamp(0.0, 1.0)
+    # Each graph's one first entry, summed with zeros (exact): a boolean index would read its
+    # size back, a GPU wait.
+    at_first = torch.where(first, p.loc_logp.exp(), 0.0)
+    return scatter(at_first, p.loc_graph, 0, batch.num_graphs, reduce="sum").clamp(0.0, 1.0)
 
 
 def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
@@ -419,20 +423,17 @@ def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
     # The whole repair distribution, per graph in candidate order: GREAT's repair rule (mass
     # >= 0.5 on the targets) is the harness's to apply.
     # Read back whole, then cut per graph: a read of each graph's piece waited for the GPU
-    # once per function.
-    ends = torch.bincount(p.rep_graph, minlength=g).cumsum(0).tolist()
-    every = p.rep_logp.exp().clamp(0.0, 1.0).tolist()
-    rep_probs = [every[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
-    columns = [location.tolist(), repair.tolist(), loc_score.tolist(), rep_score.tolist(),
-               rep_probs]  # fmt: skip
+    # once per function. Every column comes back in one read (trainer.to_host).
+    counts = torch.zeros(g, dtype=torch.long, device=p.rep_graph.device)
+    counts.index_add_(0, p.rep_graph, torch.ones_like(p.rep_graph))  # bincount reads its size
+    read = [counts.cumsum(0), p.rep_logp.exp().clamp(0.0, 1.0), location, repair, loc_score,
+            rep_score]  # fmt: skip
     if labelled:
-        columns += [
-            sample_losses(p, batch).tolist(),
-            p_given(p, batch).tolist(),
-            p_other(p, batch).tolist(),
-            p_no_bug(p, batch).tolist(),
-            logit_given(p, batch).tolist(),
-        ]
+        read += [sample_losses(p, batch), p_given(p, batch), p_other(p, batch),
+                 p_no_bug(p, batch), logit_given(p, batch)]  # fmt: skip
+    ends, every, *columns = trainer.to_host(*read)
+    rep_probs = [every[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
+    columns.insert(4, rep_probs)
     rows = []
     for values in zip(*columns, strict=True):
         row = {
