@@ -347,13 +347,16 @@ def batch_lines(
     names, logp = model.greedy(b, max_target)
     # (loss, p_given, logit_given) of each method, None on an unlabelled split
     labelled: list[tuple[float | None, ...]] = [(None, None, None)] * len(idx)
+    read = [names, logp]
     if split in trainer.LABELLED:
         losses, logits = model.given_scores(b, log_odds=True)
         assert logits is not None
-        labelled = [(x, math.exp(-x), y)
-                    for x, y in zip(losses.tolist(), logits.tolist(), strict=True)]  # fmt: skip
+        read += [losses, logits]
+    names_ids, name_lp, *given = trainer.to_host(*read)  # one wait for a GPU
+    if given:
+        labelled = [(x, math.exp(-x), y) for x, y in zip(*given, strict=True)]
     lines = []
-    for k, (ids, lp) in enumerate(zip(names.tolist(), logp.tolist(), strict=True)):
+    for k, (ids, lp) in enumerate(zip(names_ids, name_lp, strict=True)):
         subtokens = [words[t] for t in ids if t]
         lines.append(methodname.prediction_line(rows[idx[k]]["id"], split, subtokens,
                                                 math.exp(lp), *labelled[k]))  # fmt: skip

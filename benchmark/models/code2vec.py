@@ -120,13 +120,16 @@ def batch_lines(
     best, at = logp[:, 2:].max(-1)
     # (loss, p_given, logit_given) of each method, None on an unlabelled split
     labelled: list[tuple[float | None, ...]] = [(None, None, None)] * len(idx)
+    read = [best.exp(), at]
     if given is not None:
         given_ids = trainer.to_device(torch.from_numpy(given[idx]), device)
-        lp = logp.gather(1, given_ids[:, None])[:, 0].tolist()
-        logits = odds.of_class(logp, given_ids).tolist()
+        read += [logp.gather(1, given_ids[:, None])[:, 0], odds.of_class(logp, given_ids)]
+    scores, targets, *given_lp_logits = trainer.to_host(*read)  # one wait for a GPU
+    if given_lp_logits:
+        lp, logits = given_lp_logits
         labelled = [(-a, math.exp(a), b) for a, b in zip(lp, logits, strict=True)]
     lines = []
-    for k, (score, target) in enumerate(zip(best.exp().tolist(), at.tolist(), strict=True)):
+    for k, (score, target) in enumerate(zip(scores, targets, strict=True)):
         lines.append(methodname.prediction_line(rows[idx[k]]["id"], split,
                                                 names[target + 2].split("|"), score,
                                                 *labelled[k]))  # fmt: skip

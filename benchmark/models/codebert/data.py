@@ -18,7 +18,7 @@ from benchmark.models import odds
 from benchmark.models.codebert.heads import PairClassifier, Seq2Seq, beam_search, token_losses
 from benchmark.models.codebert.retrieval import nearest
 from benchmark.models.codebert.tokenizers import Tokenizer, special_ids
-from benchmark.trainer import LABELLED, InputError, jsonl, to_device
+from benchmark.trainer import LABELLED, InputError, jsonl, to_device, to_host
 
 
 def read_rows(path: Path, fields: dict[str, bool], key: str = "id") -> list[dict[str, Any]]:
@@ -114,7 +114,7 @@ class CodeToText:
                 if labelled:
                     target = pad([self.targets[split][i] for i in idx], self.tok.pad_id, device)
                     total, count, logits = token_losses(model, memory, target, log_odds=True)
-                    nll, logit = (total / count.clamp_min(1)).tolist(), logits.tolist()
+                    nll, logit = to_host(total / count.clamp_min(1), logits)
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {"tokens": self.tok.decode(ids), "score": prob(math.exp(mean_lp))}
                     if labelled:
@@ -261,7 +261,7 @@ def given_pair_lines(data: Any, model: Any, split: str, size: int, device: torch
     query, code, match = data.query[split], data.code[split], data.match[split]
     for idx in (list(range(i, min(i + size, len(match)))) for i in range(0, len(match), size)):
         s = data.match_logits(model, [data.pair(query[i], code[i]) for i in idx], device)
-        for i, pm, x in zip(idx, torch.sigmoid(s).tolist(), s.tolist(), strict=True):
+        for i, pm, x in zip(idx, *to_host(torch.sigmoid(s), s), strict=True):
             pg = min(max(pm if match[i] else 1 - pm, 1e-12), 1.0)
             line = {"id": data.rows[split][i]["id"], "split": split, "score": prob(pm),
                     "loss": round(-math.log(pg), 6), "p_given": prob(pg),

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from benchmark.models import odds
 from benchmark.models.codebert.encoder import Encoder
-from benchmark.trainer import end_check_every
+from benchmark.trainer import end_check_every, to_host
 
 
 class Memory(NamedTuple):
@@ -269,9 +269,9 @@ def beam_search(model: Seq2Seq, memory: Memory, bos: int, eos: int, beam: int, m
         done = done | (words[:, 0] == eos)
         if step % every == 0 and bool(done.view(b, beam)[:, 0].all()):
             break
-    best = seqs.view(b, beam, -1)[:, 0, 1:].tolist()
+    best, totals = to_host(seqs.view(b, beam, -1)[:, 0, 1:], scores[:, 0])
     out = []
-    for ids, total_lp in zip(best, scores[:, 0].tolist(), strict=True):
+    for ids, total_lp in zip(best, totals, strict=True):
         ids = [i for i in ids if i != pad]
         n = ids.index(eos) + 1 if eos in ids else len(ids)
         out.append((ids[: n - (1 if eos in ids else 0)], total_lp / max(n, 1)))

@@ -24,7 +24,7 @@ from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
 from benchmark.models.packed import GraphBatch, PackedSplit
 from benchmark.models.varmisuse import Sample, predictions, sample_losses
-from benchmark.trainer import LABELLED, to_device
+from benchmark.trainer import LABELLED, to_device, to_host
 
 
 class Generation:
@@ -75,8 +75,7 @@ class Generation:
                         sources, targets, device, log_odds=True, memory=memory
                     )
                     # read back once a batch, not per row (on a GPU each read waits for it)
-                    logit, lps = logits.tolist(), lp.tolist()
-                    counts = mask.sum(1).tolist()
+                    logit, lps, counts = to_host(logits, lp, mask.sum(1))
                 for k, (i, (ids, mean_lp)) in enumerate(zip(idx, found, strict=True)):
                     line = {self.field: model.words.decode(ids)[: self.limit],
                             "score": prob(math.exp(mean_lp))}  # fmt: skip

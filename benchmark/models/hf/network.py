@@ -22,7 +22,7 @@ from benchmark.models.hf.heads import PairHead, TextDecoder
 from benchmark.models.hf.tokens import Words
 from benchmark.models.packed import GraphBatch
 from benchmark.models.varmisuse import PointerHead, Pointers
-from benchmark.trainer import InputError, end_check_every, to_device
+from benchmark.trainer import InputError, end_check_every, to_device, to_host
 
 
 @functools.cache
@@ -260,8 +260,8 @@ class Network(nn.Module):
             if step + 1 == max_len or ((step + 1) % every == 0 and bool(ended.all())):
                 break
             logits, state = self.next_step(state, ids, step)
-        tokens = torch.stack([ids for ids, _ in steps], 1).tolist()
-        logps = torch.stack([lp for _, lp in steps], 1).tolist()
+        tokens, logps = to_host(torch.stack([ids for ids, _ in steps], 1),
+                                torch.stack([lp for _, lp in steps], 1))  # fmt: skip
         out = []
         for prefix, lps in zip(tokens, logps, strict=True):
             end = prefix.index(eos) + 1 if eos in prefix else len(prefix)
