@@ -106,6 +106,7 @@ def measure(weights: Path, profile: str, n: int, device_name: str) -> dict:
     from benchmark.models.hf.config import DEFAULTS, POSITIVE
     from benchmark.tasks.hooks import task_hooks
 
+    trainer.keep_freed_memory()  # as every model program's command line does
     splits = ruby_methods(profile, n)
     hooks = task_hooks("code_to_text")
     splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)

@@ -11,8 +11,9 @@ var-misuse models, jdk for code2vec and code2seq, ruby-stdlib for codebert, as `
 selects and writes them for the profile), each model is built with the profile's
 hyperparameters and trained for one warm-up pass over a few batches, then for one timed pass
 over the N samples with its trainer's own ``train_epoch`` (on CUDA under its bf16 autocast,
-synchronized before the clock is read). Per model it prints samples/s; training tokens/s
-(var-misuse: source tokens; code2vec and code2seq: path contexts; codebert: not counted);
+synchronized before the clock is read), with malloc set as the model programs set it. Per
+model it prints samples/s; training tokens/s (var-misuse: source tokens; code2vec and
+code2seq: path contexts; codebert: not counted);
 peak device memory (CUDA); an MFU estimate (the FLOPs that torch.utils.flop_counter counts in
 one training batch, or for the var-misuse models in 8 batches spread over the pass, per sample,
 times samples/s, over ``--peak-tflops``: by default the
@@ -593,6 +594,9 @@ def main() -> None:
     parser.add_argument("--hf-modes", default="full,lora,head", help="hf: comma-separated")
     parser.add_argument("--hf-tasks", default=",".join(HF_TASKS), help="hf: comma-separated")
     args = parser.parse_args()
+    # As every model program's command line does: without it, each step's tensors of a few
+    # MiB come from freshly faulted pages (ggnn at cpu: 349-373 against 454-463 samples/s).
+    trainer.keep_freed_memory()
     models = [m for m in args.models.split(",") if m]
     unknown = [m for m in models if m not in (*MODELS, *OPTIONAL)]
     if unknown:
