@@ -296,8 +296,12 @@ def test_greedy_with_the_cache_writes_what_rereading_the_prefix_writes(
     cache (4 of these 5 rows differed): it re-reads instead."""
     monkeypatch.setattr("benchmark.models.hf.network.end_check_every", lambda _device: every)
     folder = tmp_path / family
-    folder = {"llama": llama, "bart": bart_decoder}.get(family,
-                                                         lambda f: build_tiny(family, f))(folder)
+    if family == "llama":
+        folder = llama(folder)
+    elif family == "bart":
+        folder = bart_decoder(folder)
+    else:
+        folder = build_tiny(family, folder)
     loaded = families.load(folder, "auto")
     words = Words(loaded.tokenizer)
     torch.manual_seed(1)
