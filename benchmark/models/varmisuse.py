@@ -433,7 +433,7 @@ def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
                  p_no_bug(p, batch), logit_given(p, batch)]  # fmt: skip
     ends, every, *columns = trainer.to_host(*read)
     rep_probs = [every[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
-    columns.insert(4, rep_probs)
+    columns.insert(4, rep_probs)  # in the row's order, after rep_score
     rows = []
     for values in zip(*columns, strict=True):
         row = {
