@@ -20,8 +20,9 @@ model writes before it has learned where a docstring ends); lines/s are then an 
 on the work.
 
 With ``--against REV`` the same measurement also runs with REV's code (a git worktree on
-PYTHONPATH), alternating with this checkout ``--repeats`` times, and the medians' ratio is
-printed per folder. Never fails on time.
+PYTHONPATH), alternating with this checkout ``--repeats`` times (each time one process per
+version measures every folder), and the medians' ratio is printed per folder. Never fails on
+time.
 """
 
 from __future__ import annotations
@@ -145,14 +146,15 @@ def sync(device: object) -> None:
         torch.cuda.synchronize()
 
 
-def one(tree: Path, weights: Path, profile: str, n: int, device: str) -> dict:
-    """``measure`` in a fresh process with the code in ``tree``."""
+def one(tree: Path, weights: list[Path], profile: str, n: int, device: str) -> list[dict]:
+    """``measure`` of each folder in turn, in one fresh process with the code in ``tree``:
+    one start (torch, transformers, the dataset) for all of them rather than one each."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, __file__, "--inner", str(weights), "--profile",
-                           profile, "--samples", str(n), "--device", device], env=env,
-                          capture_output=True, text=True, cwd=tree)  # fmt: skip
+    done = subprocess.run([sys.executable, __file__, "--inner", ",".join(map(str, weights)),
+                           "--profile", profile, "--samples", str(n), "--device", device],
+                          env=env, capture_output=True, text=True, cwd=tree)  # fmt: skip
     if done.returncode:
-        raise SystemExit(f"{weights.name} with {tree}: {last_line(done.stderr)}")
+        raise SystemExit(f"with {tree}: {last_line(done.stderr)}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -169,7 +171,8 @@ def main() -> None:
     parser.add_argument("--inner", help=argparse.SUPPRESS)  # one measurement, as JSON
     args = parser.parse_args()
     if args.inner:
-        print(json.dumps(measure(Path(args.inner), args.profile, args.samples, args.device)))
+        print(json.dumps([measure(Path(w), args.profile, args.samples, args.device)
+                          for w in args.inner.split(",")]))  # fmt: skip
         return
     if args.repeats < 1 or args.samples < 1:
         parser.error("--repeats and --samples must be at least 1")
@@ -192,11 +195,11 @@ def main() -> None:
         if args.against:
             trees[args.against] = checkout(args.against, stack)
         runs: dict[str, dict[str, list[dict]]] = {w.name: {t: [] for t in trees} for w in weights}
-        for w in weights:
-            for _ in range(args.repeats):
-                for name, tree in trees.items():
-                    runs[w.name][name].append(one(tree, w, args.profile, args.samples,
-                                                  args.device))  # fmt: skip
+        for _ in range(args.repeats):
+            for name, tree in trees.items():
+                measured = one(tree, weights, args.profile, args.samples, args.device)
+                for w, run in zip(weights, measured, strict=True):
+                    runs[w.name][name].append(run)
     result: dict = {"profile": args.profile, "samples": args.samples, "device": args.device,
                     "repeats": args.repeats, "weights": {}}  # fmt: skip
     for w, by_tree in runs.items():
