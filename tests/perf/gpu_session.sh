@@ -10,7 +10,9 @@
 #   bash tests/perf/gpu_session.sh run
 #       there, with `.whl` carried: installs the wheels into /tmp/site and writes under $OUT:
 #         hardware.txt    nvidia-smi, torch and the commit
-#         paper.json      tests/perf/training.py --device cuda --profile paper --json
+#         paper.json      tests/perf/training.py --device cuda --profile paper --json (a model
+#                         that fails there gets a row with its error; when the step's time
+#                         runs out, the rows measured by then, marked interrupted)
 #         default.json    the default command on CUDA, seed 0, timed alone, then seeds 1 and 2,
 #                         with seeds 0-2 on the CPU at the same time on the spare cores
 #         seed-noise.txt  tests/perf/seed_noise.py: CUDA's metrics against the CPU's seeds

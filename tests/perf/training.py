@@ -28,6 +28,12 @@ padding (tokens padded to each batch's longest function, over the tokens); and t
 pipeline alone (batches/s that making the pass's batches and copying them to the device
 produce with no model; for the var-misuse models, planning them too) against the batches/s
 the model consumes. Never fails on time.
+
+A GPU session is minutes that do not come back, so no row costs another: a model that fails
+(out of device memory, a kernel the device lacks) gets a row with its ``error`` and a traceback
+on stderr, and the others are measured (exit status 1 at the end); each row is announced on
+stderr as it is done; and SIGTERM (``timeout``'s first signal) prints the rows done so far,
+marked ``"interrupted": true`` (exit status 124).
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ import argparse
 import importlib
 import json
 import math
+import signal
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -404,7 +412,10 @@ def measure_codebert(profile: str, n: int, threads: int, device: torch.device,
     """codebert on each of its tasks (`measure_codebert_task`)."""
     from benchmark.models import codebert
 
-    return [measure_codebert_task(t, profile, n, threads, device, peak) for t in codebert.TASKS]
+    return [row for t in codebert.TASKS
+            for row in guarded({"model": "codebert", "task": t}, device,
+                               lambda t=t: measure_codebert_task(t, profile, n, threads, device,
+                                                                 peak))]  # fmt: skip
 
 
 def measure_codebert_task(task: str, profile: str, n: int, threads: int, device: torch.device,
@@ -467,16 +478,18 @@ def measure_hf(weights: list[Path], modes: list[str], tasks: list[str], profile:
     cannot do are skipped with a line on stderr."""
     from benchmark.trainer import InputError
 
-    rows = []
-    for folder in weights:
-        for mode in modes:
-            for task in tasks:
-                try:
-                    rows.append(measure_hf_task(folder, mode, task, profile, n, threads, device,
-                                                peak))  # fmt: skip
-                except InputError as exc:
-                    print(f"hf {folder.name} {mode} {task}: skipped ({exc})", file=sys.stderr)
-    return rows
+    def one(folder: Path, mode: str, task: str) -> dict:
+        try:
+            return measure_hf_task(folder, mode, task, profile, n, threads, device, peak)
+        except InputError as exc:
+            print(f"hf {folder.name} {mode} {task}: skipped ({exc})", file=sys.stderr)
+            return {}
+
+    return [row for folder in weights for mode in modes for task in tasks
+            for row in guarded({"model": "hf", "weights": folder.name, "finetune": mode,
+                                "task": task}, device,
+                               lambda f=folder, m=mode, t=task: one(f, m, t))
+            if row]  # fmt: skip
 
 
 def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, threads: int,
@@ -575,6 +588,34 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
                    **pipeline(device, produce, timing["seconds"]))  # fmt: skip
 
 
+class Interrupted(BaseException):
+    """SIGTERM arrived: the rows measured so far are printed. A BaseException, as
+    KeyboardInterrupt is, so that no ``except Exception`` on the way takes it for an error."""
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise Interrupted
+
+
+def guarded(label: dict, device: torch.device, measure: Callable[[], dict]) -> list[dict]:
+    """``measure``'s row, announced on stderr; or, where it raises, ``label`` with the error,
+    so that one model that breaks on a device costs its own row and not the others'."""
+    name = " ".join(str(v) for v in label.values())
+    try:
+        row = measure()
+    except Exception as exc:  # a row that says why, and the traceback on stderr
+        traceback.print_exc()
+        error = " ".join([f"{type(exc).__name__}:", *str(exc).strip().splitlines()[:1]])
+        print(f"{name}: failed ({error})", file=sys.stderr, flush=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return [{**label, "error": error}]
+    if row:
+        print(f"{name}: {row['samples_per_s']:,.1f} samples/s ({row['samples']} in "
+              f"{row['seconds']} s)", file=sys.stderr, flush=True)  # fmt: skip
+    return [row]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
@@ -613,31 +654,29 @@ def main() -> None:
         parser.error(f"--hf-weights {', '.join(bad)}: no config.json (not a Hugging Face folder)")
     device = trainer.pick_device(args.device)
     peak = peak_tflops(device, args.peak_tflops)
-    var_misuse = [m for m in models if m in VAR_MISUSE]
-    samples = training_samples(args.profile, args.samples) if var_misuse else []
-    on = (args.threads, device, peak)
-    rows = [measure(m, args.profile, samples, *on) for m in var_misuse]
-    if "code2vec" in models:
-        methods = method_rows(args.profile, args.samples)
-        rows.append(measure_code2vec(args.profile, methods, *on))
-    if "code2seq" in models:
-        methods = method_rows(args.profile, args.samples)
-        rows.append(measure_code2seq(args.profile, methods, *on))
-    if "codebert" in models:
-        rows += measure_codebert(args.profile, args.samples, *on)
-    if "hf" in models:
-        with tempfile.TemporaryDirectory() as tmp:
-            weights = hf_weights or tiny_checkpoints(Path(tmp))
-            rows += measure_hf(weights, hf_modes, hf_tasks, args.profile, args.samples, *on)
+    rows: list[dict] = []
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        measure_all(models, args, hf_weights, hf_modes, hf_tasks, device, peak, rows)
+        interrupted = False
+    except Interrupted:
+        print("SIGTERM: printing the rows measured so far", file=sys.stderr, flush=True)
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, before)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    status = 124 if interrupted else int(any("error" in r for r in rows))
     if args.json:
         print(json.dumps({"device": device.type, "device_name": name, "torch": torch.__version__,
-                          "rows": rows}))  # fmt: skip
-        return
+                          "interrupted": interrupted, "rows": rows}))  # fmt: skip
+        sys.exit(status)
     labels = [" ".join(str(r[k]) for k in ("model", "weights", "finetune", "task") if k in r)
               for r in rows]  # fmt: skip
     width = max(map(len, labels), default=22)
     for r, label in zip(rows, labels, strict=True):
+        if "error" in r:
+            print(f"{label:{width}} failed: {r['error']}")
+            continue
         extra = ""
         if r.get("padding") is not None:
             extra = f", padded to {r['padding']}x the tokens"
@@ -652,6 +691,35 @@ def main() -> None:
               f"{r['host_reads_per_batch']} reads/batch "
               f"{r['ops_per_batch']:,} ops/batch ({r['samples']} in {r['seconds']}s on {name}, "
               f"{r['threads']} thread(s){extra})")  # fmt: skip
+    if interrupted:
+        print("interrupted (SIGTERM): the models not listed were not measured")
+    sys.exit(status)
+
+
+def measure_all(models: list[str], args: argparse.Namespace, hf_weights: list[Path],
+                hf_modes: list[str], hf_tasks: list[str], device: torch.device,
+                peak: float | None, rows: list[dict]) -> None:  # fmt: skip
+    """Every asked model's rows, appended to ``rows`` as each is done (so that an interrupted
+    run still has them)."""
+    var_misuse = [m for m in models if m in VAR_MISUSE]
+    samples = training_samples(args.profile, args.samples) if var_misuse else []
+    on = (args.threads, device, peak)
+    for m in var_misuse:
+        rows += guarded({"model": m}, device, lambda m=m: measure(m, args.profile, samples, *on))
+    if "code2vec" in models:
+        methods = method_rows(args.profile, args.samples)
+        rows += guarded({"model": "code2vec"}, device,
+                        lambda: measure_code2vec(args.profile, methods, *on))  # fmt: skip
+    if "code2seq" in models:
+        methods = method_rows(args.profile, args.samples)
+        rows += guarded({"model": "code2seq"}, device,
+                        lambda: measure_code2seq(args.profile, methods, *on))  # fmt: skip
+    if "codebert" in models:
+        rows += measure_codebert(args.profile, args.samples, *on)
+    if "hf" in models:
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = hf_weights or tiny_checkpoints(Path(tmp))
+            rows += measure_hf(weights, hf_modes, hf_tasks, args.profile, args.samples, *on)
 
 
 def fmt(value: float | None, unit: str) -> str:
