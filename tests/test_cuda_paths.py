@@ -1,0 +1,89 @@
+"""What the model programs do only on CUDA, run on the CPU: a GPU session is lent for minutes,
+and a branch that first runs there must not fail there.
+
+On CUDA every training step and prediction batch runs under bf16 autocast (``trainer.Context``),
+and GGNN passes its messages per node rather than per edge type. Under autocast the matrix
+products come out in bf16, and whatever they flow into (a scatter into a float32 buffer, an
+``index_add_``, a pointer's log-softmax, a beam's scores) must take them; the CPU's bf16
+autocast casts the products alike, so a dtype mismatch that would stop a GPU session stops
+here. Each model trains one epoch at smoke this way and writes predictions the harness reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+from benchmark import trainer
+from benchmark.models import ggnn
+from benchmark.tasks.hooks import task_hooks
+from tests.test_code2vec import make_input as make_method_input
+from tests.test_codebert import make_input as make_ruby_input
+from tests.test_ggnn import make_input
+from tests.test_reference_models import rows  # noqa: F401 - the shard's samples, a fixture
+
+CASES = {  # program -> its task
+    "ggnn": "var_misuse",
+    "great": "var_misuse",
+    "transformer": "var_misuse",
+    "rnn": "var_misuse",
+    "code2vec": "method_name",
+    "code2seq": "method_name",
+    "codebert-code_to_text": "code_to_text",
+    "codebert-code_search": "code_search",
+}
+
+
+def cuda_autocast(self: trainer.Context) -> AbstractContextManager:
+    """``Context.amp`` as on CUDA (bf16 autocast), on the CPU."""
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def per_node(self: ggnn.GGNN, h: torch.Tensor, batch: object) -> torch.Tensor:
+    """GGNN's forward as on CUDA: messages per node."""
+    return self.propagate(h, batch, per_node=True)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_model_trains_and_predicts_under_cuda_s_autocast(
+    case: str, rows: list[dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setattr(trainer.Context, "amp", cuda_autocast)
+    monkeypatch.setattr(ggnn.GGNN, "forward", per_node)
+    program, task = case.split("-")[0], CASES[case]
+    folder = tmp_path / "in"
+    if task == "var_misuse":
+        input_dir = make_input(folder, rows, (40, 10, 10), {}, epochs=1)
+    elif task == "method_name":
+        input_dir = make_method_input(folder, (40, 10, 10), 1, {})
+    else:
+        input_dir = make_ruby_input(folder, task, 1)
+    out = tmp_path / "out"
+    module = importlib.import_module(f"benchmark.models.{program}")
+    assert module.main(["--input", str(input_dir), "--output", str(out)]) == 0, (
+        (out / "events.jsonl").read_text()[-2000:]
+    )
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "epoch_end", "done"]
+    assert events[1]["train_loss"] == events[1]["train_loss"]  # not NaN
+    meta = json.loads((input_dir / "task.json").read_text())
+    predicted = [json.loads(line) for line in
+                 (out / "predictions" / "epoch-001.jsonl").read_text().splitlines()]  # fmt: skip
+    assert len(predicted) == sum(meta["splits"].values())
+    # The harness's own reading of the file: every line of every split, every field checked.
+    table = read_epoch_one(task, input_dir, out)
+    assert table.height == len(predicted)
+
+
+def read_epoch_one(task: str, input_dir: Path, out: Path) -> pl.DataFrame:
+    """Epoch 1's predictions as the harness reads them, against the input folder's splits."""
+    hooks = task_hooks(task)
+    meta = json.loads((input_dir / "task.json").read_text())
+    splits = {s: pl.read_ndjson(input_dir / meta["files"][s]) for s in meta["splits"]}
+    return hooks.read_predictions(out, 1, splits)
