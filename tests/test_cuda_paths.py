@@ -6,13 +6,15 @@ and GGNN passes its messages per node rather than per edge type. Under autocast 
 products come out in bf16, and whatever they flow into (a scatter into a float32 buffer, an
 ``index_add_``, a pointer's log-softmax, a beam's scores) must take them; the CPU's bf16
 autocast casts the products alike, so a dtype mismatch that would stop a GPU session stops
-here. Each model trains one epoch at smoke this way and writes predictions the harness reads.
+here. Each model trains one epoch at smoke this way (hf: each family on each task, LoRA) and
+writes predictions the harness reads.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from benchmark.tasks.hooks import task_hooks
 from tests.test_code2vec import make_input as make_method_input
 from tests.test_codebert import make_input as make_ruby_input
 from tests.test_ggnn import make_input
+from tests.test_hf import FAMILIES, checkpoints, great_input, input_folder, train  # noqa: F401
 from tests.test_reference_models import rows  # noqa: F401 - the shard's samples, a fixture
 
 CASES = {  # program -> its task
@@ -69,21 +72,35 @@ def test_a_model_trains_and_predicts_under_cuda_s_autocast(
     assert module.main(["--input", str(input_dir), "--output", str(out)]) == 0, (
         (out / "events.jsonl").read_text()[-2000:]
     )
+    check_epoch_one(task, input_dir, out)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("task", ["var_misuse", "code_search", "code_to_text", "method_name"])
+def test_hf_trains_and_predicts_under_cuda_s_autocast(
+    family: str, task: str, checkpoints: dict[str, Path], tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Any Hugging Face checkpoint, LoRA-tuned (its adapters beside the frozen weights), with
+    the suite's heads on top."""
+    monkeypatch.setattr(trainer.Context, "amp", cuda_autocast)
+    weights, folder = checkpoints[family], tmp_path / "in"
+    if task == "var_misuse":
+        input_dir = great_input(folder, weights, 1, "lora")
+    else:
+        input_dir = input_folder(folder, task, 1, weights, "lora")
+    done = train(input_dir, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-2000:]
+    check_epoch_one(task, input_dir, tmp_path / "out")
+
+
+def check_epoch_one(task: str, input_dir: Path, out: Path) -> None:
+    """One epoch trained, with a finite loss, and its predictions as the harness reads them:
+    every line of every split, every field checked."""
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events] == ["start", "epoch_end", "done"]
-    assert events[1]["train_loss"] == events[1]["train_loss"]  # not NaN
-    meta = json.loads((input_dir / "task.json").read_text())
-    predicted = [json.loads(line) for line in
-                 (out / "predictions" / "epoch-001.jsonl").read_text().splitlines()]  # fmt: skip
-    assert len(predicted) == sum(meta["splits"].values())
-    # The harness's own reading of the file: every line of every split, every field checked.
-    table = read_epoch_one(task, input_dir, out)
-    assert table.height == len(predicted)
-
-
-def read_epoch_one(task: str, input_dir: Path, out: Path) -> pl.DataFrame:
-    """Epoch 1's predictions as the harness reads them, against the input folder's splits."""
-    hooks = task_hooks(task)
+    assert math.isfinite(events[1]["train_loss"])
     meta = json.loads((input_dir / "task.json").read_text())
     splits = {s: pl.read_ndjson(input_dir / meta["files"][s]) for s in meta["splits"]}
-    return hooks.read_predictions(out, 1, splits)
+    table = task_hooks(task).read_predictions(out, 1, splits)
+    assert table.height == sum(meta["splits"].values())
