@@ -49,7 +49,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -408,14 +408,13 @@ def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch
 
 
 def measure_codebert(profile: str, n: int, threads: int, device: torch.device,
-                     peak: float | None) -> list[dict]:  # fmt: skip
-    """codebert on each of its tasks (`measure_codebert_task`)."""
+                     peak: float | None) -> Iterator[dict]:  # fmt: skip
+    """codebert on each of its tasks (`measure_codebert_task`), each row as it is done."""
     from benchmark.models import codebert
 
-    return [row for t in codebert.TASKS
-            for row in guarded({"model": "codebert", "task": t}, device,
-                               lambda t=t: measure_codebert_task(t, profile, n, threads, device,
-                                                                 peak))]  # fmt: skip
+    for t in codebert.TASKS:
+        yield from guarded({"model": "codebert", "task": t}, device,
+                           lambda t=t: measure_codebert_task(t, profile, n, threads, device, peak))
 
 
 def measure_codebert_task(task: str, profile: str, n: int, threads: int, device: torch.device,
@@ -472,10 +471,12 @@ def tiny_checkpoints(folder: Path) -> list[Path]:
     return [build_tiny(f, folder / f"tiny-{f}") for f in FAMILIES]
 
 
-def measure_hf(weights: list[Path], modes: list[str], tasks: list[str], profile: str, n: int,
-               threads: int, device: torch.device, peak: float | None) -> list[dict]:  # fmt: skip
-    """hf per weights folder x mode x task (`measure_hf_task`); combinations the weights
-    cannot do are skipped with a line on stderr."""
+def measure_hf(
+    weights: list[Path], modes: list[str], tasks: list[str], profile: str, n: int, threads: int,
+    device: torch.device, peak: float | None,
+) -> Iterator[dict]:  # fmt: skip
+    """hf per weights folder x mode x task (`measure_hf_task`), each row as it is done;
+    combinations the weights cannot do are skipped with a line on stderr."""
     from benchmark.trainer import InputError
 
     def one(folder: Path, mode: str, task: str) -> dict:
@@ -485,11 +486,11 @@ def measure_hf(weights: list[Path], modes: list[str], tasks: list[str], profile:
             print(f"hf {folder.name} {mode} {task}: skipped ({exc})", file=sys.stderr)
             return {}
 
-    return [row for folder in weights for mode in modes for task in tasks
-            for row in guarded({"model": "hf", "weights": folder.name, "finetune": mode,
-                                "task": task}, device,
-                               lambda f=folder, m=mode, t=task: one(f, m, t))
-            if row]  # fmt: skip
+    for folder in weights:
+        for mode in modes:
+            for task in tasks:
+                label = {"model": "hf", "weights": folder.name, "finetune": mode, "task": task}
+                yield from guarded(label, device, lambda f=folder, m=mode, t=task: one(f, m, t))
 
 
 def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, threads: int,
@@ -598,8 +599,9 @@ def interrupt(signum: int, frame: object) -> None:
 
 
 def guarded(label: dict, device: torch.device, measure: Callable[[], dict]) -> list[dict]:
-    """``measure``'s row, announced on stderr; or, where it raises, ``label`` with the error,
-    so that one model that breaks on a device costs its own row and not the others'."""
+    """``measure``'s row (none if it gives an empty one), announced on stderr; or, where it
+    raises, ``label`` with the error, so that one model that breaks on a device costs its own
+    row and not the others'."""
     name = " ".join(str(v) for v in label.values())
     try:
         row = measure()
@@ -610,9 +612,10 @@ def guarded(label: dict, device: torch.device, measure: Callable[[], dict]) -> l
         if device.type == "cuda":
             torch.cuda.empty_cache()
         return [{**label, "error": error}]
-    if row:
-        print(f"{name}: {row['samples_per_s']:,.1f} samples/s ({row['samples']} in "
-              f"{row['seconds']} s)", file=sys.stderr, flush=True)  # fmt: skip
+    if not row:
+        return []
+    print(f"{name}: {row['samples_per_s']:,.1f} samples/s ({row['samples']} in "
+          f"{row['seconds']} s)", file=sys.stderr, flush=True)  # fmt: skip
     return [row]
 
 
@@ -657,7 +660,8 @@ def main() -> None:
     rows: list[dict] = []
     before = signal.signal(signal.SIGTERM, interrupt)
     try:
-        measure_all(models, args, hf_weights, hf_modes, hf_tasks, device, peak, rows)
+        for row in measure_all(models, args, hf_weights, hf_modes, hf_tasks, device, peak):
+            rows.append(row)
         interrupted = False
     except Interrupted:
         print("SIGTERM: printing the rows measured so far", file=sys.stderr, flush=True)
@@ -698,28 +702,28 @@ def main() -> None:
 
 def measure_all(models: list[str], args: argparse.Namespace, hf_weights: list[Path],
                 hf_modes: list[str], hf_tasks: list[str], device: torch.device,
-                peak: float | None, rows: list[dict]) -> None:  # fmt: skip
-    """Every asked model's rows, appended to ``rows`` as each is done (so that an interrupted
-    run still has them)."""
+                peak: float | None) -> Iterator[dict]:  # fmt: skip
+    """Every asked model's rows, each as it is done (so that an interrupted run has them)."""
     var_misuse = [m for m in models if m in VAR_MISUSE]
     samples = training_samples(args.profile, args.samples) if var_misuse else []
     on = (args.threads, device, peak)
     for m in var_misuse:
-        rows += guarded({"model": m}, device, lambda m=m: measure(m, args.profile, samples, *on))
+        yield from guarded({"model": m}, device,
+                           lambda m=m: measure(m, args.profile, samples, *on))  # fmt: skip
     if "code2vec" in models:
         methods = method_rows(args.profile, args.samples)
-        rows += guarded({"model": "code2vec"}, device,
-                        lambda: measure_code2vec(args.profile, methods, *on))  # fmt: skip
+        yield from guarded({"model": "code2vec"}, device,
+                           lambda: measure_code2vec(args.profile, methods, *on))  # fmt: skip
     if "code2seq" in models:
         methods = method_rows(args.profile, args.samples)
-        rows += guarded({"model": "code2seq"}, device,
-                        lambda: measure_code2seq(args.profile, methods, *on))  # fmt: skip
+        yield from guarded({"model": "code2seq"}, device,
+                           lambda: measure_code2seq(args.profile, methods, *on))  # fmt: skip
     if "codebert" in models:
-        rows += measure_codebert(args.profile, args.samples, *on)
+        yield from measure_codebert(args.profile, args.samples, *on)
     if "hf" in models:
         with tempfile.TemporaryDirectory() as tmp:
             weights = hf_weights or tiny_checkpoints(Path(tmp))
-            rows += measure_hf(weights, hf_modes, hf_tasks, args.profile, args.samples, *on)
+            yield from measure_hf(weights, hf_modes, hf_tasks, args.profile, args.samples, *on)
 
 
 def fmt(value: float | None, unit: str) -> str:
