@@ -113,6 +113,17 @@ def test_sigterm_prints_the_rows_measured_so_far(
     assert any(line.startswith("ggnn: ") for line in said.err.splitlines())  # announced when done
 
 
+def test_training_benchmark_on_cuda_without_cuda_is_one_line() -> None:
+    """Where there is no GPU (CUDA_VISIBLE_DEVICES empty hides any), --device cuda says so."""
+    done = subprocess.run([sys.executable, str(PERF / "training.py"), "--device", "cuda",
+                           "--models", "ggnn"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "--device cuda: CUDA is not available on this machine"
+    )
+
+
 def test_host_reads_are_what_waits_for_a_gpu() -> None:
     """The training benchmark's ``host_reads`` counts, on the CPU, what would make the host
     wait for a GPU, where it is asked, and nothing else: not an operator whose output size is

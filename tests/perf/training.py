@@ -655,6 +655,8 @@ def main() -> None:
         parser.error(f"unknown --hf-tasks {', '.join(bad)}; choose from {', '.join(HF_TASKS)}")
     if bad := [str(w) for w in hf_weights if not (w / "config.json").is_file()]:
         parser.error(f"--hf-weights {', '.join(bad)}: no config.json (not a Hugging Face folder)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine")
     device = trainer.pick_device(args.device)
     peak = peak_tflops(device, args.peak_tflops)
     rows: list[dict] = []
