@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -41,6 +42,14 @@ CASES = {  # program -> its task
     "codebert-code_to_text": "code_to_text",
     "codebert-code_search": "code_search",
 }
+
+
+@pytest.fixture(autouse=True)
+def threads() -> Iterator[None]:
+    """The model programs set torch's thread count from their profile: put it back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def cuda_autocast(self: trainer.Context) -> AbstractContextManager:
