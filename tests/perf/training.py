@@ -712,12 +712,13 @@ def measure_all(models: list[str], args: argparse.Namespace, hf_weights: list[Pa
     for m in var_misuse:
         yield from guarded({"model": m}, device,
                            lambda m=m: measure(m, args.profile, samples, *on))  # fmt: skip
+    # code2vec and code2seq read the same methods (neither changes them): made once
+    method_models = {"code2vec", "code2seq"} & set(models)
+    methods = method_rows(args.profile, args.samples) if method_models else []
     if "code2vec" in models:
-        methods = method_rows(args.profile, args.samples)
         yield from guarded({"model": "code2vec"}, device,
                            lambda: measure_code2vec(args.profile, methods, *on))  # fmt: skip
     if "code2seq" in models:
-        methods = method_rows(args.profile, args.samples)
         yield from guarded({"model": "code2seq"}, device,
                            lambda: measure_code2seq(args.profile, methods, *on))  # fmt: skip
     if "codebert" in models:
