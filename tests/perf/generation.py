@@ -107,7 +107,6 @@ def measure(weights: Path, profile: str, n: int, device_name: str) -> dict:
     from benchmark.models.hf.config import DEFAULTS, POSITIVE
     from benchmark.tasks.hooks import task_hooks
 
-    trainer.keep_freed_memory()  # as every model program's command line does
     splits = ruby_methods(profile, n)
     hooks = task_hooks("code_to_text")
     splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
@@ -171,6 +170,9 @@ def main() -> None:
     parser.add_argument("--inner", help=argparse.SUPPRESS)  # one measurement, as JSON
     args = parser.parse_args()
     if args.inner:
+        from benchmark import trainer  # the code on PYTHONPATH, as in measure
+
+        trainer.keep_freed_memory()  # once a process, as every model program's command line
         print(json.dumps([measure(Path(w), args.profile, args.samples, args.device)
                           for w in args.inner.split(",")]))  # fmt: skip
         return
