@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from benchmark import trainer
 from benchmark.models import methodname, odds
+from benchmark.models.dropout import Dropout
 from benchmark.models.methodname import Index, contexts_of
 
 # Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` follows
@@ -60,7 +61,7 @@ class Code2Vec(nn.Module):
         self.combine = nn.Linear(3 * embed, hidden, bias=False)
         self.attention = nn.Parameter(torch.randn(hidden) * hidden**-0.5)
         self.targets = nn.Linear(hidden, targets, bias=False)
-        self.dropout = nn.Dropout(float(hp["dropout"]))
+        self.dropout = Dropout(float(hp["dropout"]))
         # The release's variance_scaling(FAN_OUT, uniform): variance 1/embed, not torch's N(0, 1),
         # as in code2seq.py.
         for table in (self.tokens, self.paths):

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.models import varmisuse
+from benchmark.models.dropout import Dropout
 from benchmark.models.packed import GraphBatch
-from benchmark.models.varmisuse import Dropout, VarMisuseModel, with_shared
+from benchmark.models.varmisuse import VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
 # override any of them. A training batch holds at most ``batch_size`` functions of similar

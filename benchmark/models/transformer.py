@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.models import varmisuse
+from benchmark.models.dropout import Dropout
 from benchmark.models.packed import GraphBatch
-from benchmark.models.varmisuse import Dropout, InputError, VarMisuseModel, with_shared
+from benchmark.models.varmisuse import InputError, VarMisuseModel, with_shared
 
 # Per-profile defaults (the shared ones in varmisuse.py); task.json's ``hyperparameters``
 # override any of them. ``paper`` follows the GREAT study's Transformer (6 layers of width 512,
