@@ -102,10 +102,14 @@ def kill_mid_epoch_then_resume(
 ) -> None:  # fmt: skip
     """Run ``command(output)`` to the end; run it again in another folder, SIGKILL it
     ``into_epoch_s`` after its first checkpoint (early in its second epoch), start it once more:
-    it must resume and end with the same bytes. ``timeout`` bounds each run."""
+    it must resume and end with the same bytes. ``timeout`` bounds each run. The kill comes no
+    later than a quarter of the first run's shortest epoch: tiny models' epochs take 0.2 s,
+    so a fixed delay could land after the last one."""
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     done = subprocess.run(command(reference), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
+    epochs = [e["seconds"] for e in events(reference) if e["event"] == "epoch_end"]
+    into_epoch_s = min(into_epoch_s, min(epochs) / 4)
 
     proc = subprocess.Popen(command(resumed), stderr=subprocess.DEVNULL)
     checkpoint = resumed / trainer.CHECKPOINT
