@@ -27,5 +27,6 @@ def test_cpu_dropout_keeps_its_share_in_expectation_and_its_seed() -> None:
     assert drop(torch.ones(8, 4, dtype=torch.bfloat16)).dtype == torch.bfloat16
     assert drop(torch.ones(0, 4)).shape == (0, 4)
     assert Dropout(1.0)(x).count_nonzero() == 0
+    assert Dropout(1 - 1e-7)(x).isfinite().all()  # rounds to 65,535 of 65,536 dropped
     drop.eval()
     assert torch.equal(drop(x), x)

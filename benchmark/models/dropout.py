@@ -19,7 +19,7 @@ class Dropout(nn.Dropout):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p in (0, 1) or x.device.type != "cpu":
             return super().forward(x)
-        dropped = round(self.p * 65536)
+        dropped = min(round(self.p * 65536), 65535)  # p to the nearest 2**-16, below 1
         key = int(torch.randint(0, 2**62, (1,)))
         draws = np.random.SFC64(key).random_raw((x.numel() + 3) // 4).view(np.uint16)
         mask = (draws[: x.numel()] >= dropped) * np.float32(65536 / (65536 - dropped))
