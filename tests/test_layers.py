@@ -1,7 +1,8 @@
 """The layers hold: the import-linter contracts of pyproject.toml are kept (the model programs
 and their trainer never import the orchestrator, the runner never looks up submissions or
 images, native stands below the benchmark, no package cycles), and no module of benchmark or
-native reaches itself through its imports, those made inside functions included."""
+native reaches itself through its imports, those made inside functions included; and a
+model program starts without the heavy libraries it does not use."""
 
 from __future__ import annotations
 
@@ -34,3 +35,17 @@ def test_no_module_imports_itself_round_about():
             if back is not None:
                 cycles.append(" -> ".join((importer, *back)))
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_torch_models_start_without_torch_geometric_or_dynamo():
+    # Importing torch_geometric loads torch._dynamo and, through its LLM utilities,
+    # transformers: ~2.7 s at every start of every model program (and of every test that runs
+    # one); the models keep PyG's batch layout and compute its scatter with torch's kernels.
+    models = ["ggnn", "great", "transformer", "rnn", "code2vec", "code2seq"]
+    heavy = ["torch_geometric", "torch._dynamo", "transformers", "sklearn", "polars"]
+    run = (f"import sys\nfor m in {models!r}: __import__('benchmark.models.' + m)\n"
+           f"print([m for m in {heavy!r} if m in sys.modules])")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stdout.strip() == "[]", proc.stdout

@@ -1,7 +1,8 @@
 """Packed splits against PyG's collation, on the real GREAT shard: a batch gathered from a
 PackedSplit holds, element for element, what ``Batch.from_data_list`` of one ``Data`` per
-function gave (the layout the var-misuse models were written against), and its padding
-helpers match ``to_dense_batch`` and ``padded[mask]``."""
+function gave (the layout the var-misuse models were written against), its padding
+helpers match ``to_dense_batch`` and ``padded[mask]``, and the models' segment reductions
+give PyG's ``scatter``'s bits and gradients."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
+from torch_geometric.utils import scatter as pyg_scatter
 from torch_geometric.utils import to_dense_batch
 
 from benchmark.models.packed import PackedSplit, pointable_targets, spans
-from benchmark.models.varmisuse import EdgeTypes, Sample, Vocabulary, parse_sample
+from benchmark.models.varmisuse import EdgeTypes, Sample, Vocabulary, parse_sample, scatter
 from tests.test_ggnn import EDGE_TYPES, shard_rows
 
 CPU = torch.device("cpu")
@@ -107,3 +109,26 @@ def test_a_bad_edge_type_is_reported_with_its_sample(samples: dict) -> None:
     vocab = Vocabulary.build([sample.tokens], 100)
     with pytest.raises(InputError, match=r"sample 'great-0'.*\[99\]"):
         PackedSplit([bad], vocab, EdgeTypes(EDGE_TYPES, reverse=True))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "max", "min"])
+@pytest.mark.parametrize("shape", [(50,), (50, 3), (0,)])
+def test_segment_reductions_match_pyg_scatter(reduce: str, shape: tuple[int, ...]) -> None:
+    # 9 segments, 2 and 7 empty, ids unsorted; ties, so that max/min's gradient goes to each
+    # tied element as PyG's (torch's scatter_reduce_) sends it
+    gen = torch.Generator().manual_seed(3)
+    segment = torch.randint(0, 9, shape[:1], generator=gen)
+    segment = torch.where((segment == 2) | (segment == 7), 0, segment)
+    values = torch.randint(-4, 5, shape, generator=gen).double().requires_grad_()
+    ours = scatter(values, segment, 9, reduce=reduce)
+    ours.backward(torch.arange(ours.numel(), dtype=ours.dtype).view(ours.shape))
+    mine = values.grad.clone()
+    values.grad = None
+    theirs = pyg_scatter(values, segment, 0, 9, reduce=reduce)
+    theirs.backward(torch.arange(theirs.numel(), dtype=theirs.dtype).view(theirs.shape))
+    assert torch.equal(ours, theirs) and torch.equal(mine, values.grad)
+    counts = torch.bincount(segment, minlength=9)
+    assert bool((ours[counts == 0] == 0).all())  # an empty segment gives 0
+    for dtype in (torch.float32, torch.long):
+        v = values.detach().to(dtype)
+        assert torch.equal(scatter(v, segment, 9, reduce), pyg_scatter(v, segment, 0, 9, reduce))

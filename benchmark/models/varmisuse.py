@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
 
 from benchmark import trainer
 from benchmark.models import odds
@@ -258,34 +257,46 @@ class EdgeTypes:
         return np.ascontiguousarray(index), types
 
 
+def scatter(values: Tensor, segment: Tensor, num_segments: int, reduce: str) -> Tensor:
+    """Per segment id, the sum, max or min of ``values`` (along dim 0), as PyG's
+    ``torch_geometric.utils.scatter`` computes it with the same torch kernels; an empty segment
+    gives 0. Not imported from PyG: importing ``torch_geometric`` takes ~1.9 s (it loads
+    ``torch._dynamo`` and, through its LLM utilities, transformers), at every model start."""
+    index = segment.view(-1, *(1,) * (values.dim() - 1)).expand_as(values)
+    out = values.new_zeros((num_segments, *values.shape[1:]))
+    if reduce == "sum":
+        return out.scatter_add_(0, index, values)
+    return out.scatter_reduce_(0, index, values, reduce=f"a{reduce}", include_self=False)
+
+
 def segment_log_softmax(logits: Tensor, segment: Tensor, num_segments: int) -> Tensor:
     """log-softmax of ``logits`` within each segment id (elements of one graph)."""
-    peak = scatter(logits.detach(), segment, 0, num_segments, reduce="max")
+    peak = scatter(logits.detach(), segment, num_segments, reduce="max")
     shifted = logits - peak[segment]
-    total = scatter(shifted.exp(), segment, 0, num_segments, reduce="sum")
+    total = scatter(shifted.exp(), segment, num_segments, reduce="sum")
     return shifted - total.log().index_select(0, segment)
 
 
 def segment_logsumexp(values: Tensor, segment: Tensor, num_segments: int) -> Tensor:
     """log sum exp of ``values`` within each segment id; -inf for a segment that is empty or
     holds only -inf."""
-    peak = scatter(values, segment, 0, num_segments, reduce="max")
+    peak = scatter(values, segment, num_segments, reduce="max")
     peak = torch.where(torch.isfinite(peak), peak, 0.0)
-    total = scatter((values - peak[segment]).exp(), segment, 0, num_segments, reduce="sum")
+    total = scatter((values - peak[segment]).exp(), segment, num_segments, reduce="sum")
     return total.log() + peak
 
 
 def segment_argmax(values: Tensor, segment: Tensor, num_segments: int) -> tuple[Tensor, Tensor]:
     """Per segment: the element index of the largest value (first one on ties) and the value.
     Empty segments give index -1 and value -inf."""
-    peak = scatter(values, segment, 0, num_segments, reduce="max")
+    peak = scatter(values, segment, num_segments, reduce="max")
     # which segments hold an element (a bincount would read the largest id back, a GPU wait)
     filled = torch.zeros(num_segments, dtype=torch.bool, device=segment.device)
     filled.index_fill_(0, segment, True)
     peak = torch.where(filled, peak, -math.inf)
     position = torch.arange(len(values), device=values.device)
     hit = torch.where(values == peak[segment], position, len(values))
-    first = scatter(hit, segment, 0, num_segments, reduce="min")
+    first = scatter(hit, segment, num_segments, reduce="min")
     first = torch.where(first >= len(values), -1, first)
     return first, peak
 
@@ -332,7 +343,7 @@ def _given_label(p: Pointers, batch: GraphBatch) -> tuple[Tensor, Tensor]:
     loc_lp = node_loc.index_select(0, batch.label_index)
     node_rep = p.rep_logp.new_zeros(n).index_put((batch.cand_index,), p.rep_logp.exp())
     on_target = node_rep.index_select(0, batch.target_index)
-    mass = scatter(on_target, batch.batch[batch.target_index], 0, g, reduce="sum")
+    mass = scatter(on_target, batch.batch[batch.target_index], g, reduce="sum")
     return loc_lp, mass
 
 
@@ -403,7 +414,7 @@ def p_no_bug(p: Pointers, batch: GraphBatch) -> Tensor:
     # Each graph's one first entry, summed with zeros (exact): a boolean index would read its
     # size back, a GPU wait.
     at_first = torch.where(first, p.loc_logp.exp(), 0.0)
-    return scatter(at_first, p.loc_graph, 0, batch.num_graphs, reduce="sum").clamp(0.0, 1.0)
+    return scatter(at_first, p.loc_graph, batch.num_graphs, reduce="sum").clamp(0.0, 1.0)
 
 
 def predictions(p: Pointers, batch: GraphBatch, labelled: bool) -> list[dict]:
