@@ -234,12 +234,24 @@ def choose_kernels(device: torch.device) -> None:
     measured: why on an H200 the transformer trained 4x slower than GREAT with the GPU 7%
     busy; cuDNN takes the transformer's padding mask but not GREAT's trainable bias.)"""
     if device.type == "cuda":
-        torch.use_deterministic_algorithms(False)
+        deterministic_algorithms(False)
         if hasattr(torch.backends.cuda, "enable_cudnn_sdp"):
             torch.backends.cuda.enable_cudnn_sdp(False)
         return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms(True, warn_only=True)
+
+
+def deterministic_algorithms(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms``, less its import of ``torch._inductor.config``
+    (1.1 s at every model start) where nothing has loaded inductor: that import only sets
+    inductor's flag, which matters to ``torch.compile`` alone, and no model compiles. Where
+    inductor is loaded (a program that compiles), both flags are set, as torch sets them."""
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        set_flag(mode, warn_only=warn_only)
 
 
 def adam_options(device: torch.device) -> dict[str, bool]:

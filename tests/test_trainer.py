@@ -120,6 +120,31 @@ def test_freed_memory_is_reused_without_page_faults() -> None:
     assert refaulted > 2048, refaulted
 
 
+# The deterministic flag set before and after inductor's config is loaded: prints, each time,
+# torch's flag, its warn_only and whether inductor is loaded / inductor's own flag.
+DETERMINISTIC = """
+import sys, torch
+from benchmark import trainer
+trainer.deterministic_algorithms(True, warn_only=True)
+print(torch.are_deterministic_algorithms_enabled(),
+      torch.is_deterministic_algorithms_warn_only_enabled(), "torch._inductor" in sys.modules)
+import torch._inductor.config as inductor
+trainer.deterministic_algorithms(True)
+print(torch.are_deterministic_algorithms_enabled(),
+      torch.is_deterministic_algorithms_warn_only_enabled(), inductor.deterministic)
+"""
+
+
+def test_the_deterministic_flag_is_set_without_loading_inductor() -> None:
+    # torch.use_deterministic_algorithms imports torch._inductor.config (1.1 s at every model
+    # start) for a flag only torch.compile reads; once a program has loaded inductor, its flag
+    # is set too
+    proc = subprocess.run([sys.executable, "-c", DETERMINISTIC], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stdout.split("\n")[:2] == ["True True False", "True False True"], proc.stdout
+
+
 def test_cpu_runs_use_deterministic_kernels_and_cuda_runs_the_fast_ones() -> None:
     """Same seed, same bytes is a CPU promise; on CUDA the deterministic index_add and scatter
     (sorting instead of atomics) are not worth their cost, nor is cuDNN's attention, which
