@@ -124,6 +124,15 @@ def test_training_benchmark_on_cuda_without_cuda_is_one_line() -> None:
     )
 
 
+def test_mfu_is_read_against_the_datasheet_of_the_card_cuda_names() -> None:
+    from tests.perf.training import peak_for
+
+    assert peak_for("NVIDIA H100 80GB HBM3") == peak_for("NVIDIA H200") == 989.0
+    assert peak_for("NVIDIA H100 PCIe") == 756.0
+    assert peak_for("NVIDIA H100 NVL") == peak_for("NVIDIA H200 NVL") == 835.0
+    assert peak_for("NVIDIA A100-SXM4-80GB") is None  # no MFU rather than a wrong one
+
+
 def test_host_reads_are_what_waits_for_a_gpu() -> None:
     """The training benchmark's ``host_reads`` counts, on the CPU, what would make the host
     wait for a GPU, where it is asked, and nothing else: not an operator whose output size is

@@ -77,15 +77,21 @@ OPTIONAL = ("hf",)  # measured only when --models names it
 # hf's tasks and the dataset each is measured on (as `bench run` selects them offline).
 HF_TASKS = {"code_to_text": "ruby-stdlib", "code_search": "ruby-stdlib",
             "var_misuse": "python-stdlib", "method_name": "jdk"}  # fmt: skip
-# Dense bf16 TFLOP/s by the vendor's datasheet (the ceiling an MFU estimate is read against).
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}
+# Dense bf16 TFLOP/s by NVIDIA's datasheets (the ceiling an MFU estimate is read against), the
+# most specific name first: the PCIe and NVL cards run lower clocks than the SXM ones.
+PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H200 NVL": 835.0,
+               "H100": 989.0, "H200": 989.0}  # fmt: skip
+
+
+def peak_for(name: str) -> float | None:
+    """The datasheet's dense bf16 TFLOP/s of the GPU that CUDA calls ``name``, if known."""
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
 def peak_tflops(device: torch.device, asked: float | None) -> float | None:
     if asked is not None or device.type != "cuda":
         return asked
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+    return peak_for(torch.cuda.get_device_name(device))
 
 
 @contextmanager
