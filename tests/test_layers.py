@@ -39,7 +39,7 @@ def test_no_module_imports_itself_round_about():
 
 def test_the_torch_models_start_without_torch_geometric_or_dynamo():
     # Importing torch_geometric loads torch._dynamo and, through its LLM utilities,
-    # transformers: ~2.7 s at every start of every model program (and of every test that runs
+    # transformers: ~1.9 s at every start of every model program (and of every test that runs
     # one); the models keep PyG's batch layout and compute its scatter with torch's kernels.
     models = ["ggnn", "great", "transformer", "rnn", "code2vec", "code2seq"]
     heavy = ["torch_geometric", "torch._dynamo", "transformers", "sklearn", "polars"]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -257,7 +257,8 @@ class EdgeTypes:
         return np.ascontiguousarray(index), types
 
 
-def scatter(values: Tensor, segment: Tensor, num_segments: int, reduce: str) -> Tensor:
+def scatter(values: Tensor, segment: Tensor, num_segments: int,
+            reduce: Literal["sum", "max", "min"]) -> Tensor:  # fmt: skip
     """Per segment id, the sum, max or min of ``values`` (along dim 0), as PyG's
     ``torch_geometric.utils.scatter`` computes it with the same torch kernels; an empty segment
     gives 0. Not imported from PyG: importing ``torch_geometric`` takes ~1.9 s (it loads
