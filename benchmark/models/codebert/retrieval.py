@@ -11,15 +11,19 @@ permuted docstrings retrieves docstrings that say nothing about the code.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfTransformer
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 BLOCK = 1 << 24  # similarities computed at a time (128 MB of float64), whatever the corpus size
 
 
 def _counts(rows: Sequence[Sequence[int]], vocab: int, special: Sequence[int]) -> sparse.csr_matrix:
+    from scipy import sparse
+
     lengths = [len(r) for r in rows]
     cols = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=sum(lengths))
     rows_of = np.repeat(np.arange(len(rows)), lengths)
@@ -35,7 +39,12 @@ def nearest(train: Sequence[Sequence[int]], splits: dict[str, Sequence[Sequence[
             ) -> dict[str, list[int]]:  # fmt: skip
     """For each row of each split, the index of the most similar ``train`` row (ties: the
     lowest index); the split named ``itself`` is ``train`` itself, and its row i skips i. The
-    index is built once for every split."""
+    index is built once for every split.
+
+    scikit-learn and SciPy are imported here, by code_to_text alone: at the top they cost every
+    codebert and hf program ~1.1 s at start, whatever its task."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
     counts = _counts(train, vocab, special)
     tfidf = TfidfTransformer().fit(counts)
     t = tfidf.transform(counts).T.tocsr()
