@@ -54,6 +54,38 @@ def test_training_benchmark_prints_every_figure_on_cpu() -> None:
     assert rows[("great", None)]["gflops_per_sample"] > 0
 
 
+@pytest.mark.slow
+def test_training_benchmark_traces_a_batch_and_times_a_compiled_encoder() -> None:
+    """The diagnostics a GPU session needs when a target is missed: where one batch spends
+    its time, and whether torch.compile pays (its compilation's cost, its graphs and breaks)."""
+    out = run_json("training.py", "--profile", "smoke", "--samples", "24", "--threads", "1",
+                   "--models", "transformer", "--trace", "4", "--compile")  # fmt: skip
+    (row,) = out["rows"]
+    trace = row["trace"]
+    assert len(trace["ops"]) == 4 and trace["batch_ms"] > 0
+    times = [op["self_host_ms"] for op in trace["ops"]]
+    assert times == sorted(times, reverse=True) and times[0] > 0  # most self time first
+    assert all(op["name"] and op["calls"] >= 1 for op in trace["ops"])
+    # Device figures are CUDA's: None on the CPU, not made up.
+    assert trace["kernels"] is None and trace["device_ms"] is None
+    assert all(op["self_device_ms"] is None for op in trace["ops"])
+    compiled = row["compiled"]
+    assert compiled["compile_s"] > 0 and compiled["compiled_graphs"] >= 1
+    # At smoke there is no dropout, so the encoder is one graph with dynamic shapes: batches
+    # of other sizes do not make dynamo compile again.
+    assert compiled["graph_breaks"] == 0 and compiled["graph_break_reasons"] == []
+    assert row["samples_per_s"] > 0 and row["ops_per_batch"] > 0
+
+
+def test_compile_names_the_models_it_is_for_in_one_line() -> None:
+    done = subprocess.run([sys.executable, str(PERF / "training.py"), "--models", "code2vec",
+                           "--compile"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "error: --compile is for the var-misuse models (ggnn, great, transformer, rnn), "
+        "not code2vec")
+
+
 def benchmark_main(monkeypatch: pytest.MonkeyPatch, on_great: Callable[[], None],
                    *args: str) -> int:  # fmt: skip
     """tests/perf/training.py's main in this process, ``on_great`` called where great would be
@@ -258,13 +290,17 @@ def test_the_gpu_session_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> Non
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:]
     assert {p.name for p in tmp_path.iterdir()} == {
-        "hardware.txt", "paper.json", "default.json", "seed-noise.txt", "cpu-profile.json",
-        "session.log"}  # fmt: skip
+        "hardware.txt", "paper.json", "default.json", "seed-noise.txt", "compiled.json",
+        "cpu-profile.json", "session.log"}  # fmt: skip
     log = (tmp_path / "session.log").read_text()
     assert "skipped" not in log and "== done at" in log, log
-    for name in ("paper.json", "cpu-profile.json"):
+    for name in ("paper.json", "compiled.json", "cpu-profile.json"):
         rows = json.loads((tmp_path / name).read_text())["rows"]
         assert [r["model"] for r in rows] == ["ggnn"] and rows[0]["samples_per_s"] > 0
+    paper, compiled = (json.loads((tmp_path / f"{n}.json").read_text())["rows"][0]
+                       for n in ("paper", "compiled"))  # fmt: skip
+    assert len(paper["trace"]["ops"]) == 12 and "compiled" not in paper
+    assert compiled["compiled"]["compile_s"] > 0 and "trace" not in compiled
     runs = json.loads((tmp_path / "default.json").read_text())
     assert sorted((r["side"], r["seed"]) for r in runs) == [
         (side, seed) for side in ("cpu", "gpu") for seed in (0, 1, 2)

@@ -10,12 +10,15 @@
 #   bash tests/perf/gpu_session.sh run
 #       there, with `.whl` carried: installs the wheels into /tmp/site and writes under $OUT:
 #         hardware.txt    nvidia-smi, torch and the commit
-#         paper.json      tests/perf/training.py --device cuda --profile paper --json (a model
-#                         that fails there gets a row with its error; when the step's time
-#                         runs out, the rows measured by then, marked interrupted)
+#         paper.json      tests/perf/training.py --device cuda --profile paper --trace 12
+#                         --json (a model that fails there gets a row with its error; when the
+#                         step's time runs out, the rows measured by then, marked interrupted)
 #         default.json    the default command on CUDA, seed 0, timed alone, then seeds 1 and 2,
 #                         with seeds 0-2 on the CPU at the same time on the spare cores
 #         seed-noise.txt  tests/perf/seed_noise.py: CUDA's metrics against the CPU's seeds
+#         compiled.json   the training benchmark at paper again for great, transformer and
+#                         ggnn with their encoders compiled (--compile): whether torch.compile
+#                         pays, and what it costs to compile
 #         cpu-profile.json  tests/perf/training.py --device cuda --profile cpu, if time is left
 #         session.log     everything the steps printed
 #
@@ -83,7 +86,7 @@ torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')"
 
     # 1. Every model's training at the paper profile (the datasets are built first, once).
     step paper 300 "$OUT/paper.json" "$python" tests/perf/training.py --device "$device" \
-        --profile "$profile" --samples "$samples" ${MODELS:+--models "$MODELS"} --json
+        --profile "$profile" --samples "$samples" ${MODELS:+--models "$MODELS"} --trace 12 --json
 
     # 2. The default command on CUDA, alone, timed; then seeds 1-2 on CUDA while the CPU runs
     #    seeds 0-2 on its spare cores (each as a local sweep's unit would: two cores).
@@ -127,7 +130,16 @@ PY
         --a /tmp/default-cpu-0,/tmp/default-cpu-1,/tmp/default-cpu-2 \
         --b /tmp/default-gpu-0,/tmp/default-gpu-1,/tmp/default-gpu-2
 
-    # 3. The default command's sizes for every model, with what time is left.
+    # 3. Whether torch.compile pays at paper (rnn is left out: dynamo runs GRUs eagerly).
+    local asked=${MODELS:-great,transformer,ggnn} compile_models=() m
+    for m in ${asked//,/ }; do  # the var-misuse models among those asked
+        case $m in ggnn | great | transformer | rnn) compile_models+=("$m") ;; esac
+    done
+    [ ${#compile_models[@]} -gt 0 ] && step compiled 150 "$OUT/compiled.json" "$python" \
+        tests/perf/training.py --device "$device" --profile "$profile" --samples "$samples" \
+        --models "$(IFS=,; echo "${compile_models[*]}")" --compile --json
+
+    # 4. The default command's sizes for every model, with what time is left.
     step cpu-profile 150 "$OUT/cpu-profile.json" "$python" tests/perf/training.py \
         --device "$device" --profile cpu --samples "$samples" ${MODELS:+--models "$MODELS"} --json
     echo "== done at $((SECONDS - t0)) s"

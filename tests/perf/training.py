@@ -2,7 +2,7 @@
 
     python tests/perf/training.py [--device cpu|cuda] [--profile cpu|smoke|paper]
                                   [--models a,b] [--samples N] [--threads T]
-                                  [--peak-tflops F] [--json]
+                                  [--peak-tflops F] [--json] [--trace N] [--compile]
                                   [--hf-weights DIR,DIR] [--hf-modes full,lora,head]
                                   [--hf-tasks code_to_text,code_search,var_misuse,method_name]
 
@@ -34,6 +34,13 @@ A GPU session is minutes that do not come back, so no row costs another: a model
 on stderr, and the others are measured (exit status 1 at the end); each row is announced on
 stderr as it is done; and SIGTERM (``timeout``'s first signal) prints the rows done so far,
 marked ``"interrupted": true`` (exit status 124).
+
+Two diagnostics say where to go next when a target is missed: ``--trace N`` adds the N
+operators with the most self time in one training batch (on CUDA by device time, with the
+batch's kernel count and device milliseconds against its wall time), and ``--compile`` times
+the var-misuse models with their encoders compiled by ``torch.compile`` (dynamic shapes, as
+batches of functions change shape at every step), with the compilation's seconds, graphs and
+graph breaks, against the same figures eager in a run without it.
 """
 
 from __future__ import annotations
@@ -240,15 +247,83 @@ def dispatches(one_batch: Callable[[], object]) -> int:
     return Count.n
 
 
+def compiled(compile: Callable[[], object], warm: Callable[[], object],
+             device: torch.device) -> float:
+    """Seconds that ``compile`` and a warm-up pass after it took: mostly compilation, which
+    a run pays once per process (and again for each new graph dynamo makes)."""
+    import torch._dynamo
+
+    torch._dynamo.reset()  # the previous model's graphs and counters
+    torch._dynamo.utils.counters.clear()
+    started = time.perf_counter()
+    compile()
+    warm()
+    sync(device)
+    return time.perf_counter() - started
+
+
+def dynamo_graphs() -> dict:
+    """What dynamo made of the compiled module so far: how many graphs (a new one for each
+    shape or value it could not treat as dynamic), and how often it broke a graph and ran
+    Python eagerly instead, with the first reasons it gave."""
+    from torch._dynamo.utils import counters
+
+    breaks = counters["graph_break"]
+    reasons = [str(k).strip().splitlines()[0] for k in breaks][:3]
+    return {"compiled_graphs": counters["stats"]["unique_graphs"],
+            "graph_breaks": sum(breaks.values()), "graph_break_reasons": reasons}  # fmt: skip
+
+
+def top_operators(device: torch.device, one_batch: Callable[[], object], n: int) -> dict:
+    """Where one training batch spends its time, by torch's profiler: the ``n`` operators
+    and kernels with the most self time on the device (CUDA) or the host (CPU), and on CUDA
+    how many kernels the batch launched and how long they ran against the batch's wall time
+    (the profiler's own overhead included), so that a session with a GPU sees what keeps it
+    waiting."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    sync(device)
+    with profile(activities=activities) as prof:
+        started = time.perf_counter()
+        one_batch()
+        sync(device)
+        wall = time.perf_counter() - started
+
+    def on_device(e: object) -> float:
+        return float(getattr(e, "self_device_time_total", 0) or 0)
+
+    events = prof.key_averages()
+    own = on_device if cuda else (lambda e: float(e.self_cpu_time_total))
+    top = sorted(events, key=own, reverse=True)[:n]
+    kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA] if cuda else []
+    return {
+        "batch_ms": round(wall * 1e3, 2),
+        "kernels": len(kernels) if cuda else None,
+        "device_ms": round(sum(map(on_device, events)) / 1e3, 2) if cuda else None,
+        "ops": [{"name": e.key, "calls": e.count,
+                 "self_host_ms": round(e.self_cpu_time_total / 1e3, 3),
+                 "self_device_ms": round(on_device(e) / 1e3, 3) if cuda else None}
+                for e in top],
+    }  # fmt: skip
+
+
 def time_training(
     device: torch.device, warm: Callable[[], object], epoch: Callable[[], object],
     one_batch: Callable[[], object], batch_samples: int, peak: float | None,
-    counted: tuple[Callable[[], object], int] | None = None,
+    counted: tuple[Callable[[], object], int] | None = None, trace: int = 0,
+    compile: Callable[[], object] | None = None,
 ) -> dict:  # fmt: skip
     """Warm up, count FLOPs, then time one pass: seconds, peak memory, FLOPs per sample, MFU
     and the GPU's busy share. FLOPs are counted on ``one_batch`` (of ``batch_samples``), or on
     ``counted`` (a pass over some batches, and their sample count) where batches differ in
-    their cost per sample, as the var-misuse models' batches of similar length do."""
+    their cost per sample, as the var-misuse models' batches of similar length do. With
+    ``compile`` (which compiles the model), FLOPs, host reads and operators are counted
+    eagerly first (the same arithmetic; dispatch modes do not see inside compiled graphs), then
+    the model is compiled and warmed up again before the timed pass. ``trace``: the top
+    operators of one batch (``top_operators``)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     warm()
@@ -260,6 +335,8 @@ def time_training(
     syncs = host_syncs(device, one_batch)
     reads = host_reads(one_batch)
     ops = dispatches(one_batch)
+    compile_s = None if compile is None else compiled(compile, warm, device)
+    top = top_operators(device, one_batch, trace) if trace else None
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -274,7 +351,9 @@ def time_training(
         "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         if device.type == "cuda" else None,
         "flops_per_sample": flops_per_sample, "peak_tflops": peak, "gpu_busy": busy.get("busy"),
-        "host_syncs": syncs, "host_reads": reads, "ops": ops,
+        "host_syncs": syncs, "host_reads": reads, "ops": ops, "trace": top,
+        "compile": None if compile_s is None else {"compile_s": round(compile_s, 2),
+                                                   **dynamo_graphs()},
     }  # fmt: skip
 
 
@@ -296,7 +375,9 @@ def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: i
         "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"],
         "host_syncs_per_batch": timing["host_syncs"],
         "host_reads_per_batch": sum(timing["host_reads"].values()),
-        "host_reads_at": timing["host_reads"], "ops_per_batch": timing["ops"], **extra,
+        "host_reads_at": timing["host_reads"], "ops_per_batch": timing["ops"],
+        **({"trace": timing["trace"]} if timing["trace"] else {}),
+        **({"compiled": timing["compile"]} if timing["compile"] else {}), **extra,
     }  # fmt: skip
 
 
@@ -346,7 +427,7 @@ def method_rows(profile: str, n: int) -> list[dict]:
 
 
 def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch.device,
-                     peak: float | None) -> dict:  # fmt: skip
+                     peak: float | None, trace: int = 0) -> dict:  # fmt: skip
     hp = dict(code2vec.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0, device)
@@ -365,7 +446,7 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch
         return lambda: code2vec.train_epoch(net, optimizer, inputs, given, which, hp, ctx)
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
-                           min(size, len(order)), peak)  # fmt: skip
+                           min(size, len(order)), peak, trace=trace)  # fmt: skip
     contexts = int((inputs[:, :, 1] > 0).sum())
 
     def produce() -> int:
@@ -380,7 +461,7 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch
 
 
 def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch.device,
-                     peak: float | None) -> dict:  # fmt: skip
+                     peak: float | None, trace: int = 0) -> dict:  # fmt: skip
     hp = dict(code2seq.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0, device)
@@ -399,7 +480,7 @@ def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch
         return lambda: code2seq.train_epoch(net, optimizer, data, which, hp, ctx)
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
-                           min(size, len(order)), peak)  # fmt: skip
+                           min(size, len(order)), peak, trace=trace)  # fmt: skip
     contexts = int((data.contexts["train"][:, :, 1] > 0).sum())
 
     def produce() -> int:
@@ -414,17 +495,18 @@ def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch
 
 
 def measure_codebert(profile: str, n: int, threads: int, device: torch.device,
-                     peak: float | None) -> Iterator[dict]:  # fmt: skip
+                     peak: float | None, trace: int = 0) -> Iterator[dict]:  # fmt: skip
     """codebert on each of its tasks (`measure_codebert_task`), each row as it is done."""
     from benchmark.models import codebert
 
     for t in codebert.TASKS:
         yield from guarded({"model": "codebert", "task": t}, device,
-                           lambda t=t: measure_codebert_task(t, profile, n, threads, device, peak))
+                           lambda t=t: measure_codebert_task(t, profile, n, threads, device,
+                                                             peak, trace))  # fmt: skip
 
 
 def measure_codebert_task(task: str, profile: str, n: int, threads: int, device: torch.device,
-                          peak: float | None) -> dict:  # fmt: skip
+                          peak: float | None, trace: int = 0) -> dict:  # fmt: skip
     """The first ``n`` ruby-stdlib training samples of ``task`` at noise 0, written and read
     back as codebert reads them in a run, timed with its ``train_epoch``."""
     from benchmark.models import codebert
@@ -455,7 +537,7 @@ def measure_codebert_task(task: str, profile: str, n: int, threads: int, device:
         return lambda: codebert.train_epoch(net, optimizer, schedule, data, which, hp, ctx)
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
-                           min(size, len(order)), peak)  # fmt: skip
+                           min(size, len(order)), peak, trace=trace)  # fmt: skip
 
     def produce() -> int:
         batches = slices(order, size)
@@ -479,7 +561,7 @@ def tiny_checkpoints(folder: Path) -> list[Path]:
 
 def measure_hf(
     weights: list[Path], modes: list[str], tasks: list[str], profile: str, n: int, threads: int,
-    device: torch.device, peak: float | None,
+    device: torch.device, peak: float | None, trace: int = 0,
 ) -> Iterator[dict]:  # fmt: skip
     """hf per weights folder x mode x task (`measure_hf_task`), each row as it is done;
     combinations the weights cannot do are skipped with a line on stderr."""
@@ -487,7 +569,7 @@ def measure_hf(
 
     def one(folder: Path, mode: str, task: str) -> dict:
         try:
-            return measure_hf_task(folder, mode, task, profile, n, threads, device, peak)
+            return measure_hf_task(folder, mode, task, profile, n, threads, device, peak, trace)
         except InputError as exc:
             print(f"hf {folder.name} {mode} {task}: skipped ({exc})", file=sys.stderr)
             return {}
@@ -500,7 +582,7 @@ def measure_hf(
 
 
 def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, threads: int,
-                    device: torch.device, peak: float | None) -> dict:  # fmt: skip
+                    device: torch.device, peak: float | None, trace: int = 0) -> dict:  # fmt: skip
     """The first ``n`` training samples of ``task`` on its dataset at noise 0, written as
     ``bench run --model hf --weights WEIGHTS --finetune MODE`` writes them, read back and
     built into the network and batches as the model program does (benchmark.models.hf.train's
@@ -543,7 +625,7 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
         return lambda: train_epoch(net, optimizer, schedule, data, which, hp, ctx)  # type: ignore[arg-type]
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
-                           min(size, count), peak)  # fmt: skip
+                           min(size, count), peak, trace=trace)  # fmt: skip
     return figures("hf", profile, net, count, tokens, timing, task=task, weights=weights.name,
                    family=loaded.family, finetune=mode,
                    trainable_parameters=net.trainable_parameters(),
@@ -551,7 +633,7 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
 
 
 def measure(model: str, profile: str, samples: list, threads: int, device: torch.device,
-            peak: float | None) -> dict:  # fmt: skip
+            peak: float | None, trace: int = 0, compile: bool = False) -> dict:  # fmt: skip
     module = importlib.import_module(f"benchmark.models.{model}")
     hp = dict(module.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
@@ -577,7 +659,10 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     spread = batches[:: max(1, len(batches) // 8)][:8]
     timing = time_training(device, run(batches[:3]), run(batches), run(batches[:1]),
                            len(batches[0]), peak,
-                           counted=(run(spread), sum(len(b) for b in spread)))  # fmt: skip
+                           counted=(run(spread), sum(len(b) for b in spread)), trace=trace,
+                           # in place: the module's parameter names stay those of eager
+                           compile=(lambda: net.encoder.compile(dynamic=True)) if compile
+                           else None)  # fmt: skip
 
     def produce() -> int:
         """The same batches planned, collated and copied."""
@@ -639,6 +724,10 @@ def main() -> None:
         help="the device's peak TFLOP/s for MFU (H100/H200: 989 by default)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--trace", type=int, default=0, metavar="N",
+                        help="the N operators with the most self time in one batch")
+    parser.add_argument("--compile", action="store_true",
+                        help="var-misuse models: torch.compile the encoder (dynamic shapes)")
     parser.add_argument("--hf-weights", default="", help="hf: comma-separated local Hugging "
                         "Face folders (default: tiny random RoBERTa, T5 and GPT-2)")  # fmt: skip
     parser.add_argument("--hf-modes", default="full,lora,head", help="hf: comma-separated")
@@ -652,6 +741,9 @@ def main() -> None:
     if unknown:
         choices = ", ".join((*MODELS, *OPTIONAL))
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {choices}")
+    if args.compile and (eager := [m for m in models if m not in VAR_MISUSE]):
+        parser.error(f"--compile is for the var-misuse models ({', '.join(VAR_MISUSE)}), "
+                     f"not {', '.join(eager)}")  # fmt: skip
     hf_modes = [m for m in args.hf_modes.split(",") if m]
     hf_tasks = [t for t in args.hf_tasks.split(",") if t]
     hf_weights = [Path(w) for w in args.hf_weights.split(",") if w]
@@ -696,6 +788,9 @@ def main() -> None:
             extra += f", input pipeline {r['pipeline_headroom']}x what the model consumes"
         if r.get("trainable_parameters") is not None:
             extra += f", {r['trainable_parameters']:,} parameters trained"
+        if c := r.get("compiled"):
+            extra += (f", compiled in {c['compile_s']} s: {c['compiled_graphs']} graph(s), "
+                      f"{c['graph_breaks']} break(s)")  # fmt: skip
         print(f"{label:{width}} {r['profile']:6} {r['parameters']:>11,} params "
               f"{r['samples_per_s']:>9.1f} samples/s {fmt(r['tokens_per_s'], ' tokens/s')}"
               f"{fmt(r['peak_memory_mib'], ' MiB peak')}{fmt(r['mfu'], ' MFU')}"
@@ -703,6 +798,9 @@ def main() -> None:
               f"{r['host_reads_per_batch']} reads/batch "
               f"{r['ops_per_batch']:,} ops/batch ({r['samples']} in {r['seconds']}s on {name}, "
               f"{r['threads']} thread(s){extra})")  # fmt: skip
+        for op in r.get("trace", {}).get("ops", []):
+            print(f"    {op['name'][:60]:60} {op['calls']:>6} calls "
+                  f"{op['self_host_ms']:>9.3f} ms host{fmt(op['self_device_ms'], ' ms device')}")
     if interrupted:
         print("interrupted (SIGTERM): the models not listed were not measured")
     sys.exit(status)
@@ -714,10 +812,11 @@ def measure_all(models: list[str], args: argparse.Namespace, hf_weights: list[Pa
     """Every asked model's rows, each as it is done (so that an interrupted run has them)."""
     var_misuse = [m for m in models if m in VAR_MISUSE]
     samples = training_samples(args.profile, args.samples) if var_misuse else []
-    on = (args.threads, device, peak)
+    on = (args.threads, device, peak, args.trace)
     for m in var_misuse:
         yield from guarded({"model": m}, device,
-                           lambda m=m: measure(m, args.profile, samples, *on))  # fmt: skip
+                           lambda m=m: measure(m, args.profile, samples, *on,
+                                               compile=args.compile))  # fmt: skip
     # code2vec and code2seq read the same methods (neither changes them): made once
     method_models = {"code2vec", "code2seq"} & set(models)
     methods = method_rows(args.profile, args.samples) if method_models else []
