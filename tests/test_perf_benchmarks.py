@@ -86,6 +86,23 @@ def test_compile_names_the_models_it_is_for_in_one_line() -> None:
         "not code2vec")
 
 
+def test_a_trace_that_fails_costs_its_own_figure_not_the_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trace's CUDA side runs only where a GPU is lent: if the profiler fails there, the
+    row keeps its figures and says why the trace is missing."""
+    import torch
+
+    from tests.perf import training
+
+    def fails(*args: object) -> dict:
+        raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED\n(the rest)")
+
+    monkeypatch.setattr(training, "top_operators", fails)
+    said = training.traced(torch.device("cpu"), lambda: None, 12)
+    assert said == {"error": "RuntimeError: CUPTI_ERROR_NOT_INITIALIZED"}
+
+
 def benchmark_main(monkeypatch: pytest.MonkeyPatch, on_great: Callable[[], None],
                    *args: str) -> int:  # fmt: skip
     """tests/perf/training.py's main in this process, ``on_great`` called where great would be
@@ -94,10 +111,10 @@ def benchmark_main(monkeypatch: pytest.MonkeyPatch, on_great: Callable[[], None]
 
     measured = training.measure
 
-    def measure(model: str, *rest: object) -> dict:
+    def measure(model: str, *rest: object, **options: object) -> dict:
         if model == "great":
             on_great()
-        return measured(model, *rest)
+        return measured(model, *rest, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(training, "measure", measure)
     monkeypatch.setattr(sys, "argv", ["training.py", "--profile", "smoke", "--samples", "16",

@@ -275,11 +275,11 @@ def dynamo_graphs() -> dict:
 
 
 def top_operators(device: torch.device, one_batch: Callable[[], object], n: int) -> dict:
-    """Where one training batch spends its time, by torch's profiler: the ``n`` operators
-    and kernels with the most self time on the device (CUDA) or the host (CPU), and on CUDA
-    how many kernels the batch launched and how long they ran against the batch's wall time
-    (the profiler's own overhead included), so that a session with a GPU sees what keeps it
-    waiting."""
+    """Where one training batch spends its time, by torch's profiler: the ``n`` entries with
+    the most self time on the device (CUDA: operators, by the kernels each launched itself,
+    and the kernels by name) or on the host (CPU), and on CUDA how many kernels and copies the
+    batch ran and for how long, against its wall time (the profiler's overhead included), so
+    that a session with a GPU sees what keeps it waiting."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -298,16 +298,27 @@ def top_operators(device: torch.device, one_batch: Callable[[], object], n: int)
     events = prof.key_averages()
     own = on_device if cuda else (lambda e: float(e.self_cpu_time_total))
     top = sorted(events, key=own, reverse=True)[:n]
+    # The device's own events (kernels, copies, fills): an operator's device time repeats
+    # its kernels', so only these are summed.
     kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA] if cuda else []
     return {
         "batch_ms": round(wall * 1e3, 2),
         "kernels": len(kernels) if cuda else None,
-        "device_ms": round(sum(map(on_device, events)) / 1e3, 2) if cuda else None,
+        "device_ms": round(sum(e.device_time_total for e in kernels) / 1e3, 2) if cuda else None,
         "ops": [{"name": e.key, "calls": e.count,
                  "self_host_ms": round(e.self_cpu_time_total / 1e3, 3),
                  "self_device_ms": round(on_device(e) / 1e3, 3) if cuda else None}
                 for e in top],
     }  # fmt: skip
+
+
+def traced(device: torch.device, one_batch: Callable[[], object], n: int) -> dict:
+    """``top_operators``, or the error that stopped it: a diagnostic that fails (its CUDA
+    side runs only where a GPU is lent) costs its own figure, not the model's row."""
+    try:
+        return top_operators(device, one_batch, n)
+    except Exception as exc:
+        return {"error": " ".join([f"{type(exc).__name__}:", *str(exc).strip().splitlines()[:1]])}
 
 
 def time_training(
@@ -336,7 +347,7 @@ def time_training(
     reads = host_reads(one_batch)
     ops = dispatches(one_batch)
     compile_s = None if compile is None else compiled(compile, warm, device)
-    top = top_operators(device, one_batch, trace) if trace else None
+    top = traced(device, one_batch, trace) if trace else None
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
