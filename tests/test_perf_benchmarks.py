@@ -46,6 +46,7 @@ def test_training_benchmark_prints_every_figure_on_cpu() -> None:
         # is the pass's loss, once at its end (each model's train_epoch returns it).
         ((at, n),) = r["host_reads_at"].items()
         assert n == r["host_reads_per_batch"] == 1 and at.endswith(" train_epoch"), (model, at)
+        assert r["cpu_only_reads_at"] == {}, model  # no dropout at smoke
         # The input pipeline alone, for every model (the host side a GPU can wait on).
         assert r["pipeline_headroom"] > 0, model
         assert r["pipeline_batches_per_s"] > 0 and r["model_batches_per_s"] > 0, model
@@ -212,6 +213,26 @@ def test_host_reads_are_what_waits_for_a_gpu() -> None:
     expected = {f"tests/test_perf_benchmarks.py:{first + k} one_batch": 1
                 for k in (2, 3, 4, 5, 6, 12)}  # fmt: skip
     assert host_reads(one_batch) == expected
+
+
+def test_reads_of_code_that_runs_on_the_cpu_alone_are_listed_apart() -> None:
+    """The CPU dropout reads a key from torch's generator for each mask; on a GPU torch's
+    dropout runs instead, so that read is no GPU's wait and is not counted as one."""
+    import torch
+
+    from benchmark.models.dropout import Dropout
+    from tests.perf.training import host_reads
+
+    dropout = Dropout(0.1)
+
+    def one_batch() -> None:
+        float(dropout(torch.ones(4, 3)).sum())  # waits: a value
+
+    cpu_only: dict[str, int] = {}
+    line = one_batch.__code__.co_firstlineno + 1
+    assert host_reads(one_batch, cpu_only) == {f"tests/test_perf_benchmarks.py:{line} one_batch": 1}
+    ((at, n),) = cpu_only.items()
+    assert at.startswith("benchmark/models/dropout.py:") and at.endswith(" forward") and n == 1
 
 
 @pytest.mark.slow

@@ -22,7 +22,8 @@ which the GPU was busy (NVML's utilization, sampled every 50 ms; CUDA only); how
 training batch made the host wait for the GPU (torch's sync debug mode: 1 is its loss, read
 back at the end; CUDA only); where, on any device, one training batch reads a value back from
 its tensors outside the optimizer's step (each read waits for a GPU; 1 is its loss, read at
-the end), so that the CPU machine sees it too; how many operators one training batch
+the end), so that the CPU machine sees it too (reads of code that runs on the CPU alone, such
+as the CPU dropout's key, are listed apart); how many operators one training batch
 dispatches (each costs host time, however small its kernel); for the var-misuse models, the
 padding (tokens padded to each batch's longest function, over the tokens); and the input
 pipeline alone (batches/s that making the pass's batches and copying them to the device
@@ -184,12 +185,20 @@ def waits(func: torch._ops.OpOverload, args: tuple, kwargs: dict | None) -> bool
     return name in WAITING
 
 
-def host_reads(one_batch: Callable[[], object]) -> dict[str, int]:
+# Code that runs on the CPU alone: its reads would not happen on a GPU. The reference models'
+# CPU dropout reads one key from torch's generator per mask; on other devices it is torch's.
+CPU_ONLY = ("benchmark/models/dropout.py",)
+
+
+def host_reads(
+    one_batch: Callable[[], object], cpu_only: dict[str, int] | None = None
+) -> dict[str, int]:
     """Where one training batch reads a value back from its tensors, outside the optimizer's
     step (fused on CUDA; on the CPU torch's Adam reads its step count): each such read waits
     for a GPU, so this counts on any device what ``host_syncs`` sees on CUDA alone. Keyed by
     "file:line function" of the innermost frame outside torch that asked. torch's recurrent
-    layers read a PackedSequence's batch sizes, which torch keeps on the host: not counted."""
+    layers read a PackedSequence's batch sizes, which torch keeps on the host: not counted.
+    Reads in ``CPU_ONLY`` code go into ``cpu_only`` instead, where it is given."""
     import traceback
 
     from torch.optim.optimizer import (
@@ -226,7 +235,10 @@ def host_reads(one_batch: Callable[[], object]) -> dict[str, int]:
         pre.remove()
         post.remove()
     root = str(Path(__file__).resolve().parents[2]) + "/"
-    return {k.removeprefix(root): v for k, v in reads.items()}
+    found = {k.removeprefix(root): v for k, v in reads.items()}
+    if cpu_only is not None:
+        cpu_only.update({k: v for k, v in found.items() if k.startswith(CPU_ONLY)})
+    return {k: v for k, v in found.items() if not k.startswith(CPU_ONLY)}
 
 
 def dispatches(one_batch: Callable[[], object]) -> int:
@@ -344,7 +356,8 @@ def time_training(
         flops_pass()
     flops_per_sample = counter.get_total_flops() / max(flops_samples, 1)
     syncs = host_syncs(device, one_batch)
-    reads = host_reads(one_batch)
+    cpu_only: dict[str, int] = {}
+    reads = host_reads(one_batch, cpu_only)
     ops = dispatches(one_batch)
     compile_s = None if compile is None else compiled(compile, warm, device)
     top = traced(device, one_batch, trace) if trace else None
@@ -362,7 +375,8 @@ def time_training(
         "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         if device.type == "cuda" else None,
         "flops_per_sample": flops_per_sample, "peak_tflops": peak, "gpu_busy": busy.get("busy"),
-        "host_syncs": syncs, "host_reads": reads, "ops": ops, "trace": top,
+        "host_syncs": syncs, "host_reads": reads, "cpu_only_reads": cpu_only, "ops": ops,
+        "trace": top,
         "compile": None if compile_s is None else {"compile_s": round(compile_s, 2),
                                                    **dynamo_graphs()},
     }  # fmt: skip
@@ -386,7 +400,9 @@ def figures(name: str, profile: str, net: torch.nn.Module, count: int, tokens: i
         "mfu": None if mfu is None else round(mfu, 5), "gpu_busy": timing["gpu_busy"],
         "host_syncs_per_batch": timing["host_syncs"],
         "host_reads_per_batch": sum(timing["host_reads"].values()),
-        "host_reads_at": timing["host_reads"], "ops_per_batch": timing["ops"],
+        "host_reads_at": timing["host_reads"],
+        # what the CPU's own code reads (not a GPU's wait: that code does not run there)
+        "cpu_only_reads_at": timing["cpu_only_reads"], "ops_per_batch": timing["ops"],
         **({"trace": timing["trace"]} if timing["trace"] else {}),
         **({"compiled": timing["compile"]} if timing["compile"] else {}), **extra,
     }  # fmt: skip
