@@ -338,6 +338,8 @@ def test_the_gpu_session_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> Non
     paper, compiled = (json.loads((tmp_path / f"{n}.json").read_text())["rows"][0]
                        for n in ("paper", "compiled"))  # fmt: skip
     assert len(paper["trace"]["ops"]) == 12 and "compiled" not in paper
+    cpu_sizes = json.loads((tmp_path / "cpu-profile.json").read_text())["rows"][0]
+    assert len(cpu_sizes["trace"]["ops"]) == 12
     assert compiled["compiled"]["compile_s"] > 0 and "trace" not in compiled
     runs = json.loads((tmp_path / "default.json").read_text())
     assert sorted((r["side"], r["seed"]) for r in runs) == [

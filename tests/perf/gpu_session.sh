@@ -19,7 +19,8 @@
 #         compiled.json   the training benchmark at paper again for great, transformer and
 #                         ggnn with their encoders compiled (--compile): whether torch.compile
 #                         pays, and what it costs to compile
-#         cpu-profile.json  tests/perf/training.py --device cuda --profile cpu, if time is left
+#         cpu-profile.json  tests/perf/training.py --device cuda --profile cpu --trace 12, if
+#                         time is left (the default command's sizes: where its time goes)
 #         session.log     everything the steps printed
 #
 # Each step has its own time limit and the whole stays under $BUDGET seconds (default 540), so
@@ -141,7 +142,8 @@ PY
 
     # 4. The default command's sizes for every model, with what time is left.
     step cpu-profile 150 "$OUT/cpu-profile.json" "$python" tests/perf/training.py \
-        --device "$device" --profile cpu --samples "$samples" ${MODELS:+--models "$MODELS"} --json
+        --device "$device" --profile cpu --samples "$samples" ${MODELS:+--models "$MODELS"} \
+        --trace 12 --json
     echo "== done at $((SECONDS - t0)) s"
 }
 
