@@ -259,16 +259,16 @@ def dispatches(one_batch: Callable[[], object]) -> int:
     return Count.n
 
 
-def compiled(compile: Callable[[], object], warm: Callable[[], object],
-             device: torch.device) -> float:
-    """Seconds that ``compile`` and a warm-up pass after it took: mostly compilation, which
+def compiled(compile_model: Callable[[], object], warm: Callable[[], object],
+             device: torch.device) -> float:  # fmt: skip
+    """Seconds that ``compile_model`` and a warm-up pass after it took: mostly compilation, which
     a run pays once per process (and again for each new graph dynamo makes)."""
     import torch._dynamo
 
     torch._dynamo.reset()  # the previous model's graphs and counters
     torch._dynamo.utils.counters.clear()
     started = time.perf_counter()
-    compile()
+    compile_model()
     warm()
     sync(device)
     return time.perf_counter() - started
@@ -337,13 +337,13 @@ def time_training(
     device: torch.device, warm: Callable[[], object], epoch: Callable[[], object],
     one_batch: Callable[[], object], batch_samples: int, peak: float | None,
     counted: tuple[Callable[[], object], int] | None = None, trace: int = 0,
-    compile: Callable[[], object] | None = None,
+    compile_model: Callable[[], object] | None = None,
 ) -> dict:  # fmt: skip
     """Warm up, count FLOPs, then time one pass: seconds, peak memory, FLOPs per sample, MFU
     and the GPU's busy share. FLOPs are counted on ``one_batch`` (of ``batch_samples``), or on
     ``counted`` (a pass over some batches, and their sample count) where batches differ in
     their cost per sample, as the var-misuse models' batches of similar length do. With
-    ``compile`` (which compiles the model), FLOPs, host reads and operators are counted
+    ``compile_model`` (which compiles the model), FLOPs, host reads and operators are counted
     eagerly first (the same arithmetic; dispatch modes do not see inside compiled graphs), then
     the model is compiled and warmed up again before the timed pass. ``trace``: the top
     operators of one batch (``top_operators``)."""
@@ -359,7 +359,7 @@ def time_training(
     cpu_only: dict[str, int] = {}
     reads = host_reads(one_batch, cpu_only)
     ops = dispatches(one_batch)
-    compile_s = None if compile is None else compiled(compile, warm, device)
+    compile_s = None if compile_model is None else compiled(compile_model, warm, device)
     top = traced(device, one_batch, trace) if trace else None
     sync(device)
     if device.type == "cuda":
@@ -688,7 +688,7 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
                            len(batches[0]), peak,
                            counted=(run(spread), sum(len(b) for b in spread)), trace=trace,
                            # in place: the module's parameter names stay those of eager
-                           compile=(lambda: net.encoder.compile(dynamic=True)) if compile
+                           compile_model=(lambda: net.encoder.compile(dynamic=True)) if compile
                            else None)  # fmt: skip
 
     def produce() -> int:
