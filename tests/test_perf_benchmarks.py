@@ -78,13 +78,17 @@ def test_training_benchmark_traces_a_batch_and_times_a_compiled_encoder() -> Non
     assert row["samples_per_s"] > 0 and row["ops_per_batch"] > 0
 
 
-def test_compile_names_the_models_it_is_for_in_one_line() -> None:
-    done = subprocess.run([sys.executable, str(PERF / "training.py"), "--models", "code2vec",
-                           "--compile"], capture_output=True, text=True, timeout=120)  # fmt: skip
+@pytest.mark.parametrize(("args", "said"), [
+    (("--models", "code2vec", "--compile"),
+     "error: --compile is for the var-misuse models (ggnn, great, transformer, rnn), "
+     "not code2vec"),
+    (("--trace", "-1"), "error: --trace takes a count of operators >= 0, not -1"),
+])  # fmt: skip
+def test_the_diagnostics_options_are_checked_in_one_line(args: tuple[str, ...], said: str) -> None:
+    done = subprocess.run([sys.executable, str(PERF / "training.py"), *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].endswith(
-        "error: --compile is for the var-misuse models (ggnn, great, transformer, rnn), "
-        "not code2vec")
+    assert done.stderr.strip().splitlines()[-1].endswith(said)
 
 
 def test_a_trace_that_fails_costs_its_own_figure_not_the_row(

@@ -768,6 +768,8 @@ def main() -> None:
     if unknown:
         choices = ", ".join((*MODELS, *OPTIONAL))
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {choices}")
+    if args.trace < 0:
+        parser.error(f"--trace takes a count of operators >= 0, not {args.trace}")
     if args.compile and (eager := [m for m in models if m not in VAR_MISUSE]):
         parser.error(f"--compile is for the var-misuse models ({', '.join(VAR_MISUSE)}), "
                      f"not {', '.join(eager)}")  # fmt: skip
