@@ -324,13 +324,18 @@ def top_operators(device: torch.device, one_batch: Callable[[], object], n: int)
     }  # fmt: skip
 
 
+def error_line(exc: Exception) -> str:
+    """``exc`` as one line for a row: its type and its message's first line."""
+    return " ".join([f"{type(exc).__name__}:", *str(exc).strip().splitlines()[:1]])
+
+
 def traced(device: torch.device, one_batch: Callable[[], object], n: int) -> dict:
     """``top_operators``, or the error that stopped it: a diagnostic that fails (its CUDA
     side runs only where a GPU is lent) costs its own figure, not the model's row."""
     try:
         return top_operators(device, one_batch, n)
     except Exception as exc:
-        return {"error": " ".join([f"{type(exc).__name__}:", *str(exc).strip().splitlines()[:1]])}
+        return {"error": error_line(exc)}
 
 
 def time_training(
@@ -725,7 +730,7 @@ def guarded(label: dict, device: torch.device, measure: Callable[[], dict]) -> l
         row = measure()
     except Exception as exc:  # a row that says why, and the traceback on stderr
         traceback.print_exc()
-        error = " ".join([f"{type(exc).__name__}:", *str(exc).strip().splitlines()[:1]])
+        error = error_line(exc)
         print(f"{name}: failed ({error})", file=sys.stderr, flush=True)
         if device.type == "cuda":
             torch.cuda.empty_cache()
