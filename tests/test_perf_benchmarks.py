@@ -108,6 +108,26 @@ def test_a_trace_that_fails_costs_its_own_figure_not_the_row(
     assert said == {"error": "RuntimeError: CUPTI_ERROR_NOT_INITIALIZED"}
 
 
+def test_a_failed_trace_is_said_in_the_printed_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.perf import training
+
+    def fails(*args: object) -> dict:
+        raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED")
+
+    monkeypatch.setattr(training, "top_operators", fails)
+    argv = ["training.py", "--profile", "smoke", "--samples", "16", "--threads", "1",
+            "--models", "ggnn", "--trace", "3"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        training.main()
+    assert done.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("ggnn ") and " samples/s " in lines[0]
+    assert lines[1] == "    trace failed: RuntimeError: CUPTI_ERROR_NOT_INITIALIZED"
+
+
 def benchmark_main(monkeypatch: pytest.MonkeyPatch, on_great: Callable[[], None],
                    *args: str) -> int:  # fmt: skip
     """tests/perf/training.py's main in this process, ``on_great`` called where great would be

@@ -832,6 +832,8 @@ def main() -> None:
               f"{r['host_reads_per_batch']} reads/batch "
               f"{r['ops_per_batch']:,} ops/batch ({r['samples']} in {r['seconds']}s on {name}, "
               f"{r['threads']} thread(s){extra})")  # fmt: skip
+        if error := r.get("trace", {}).get("error"):
+            print(f"    trace failed: {error}")
         for op in r.get("trace", {}).get("ops", []):
             print(f"    {op['name'][:60]:60} {op['calls']:>6} calls "
                   f"{op['self_host_ms']:>9.3f} ms host{fmt(op['self_device_ms'], ' ms device')}")
