@@ -25,7 +25,7 @@ from benchmark.metrics import memorization
 from benchmark.metrics.summary import summarize
 from benchmark.models import MODELS
 from benchmark.profiles import PROFILES, select_splits
-from benchmark.protocol import HOLDOUT, SPLITS, ProtocolError, present
+from benchmark.protocol import HOLDOUT, SPLITS, ProtocolError, present, read_events
 from benchmark.results import (
     Unit,
     dataset_fingerprint,
@@ -33,6 +33,7 @@ from benchmark.results import (
     publish,
     quarantine,
     read_json,
+    release,
     staging,
     verify,
     write_manifest,
@@ -344,14 +345,43 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "seconds": round(time.monotonic() - t0, 2),
         }  # fmt: skip
         (staged / "run.json").write_text(json.dumps(run, indent=2))
-        shutil.rmtree(staged / "input")
-        shutil.rmtree(staged / "output")
+        _remove(staged / "input")
+        _remove(staged / "output")
         write_manifest(staged, settings_of(cfg, dataset.fingerprint))
         publish(staged, cfg.unit.path(cfg.results), replace=replace)
         return metrics
     except (UnitFailed, ProtocolError) as e:
         where = discard(staged, cfg.results, str(e))
         raise UnitFailed(f"{e} (log kept in {where})") from None
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; SIGTERM (scancel, a time limit)
+        _stopped(staged, cfg, "interrupted" if isinstance(e, KeyboardInterrupt) else str(e))
+        raise
     except BaseException as e:
         discard(staged, cfg.results, f"{type(e).__name__}: {e}")
         raise
+
+
+def _stopped(staged: Path, cfg: RunConfig, why: str) -> None:
+    """A stopped unit has not failed: its staging folder stays, unlocked, so the same command
+    resumes from the model's last checkpoint, as after a kill. Discarded, a Slurm time limit
+    (SIGTERM, then SIGKILL) would send a unit longer than the limit back to its first epoch at
+    every attempt."""
+    release(staged)
+    try:
+        done = {e.get("epoch") for e in read_events(staged / "output") if e["event"] == "epoch_end"}
+        so_far = f" after {len(done)} of {cfg.epochs} epochs"
+    except (ProtocolError, OSError):
+        so_far = ""
+    console.err.print(f"{why or 'stopped'}{so_far}: the same command resumes this unit from the "
+                      f"model's last checkpoint, kept in {staged}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+
+
+def _remove(folder: Path) -> None:
+    """Remove a staged folder by renaming it first: a kill halfway through the removal of
+    ``output`` would otherwise leave a checkpoint whose epoch files are gone, and the rerun
+    would resume after the last epoch with nothing to score."""
+    gone = folder.with_name(f".{folder.name}-removed")
+    shutil.rmtree(gone, ignore_errors=True)  # what such a kill left
+    folder.rename(gone)
+    shutil.rmtree(gone)

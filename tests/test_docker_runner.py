@@ -287,7 +287,8 @@ def test_ggnn_gives_the_same_metrics_in_its_container(built_images, tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_run_removes_its_container(client, image, tmp_path, sig):
-    """Ctrl-C or SIGTERM (scancel, a killed sweep) during a unit leaves no container behind."""
+    """Ctrl-C or SIGTERM (scancel, a killed sweep) during a unit leaves no container behind,
+    and keeps the unit's staging folder (not moved to .failed) for the rerun to resume."""
     results = tmp_path / "results"
     argv = [sys.executable, "-m", "benchmark", "run", "--model", "hangs", "--runner", "docker",
             "--image", image["hang"], "--profile", "smoke", "--results", str(results)]  # fmt: skip
@@ -304,7 +305,8 @@ def test_a_stopped_run_removes_its_container(client, image, tmp_path, sig):
     left = [c for c in client.containers.list(all=True, filters={"label": sandbox.LABEL})
             if c.labels[sandbox.LABEL].startswith(str(results))]  # fmt: skip
     assert left == []
-    assert list((results / ".tmp").iterdir()) == []
+    [kept] = list((results / ".tmp").iterdir())
+    assert (kept / "output").is_dir() and not (results / ".failed").exists()
 
 
 def test_a_file_renamed_while_the_output_is_scanned_is_not_an_error(tmp_path, monkeypatch):

@@ -1,8 +1,10 @@
 """No orphans: a `bench run` killed with SIGKILL takes its model along, a process (the process
 runner's leash) or a container (the docker runner's watchdog), and the same command run again
 at once takes the unit over, resumes from the last checkpoint and ends with the metrics of an
-uninterrupted run. Real SIGKILLs of real `bench run` processes training GGNN at the smoke
-profile; the docker test uses the suite's GGNN image (tests/docker_fixtures.py)."""
+uninterrupted run. So does a run stopped by Ctrl-C or SIGTERM (scancel, a Slurm time limit),
+which keeps its staging folder for the rerun. Real signals to real `bench run` processes
+training GGNN at the smoke profile; the docker test uses the suite's GGNN image
+(tests/docker_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from benchmark import run as run_module
 from benchmark import trainer
 from benchmark.runner import docker as sandbox
 from benchmark.runner import process as process_runner
@@ -60,9 +63,12 @@ def same_result(unit: Path, reference: Path, metrics: dict) -> None:
     assert same_metrics(metrics, json.loads((reference / "metrics.json").read_text()))
 
 
-def kill_after_checkpoint(argv: list[str], results: Path, timeout: float) -> tuple[Path, list[int]]:
-    """Start `bench run`; SIGKILL it once its model has saved a checkpoint; return the unit's
-    staging output folder, where the model works, and the processes working there then."""
+def kill_after_checkpoint(
+    argv: list[str], results: Path, timeout: float, sig: int = signal.SIGKILL
+) -> tuple[Path, list[int], str]:
+    """Start `bench run`; send it ``sig`` once its model has saved a checkpoint; return the
+    unit's staging output folder, where the model works, the processes working there then, and
+    what `bench run` wrote on stderr."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     found: list[Path] = []
@@ -74,10 +80,11 @@ def kill_after_checkpoint(argv: list[str], results: Path, timeout: float) -> tup
         pytest.fail(f"no checkpoint was saved: {proc.communicate()[1][-2000:]}")
     output = found[0].parent
     model = working_in(output)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
-    proc.stderr.close()
-    return output, model
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    expected = -sig if sig == signal.SIGKILL else 128 + sig  # bench's own exit status
+    assert proc.returncode == expected, err[-2000:]
+    return output, model, err
 
 
 def working_in(output: Path) -> list[int]:
@@ -125,7 +132,7 @@ def assert_resumed(unit: Path) -> None:
 def test_a_killed_run_takes_its_model_along_and_a_rerun_resumes(reference, tmp_path):
     results = tmp_path / "results"
     argv = bench_run(results)
-    output, model = kill_after_checkpoint(argv, results, timeout=300)
+    output, model, _ = kill_after_checkpoint(argv, results, timeout=300)
     assert model, "the model was not found running before the kill"
     again = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 5
@@ -141,6 +148,45 @@ def test_a_killed_run_takes_its_model_along_and_a_rerun_resumes(reference, tmp_p
     assert again.returncode == 0, err[-2000:]
     same_result(results / UNIT, reference, json.loads(out))
     assert_resumed(results / UNIT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_run_keeps_its_checkpoint_and_the_rerun_resumes(reference, tmp_path, sig):
+    """Ctrl-C or SIGTERM is no failure: the model stops with its run, nothing goes to
+    .failed, the line says how far it got, and the same command resumes the unit."""
+    results = tmp_path / "results"
+    argv = bench_run(results)
+    output, model, err = kill_after_checkpoint(argv, results, timeout=300, sig=sig)
+    assert model, "the model was not found running before the stop"
+    deadline = time.monotonic() + 5
+    while alive(model, output) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive(model, output) == [], "the model outlived its bench run"
+    [line] = [ln for ln in err.splitlines() if "resumes this unit" in ln]
+    done = len({e["epoch"] for e in events(output) if e["event"] == "epoch_end"})
+    why = "interrupted" if sig == signal.SIGINT else "stopped by SIGTERM"
+    assert line == (f"{why} after {done} of {EPOCHS} epochs: the same command resumes this unit "
+                    f"from the model's last checkpoint, kept in {output.parent}")  # fmt: skip
+    assert (output / trainer.CHECKPOINT).is_file() and not (results / ".failed").exists()
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    same_result(results / UNIT, reference, json.loads(again.stdout))
+    assert_resumed(results / UNIT)
+    assert list((results / ".tmp").iterdir()) == []
+
+
+def test_output_is_removed_whole_or_not_at_all(tmp_path):
+    """The harness renames a staged folder before removing it: a kill halfway through the
+    removal leaves the model's output whole or out of the way, never a checkpoint without its
+    epoch files; the next removal clears what such a kill left."""
+    staged = tmp_path / "staged"
+    for name in ("output", ".output-removed"):  # the second as a kill mid-removal leaves it
+        (staged / name / "predictions").mkdir(parents=True)
+        (staged / name / "predictions" / "epoch-001.jsonl").write_text("{}\n")
+        (staged / name / trainer.CHECKPOINT).write_bytes(b"x")
+    run_module._remove(staged / "output")
+    assert list(staged.iterdir()) == []
 
 
 def test_the_leash_reports_the_model_as_the_model_ends(tmp_path):
@@ -189,7 +235,7 @@ def test_a_killed_docker_run_stops_its_container_and_a_rerun_resumes(
     client = docker.from_env(timeout=120)
     results = tmp_path / "results"
     argv = bench_run(results, "--runner", "docker")
-    output, _ = kill_after_checkpoint(argv, results, timeout=600)
+    output, _, _ = kill_after_checkpoint(argv, results, timeout=600)
     label = {"label": f"{sandbox.LABEL}={output.resolve()}"}
     deadline = time.monotonic() + 30
     while client.containers.list(all=True, filters=label) and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ that was never run through Slurm must not pass as one that was.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -126,3 +127,32 @@ def test_a_job_slurm_will_never_start_fails_its_unit_and_is_cancelled(slurm_clus
     while _queue(name):
         assert time.monotonic() < deadline, _queue(name)
         time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_a_unit_slurm_stops_resumes_on_its_retry(slurm_cluster, tmp_path):
+    """SIGTERM to every process of the unit's job, as Slurm sends at a time limit (before its
+    SIGKILL), after the model's first checkpoint: the retry resumes from that checkpoint instead
+    of training from the first epoch again, and nothing goes to .failed. (A plain scancel
+    marks the job cancelled, which the sweep takes as the user's word and does not retry.)"""
+    from benchmark.trainer import CHECKPOINT
+
+    args = ["--models", "ggnn", "--profile", "smoke", "--epochs", "80", "--noise", "0",
+            "--seeds", "1", "--executor", "slurm", "--retries", "1"]  # fmt: skip
+    cmd = [*BENCH, "sweep", *args, "--results", str(tmp_path), "--json"]
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(f".tmp/*/output/{CHECKPOINT}")):
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()[1]
+        time.sleep(0.05)
+    [sweep_id] = [s["sweep"] for s in status(tmp_path)]
+    subprocess.run(["scancel", "--signal=TERM", "--full", f"--name=bench-{sweep_id}"], check=True)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    summary = json.loads(out)
+    assert (summary["complete"], summary["attempts"]) == (1, 2), err
+    [unit] = completed(tmp_path)
+    events = [json.loads(line) for line in (tmp_path / unit / "events.jsonl").open()]
+    starts = [e for e in events if e["event"] == "start"]
+    assert len(starts) == 2 and starts[1]["resumed_after_epoch"] >= 1, starts
+    assert not (tmp_path / ".failed").exists()

@@ -30,7 +30,7 @@ __all__ = ["app", "check_results", "fail", "main", "warn_of_overlap"]
 
 class Terminated(SystemExit):
     """SIGTERM (scancel, a Slurm time limit, a killed sweep) unwinds the stack like Ctrl-C, so
-    a unit stops its model and discards its partial folder instead of orphaning them."""
+    a unit stops its model, instead of orphaning it, and keeps its staging folder to resume."""
 
     def __str__(self) -> str:
         return "stopped by SIGTERM"
