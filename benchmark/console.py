@@ -29,3 +29,11 @@ def progress() -> Progress:
         console=err,
         transient=False,
     )
+
+
+def os_error(e: OSError) -> str:
+    """An OS error as a reader wants it: what went wrong, then where ("No space left on device:
+    results/.tmp/x/samples.parquet"), without errno's "[Errno 28]"."""
+    what = e.strerror or str(e) or type(e).__name__
+    where = [str(f) for f in (e.filename, e.filename2) if f is not None]
+    return f"{what}: {' -> '.join(where)}" if where else what

@@ -353,6 +353,10 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
     except (UnitFailed, ProtocolError) as e:
         where = discard(staged, cfg.results, str(e))
         raise UnitFailed(f"{e} (log kept in {where})") from None
+    except OSError as e:  # the harness's own reads and writes: a full disk, a lost mount
+        reason = f"the harness's I/O failed: {console.os_error(e)}"
+        where = discard(staged, cfg.results, reason)
+        raise UnitFailed(f"{reason} (log kept in {where})") from None
     except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; SIGTERM (scancel, a time limit)
         _stopped(staged, cfg, "interrupted" if isinstance(e, KeyboardInterrupt) else str(e))
         raise

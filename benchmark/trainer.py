@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 import traceback
@@ -379,10 +380,17 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write, flush to disk, then rename: a kill at any moment leaves the previous checkpoint
     or this one, never a torn file."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except (RuntimeError, OSError) as exc:  # a full disk; torch's own writer says only
+        free = shutil.disk_usage(tmp.parent).free  # "unexpected pos 108224 vs 108116"
+        tmp.unlink(missing_ok=True)
+        why = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise OSError(f"cannot write {path.name} ({free / 2**20:.1f} MiB free on its disk): "
+                      f"{why}") from exc  # fmt: skip
     os.replace(tmp, path)
 
 

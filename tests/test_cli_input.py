@@ -1,6 +1,7 @@
 """Careless input to `bench run` and `bench sweep` gets one line and exit status 2 before any
-work (a negative seed, --results naming a file or a read-only place), and a sweep runs on a
-``dir:PATH`` dataset, whose folder name is the dataset's name percent-encoded."""
+work (a negative seed, --results naming a file or a read-only place), a disk that fills or a
+mount that goes under a run gets one line too, and a sweep runs on a ``dir:PATH`` dataset,
+whose folder name is the dataset's name percent-encoded."""
 
 from __future__ import annotations
 
@@ -313,3 +314,58 @@ def test_input_noise_that_can_change_nothing_is_one_line(tmp_path: Path):
     assert not list((tmp_path / "r").rglob("metrics.json"))
     clean = subprocess.run([*argv, "--noise", "0"], capture_output=True, text=True, timeout=300)
     assert clean.returncode == 0, clean.stderr[-2000:]
+
+
+FULL_DISK = """
+import errno, os, sys
+import polars as pl
+real = pl.DataFrame.write_parquet
+def write(self, file, *args, **kwargs):  # the disk fills as the harness writes the scores
+    if str(file).endswith("samples.parquet"):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+    return real(self, file, *args, **kwargs)
+pl.DataFrame.write_parquet = write
+sys.argv = ["bench", *sys.argv[1:]]
+from benchmark.cli import main
+main()
+"""
+
+
+def test_a_full_disk_under_the_harness_fails_the_unit_in_one_line(tmp_path: Path):
+    """The harness's own writes failing (here samples.parquet: the disk is full) fail the unit
+    with the OS's reason and the file, keep its log under .failed, and print no traceback."""
+    results = tmp_path / "results"
+    argv = [sys.executable, "-c", FULL_DISK, "run", "--model", "baseline", "--profile", "smoke",
+            "--results", str(results)]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in proc.stderr
+    assert last.startswith("error: unit failed: the harness's I/O failed: No space left on "
+                           f"device: {results}/.tmp/"), last  # fmt: skip
+    [failed] = (results / ".failed").iterdir()
+    assert (failed / "failure.txt").read_text().startswith("the harness's I/O failed: No space")
+    assert not (results / "var_misuse").exists() and list((results / ".tmp").iterdir()) == []
+
+
+LOST_MOUNT = """
+import errno, os, sys
+from benchmark import run
+def gone(*args, **kwargs):
+    raise OSError(errno.EIO, os.strerror(errno.EIO), "/mnt/x")
+run.run_unit = gone
+sys.argv = ["bench", *sys.argv[1:]]
+from benchmark.cli import main
+main()
+"""
+
+
+def test_an_os_error_no_command_expected_is_one_line(tmp_path: Path):
+    """The last net: an OSError that no command turned into its own message (a mount lost under
+    it) is one line with the OS's reason and the file, exit status 1."""
+    code = LOST_MOUNT
+    argv = [sys.executable, "-c", code, "run", "--model", "baseline", "--profile", "smoke",
+            "--results", str(tmp_path)]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == ["error: Input/output error: /mnt/x"]

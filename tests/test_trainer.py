@@ -169,3 +169,16 @@ def test_cpu_runs_use_deterministic_kernels_and_cuda_runs_the_fast_ones() -> Non
     assert trainer.adam_options(torch.device("cpu")) == {}
     assert trainer.end_check_every(torch.device("cuda")) == 8
     assert trainer.end_check_every(torch.device("cpu")) == 1
+
+
+def test_a_checkpoint_on_a_full_disk_says_so_and_leaves_no_partial_file(tmp_path) -> None:
+    """torch's writer reports a full disk as "unexpected pos N vs M"; the model's error line
+    says which file and how much room its disk has, and the previous checkpoint stays."""
+    path = tmp_path / trainer.CHECKPOINT
+    trainer.save_checkpoint(path, {"epoch": 1})
+    (tmp_path / f"{trainer.CHECKPOINT}.tmp").symlink_to("/dev/full")  # writes: ENOSPC
+    with pytest.raises(OSError, match=rf"^cannot write {trainer.CHECKPOINT} \([\d.]+ MiB free "
+                                      r"on its disk\): \S"):  # fmt: skip
+        trainer.save_checkpoint(path, {"epoch": 2, "weights": torch.zeros(1 << 16)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [trainer.CHECKPOINT]
+    assert torch.load(path)["epoch"] == 1

@@ -56,4 +56,7 @@ def main() -> None:
     except typer.Abort:
         console.err.print("aborted")
         sys.exit(130)
+    except OSError as e:  # a full disk, a lost mount, a folder made read-only meanwhile
+        fail(console.os_error(e), code=1)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
