@@ -7,7 +7,8 @@ unit started again after its process was killed finds the model's checkpoints th
 resumes, and two processes never build the same unit at once.
 
 A completed unit records a manifest of its files (sha256) and the settings it was made with.
-Every reader checks it (`verify`): a unit that was edited or damaged since, whose
+Every reader checks it (`verify`, reading again only the files that changed since their last
+hash: benchmark.digests): a unit that was edited or damaged since, whose
 metrics.json holds a figure the harness cannot have computed, or that was made with an older
 version of its noise kind (`stale_noise`), is left out of every table, and
 `bench run` and `bench sweep` move it aside to `.quarantine` (never deleting it) and run it
@@ -28,13 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from benchmark.digests import Digests, sha256
 from benchmark.runner import UnitFailed
 
 REQUIRED = ("run.json", "metrics.json", "samples.parquet")
 SUBSETS = "subsets"  # the folder of subset units (Unit.subset) under the results
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,6 @@ def is_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in REQUIRED)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_manifest(folder: Path, settings: dict) -> None:
     """Record every file of a finished unit with its size and sha256, and its settings."""
     files = {
@@ -144,14 +137,17 @@ def verify(folder: Path) -> str | None:
     missing = [name for name in REQUIRED if name not in listed]
     if missing:
         return f"manifest.json does not list {', '.join(missing)}"
+    digests = Digests(folder)  # a file unchanged since it was last hashed is not read again
     for name, entry in sorted(listed.items()):
         path = folder / name
         if not isinstance(entry, dict) or ".." in Path(name).parts or Path(name).is_absolute():
             return f"manifest.json has a malformed entry for {name!r}"
         if not path.is_file():
             return f"{name} is missing"
-        if path.stat().st_size != entry.get("bytes") or sha256(path) != entry.get("sha256"):
+        if path.stat().st_size != entry.get("bytes") or digests.sha256(name) != entry.get("sha256"):
+            digests.save()
             return f"{name} was changed after the unit completed"
+    digests.save()
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:

@@ -301,6 +301,12 @@ def test_padding_benchmark_compares_both_ways() -> None:
     assert after["padded_over_tokens"] < 1.1 < 2.0 < before["padded_over_tokens"]
 
 
+def test_verify_benchmark_reads_every_unit_cold_and_warm() -> None:
+    out = run_json("verify.py", "--units", "3", "--mib", "0.25")
+    assert (out["units"], out["mib_per_unit"]) == (3, 0.25)
+    assert out["cold_s"] > 0 and len(out["warm_s"]) == 2 and out["cold_over_warm"] > 0
+
+
 def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
     done = subprocess.run([sys.executable, str(PERF / "padding.py"), "--model", "code2vec"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
