@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 
 from benchmark.cache import cache_root
@@ -80,7 +81,7 @@ class Digests:
         """Keep what was hashed, for the next reader; a cache that cannot be written is none."""
         if not self.changed:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")  # any node
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps({"folder": self.folder, "files": self.known}))
