@@ -227,15 +227,16 @@ def test_the_leash_kills_what_the_model_started(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_killed_docker_run_stops_its_container_and_a_rerun_resumes(
-    built_images, reference, tmp_path
+    built_images, reference, tmp_path, sig
 ):
     import docker
 
     client = docker.from_env(timeout=120)
     results = tmp_path / "results"
     argv = bench_run(results, "--runner", "docker")
-    output, _, _ = kill_after_checkpoint(argv, results, timeout=600)
+    output, _, _ = kill_after_checkpoint(argv, results, timeout=600, sig=sig)
     label = {"label": f"{sandbox.LABEL}={output.resolve()}"}
     deadline = time.monotonic() + 30
     while client.containers.list(all=True, filters=label) and time.monotonic() < deadline:
