@@ -388,7 +388,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     except (RuntimeError, OSError) as exc:  # a full disk; torch's own writer says only
         free = shutil.disk_usage(tmp.parent).free  # "unexpected pos 108224 vs 108116"
         tmp.unlink(missing_ok=True)
-        why = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        why = getattr(exc, "strerror", None) or (str(exc).strip() or type(exc).__name__)
+        why = why.splitlines()[0]
         raise OSError(f"cannot write {path.name} ({free / 2**20:.1f} MiB free on its disk): "
                       f"{why}") from exc  # fmt: skip
     os.replace(tmp, path)
