@@ -307,6 +307,12 @@ def test_verify_benchmark_reads_every_unit_cold_and_warm() -> None:
     assert out["cold_s"] > 0 and len(out["warm_s"]) == 2 and out["cold_over_warm"] > 0
 
 
+def test_scoring_benchmark_measures_a_table_and_its_peak() -> None:
+    out = run_json("scoring.py", "--samples", "500", "--epochs", "3")
+    assert out["rows"] == 1500 and out["seconds"] > 0
+    assert out["table_mib"] > 0 and out["inputs_mib"] > 0 and out["peak_above_inputs_mib"] >= 0
+
+
 def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
     done = subprocess.run([sys.executable, str(PERF / "padding.py"), "--model", "code2vec"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
