@@ -158,3 +158,27 @@ def test_code_search_batches_hold_999_distractors():
     assert picked == df["code_key"].to_list()
     small = _batches(pl.DataFrame({"id": [f"q{i}" for i in range(30)]}), "test", seed=3)
     assert small["candidates"].list.len().unique().to_list() == [30]  # a split under 1000
+
+
+@pytest.mark.parametrize("task", ["method_name", "code_to_text"])
+def test_rows_judged_in_slices_are_judged_as_at_once(task, monkeypatch):
+    """The scorers read rows as Python objects a slice at a time (lines.judge_rows): any
+    slicing gives the same table, and no predictions give the table's columns, typed."""
+    from benchmark.tasks import TASKS, lines
+
+    field, label = ("subtokens", "label") if task == "method_name" else ("tokens", "doc")
+    words = [["get", "value"], ["set"], ["to", "string", "now"], ["is", "empty"], ["add"]]
+    ids = [f"s{i}" for i in range(len(words))]
+    labels = pl.DataFrame({"sample_id": ids, "split": ["train"] * 5, "noisy": [False] * 5,
+                           f"given_{label}": words, f"true_{label}": words[::-1]})  # fmt: skip
+    predictions = pl.DataFrame({
+        "epoch": [e for e in (1, 2) for _ in ids], "sample_id": ids * 2,
+        "split": ["train"] * 10, field: words + words[1:] + words[:1],
+        "score": [0.5] * 10, "loss": [1.0] * 10, "p_given": [0.5] * 10,
+    })  # fmt: skip
+    score = TASKS[task].score
+    whole = score(labels, predictions)
+    monkeypatch.setattr(lines, "ROWS_AT_ONCE", 3)
+    assert score(labels, predictions).equals(whole)
+    empty = score(labels, predictions.clear())
+    assert empty.height == 0 and empty.schema == whole.schema

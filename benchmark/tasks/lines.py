@@ -26,6 +26,8 @@ LOGIT_TOLERANCE = 1e-5
 
 Row = dict[str, Any]
 Check = Callable[[Row, str, Any], Row]  # (line, where, the sample's extra) -> columns
+# Rows a scorer reads as Python objects at a time (``judge_rows``).
+ROWS_AT_ONCE = 100_000
 
 
 def number(v: object, lo: float = 0.0, hi: float = 1.0) -> bool:
@@ -243,3 +245,16 @@ def token_epoch(
     schema = {field: pl.List(pl.String), "score": pl.Float64,
               "target_logprobs": pl.List(pl.Float64)}  # fmt: skip
     return read_epoch(path, epoch, expected, check, schema)
+
+
+def judge_rows(
+    table: pl.DataFrame, judge: Callable[[pl.DataFrame], dict[str, list]],
+    schema: dict[str, pl.DataType],
+) -> pl.DataFrame:  # fmt: skip
+    """The columns ``judge`` makes of a scored table's rows, ``ROWS_AT_ONCE`` rows at a time.
+
+    A judge reads each row as Python objects (code2seq's sub-token counts, smoothed BLEU),
+    several times the table's own size: a paper-profile table, a row per sample and epoch,
+    would hold them for tens of millions of rows at once."""
+    parts = [pl.DataFrame(judge(part), schema=schema) for part in table.iter_slices(ROWS_AT_ONCE)]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)

@@ -1,11 +1,13 @@
-"""What scoring var_misuse predictions costs: time and the memory it takes above its inputs.
+"""What scoring predictions costs: time and the memory it takes above its inputs.
 
-    python tests/perf/scoring.py [--samples 100000] [--epochs 10] [--candidates 12] [--json]
+    python tests/perf/scoring.py [--task var_misuse] [--samples 100000] [--epochs 10]
+                                 [--candidates 12] [--json]
 
-Builds the harness's labels for SAMPLES training samples (each with CANDIDATES repair
-candidates, two of them targets) and a model's predictions for EPOCHS epochs (a repair
-distribution over the candidates on every row, as the var_misuse protocol has it), then runs
-``benchmark.tasks.var_misuse.scoring.score`` once. Prints the rows, the seconds, the size of the
+Builds the harness's labels for SAMPLES training samples and a model's predictions for EPOCHS
+epochs, then runs the task's scorer (``benchmark.tasks.TASKS[task].score``) once. var_misuse:
+each sample has CANDIDATES repair candidates, two of them targets, and every row a repair
+distribution over them, as its protocol has it; method_name: names of one to three of ten
+sub-tokens, predicted as the label of another sample. Prints the rows, the seconds, the size of the
 per-sample table it returns and the peak resident memory above what the process held before
 (sampled every 5 ms): at the paper profile the table has a row per sample and epoch, and the
 harness scores it in one process. Never fails on time or memory.
@@ -25,7 +27,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.tasks.var_misuse.scoring import score
+from benchmark.tasks import TASKS
 
 
 def rss_mib() -> float:
@@ -62,8 +64,30 @@ def inputs(samples: int, epochs: int, candidates: int) -> tuple[pl.DataFrame, pl
     return labels, pl.concat(frames)
 
 
+def method_name_inputs(samples: int, epochs: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(0)
+    words = ["get", "set", "value", "name", "to", "string", "is", "empty", "add", "all"]
+    ids = [f"sample-{i:08d}" for i in range(samples)]
+    names = [[words[j] for j in rng.integers(0, 10, rng.integers(1, 4))] for _ in ids]
+    labels = pl.DataFrame({"sample_id": ids, "split": ["train"] * samples,
+                           "noisy": rng.random(samples) < 0.25, "given_label": names,
+                           "true_label": names})  # fmt: skip
+    frames = []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(samples)
+        frames.append(pl.DataFrame({
+            "epoch": [epoch] * samples, "sample_id": [ids[i] for i in order],
+            "split": ["train"] * samples, "loss": rng.random(samples),
+            "p_given": rng.random(samples), "subtokens": [names[(i + 1) % samples] for i in order],
+            "score": rng.random(samples),
+        }))  # fmt: skip
+    return labels, pl.concat(frames)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("var_misuse", "method_name"), default="var_misuse",
+                        help="The task whose scorer runs.")
     parser.add_argument("--samples", type=int, default=100_000, help="Training samples.")
     parser.add_argument("--epochs", type=int, default=10, help="Epochs of predictions.")
     parser.add_argument("--candidates", type=int, default=12, help="Repair candidates a sample.")
@@ -71,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.samples, args.epochs) < 1 or args.candidates < 5:
         parser.error("--samples and --epochs must be positive, --candidates at least 5")
-    labels, predictions = inputs(args.samples, args.epochs, args.candidates)
+    if args.task == "var_misuse":
+        labels, predictions = inputs(args.samples, args.epochs, args.candidates)
+    else:
+        labels, predictions = method_name_inputs(args.samples, args.epochs)
     before = peak = rss_mib()
     done = threading.Event()
 
@@ -84,13 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.perf_counter()
-    table = score(labels, predictions)
+    table = TASKS[args.task].score(labels, predictions)
     seconds = time.perf_counter() - t0
     done.set()
     sampler.join()
     peak = max(peak, rss_mib())
     figures = {
-        "rows": table.height, "seconds": round(seconds, 3),
+        "task": args.task, "rows": table.height, "seconds": round(seconds, 3),
         "table_mib": round(table.estimated_size() / 2**20, 1),
         "inputs_mib": round(predictions.estimated_size() / 2**20, 1),
         "peak_above_inputs_mib": round(peak - before, 1),

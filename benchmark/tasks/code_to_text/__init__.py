@@ -136,19 +136,29 @@ def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
 read_predictions = lines.all_epochs(epoch_reader)
 
 
+JUDGED: dict[str, pl.DataType] = {
+    name: dtype for side in ("given", "true")
+    for name, dtype in ((f"bleu_{side}", pl.Float64()), (f"correct_{side}", pl.Boolean()))
+}  # fmt: skip
+
+
 def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
     """Per (sample, epoch): smoothed BLEU-4 and exact match against both label sides."""
     t = predictions.join(labels.drop("split"), on="sample_id", how="inner", validate="m:1")
     scorer = SentenceBleu()  # each docstring split once, each prediction once a row
-    rows = [(scorer(g, p), scorer(y, p)) for g, y, p in
-            zip(t["given_doc"].to_list(), t["true_doc"].to_list(), t["tokens"].to_list(),
-                strict=True)]  # fmt: skip
-    cols: dict[str, list] = {}
-    for k, side in enumerate(("given", "true")):
-        cols[f"bleu_{side}"] = [r[k][0] for r in rows]
-        cols[f"correct_{side}"] = [r[k][1] for r in rows]
+
+    def judge(part: pl.DataFrame) -> dict[str, list]:
+        rows = [(scorer(g, p), scorer(y, p)) for g, y, p in
+                zip(part["given_doc"].to_list(), part["true_doc"].to_list(),
+                    part["tokens"].to_list(), strict=True)]  # fmt: skip
+        cols: dict[str, list] = {}
+        for k, side in enumerate(("given", "true")):
+            cols[f"bleu_{side}"] = [r[k][0] for r in rows]
+            cols[f"correct_{side}"] = [r[k][1] for r in rows]
+        return cols
+
     return (
-        t.with_columns(pl.DataFrame(cols))
+        t.with_columns(lines.judge_rows(t, judge, JUDGED))
         .with_columns(pl.col("score").alias("top_score"))
         .sort("epoch", "sample_id")
     )

@@ -112,9 +112,14 @@ def epoch_reader(splits: dict[str, pl.DataFrame]) -> lines.EpochReader:
 read_predictions = lines.all_epochs(epoch_reader)
 
 
-def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
-    """Per (sample, epoch): code2seq's tp/fp/fn and exact match against both label sides."""
-    t = predictions.join(labels.drop("split"), on="sample_id", how="inner", validate="m:1")
+JUDGED: dict[str, pl.DataType] = {
+    name: dtype for side in ("given", "true") for name, dtype in (
+        (f"tp_{side}", pl.Int64()), (f"fp_{side}", pl.Int64()), (f"fn_{side}", pl.Int64()),
+        (f"correct_{side}", pl.Boolean()))
+}  # fmt: skip
+
+
+def _judge(t: pl.DataFrame) -> dict[str, list]:
     cols: dict[str, list] = {}
     pred = t["subtokens"].to_list()
     for side in ("given", "true"):
@@ -123,8 +128,14 @@ def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
         for k, name in enumerate(("tp", "fp", "fn")):
             cols[f"{name}_{side}"] = [c[k] for c in counts]
         cols[f"correct_{side}"] = [c[3] for c in counts]
+    return cols
+
+
+def score(labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
+    """Per (sample, epoch): code2seq's tp/fp/fn and exact match against both label sides."""
+    t = predictions.join(labels.drop("split"), on="sample_id", how="inner", validate="m:1")
     return (
-        t.with_columns(pl.DataFrame(cols))
+        t.with_columns(lines.judge_rows(t, _judge, JUDGED))
         .with_columns(pl.col("score").alias("top_score"))
         .sort("epoch", "sample_id")
     )
