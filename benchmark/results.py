@@ -3,8 +3,8 @@
 A unit is written into a staging folder beside the results and renamed into place only
 when everything in it is written, so a folder at a unit's path is always complete. The staging
 folder is named after the unit and its run settings and locked while a process works in it: a
-unit started again after its process was killed finds the model's checkpoints there and
-resumes, and two processes never build the same unit at once.
+unit started again after its process was stopped or killed finds the model's checkpoints there
+and resumes, and two processes never build the same unit at once.
 
 A completed unit records a manifest of its files (sha256) and the settings it was made with.
 Every reader checks it (`verify`, reading again only the files that changed since their last
@@ -248,8 +248,8 @@ def staging(root: Path, unit: Unit, settings: str = "") -> Path:
     """The unit's staging folder, on the same file system as its home, locked by this process.
 
     The name is fixed by the unit and ``settings`` (what else changes the model's input, such
-    as profile and epochs), so a re-run after a kill reuses the folder and the model resumes
-    from its checkpoint, while a run with other settings gets a folder of its own.
+    as profile and epochs), so a re-run after a stop or a kill reuses the folder and the model
+    resumes from its checkpoint, while a run with other settings gets a folder of its own.
     """
     tmp = root / ".tmp"
     tmp.mkdir(parents=True, exist_ok=True)
