@@ -271,6 +271,10 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
     if cfg.subset is not None:  # nor another subset share's
         settings += f"/subset/{cfg.subset_share:g}"
     staged = staging(cfg.results, cfg.unit, settings)
+    done = _epochs_done(staged)
+    if done:  # an earlier start was stopped or killed: say where this one starts
+        console.err.print(f"going on from {staged}: {done} of {cfg.epochs} epochs done",
+                          highlight=False, soft_wrap=True)  # fmt: skip
     try:
         labels.write_parquet(staged / "labels.parquet")
         task = {
@@ -371,14 +375,21 @@ def _stopped(staged: Path, cfg: RunConfig, why: str) -> None:
     (SIGTERM, then SIGKILL) would send a unit longer than the limit back to its first epoch at
     every attempt."""
     release(staged)
-    try:
-        done = {e.get("epoch") for e in read_events(staged / "output") if e["event"] == "epoch_end"}
-        so_far = f" after {len(done)} of {cfg.epochs} epochs"
-    except (ProtocolError, OSError):
-        so_far = ""
+    done = _epochs_done(staged)
+    so_far = "" if done is None else f" after {done} of {cfg.epochs} epochs"
     console.err.print(f"{why or 'stopped'}{so_far}: the same command resumes this unit from the "
                       f"model's last checkpoint, kept in {staged}", highlight=False,
                       soft_wrap=True)  # fmt: skip
+
+
+def _epochs_done(staged: Path) -> int | None:
+    """How many epochs the model's events in ``staged`` say are done; None where they cannot
+    be read (the model, started again, says what it makes of them)."""
+    try:
+        events = read_events(staged / "output")
+    except (ProtocolError, OSError):
+        return None
+    return len({e.get("epoch") for e in events if e["event"] == "epoch_end"})
 
 
 def _remove(folder: Path) -> None:

@@ -171,6 +171,7 @@ def test_a_stopped_run_keeps_its_checkpoint_and_the_rerun_resumes(reference, tmp
     assert (output / trainer.CHECKPOINT).is_file() and not (results / ".failed").exists()
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
+    assert f"going on from {output.parent}: {done} of {EPOCHS} epochs done\n" in again.stderr
     same_result(results / UNIT, reference, json.loads(again.stdout))
     assert_resumed(results / UNIT)
     assert list((results / ".tmp").iterdir()) == []
