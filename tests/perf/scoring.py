@@ -38,7 +38,9 @@ def rss_mib() -> float:
     return 0.0
 
 
-def inputs(samples: int, epochs: int, candidates: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def var_misuse_inputs(
+    samples: int, epochs: int, candidates: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     rng = np.random.default_rng(0)
     ids = [f"sample-{i:08d}" for i in range(samples)]
     cands = list(range(1, candidates + 1))
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.samples, args.epochs) < 1 or args.candidates < 5:
         parser.error("--samples and --epochs must be positive, --candidates at least 5")
     if args.task == "var_misuse":
-        labels, predictions = inputs(args.samples, args.epochs, args.candidates)
+        labels, predictions = var_misuse_inputs(args.samples, args.epochs, args.candidates)
     else:
         labels, predictions = method_name_inputs(args.samples, args.epochs)
     before = peak = rss_mib()
