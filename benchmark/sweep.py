@@ -121,6 +121,13 @@ class Sweep:
         return Job(key, argv, log)
 
     def _submit(self, keys: list[str]) -> None:
+        """Submit in the executor's batches, each recorded as it is taken: if a later batch is
+        refused, the units of the earlier ones are followed, not submitted again."""
+        size = self.executor.most_per_submit() or max(1, len(keys))
+        for start in range(0, len(keys), size):
+            self._submit_batch(keys[start : start + size])
+
+    def _submit_batch(self, keys: list[str]) -> None:
         jobs = []
         for key in keys:
             rec = self._record(key)

@@ -7,6 +7,7 @@ that was never run through Slurm must not pass as one that was.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -31,6 +32,12 @@ def slurm_cluster() -> None:
         pytest.fail(f"the Slurm cluster did not start ({START.name}): {lines[-1]}", pytrace=False)
 
 
+def _max_array_size() -> int:
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True)
+    [line] = [ln for ln in out.stdout.splitlines() if ln.startswith("MaxArraySize")]
+    return int(line.split("=")[1])
+
+
 def _queue(name: str) -> list[str]:
     out = subprocess.run(["squeue", "--noheader", f"--name={name}", "--format=%i %T"],
                          capture_output=True, text=True, check=True)  # fmt: skip
@@ -45,11 +52,17 @@ def test_slurm_sweep_completes_all_units(slurm_cluster, tmp_path):
     assert (summary["executor"], summary["units"], summary["complete"]) == ("slurm", 8, 8), err
     assert len(completed(tmp_path)) == 8
     files = tmp_path / ".sweeps" / summary["sweep"] / "slurm"
-    assert list(files.glob("array-*.sh")) and list(files.glob("slurm-*_7.out"))  # one array
+    # More units than the cluster's MaxArraySize (4 on the test cluster): as many arrays as
+    # it takes, where one array of 8 would have been refused and the whole sweep with it.
+    size = _max_array_size()
+    assert size < 8
+    arrays = list(files.glob("array-*.sh"))
+    assert len(arrays) == -(-8 // size), arrays
+    assert len(list(files.glob("slurm-*.out"))) == 8
     assert _queue(f"bench-{summary['sweep']}") == []
     again = sweep(tmp_path, *args)[1]
     assert (again["skipped"], again["ran"]) == (8, 0)
-    assert len(list(files.glob("array-*.sh"))) == 1  # nothing submitted the second time
+    assert len(list(files.glob("array-*.sh"))) == len(arrays)  # nothing submitted again
 
 
 @pytest.mark.slow
@@ -156,3 +169,84 @@ def test_a_unit_slurm_stops_resumes_on_its_retry(slurm_cluster, tmp_path):
     starts = [e for e in events if e["event"] == "start"]
     assert len(starts) == 2 and starts[1]["resumed_after_epoch"] >= 1, starts
     assert not (tmp_path / ".failed").exists()
+
+
+def _times(log: Path) -> tuple[float, float]:
+    start, end = log.read_text().split()
+    return float(start), float(end)
+
+
+def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
+    """Slurm's %N throttle holds within one array; under --max-parallel each array waits for
+    the one before it, so the cap holds across a grid split by MaxArraySize, and for retries."""
+    from benchmark.executors.base import Job, JobState
+    from benchmark.executors.slurm import SlurmError, SlurmExecutor
+
+    name = f"bench-test-cap-{os.getpid()}"
+    executor = SlurmExecutor(tmp_path / "slurm", name, max_parallel=1)
+    size = executor.most_per_submit()
+    assert size == _max_array_size()
+    code = "import time; print(time.time()); time.sleep(0.5); print(time.time())"
+
+    def jobs(tag: str, n: int) -> list[Job]:
+        return [Job(f"{tag}{i}", (sys.executable, "-c", code), tmp_path / "logs" / f"{tag}{i}.log")
+                for i in range(n)]  # fmt: skip
+
+    with pytest.raises(SlurmError, match=f"exceed one array \\(MaxArraySize = {size}\\)"):
+        executor.submit(jobs("x", size + 1))
+    first, second = jobs("a", size), jobs("b", 2)
+    handles = executor.submit(first) + executor.submit(second)
+    scripts = sorted((tmp_path / "slurm").glob("array-*.sh"))
+    assert f"--dependency=afterany:{handles[0].split('_')[0]}" in scripts[1].read_text()
+    assert all(s.state == JobState.SUCCEEDED for s in _settle(executor, handles).values())
+    spans = sorted(_times(job.log) for job in first + second)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans  # one at a time
+
+    # The newest array has left the queue, so the next one waits for none (a dependency on
+    # a job the controller has forgotten would be refused).
+    [third] = executor.submit(jobs("c", 1))
+    assert "--dependency" not in sorted((tmp_path / "slurm").glob("array-*.sh"))[-1].read_text()
+    assert _settle(executor, [third])[third].state == JobState.SUCCEEDED
+
+
+def _settle(executor, handles: list[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while not all((states := executor.status(handles))[h].state.finished for h in handles):
+        assert time.monotonic() < deadline, states
+        time.sleep(0.5)
+    return states
+
+
+@pytest.mark.slow
+def test_a_refused_array_keeps_the_units_already_taken(slurm_cluster, tmp_path):
+    """sbatch takes the first array of a grid and refuses the second (as a per-user submit
+    limit would): the sweep stops with the reason, the first array's units are followed, not
+    submitted again, and the next run of the sweep submits only the rest."""
+    from benchmark.executors.slurm import SlurmError, SlurmExecutor
+    from benchmark.sweep import Store, Sweep, SweepError, SweepSpec
+
+    class RefusesTheSecond(SlurmExecutor):
+        calls = 0
+
+        def submit(self, jobs):
+            type(self).calls += 1
+            if type(self).calls == 2:
+                raise SlurmError("sbatch refused the array: QOSMaxSubmitJobPerUserLimit")
+            return super().submit(jobs)
+
+    spec = SweepSpec("var_misuse", "python-stdlib", ("baseline",), "label", (0.0, 0.5),
+                     (0, 1, 2), "smoke", 1)  # fmt: skip
+    files = Store(tmp_path, spec.id).files / "slurm"
+    with pytest.raises(SweepError, match="QOSMaxSubmitJobPerUserLimit") as stopped:
+        Sweep(spec, tmp_path, RefusesTheSecond(files, f"bench-{spec.id}"), poll_s=1).run(False)
+    size = _max_array_size()
+    assert stopped.value.summary["ok"] is False
+    [state] = status(tmp_path)
+    assert (state["state"], state["pending"]) == ("error", 6 - size), state
+    assert len(list(files.glob("array-*.sh"))) == 1
+
+    executor = SlurmExecutor(files, f"bench-{spec.id}")
+    summary = Sweep(spec, tmp_path, executor, poll_s=1).run(show_progress=False)
+    assert summary["ok"] and summary["complete"] == 6, summary
+    assert len(list(files.glob("array-*.sh"))) == 2  # the rest, in one array
+    assert len(list(files.glob("slurm-*.out"))) == 6  # each unit ran once

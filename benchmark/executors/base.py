@@ -57,9 +57,13 @@ class Executor(ABC):
     def describe(self) -> str:
         return self.name
 
+    def most_per_submit(self) -> int | None:
+        """The most jobs one ``submit`` takes (a cluster's array size), or None for no limit."""
+        return None
+
     @abstractmethod
     def submit(self, jobs: Sequence[Job]) -> list[str]:
-        """Queue the jobs; return one handle per job, in order, that ``status`` understands."""
+        """Queue the jobs, all or none; return one handle per job, in order, for ``status``."""
 
     @abstractmethod
     def status(self, handles: Sequence[str]) -> dict[str, JobStatus]:

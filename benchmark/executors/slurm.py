@@ -1,8 +1,11 @@
 """``--executor slurm``: the units of a sweep as Slurm job arrays, submitted with ``sbatch``.
 
-One array per batch of units, one array task per unit, each running ``bench run`` on a node.
-The batch script writes the unit's exit status next to its log, so the outcome is known
-without Slurm's accounting database (many clusters keep it, many test clusters do not).
+One array per batch of units, one array task per unit, each running ``bench run`` on a node;
+a batch is at most the cluster's ``MaxArraySize`` units, so a grid of any size is taken.
+Under ``--max-parallel`` each array waits for the one before it (``afterany``), as Slurm's
+``%N`` throttle holds within one array only. The batch script writes the unit's exit status
+next to its log, so the outcome is known without Slurm's accounting database (many clusters
+keep it, many test clusters do not).
 Jobs belong to the cluster, not to the driver: a sweep whose driver is killed leaves its
 jobs running, and the next run of the same sweep follows them instead of submitting again.
 The results folder, the venv's Python and the dataset cache must be on a file system that
@@ -32,6 +35,7 @@ from benchmark.executors.base import (
 )
 
 LOST_GRACE_S = 30.0  # a job that left the queue gets this long for its exit status to appear
+DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default, where the configuration cannot be read
 SLURM_STATES = {
     "PENDING": JobState.PENDING, "CONFIGURING": JobState.PENDING, "REQUEUED": JobState.PENDING,
     "REQUEUE_HOLD": JobState.PENDING, "REQUEUE_FED": JobState.PENDING,
@@ -101,19 +105,33 @@ class SlurmExecutor(Executor):
         self.user = pwd.getpwuid(os.getuid()).pw_name
         self._jobs: dict[str, Job] = {}
         self._gone_since: dict[str, float] = {}
+        self._max_array: int | None = None
+        self._last_array: int | None = None  # the newest array, which the next one waits for
 
     def describe(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.options.items() if v)
         cap = f", at most {self.max_parallel} at once" if self.max_parallel else ""
         return f"slurm job arrays ({opts}{cap})"
 
-    def script(self, jobs: Sequence[Job]) -> str:
+    def most_per_submit(self) -> int:
+        """The cluster's ``MaxArraySize``: array indices run 0 .. MaxArraySize - 1."""
+        if self._max_array is None:
+            out = _run(["scontrol", "show", "config"])
+            m = re.search(r"^MaxArraySize\s*=\s*(\d+)", out.stdout, re.M)
+            size = int(m.group(1)) if out.returncode == 0 and m else DEFAULT_MAX_ARRAY_SIZE
+            if size < 1:
+                raise SlurmError("this cluster takes no job arrays (MaxArraySize = 0)")
+            self._max_array = size
+        return self._max_array
+
+    def script(self, jobs: Sequence[Job], after: int | None = None) -> str:
         """The batch script of one array: one ``case`` branch per unit."""
         array = f"0-{len(jobs) - 1}" + (f"%{self.max_parallel}" if self.max_parallel else "")
         lines = [
             "#!/bin/bash",
             f"#SBATCH --job-name={self.job_name}",
             f"#SBATCH --array={array}",
+            *([f"#SBATCH --dependency=afterany:{after}"] if after else []),
             f"#SBATCH --output={self.workdir}/slurm-%A_%a.out",
             f"#SBATCH --chdir={Path.cwd()}",
             *(f"#SBATCH --{k}={v}" for k, v in self.options.items() if v),
@@ -143,20 +161,36 @@ class SlurmExecutor(Executor):
         self.workdir.mkdir(parents=True, exist_ok=True)
         for job in jobs:
             _rc_path(job).unlink(missing_ok=True)
+        if len(jobs) > self.most_per_submit():
+            raise SlurmError(f"{len(jobs)} units exceed one array (MaxArraySize = "
+                             f"{self.most_per_submit()})")  # fmt: skip
         path = self.workdir / f"array-{time.time_ns()}.sh"
-        path.write_text(self.script(jobs))
+        path.write_text(self.script(jobs, self._after()))
         out = _run(["sbatch", "--parsable", str(path)])
         if out.returncode != 0:
             raise SlurmError(f"sbatch refused the array: {last_line(out.stderr)}")
         job_id = out.stdout.strip().split(";")[0]
         if not job_id.isdigit():
             raise SlurmError(f"sbatch answered {out.stdout.strip()!r}, not a job id")
+        self._last_array = int(job_id)
         handles = [f"{job_id}_{i}" for i in range(len(jobs))]
         self._jobs.update(zip(handles, jobs, strict=True))
         return handles
 
+    def _after(self) -> int | None:
+        """Under ``--max-parallel``, the array the next one must wait for: the newest, while
+        it has tasks in the queue. Each waited for the one before it, so once the newest has
+        left the queue, so have all of them."""
+        if not self.max_parallel or self._last_array is None:
+            return None
+        live = {int(h.split("_")[0]) for h in self._queue() if h.split("_")[0].isdigit()}
+        return self._last_array if self._last_array in live else None
+
     def adopt(self, handle: str, job: Job) -> bool:
         self._jobs[handle] = job
+        array = handle.split("_")[0]
+        if array.isdigit():
+            self._last_array = max(self._last_array or 0, int(array))
         return True
 
     def _queue(self) -> dict[str, tuple[str, str]]:

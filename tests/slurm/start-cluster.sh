@@ -11,6 +11,7 @@ set -euo pipefail
 CONF_DIR=/etc/slurm
 CONF=$CONF_DIR/slurm.conf
 MARK="# written by bench tests/slurm/start-cluster.sh"
+EDITION="# edition 2"  # raise it when the configuration below changes, so it is rewritten
 LOG_DIR=/var/log/slurm
 WAIT_S=${BENCH_SLURM_WAIT_S:-60}
 
@@ -18,9 +19,10 @@ die() { echo "start-cluster: $*" >&2; exit 1; }
 
 node_state() { sinfo -h -N -o '%t' 2>/dev/null | head -n1; }
 
-# Fast path: a cluster that answers with an idle, busy or completing node is left as it is
+# Fast path: a cluster of this edition that answers with an idle, busy or completing node is left as it is
 # (the tests run in several workers, and another one's jobs may be on the node right now).
-if command -v sinfo >/dev/null && scontrol ping 2>/dev/null | grep -q UP; then
+if command -v sinfo >/dev/null && scontrol ping 2>/dev/null | grep -q UP \
+        && grep -qxF "$EDITION" "$CONF" 2>/dev/null; then
     case "$(node_state)" in idle|mix|alloc|comp) exit 0 ;; esac
 fi
 
@@ -52,7 +54,9 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     munge -n | unmunge >/dev/null 2>&1 || die "munge does not answer after starting munged"
 fi
 
-# slurm.conf for this host; one left by somebody else is not overwritten.
+# slurm.conf for this host; one left by somebody else is not overwritten. MaxArraySize is
+# small (Slurm's default is 1001), so that the tests' sweeps are larger than one array, as
+# the study's grid with its seeds and subsets is on a real cluster.
 host=$(hostname -s)
 node=$(slurmd -C | head -n1)  # NodeName=host CPUs=.. Boards=.. ... RealMemory=..
 [[ $node == NodeName=* ]] || die "slurmd -C did not describe this node: $node"
@@ -64,6 +68,7 @@ fi
 mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd
 new=$(cat <<EOF
 $MARK
+$EDITION
 ClusterName=bench
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -87,6 +92,7 @@ SelectTypeParameters=CR_CPU
 ReturnToService=2
 SlurmdTimeout=60
 MinJobAge=600
+MaxArraySize=4
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
