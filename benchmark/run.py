@@ -20,7 +20,7 @@ import polars as pl
 
 import benchmark
 from benchmark import console, datasets, holdout, noise
-from benchmark.evaluator import score
+from benchmark.evaluator import score, scored
 from benchmark.metrics import memorization
 from benchmark.metrics.summary import summarize
 from benchmark.models import MODELS
@@ -43,6 +43,11 @@ from benchmark.runner import process as process_runner
 from benchmark.tasks import TASKS
 from benchmark.tasks.lines import ReadAhead
 from benchmark.weights import weights_fingerprint
+
+# Rows per row group of samples.parquet. Set, so that the file's bytes do not depend on how the
+# table lies in memory (an epoch at a time as it was scored, or in one piece); and large, as
+# polars' own choice for a table of many epochs made a file a fifth larger.
+SAMPLES_ROW_GROUP = 2**18
 
 
 @dataclass(frozen=True)
@@ -285,10 +290,13 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         if cfg.weights is not None:
             task["weights"] = str(cfg.weights)
         hooks.write_inputs(staged / "input", task, splits)
-        # Each epoch file is read as its epoch ends, while the model trains on.
+        # Each epoch file is read and scored as its epoch ends, while the model trains on: the
+        # raw predictions (var_misuse's repair distributions, generated token lists) are then
+        # held an epoch at a time, not all epochs at once beside the table made of them.
         ahead = None
         if hooks.epoch_reader is not None:
-            ahead = ReadAhead(staged / "output", hooks.epoch_reader(splits))
+            reader = scored(cfg.task, labels, hooks.epoch_reader(splits))
+            ahead = ReadAhead(staged / "output", reader)
         with console.progress() as bar:
             job = bar.add_task(f"training {cfg.model}", total=cfg.epochs)
 
@@ -307,11 +315,11 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         # must not run beside it.
         imports.join()
         if ahead is not None:
-            predictions = ahead.finish(cfg.epochs)
+            table = ahead.finish(cfg.epochs)
         else:
             predictions = hooks.read_predictions(staged / "output", cfg.epochs, splits)
-        table = score(cfg.task, labels, predictions)
-        table.write_parquet(staged / "samples.parquet")
+            table = score(cfg.task, labels, predictions)
+        table.write_parquet(staged / "samples.parquet", row_group_size=SAMPLES_ROW_GROUP)
         metrics = {
             "task": cfg.task, "model": cfg.unit.model, "dataset": cfg.dataset, "seed": cfg.seed,
             "profile": cfg.profile,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from benchmark.evaluator import get_scorer, score
 from benchmark.tasks.var_misuse import metrics as var_misuse_metrics
-from benchmark.tasks.var_misuse.scoring import TABLE_COLUMNS
+from benchmark.tasks.var_misuse.scoring import TABLE_COLUMNS, _target_slots
 from benchmark.tasks.var_misuse.scoring import score as score_var_misuse
 from tests.test_metrics import (
     CANDIDATES,
@@ -220,3 +220,17 @@ def test_verdicts_match_a_plain_python_reading(case) -> None:
     for row in expected:
         actual = got[(row["epoch"], row["sample_id"])]
         assert {k: actual[k] for k in row} == row
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 9), max_size=8),
+                          st.lists(st.integers(0, 9), max_size=4)), max_size=20))  # fmt: skip
+def test_target_slots_are_the_candidates_that_are_targets(rows) -> None:
+    """Each label row's slots: the positions of its candidates (none, repeated or not) that
+    are among its targets, in order; an empty list, never null, where none is."""
+    labels = pl.DataFrame(
+        {"candidates": [c for c, _ in rows], "given_targets": [t for _, t in rows]},
+        schema={"candidates": pl.List(pl.Int64), "given_targets": pl.List(pl.Int64)},
+    )
+    got = _target_slots(labels, "given").to_list()
+    assert got == [[i for i, c in enumerate(cands) if c in targets] for cands, targets in rows]

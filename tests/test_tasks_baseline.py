@@ -12,11 +12,14 @@ import sys
 import pytest
 
 from benchmark import datasets, noise
+from benchmark.evaluator import score, scored
 from benchmark.models import baseline
 from benchmark.noise import NOISE_KINDS
 from benchmark.numbers import logistic
 from benchmark.profiles import PROFILES, select_splits
+from benchmark.run import SAMPLES_ROW_GROUP
 from benchmark.tasks.hooks import task_hooks
+from benchmark.tasks.lines import ReadAhead
 from tests.test_metrics_doc import undocumented
 
 CASES = [(task, kind) for task, kinds in NOISE_KINDS.items() for kind in kinds]
@@ -87,3 +90,29 @@ def test_a_certain_neighbour_vote_has_finite_log_odds():
     ((_, _, p_given, logit),) = got["holdout"]
     assert p_given == pytest.approx(0.1 / 3.1)
     assert logit == round(math.log(0.1 / 3.0), 6)  # the 0.1 smoothing against the 3 votes
+
+
+@pytest.mark.parametrize("task", list(NOISE_KINDS))
+def test_scoring_epoch_by_epoch_gives_the_table_of_all_epochs_at_once(task, tmp_path):
+    """`bench run` scores each epoch file as the model writes it: for every task, the epochs'
+    tables in order are the table that scoring every epoch at once gives, and samples.parquet
+    has the same bytes either way."""
+    name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)
+    splits = select_splits(datasets.load(name).samples, PROFILES["smoke"])
+    hooks = task_hooks(task)
+    splits, labels = hooks.prepare(splits, noise.mask(splits["train"].height, 0.5, 0), "label", 0)
+    hooks.write_inputs(tmp_path / "in", {"task": task, "model": "baseline", "seed": 0,
+                                         "epochs": 3, "device": "cpu", "profile": "smoke",
+                                         "hyperparameters": {}}, splits)  # fmt: skip
+    out = tmp_path / "out"
+    assert baseline.main(["--input", str(tmp_path / "in"), "--output", str(out)]) == 0
+    at_once = score(task, labels, hooks.read_predictions(out, 3, splits))
+    ahead = ReadAhead(out, scored(task, labels, hooks.epoch_reader(splits)))
+    ahead.read(1)  # as the model finished it; 2 and 3 are read by finish
+    by_epoch = ahead.finish(3)
+    assert by_epoch.n_chunks() > 1 and at_once.height == 3 * sum(s.height for s in splits.values())
+    assert by_epoch.equals(at_once)
+    files = [tmp_path / "at-once.parquet", tmp_path / "by-epoch.parquet"]
+    for table, path in zip((at_once, by_epoch), files, strict=True):
+        table.write_parquet(path, row_group_size=SAMPLES_ROW_GROUP)
+    assert files[0].read_bytes() == files[1].read_bytes()

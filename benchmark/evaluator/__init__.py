@@ -8,10 +8,12 @@ with at least `sample_id`, `split`, `epoch`, `noisy`, `loss`, `correct_given` an
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 
 from benchmark.tasks import TASKS
+from benchmark.tasks.lines import EpochReader
 
 Scorer = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
 
@@ -31,4 +33,16 @@ def score(task: str, labels: pl.DataFrame, predictions: pl.DataFrame) -> pl.Data
     return get_scorer(task)(labels, predictions)
 
 
-__all__ = ["Scorer", "get_scorer", "score"]
+def scored(task: str, labels: pl.DataFrame, reader: EpochReader) -> EpochReader:
+    """An epoch reader whose rows come out scored. Every scorer judges each (sample, epoch)
+    row on its own and sorts by epoch first, so the epochs' tables, in order, are the table
+    that scoring all epochs at once gives."""
+    scorer = get_scorer(task)
+
+    def read(path: Path, epoch: int) -> pl.DataFrame:
+        return scorer(labels, reader(path, epoch))
+
+    return read
+
+
+__all__ = ["Scorer", "get_scorer", "score", "scored"]

@@ -194,7 +194,9 @@ class ReadAhead:
     """A model's epoch files read as it finishes them, while it trains on: ``bench run`` calls
     ``read`` at each ``epoch_end`` event and ``finish`` once the model is done, which reads
     only what is left, and again any file that changed since. A file that fails its checks
-    early is left to ``finish``, which raises the error."""
+    early (``ValueError`` included, a scorer's) is left to ``finish``, which raises the error.
+    The reader may return each epoch's rows scored, so that an epoch's raw predictions are
+    never held beside the others'."""
 
     def __init__(self, folder: Path, reader: EpochReader) -> None:
         self.folder, self.reader = folder, reader
@@ -204,7 +206,7 @@ class ReadAhead:
         path = epoch_file(self.folder, epoch)
         try:
             self.ready[epoch] = (file_id(path), self.reader(path, epoch))
-        except (ProtocolError, OSError):
+        except (ProtocolError, OSError, ValueError):
             self.ready.pop(epoch, None)
 
     def finish(self, epochs: int) -> pl.DataFrame:

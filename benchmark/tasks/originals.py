@@ -44,6 +44,7 @@ batch, so a split under 1000 samples still has an MRR (with fewer distractors).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
@@ -147,17 +148,14 @@ class SentenceBleu:
     """Smoothed BLEU-4 (0..100) of token lists, joined and split as CodeXGLUE does, and
     whether both sides split alike (its exact match), for many pairs: a unit's docstrings
     recur at every epoch and on both label sides, and each prediction is scored against both,
-    so each distinct reference is split and normalized once and the last prediction is kept."""
+    so each distinct reference is split and normalized once (``_reference``, kept across
+    scorers, as the harness scores an epoch at a time) and the last prediction is kept."""
 
     def __init__(self) -> None:
-        self._refs: dict[tuple[str, ...], tuple[str, Sentence]] = {}
         self._last: tuple[tuple[str, ...], str, Sentence] | None = None
 
     def __call__(self, reference: Sequence[str], prediction: Sequence[str]) -> tuple[float, bool]:
-        key = tuple(reference)
-        if key not in self._refs:
-            self._refs[key] = _split(reference)
-        ref_line, ref = self._refs[key]
+        ref_line, ref = _reference(tuple(reference))
         key = tuple(prediction)
         if self._last is None or self._last[0] != key:
             self._last = key, *_split(prediction)
@@ -168,6 +166,11 @@ class SentenceBleu:
 def _split(tokens: Sequence[str]) -> tuple[str, Sentence]:
     line = split_puncts(" ".join(tokens))
     return line, _sentence(line, 4)
+
+
+# A unit's distinct docstrings: a few tens of thousands at the paper profile (CodeSearchNet's
+# Ruby), a KB or so each once split.
+_reference = functools.lru_cache(maxsize=2**17)(_split)
 
 
 def sentence_bleu(reference: Sequence[str], prediction: Sequence[str]) -> float:

@@ -123,8 +123,9 @@ class TaskSpec:
     score: Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
     higher_is_better: bool = True  # of the primary metric, which selects the epoch
     # epoch_reader(splits) -> (epoch file, epoch) -> its checked predictions, as
-    # read_predictions reads each: with it, `bench run` reads each epoch file while the model
-    # trains on; without it, every file once the model is done
+    # read_predictions reads each: with it, `bench run` reads and scores each epoch file while
+    # the model trains on (so ``score`` must judge each row on its own and sort by epoch
+    # first); without it, every file once the model is done
     epoch_reader: Callable[[Splits], Callable[[Path, int], pl.DataFrame]] | None = None
     # a generation task's given label in the per-sample table (a list of tokens), whose zlib
     # length calibrates the loss attack of membership inference; None for the others
