@@ -11,8 +11,9 @@ folder, alternating this checkout with ``REV``
 it needs one. Prints each version's median wall seconds and where the time went (the model's
 start, its epochs' training and the last epoch's predictions, read from model.log, and the
 harness's own share), then the ratio of the two medians (for the default command, against
-issue 24's target of 1.5x); never fails on time. Without ``--against`` only this checkout
-runs.
+issue 24's target of 1.5x); never fails on time. Also prints the harness's peak resident
+memory (its own process, not the model's), which ``--command "run --model baseline --epochs
+120"`` makes the larger part of a unit. Without ``--against`` only this checkout runs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ TARGET_RATIO = 1.5
 COMMAND = ["run", "--model", "ggnn", "--noise", "0.25"]
 EPOCH = re.compile(r"epoch (\d+): .*\(([\d.]+)s\), predictions in ([\d.]+)s")
 READ = re.compile(r"^read .* in ([\d.]+)s;", re.MULTILINE)
+# `python -m benchmark`, then the harness's own peak resident memory (the model's process is
+# its child, which RUSAGE_SELF leaves out) on stderr's last line.
+HARNESS = ("import resource, sys\nfrom benchmark.cli import main\nsys.argv[0] = 'bench'\n"
+           "try:\n    main()\nfinally:\n    peak = resource.getrusage(resource.RUSAGE_SELF)"
+           ".ru_maxrss\n    print(f'harness peak KiB {peak}', file=sys.stderr)\n")
+PEAK = re.compile(r"^harness peak KiB (\d+)$", re.MULTILINE)
 
 
 def last_line(text: str) -> str:
@@ -61,7 +68,7 @@ def one(tree: Path, command: list[str] = COMMAND) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     with tempfile.TemporaryDirectory(prefix="bench-perf-default-") as tmp:
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "benchmark", *command, "--results", tmp],
+        done = subprocess.run([sys.executable, "-c", HARNESS, *command, "--results", tmp],
                               cwd=tmp, env=env, capture_output=True, text=True)  # fmt: skip
         wall = time.perf_counter() - t0
         if done.returncode:
@@ -73,16 +80,21 @@ def one(tree: Path, command: list[str] = COMMAND) -> dict:
         log = log_file.read_text()
     epochs = [(float(t), float(p)) for _, t, p in EPOCH.findall(log)]
     read = READ.search(log)
+    peak = PEAK.findall(done.stderr)
+    if not peak:
+        raise SystemExit(f"bench {' '.join(command)} printed no harness peak: "
+                         f"{last_line(done.stderr)}")  # fmt: skip
     train = sum(t for t, _ in epochs)
     last = epochs[-1][1] if epochs else 0.0
     return {"wall_s": round(wall, 2), "train_s": round(train, 2),
             "last_predictions_s": round(last, 2),
             "model_read_s": float(read.group(1)) if read else None,
-            "rest_s": round(wall - train - last, 2)}  # fmt: skip
+            "rest_s": round(wall - train - last, 2),
+            "harness_peak_mib": round(int(peak[-1]) / 1024, 1)}  # fmt: skip
 
 
 def summary(runs: list[dict]) -> dict:
-    keys = ("wall_s", "train_s", "last_predictions_s", "rest_s")
+    keys = ("wall_s", "train_s", "last_predictions_s", "rest_s", "harness_peak_mib")
     medians = {f"median_{k}": round(statistics.median(r[k] for r in runs), 2) for k in keys}
     return {"runs": runs, **medians}
 
@@ -129,7 +141,8 @@ def main() -> None:
         each = ", ".join(str(r["wall_s"]) for r in s["runs"])
         print(f"  {name:<14} {s['median_wall_s']:7.2f} s  ({each}); training "
               f"{s['median_train_s']:.1f} s, last predictions {s['median_last_predictions_s']:.1f}"
-              f" s, the rest {s['median_rest_s']:.1f} s")  # fmt: skip
+              f" s, the rest {s['median_rest_s']:.1f} s; harness peak "
+              f"{s['median_harness_peak_mib']:.0f} MiB")  # fmt: skip
     if "ratio" in result:
         verdict = "" if command != COMMAND else (
             f" ({'meets' if result['ratio'] >= TARGET_RATIO else 'BELOW'} the "
