@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from benchmark.models import MODELS
@@ -52,3 +53,14 @@ def completed(results: Path) -> dict[str, tuple[int, int]]:
 def _stamp(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_ino, st.st_mtime_ns
+
+
+def settle(executor, handles: list[str], timeout: float = 60, every: float = 0.1) -> dict:
+    """Poll an executor until every handle has finished; return their states."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = executor.status(handles)
+        if all(s.state.finished for s in states.values()):
+            return states
+        assert time.monotonic() < deadline, states
+        time.sleep(every)

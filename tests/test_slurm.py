@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.sweep import status
-from tests.sweeps import BENCH, SMOKE, completed, sweep, two_models
+from tests.sweeps import BENCH, SMOKE, completed, settle, sweep, two_models
 
 START = Path(__file__).resolve().parent / "slurm" / "start-cluster.sh"
 
@@ -198,7 +198,8 @@ def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
     handles = executor.submit(first) + executor.submit(second)
     scripts = sorted((tmp_path / "slurm").glob("array-*.sh"))
     assert f"--dependency=afterany:{handles[0].split('_')[0]}" in scripts[1].read_text()
-    assert all(s.state == JobState.SUCCEEDED for s in _settle(executor, handles).values())
+    states = settle(executor, handles, 120, every=0.5)
+    assert all(s.state == JobState.SUCCEEDED for s in states.values())
     spans = sorted(_times(job.log) for job in first + second)
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans  # one at a time
 
@@ -206,15 +207,7 @@ def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
     # a job the controller has forgotten would be refused).
     [third] = executor.submit(jobs("c", 1))
     assert "--dependency" not in sorted((tmp_path / "slurm").glob("array-*.sh"))[-1].read_text()
-    assert _settle(executor, [third])[third].state == JobState.SUCCEEDED
-
-
-def _settle(executor, handles: list[str], timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while not all((states := executor.status(handles))[h].state.finished for h in handles):
-        assert time.monotonic() < deadline, states
-        time.sleep(0.5)
-    return states
+    assert settle(executor, [third], 120, every=0.5)[third].state == JobState.SUCCEEDED
 
 
 @pytest.mark.slow

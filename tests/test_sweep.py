@@ -18,7 +18,7 @@ from benchmark.executors.local import LocalExecutor
 from benchmark.profiles import PROFILES
 from benchmark.results import Unit
 from benchmark.sweep import BadOption, Store, Sweep, SweepBusy, SweepSpec, make_spec, status
-from tests.sweeps import BENCH, SMOKE, bench, completed, sweep, two_models
+from tests.sweeps import BENCH, SMOKE, bench, completed, settle, sweep, two_models
 from tests.units import fake_unit
 
 
@@ -279,16 +279,6 @@ def test_unit_that_always_fails_is_reported_and_others_go_on(tmp_path):
 # --- the local executor on its own: real processes, no model --------------------------------
 
 
-def _settle(executor, handles: list[str], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        states = executor.status(handles)
-        if all(s.state.finished for s in states.values()):
-            return states
-        assert time.monotonic() < deadline, states
-        time.sleep(0.1)
-
-
 def test_local_pool_runs_jobs_reports_failures_and_cancels(tmp_path, monkeypatch):
     from benchmark.executors.base import Job, JobState
 
@@ -306,7 +296,7 @@ def test_local_pool_runs_jobs_reports_failures_and_cancels(tmp_path, monkeypatch
     ]
     handles = executor.submit(jobs)
     assert [s.state for s in executor.status(handles).values()].count(JobState.PENDING) == 1
-    states = _settle(executor, handles)
+    states = settle(executor, handles)
     assert [states[h].state for h in handles[:2]] == [JobState.SUCCEEDED] * 2
     gpus = {executor.logs(h, j).strip() for h, j in zip(handles[:2], jobs[:2], strict=True)}
     assert gpus == {"0", "1"}

@@ -8,7 +8,9 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import polars as pl
 import pytest
 
 from benchmark import datasets, noise
@@ -20,6 +22,7 @@ from benchmark.profiles import PROFILES, select_splits
 from benchmark.run import SAMPLES_ROW_GROUP
 from benchmark.tasks.hooks import task_hooks
 from benchmark.tasks.lines import ReadAhead
+from benchmark.tasks.spec import TaskSpec
 from tests.test_metrics_doc import undocumented
 
 CASES = [(task, kind) for task, kinds in NOISE_KINDS.items() for kind in kinds]
@@ -51,19 +54,26 @@ def test_baseline_runs_every_task_and_noise_kind(task, kind, tmp_path):
     assert not undocumented(m), f"docs/metrics.md lacks: {', '.join(undocumented(m))}"
 
 
+def smoke_inputs(task: str, folder: Path, epochs: int) -> tuple[TaskSpec, dict, pl.DataFrame]:
+    """The baseline's input folder for the task's smoke splits with 50% label noise, written
+    by ``bench run``'s own hooks; the hooks, the splits and the labels frame."""
+    name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)
+    splits = select_splits(datasets.load(name).samples, PROFILES["smoke"])
+    hooks = task_hooks(task)
+    splits, labels = hooks.prepare(splits, noise.mask(splits["train"].height, 0.5, 0), "label", 0)
+    hooks.write_inputs(folder, {"task": task, "model": "baseline", "seed": 0, "epochs": epochs,
+                                "device": "cpu", "profile": "smoke", "hyperparameters": {}},
+                       splits)  # fmt: skip
+    return hooks, splits, labels
+
+
 @pytest.mark.parametrize("task", list(NOISE_KINDS))
 def test_every_labelled_line_has_the_log_odds_of_its_p_given(task, tmp_path):
     """The baseline on each task's smoke input (``bench run``'s own hooks), with a holdout split
     (a copy of train): every train and holdout line's ``logit_given`` is finite and its
     logistic is the line's ``p_given``."""
-    name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)
-    splits = select_splits(datasets.load(name).samples, PROFILES["smoke"])
-    hooks = task_hooks(task)
-    splits, _ = hooks.prepare(splits, noise.mask(splits["train"].height, 0.5, 0), "label", 0)
     inp = tmp_path / "in"
-    hooks.write_inputs(inp, {"task": task, "model": "baseline", "seed": 0, "epochs": 1,
-                             "device": "cpu", "profile": "smoke", "hyperparameters": {}},
-                       splits)  # fmt: skip
+    smoke_inputs(task, inp, epochs=1)
     spec = json.loads((inp / "task.json").read_text())
     spec["files"]["holdout"] = spec["files"]["train"]
     (inp / "task.json").write_text(json.dumps(spec))
@@ -97,13 +107,7 @@ def test_scoring_epoch_by_epoch_gives_the_table_of_all_epochs_at_once(task, tmp_
     """`bench run` scores each epoch file as the model writes it: for every task, the epochs'
     tables in order are the table that scoring every epoch at once gives, and samples.parquet
     has the same bytes either way."""
-    name = next(n for n, d in datasets.DATASETS.items() if task in d.tasks)
-    splits = select_splits(datasets.load(name).samples, PROFILES["smoke"])
-    hooks = task_hooks(task)
-    splits, labels = hooks.prepare(splits, noise.mask(splits["train"].height, 0.5, 0), "label", 0)
-    hooks.write_inputs(tmp_path / "in", {"task": task, "model": "baseline", "seed": 0,
-                                         "epochs": 3, "device": "cpu", "profile": "smoke",
-                                         "hyperparameters": {}}, splits)  # fmt: skip
+    hooks, splits, labels = smoke_inputs(task, tmp_path / "in", epochs=3)
     out = tmp_path / "out"
     assert baseline.main(["--input", str(tmp_path / "in"), "--output", str(out)]) == 0
     at_once = score(task, labels, hooks.read_predictions(out, 3, splits))

@@ -158,12 +158,11 @@ class SlurmExecutor(Executor):
     def submit(self, jobs: Sequence[Job]) -> list[str]:
         if not jobs:
             return []
+        if len(jobs) > (size := self.most_per_submit()):
+            raise SlurmError(f"{len(jobs)} units exceed one array (MaxArraySize = {size})")
         self.workdir.mkdir(parents=True, exist_ok=True)
         for job in jobs:
             _rc_path(job).unlink(missing_ok=True)
-        if len(jobs) > self.most_per_submit():
-            raise SlurmError(f"{len(jobs)} units exceed one array (MaxArraySize = "
-                             f"{self.most_per_submit()})")  # fmt: skip
         path = self.workdir / f"array-{time.time_ns()}.sh"
         path.write_text(self.script(jobs, self._after()))
         out = _run(["sbatch", "--parsable", str(path)])

@@ -19,8 +19,9 @@ die() { echo "start-cluster: $*" >&2; exit 1; }
 
 node_state() { sinfo -h -N -o '%t' 2>/dev/null | head -n1; }
 
-# Fast path: a cluster of this edition that answers with an idle, busy or completing node is left as it is
-# (the tests run in several workers, and another one's jobs may be on the node right now).
+# Fast path: a cluster of this edition that answers with an idle, busy or completing node is
+# left as it is (the tests run in several workers, and another one's jobs may be on the node
+# right now).
 if command -v sinfo >/dev/null && scontrol ping 2>/dev/null | grep -q UP \
         && grep -qxF "$EDITION" "$CONF" 2>/dev/null; then
     case "$(node_state)" in idle|mix|alloc|comp) exit 0 ;; esac
