@@ -122,10 +122,17 @@ class Sweep:
 
     def _submit(self, keys: list[str]) -> None:
         """Submit in the executor's batches, each recorded as it is taken: if a later batch is
-        refused, the units of the earlier ones are followed, not submitted again."""
+        refused, the units of the earlier ones are followed, not submitted again, and the rest
+        are kept for a later try."""
         size = self.executor.most_per_submit() or max(1, len(keys))
         for start in range(0, len(keys), size):
-            self._submit_batch(keys[start : start + size])
+            try:
+                self._submit_batch(keys[start : start + size])
+            except ExecutorError:  # kept for the next poll, which tries them again
+                for key in keys[start:]:
+                    self.retry_at[key] = time.monotonic()
+                    self._record(key)["state"] = "pending"
+                raise
 
     def _submit_batch(self, keys: list[str]) -> None:
         jobs = []
@@ -360,6 +367,10 @@ class Sweep:
                             highlight=False, soft_wrap=True,
                         )  # fmt: skip
                     elif interrupted is not None:
+                        self.state["error"] = str(interrupted)
+                    elif left := len(self.units) - c["complete"] - c["failed"]:
+                        # A sweep that ends is complete only with every unit accounted for.
+                        interrupted = ExecutorError(f"{left} units were left unrun")
                         self.state["error"] = str(interrupted)
                     self.state["state"] = (
                         "interrupted" if stopped else "error" if interrupted is not None

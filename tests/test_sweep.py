@@ -339,3 +339,31 @@ def test_hf_units_go_by_the_checkpoint_and_mode(tmp_path):
         spec("full", "codebert")
     with pytest.raises(BadOption, match="unknown finetune mode"):
         spec("most")
+
+
+@pytest.mark.slow
+def test_a_retry_the_executor_refuses_once_is_submitted_again(tmp_path):
+    """A failed unit's retry was taken off the retry list before its submission, so when
+    that one submission failed (a controller timing out) the unit was lost: the sweep ended
+    "complete" with it never run. Now it stays on the list and the next poll submits it."""
+    from benchmark.executors.base import ExecutorError, Job
+
+    class RefusesTheFirstRetry(LocalExecutor):
+        submits = 0
+
+        def submit(self, jobs):
+            self.submits += 1
+            if self.submits == 1:  # every unit's first attempt fails
+                fail = (sys.executable, "-c", "import sys; sys.exit('error: unit failed: flaky')")
+                jobs = [Job(j.name, fail, j.log) for j in jobs]
+            elif self.submits == 2:
+                raise ExecutorError("sbatch refused the array: Socket timed out on send/recv")
+            return super().submit(jobs)
+
+    spec = grid(("baseline",), seeds=1)
+    executor = RefusesTheFirstRetry(2)
+    summary = Sweep(spec, tmp_path, executor, poll_s=0.1).run(show_progress=False)
+    assert (summary["ok"], summary["complete"], summary["units"]) == (True, 2, 2), summary
+    assert executor.submits == 3
+    assert len(completed(tmp_path)) == 2
+    assert summary["attempts"] == 4  # the refused submission is no attempt
