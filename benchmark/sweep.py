@@ -27,7 +27,14 @@ import polars as pl
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark import console
-from benchmark.executors.base import Executor, ExecutorError, Job, JobState, JobStatus
+from benchmark.executors.base import (
+    Executor,
+    ExecutorBusy,
+    ExecutorError,
+    Job,
+    JobState,
+    JobStatus,
+)
 from benchmark.metrics import counterfactual
 from benchmark.metrics.sweep import robustness
 from benchmark.results import Unit, dataset_fingerprint, is_complete, verify
@@ -56,6 +63,7 @@ MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet 
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 SLURM_VALUE = re.compile(r"[\w.:,+=@%/-]+", re.ASCII)  # a partition, time, account or memory
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
+BUSY_RETRY_S = 60.0  # at a submit limit, try again this often even if none of ours finished
 
 
 class SweepError(ExecutorError):
@@ -86,6 +94,9 @@ class Sweep:
         self.active: dict[str, str] = {}  # handle -> unit key
         self.jobs: dict[str, Job] = {}  # handle -> job
         self.retry_at: dict[str, float] = {}  # unit key -> when to submit it again
+        self.waiting: list[str] = []  # unit keys the executor refused at its submit limit
+        self._freed = 0  # jobs of ours finished since the last refusal
+        self._refused_at = 0.0
         self._saved = 0.0
         self._fingerprint: str | None = None
 
@@ -120,19 +131,53 @@ class Sweep:
         argv = bench_run_argv(self.spec, self.units[key], self.results)
         return Job(key, argv, log)
 
-    def _submit(self, keys: list[str]) -> None:
+    def _submit(self, keys: list[str], size: int | None = None) -> None:
         """Submit in the executor's batches, each recorded as it is taken: if a later batch is
         refused, the units of the earlier ones are followed, not submitted again, and the rest
-        are kept for a later try."""
-        size = self.executor.most_per_submit() or max(1, len(keys))
-        for start in range(0, len(keys), size):
+        are kept for a later try. At a submit limit, smaller batches are tried, and what still
+        does not fit waits for jobs to finish (``_wait``)."""
+        most = self.executor.most_per_submit() or max(1, len(keys))
+        size = min(size or most, most)
+        start = 0
+        while start < len(keys):
+            batch = keys[start : start + size]
             try:
-                self._submit_batch(keys[start : start + size])
+                self._submit_batch(batch)
+            except ExecutorBusy as e:
+                if len(batch) > 1:  # fewer may still fit under the limit
+                    size = len(batch) // 2
+                    continue
+                self._wait(keys[start:], e)
+                return
             except ExecutorError:  # kept for the next poll, which tries them again
                 for key in keys[start:]:
                     self.retry_at[key] = time.monotonic()
                     self._record(key)["state"] = "pending"
                 raise
+            start += len(batch)
+
+    def _wait(self, keys: list[str], why: ExecutorBusy) -> None:
+        """Hold units the executor refused at its submit limit until jobs have left its queue."""
+        if not self._refused_at:  # said once; the progress bar counts them from then on
+            console.err.print(
+                f"[yellow]waiting[/]: {len(keys)} units are held until jobs leave the queue "
+                f"({why})",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        self.waiting += [k for k in keys if k not in self.waiting]
+        for key in keys:
+            self._record(key).update(state="pending")
+        self._freed, self._refused_at = 0, time.monotonic()
+
+    def _submit_waiting(self) -> None:
+        """Try the waiting units again once jobs of ours have finished (as many as did), or
+        every BUSY_RETRY_S while jobs of the user's other work hold the limit."""
+        if not self.waiting or (
+            not self._freed and time.monotonic() - self._refused_at < BUSY_RETRY_S
+        ):
+            return
+        keys, self.waiting = self.waiting, []
+        self._submit(keys, size=max(1, self._freed))
 
     def _submit_batch(self, keys: list[str]) -> None:
         jobs = []
@@ -245,6 +290,7 @@ class Sweep:
         for handle, st in statuses.items():
             rec = self._record(self.active[handle])
             if st.state.finished:
+                self._freed += 1
                 key = self._finish(handle, st, say)
                 if key:  # back off, so a unit still held by a dying process can be freed
                     self.retry_at[key] = time.monotonic() + RETRY_DELAY_S * rec["attempts"]
@@ -258,6 +304,7 @@ class Sweep:
             del self.retry_at[key]
         if due:
             self._submit(due)
+        self._submit_waiting()
         self._save(force=changed)
 
     def run(self, show_progress: bool = True) -> dict:
@@ -303,7 +350,7 @@ class Sweep:
                 (bar.console if bar else console.err).print(text, highlight=False, soft_wrap=True)
 
             errors = 0
-            while self.active or self.retry_at:
+            while self.active or self.retry_at or self.waiting:
                 try:
                     self._poll(say)
                     errors = 0
@@ -319,9 +366,12 @@ class Sweep:
                                and r.get("attempts"))  # fmt: skip
                     bar.update(job, completed=done, description=(
                         f"{c['complete']} done, {c['running']} running, {c['queued']} queued, "
-                        f"{c['failed']} failed{self._eta()}"))  # fmt: skip
-                if self.active or self.retry_at:
+                        f"{c['failed']} failed{self._waiting_note()}{self._eta()}"))  # fmt: skip
+                if self.active or self.retry_at or self.waiting:
                     time.sleep(self.poll_s)
+
+    def _waiting_note(self) -> str:
+        return f", {len(self.waiting)} waiting for the submit limit" if self.waiting else ""
 
     def _eta(self) -> str:
         """Time left: the mean unit time, less what running units have done, over the slots."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -212,9 +213,10 @@ def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
 
 @pytest.mark.slow
 def test_a_refused_array_keeps_the_units_already_taken(slurm_cluster, tmp_path):
-    """sbatch takes the first array of a grid and refuses the second (as a per-user submit
-    limit would): the sweep stops with the reason, the first array's units are followed, not
-    submitted again, and the next run of the sweep submits only the rest."""
+    """sbatch takes the first array of a grid and refuses the second, for a reason waiting
+    does not lift (the account's partition access changed): the sweep stops with the reason,
+    the first array's units are followed, not submitted again, and the next run of the sweep
+    submits only the rest."""
     from benchmark.executors.slurm import SlurmError, SlurmExecutor
     from benchmark.sweep import Store, Sweep, SweepError, SweepSpec
 
@@ -224,13 +226,15 @@ def test_a_refused_array_keeps_the_units_already_taken(slurm_cluster, tmp_path):
         def submit(self, jobs):
             type(self).calls += 1
             if type(self).calls == 2:
-                raise SlurmError("sbatch refused the array: QOSMaxSubmitJobPerUserLimit")
+                raise SlurmError("sbatch refused the array: sbatch: error: Batch job submission "
+                                 "failed: Invalid account or account/partition combination "
+                                 "specified")  # fmt: skip
             return super().submit(jobs)
 
     spec = SweepSpec("var_misuse", "python-stdlib", ("baseline",), "label", (0.0, 0.5),
                      (0, 1, 2), "smoke", 1)  # fmt: skip
     files = Store(tmp_path, spec.id).files / "slurm"
-    with pytest.raises(SweepError, match="QOSMaxSubmitJobPerUserLimit") as stopped:
+    with pytest.raises(SweepError, match="Invalid account") as stopped:
         Sweep(spec, tmp_path, RefusesTheSecond(files, f"bench-{spec.id}"), poll_s=1).run(False)
     size = _max_array_size()
     assert stopped.value.summary["ok"] is False
@@ -243,3 +247,48 @@ def test_a_refused_array_keeps_the_units_already_taken(slurm_cluster, tmp_path):
     assert summary["ok"] and summary["complete"] == 6, summary
     assert len(list(files.glob("array-*.sh"))) == 2  # the rest, in one array
     assert len(list(files.glob("slurm-*.out"))) == 6  # each unit ran once
+
+
+@pytest.mark.slow
+def test_a_sweep_past_the_users_submit_limit_waits_and_submits_the_rest(slurm_cluster, tmp_path):
+    """The test cluster's `capped` partition holds a user to 3 queued jobs, as a site's QOS
+    MaxSubmitJobsPerUser does, and Slurm refuses past it with the same accounting error. A
+    sweep of 6 units used to stop at that refusal; it now submits what fits, in smaller
+    arrays, waits for its jobs to finish, and submits the rest: every unit once."""
+    grid = ["--models", "baseline", "--profile", "smoke", "--epochs", "1", "--noise", "0,0.5",
+            "--seeds", "3", "--executor", "slurm", "--partition", "capped"]  # fmt: skip
+    rc, summary, err = sweep(tmp_path, *grid)
+    assert rc == 0, err
+    assert (summary["units"], summary["complete"], summary["attempts"]) == (6, 6, 6), summary
+    [said] = [ln for ln in err.splitlines() if ln.startswith("waiting")]
+    assert not said.startswith("waiting: 6 units"), said  # the first arrays fit, in pieces
+    assert said.endswith("sbatch refused the array: sbatch: error: Batch job submission failed: "
+                         "Job violates accounting/QOS policy (job submit limit, user's size "
+                         "and/or time limits))"), said  # fmt: skip
+    files = tmp_path / ".sweeps" / summary["sweep"] / "slurm"
+    assert len(list(files.glob("slurm-*.out"))) == 6  # each unit ran once
+    arrays = [p.read_text() for p in files.glob("array-*.sh")]  # a refused one is not kept
+    sizes = [int(re.search(r"--array=0-(\d+)", a).group(1)) + 1 for a in arrays]
+    assert sum(sizes) == 6 and max(sizes) <= 3, sizes
+    assert all("--partition=capped" in a for a in arrays)
+    assert len(completed(tmp_path)) == 6
+
+
+def test_only_a_submit_limit_is_waited_for():
+    """The accounting error that a submit limit gives also covers per-job limits, which no
+    amount of waiting lifts: sbatch names those first, and they stop the sweep."""
+    from benchmark.executors.slurm import at_submit_limit
+
+    policy = ("sbatch: error: Batch job submission failed: Job violates accounting/QOS policy "
+              "(job submit limit, user's size and/or time limits)")  # fmt: skip
+    for refusal, waits in [
+        (policy, True),
+        (f"sbatch: error: QOSMaxSubmitJobPerUserLimit\n{policy}", True),
+        (f"sbatch: error: AssocMaxSubmitJobLimit\n{policy}", True),
+        ("sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying", True),
+        (f"sbatch: error: QOSMaxWallDurationPerJobLimit\n{policy}", False),
+        (f"sbatch: error: AssocMaxCpuPerJobLimit\n{policy}", False),
+        ("sbatch: error: Batch job submission failed: Invalid account or account/partition "
+         "combination specified", False),
+    ]:  # fmt: skip
+        assert at_submit_limit(refusal) is waits, refusal

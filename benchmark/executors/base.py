@@ -20,6 +20,11 @@ class ExecutorError(RuntimeError):
     """The executor could not submit or query jobs (e.g. Slurm refused); one-line message."""
 
 
+class ExecutorBusy(ExecutorError):
+    """The executor took none of the jobs, but may once some already queued have finished (a
+    per-user submit limit): submit them again later, perhaps fewer at a time."""
+
+
 class JobState(StrEnum):
     PENDING = "pending"  # accepted, waiting for a slot
     RUNNING = "running"

@@ -3,9 +3,10 @@
 One array per batch of units, one array task per unit, each running ``bench run`` on a node;
 a batch is at most the cluster's ``MaxArraySize`` units, so a grid of any size is taken.
 Under ``--max-parallel`` each array waits for the one before it (``afterany``), as Slurm's
-``%N`` throttle holds within one array only. The batch script writes the unit's exit status
-next to its log, so the outcome is known without Slurm's accounting database (many clusters
-keep it, many test clusters do not).
+``%N`` throttle holds within one array only. A refusal at a per-user submit limit is a
+``SubmitLimit``, on which the sweep sends smaller arrays or waits for its jobs to finish.
+The batch script writes the unit's exit status next to its log, so the outcome is known
+without Slurm's accounting database (many clusters keep it, many test clusters do not).
 Jobs belong to the cluster, not to the driver: a sweep whose driver is killed leaves its
 jobs running, and the next run of the same sweep follows them instead of submitting again.
 The results folder, the venv's Python and the dataset cache must be on a file system that
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from benchmark.executors.base import (
     Executor,
+    ExecutorBusy,
     ExecutorError,
     Job,
     JobState,
@@ -53,6 +55,18 @@ NEVER_STARTS = ("BadConstraints", "PartitionConfig", "PartitionNodeLimit", "Part
 NEVER_STARTS_PATTERN = re.compile(r"(Assoc|QOS)Max\w*PerJob\w*")
 
 
+# sbatch's refusal at a limit on how many jobs a user may have queued (a QOS's or association's
+# MaxSubmitJobs, the cluster's MaxJobCount): it takes jobs again once some have left the queue.
+# The same accounting error also covers per-job limits, which waiting does not lift.
+SUBMIT_LIMIT = re.compile(r"MaxSubmitJob|job submit limit|temporarily unable to accept job")
+PER_JOB_LIMIT = re.compile(r"(Assoc|QOS)\w*Per(Job|Node)\w*|MaxWall")
+
+
+def at_submit_limit(refusal: str) -> bool:
+    """Whether sbatch refused at a limit on queued jobs, which lifts as jobs leave the queue."""
+    return SUBMIT_LIMIT.search(refusal) is not None and PER_JOB_LIMIT.search(refusal) is None
+
+
 def never_starts(reason: str) -> bool:
     """Whether a pending job's Slurm reason says it cannot start as requested."""
     return reason in NEVER_STARTS or NEVER_STARTS_PATTERN.fullmatch(reason) is not None
@@ -60,6 +74,11 @@ def never_starts(reason: str) -> bool:
 
 class SlurmError(ExecutorError):
     """Slurm refused or could not be reached; the message is one line."""
+
+
+class SubmitLimit(SlurmError, ExecutorBusy):
+    """sbatch refused at the user's submit limit: an array too large for what is left of it,
+    or any job while jobs of theirs are queued."""
 
 
 def _run(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess:
@@ -167,7 +186,11 @@ class SlurmExecutor(Executor):
         path.write_text(self.script(jobs, self._after()))
         out = _run(["sbatch", "--parsable", str(path)])
         if out.returncode != 0:
-            raise SlurmError(f"sbatch refused the array: {last_line(out.stderr)}")
+            path.unlink(missing_ok=True)
+            why = f"sbatch refused the array: {last_line(out.stderr)}"
+            if at_submit_limit(out.stderr) and (len(jobs) > 1 or self._has_queued()):
+                raise SubmitLimit(why)  # fewer jobs may fit, or more once some have finished
+            raise SlurmError(why)
         job_id = out.stdout.strip().split(";")[0]
         if not job_id.isdigit():
             raise SlurmError(f"sbatch answered {out.stdout.strip()!r}, not a job id")
@@ -175,6 +198,12 @@ class SlurmExecutor(Executor):
         handles = [f"{job_id}_{i}" for i in range(len(jobs))]
         self._jobs.update(zip(handles, jobs, strict=True))
         return handles
+
+    def _has_queued(self) -> bool:
+        """Whether the user has jobs in the queue, this sweep's or not: at a submit limit
+        they hold, the limit takes more once some of them have finished."""
+        out = _run(["squeue", "--noheader", f"--user={self.user}", "--format=%i"])
+        return out.returncode == 0 and bool(out.stdout.strip())
 
     def _after(self) -> int | None:
         """Under ``--max-parallel``, the array the next one must wait for: the newest, while

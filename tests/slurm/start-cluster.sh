@@ -11,13 +11,20 @@ set -euo pipefail
 CONF_DIR=/etc/slurm
 CONF=$CONF_DIR/slurm.conf
 MARK="# written by bench tests/slurm/start-cluster.sh"
-EDITION="# edition 2"  # raise it when the configuration below changes, so it is rewritten
+EDITION="# edition 3"  # raise it when the configuration below changes, so it is rewritten
 LOG_DIR=/var/log/slurm
 WAIT_S=${BENCH_SLURM_WAIT_S:-60}
 
 die() { echo "start-cluster: $*" >&2; exit 1; }
 
 node_state() { sinfo -h -N -o '%t' 2>/dev/null | head -n1; }
+
+# The `capped` partition's per-user submit limit (a job_submit plugin; see the file). slurmctld
+# reads the script again when it changes.
+LUA_SRC="$(dirname "${BASH_SOURCE[0]}")/job_submit.lua"
+if [ "$(id -u)" = 0 ] && ! cmp -s "$LUA_SRC" "$CONF_DIR/job_submit.lua"; then
+    mkdir -p "$CONF_DIR" && cp "$LUA_SRC" "$CONF_DIR/job_submit.lua"
+fi
 
 # Fast path: a cluster of this edition that answers with an idle, busy or completing node is
 # left as it is (the tests run in several workers, and another one's jobs may be on the node
@@ -57,7 +64,8 @@ fi
 
 # slurm.conf for this host; one left by somebody else is not overwritten. MaxArraySize is
 # small (Slurm's default is 1001), so that the tests' sweeps are larger than one array, as
-# the study's grid with its seeds and subsets is on a real cluster.
+# the study's grid with its seeds and subsets is on a real cluster; the `capped` partition,
+# on the same node, holds a user to a few submitted jobs, as a site's QOS limit does.
 host=$(hostname -s)
 node=$(slurmd -C | head -n1)  # NodeName=host CPUs=.. Boards=.. ... RealMemory=..
 [[ $node == NodeName=* ]] || die "slurmd -C did not describe this node: $node"
@@ -94,8 +102,10 @@ ReturnToService=2
 SlurmdTimeout=60
 MinJobAge=600
 MaxArraySize=4
+JobSubmitPlugins=lua
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=capped Nodes=$host MaxTime=INFINITE State=UP
 EOF
 )
 changed=0
