@@ -63,6 +63,7 @@ MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet 
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 SLURM_VALUE = re.compile(r"[\w.:,+=@%/-]+", re.ASCII)  # a partition, time, account or memory
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
+SLURM_POLL_MAX_S = 30.0  # the longest wait between two squeue calls of a sweep
 BUSY_RETRY_S = 60.0  # at a submit limit, try again this often even if none of ours finished
 
 
@@ -81,12 +82,15 @@ class Sweep:
     def __init__(
         self, spec: SweepSpec, results: Path, executor: Executor, retries: int = 2,
         poll_s: float = 0.5, prepare: Callable[[], None] | None = None,
+        poll_max_s: float | None = None,
     ) -> None:  # fmt: skip
         self.spec = spec
         self.results = results
         self.executor = executor
         self.retries = retries
         self.poll_s = poll_s
+        self.poll_max_s = max(poll_s, poll_max_s or poll_s)
+        self._changed_at = time.monotonic()  # when a job last started, ended or was submitted
         self.prepare = prepare  # run once before the first unit is submitted
         self.store = Store(results, spec.id)
         self.units = {unit_key(u): u for u in spec.units()}
@@ -200,6 +204,7 @@ class Sweep:
             rec.pop("started_at", None)
             self.active[handle] = key
             self.jobs[handle] = job
+        self._changed_at = time.monotonic()
         self._save()
 
     def _begin(self) -> list[str]:
@@ -305,6 +310,8 @@ class Sweep:
         if due:
             self._submit(due)
         self._submit_waiting()
+        if changed:
+            self._changed_at = time.monotonic()
         self._save(force=changed)
 
     def run(self, show_progress: bool = True) -> dict:
@@ -368,7 +375,15 @@ class Sweep:
                         f"{c['complete']} done, {c['running']} running, {c['queued']} queued, "
                         f"{c['failed']} failed{self._waiting_note()}{self._eta()}"))  # fmt: skip
                 if self.active or self.retry_at or self.waiting:
-                    time.sleep(self.poll_s)
+                    time.sleep(self.delay())
+
+    def delay(self) -> float:
+        """The wait before the next poll: ``poll_s`` while jobs start and end, then a quarter
+        of the quiet time, up to ``poll_max_s``. Through hours-long units a cluster's
+        controller is asked twice a minute, not every two seconds, and a unit's end is noticed
+        within a quarter of the time since the last change."""
+        quiet = time.monotonic() - self._changed_at
+        return min(self.poll_max_s, max(self.poll_s, quiet / 4))
 
     def _waiting_note(self) -> str:
         return f", {len(self.waiting)} waiting for the submit limit" if self.waiting else ""
@@ -566,12 +581,14 @@ def make_executor(
 
 
 def run_sweep(spec: SweepSpec, results: Path, executor: Executor, retries: int) -> dict:
-    """Run a sweep to its end and return its summary (local pools poll faster than Slurm)."""
+    """Run a sweep to its end and return its summary (a local pool is polled faster than a
+    cluster's controller, which is asked less often while its jobs run long)."""
     if retries < 0:
         raise BadOption(f"--retries must be at least 0, got {retries}")
     local = not executor.detached
     prepare = (lambda: warm_dataset(spec.dataset)) if local else None
-    sweep = Sweep(spec, results, executor, retries, poll_s=0.5 if local else 2.0, prepare=prepare)
+    sweep = Sweep(spec, results, executor, retries, poll_s=0.5 if local else 2.0, prepare=prepare,
+                  poll_max_s=None if local else SLURM_POLL_MAX_S)  # fmt: skip
     return sweep.run()
 
 

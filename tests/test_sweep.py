@@ -367,3 +367,16 @@ def test_a_retry_the_executor_refuses_once_is_submitted_again(tmp_path):
     assert executor.submits == 3
     assert len(completed(tmp_path)) == 2
     assert summary["attempts"] == 4  # the refused submission is no attempt
+
+
+def test_a_cluster_is_polled_less_often_while_its_jobs_run_long(tmp_path):
+    """squeue every 2 s through hours-long units loads a shared controller: the wait grows
+    with the quiet time, to a quarter of it, up to the cap, and is short again after a
+    change. A local pool is polled at its one rate."""
+    cluster = Sweep(grid(), tmp_path, LocalExecutor(1), poll_s=2.0, poll_max_s=30.0)
+    for quiet, wait in [(0, 2.0), (4, 2.0), (40, 10.0), (400, 30.0)]:
+        cluster._changed_at = time.monotonic() - quiet
+        assert cluster.delay() == pytest.approx(wait, abs=0.01), quiet
+    local = Sweep(grid(), tmp_path, LocalExecutor(1), poll_s=0.5)
+    local._changed_at = time.monotonic() - 400
+    assert local.delay() == 0.5
