@@ -74,26 +74,22 @@ def _subset_frames(lf: pl.LazyFrame) -> list[tuple[pl.LazyFrame, str]]:
 
     Train subsets use the given labels (what the model was trained to predict); valid and test
     use the true labels, which outside train equal the given ones; noisy train rows are also
-    scored against their true labels to see whether the model still predicts the truth.
+    scored against their true labels to see whether the model still predicts the truth. Each
+    is its own query, so that no frame holds the training rows twice.
     """
     split = pl.col("split")
     train = lf.filter(split == "train")
-    train_parts = pl.concat(
-        [
-            train.with_columns(pl.lit("train").alias(_SUBSET)),
-            train.with_columns(
-                pl.when(pl.col("noisy"))
-                .then(pl.lit("train_noisy"))
-                .otherwise(pl.lit("train_clean"))
-                .alias(_SUBSET)
-            ),
-        ]
-    )
+    tagged = pl.when(pl.col("noisy")).then(pl.lit("train_noisy")).otherwise(pl.lit("train_clean"))
     held_out = lf.filter(split.is_in(["valid", "test"])).with_columns(split.alias(_SUBSET))
     noisy_true = train.filter(pl.col("noisy")).with_columns(
         pl.lit("train_noisy_true").alias(_SUBSET)
     )
-    return [(train_parts, "given"), (held_out, "true"), (noisy_true, "true")]
+    return [
+        (train.with_columns(pl.lit("train").alias(_SUBSET)), "given"),
+        (train.with_columns(tagged.alias(_SUBSET)), "given"),
+        (held_out, "true"),
+        (noisy_true, "true"),
+    ]
 
 
 def _by_epoch_and_subset(
@@ -107,16 +103,14 @@ def _by_epoch_and_subset(
 
 
 def _top_scores(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
-    """The rows' top-prediction scores (null where a task's table has none)."""
-    score = pl.col(TOP_SCORE) if TOP_SCORE in columns else pl.lit(None)
-    return lf.select("epoch", "split", score.cast(pl.Float64).alias(TOP_SCORE))
-
-
-def _predicted_scores(rows: pl.DataFrame) -> dict[tuple[int, str], float | None]:
     """The study's average predicted score: per epoch and split, the mean score the model gives
     its own top prediction (Rabin et al. 2023 draw it on evaluation samples; the training split
-    is kept too), summed exactly."""
-    means = rows.group_by("epoch", "split").agg(exact_mean(pl.col(TOP_SCORE)).alias("mean"))
+    is kept too), summed exactly; null where a task's table has no such score."""
+    score = pl.col(TOP_SCORE) if TOP_SCORE in columns else pl.lit(None)
+    return lf.group_by("epoch", "split").agg(exact_mean(score.cast(pl.Float64)).alias("mean"))
+
+
+def _predicted_scores(means: pl.DataFrame) -> dict[tuple[int, str], float | None]:
     return {(int(e), str(s)): m for e, s, m in means.iter_rows()}
 
 
@@ -193,7 +187,9 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
     )
     queries.append(_top_scores(lf, columns))
     queries.append(memorization.train_query(lf))
-    *subset_frames, per_epoch_train, top_scores, train_rows = pl.collect_all(queries)
+    # One query at a time: each holds its groups of the whole table, and side by side they
+    # held more than the table itself.
+    *subset_frames, per_epoch_train, top_scores, train_rows = [q.collect() for q in queries]
     mem_epochs = memorization.per_epoch_frame(train_rows)
     mem_samples = memorization.sample_signals(train_rows)
 
