@@ -310,7 +310,7 @@ def discard(staged: Path, root: Path, reason: str) -> Path:
     """Keep a failed attempt's log and reason under ``.failed`` for a post-mortem."""
     failed = root / ".failed"
     failed.mkdir(parents=True, exist_ok=True)
-    for heavy in ("input", "output"):
+    for heavy in ("input", "output", "scored"):
         shutil.rmtree(staged / heavy, ignore_errors=True)
     (staged / "failure.txt").write_text(reason + "\n")
     dest = failed / f"{staged.name}-{time.time_ns()}"

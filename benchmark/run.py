@@ -49,6 +49,7 @@ from benchmark.weights import weights_fingerprint
 # table lies in memory (an epoch at a time as it was scored, or in one piece); and large, as
 # polars' own choice for a table of many epochs made a file a fifth larger.
 SAMPLES_ROW_GROUP = 2**18
+SCORED = "scored"  # each epoch's scored rows, on disk until samples.parquet is written
 
 
 @dataclass(frozen=True)
@@ -291,13 +292,13 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         if cfg.weights is not None:
             task["weights"] = str(cfg.weights)
         hooks.write_inputs(staged / "input", task, splits)
-        # Each epoch file is read and scored as its epoch ends, while the model trains on: the
-        # raw predictions (var_misuse's repair distributions, generated token lists) are then
-        # held an epoch at a time, not all epochs at once beside the table made of them.
+        # Each epoch file is read and scored as its epoch ends, while the model trains on, and
+        # its rows go to disk: the raw predictions (var_misuse's repair distributions,
+        # generated token lists) and the scored rows are held an epoch at a time.
         ahead = None
         if hooks.epoch_reader is not None:
             reader = scored(cfg.task, labels, hooks.epoch_reader(splits))
-            ahead = ReadAhead(staged / "output", reader)
+            ahead = ReadAhead(staged / "output", reader, staged / SCORED)
         # The unit's inputs (the splits, each sample's id and candidates, the labels: millions
         # of Python objects at `paper`) live to the end: set aside from the cyclic garbage
         # collector, whose full collections would walk them again and again while the epochs
@@ -326,15 +327,19 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             table = ahead.finish(cfg.epochs)
         else:
             predictions = hooks.read_predictions(staged / "output", cfg.epochs, splits)
-            table = score(cfg.task, labels, predictions)
-        table.write_parquet(staged / "samples.parquet", row_group_size=SAMPLES_ROW_GROUP)
+            table = score(cfg.task, labels, predictions).lazy()
+        # Written as a stream, and summarized from the file: the table of every epoch is
+        # never held whole (the summary's queries read the columns each needs).
+        table.sink_parquet(staged / "samples.parquet", row_group_size=SAMPLES_ROW_GROUP)
+        del table
+        samples = pl.scan_parquet(staged / "samples.parquet")
         metrics = {
             "task": cfg.task, "model": cfg.unit.model, "dataset": cfg.dataset, "seed": cfg.seed,
             "profile": cfg.profile,
             "noise": {"kind": cfg.noise_kind, "rate": cfg.noise_rate, "n_train": n_train,
                       "n_changeable": n_changeable, "n_noisy": n_noisy,
                       "n_holdout": splits[HOLDOUT].height if HOLDOUT in splits else 0},
-            **summarize(table, cfg.task),
+            **summarize(samples, cfg.task),
         }  # fmt: skip
         if cfg.subset is not None:
             metrics["subset"] = {"index": cfg.subset, "share": cfg.subset_share}
@@ -367,6 +372,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         (staged / "run.json").write_text(json.dumps(run, indent=2))
         _remove(staged / "input")
         _remove(staged / "output")
+        _remove(staged / SCORED)
         write_manifest(staged, settings_of(cfg, dataset.fingerprint))
         publish(staged, cfg.unit.path(cfg.results), replace=replace)
         return metrics

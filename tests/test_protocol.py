@@ -209,29 +209,44 @@ def counting_reader(calls: list[int]) -> lines.EpochReader:
 
 def test_read_ahead_reads_each_finished_epoch_once(tmp_path):
     calls: list[int] = []
-    ahead = lines.ReadAhead(tmp_path, counting_reader(calls))
+    ahead = lines.ReadAhead(tmp_path, counting_reader(calls), tmp_path / "scored")
     for epoch in (1, 2):
         _write(tmp_path / "predictions" / f"epoch-{epoch:03d}.jsonl", _good())
         ahead.read(epoch)
     _write(tmp_path / "predictions" / "epoch-003.jsonl", _good())
-    got = ahead.finish(3)
+    got = ahead.finish(3).collect()
     assert calls == [1, 2, 3]
     assert got.equals(read_predictions(tmp_path, 3, _expected()))
 
 
 def test_read_ahead_reads_a_rewritten_file_again(tmp_path):
     calls: list[int] = []
-    ahead = lines.ReadAhead(tmp_path, counting_reader(calls))
+    ahead = lines.ReadAhead(tmp_path, counting_reader(calls), tmp_path / "scored")
     path = _write(tmp_path / "predictions" / "epoch-001.jsonl", _good())
     ahead.read(1)
     rewritten = [{**r, "location_score": 0.25} for r in _good()]
     _write(path, rewritten)  # a resumed model may write an epoch again
-    got = ahead.finish(1)
+    got = ahead.finish(1).collect()
     assert calls == [1, 1] and got["location_score"].to_list() == [0.25] * 4
 
 
+def test_read_ahead_holds_no_epoch_in_memory(tmp_path):
+    """Each epoch's rows go to disk as they are read: the harness holds one epoch at a time,
+    and the end gives a lazy table over the files, equal to the rows read all at once."""
+    ahead = lines.ReadAhead(tmp_path, epoch_reader(_expected()), tmp_path / "scored")
+    for epoch in (1, 2):
+        _write(tmp_path / "predictions" / f"epoch-{epoch:03d}.jsonl", _good())
+        ahead.read(epoch)
+    assert not any(isinstance(v, pl.DataFrame) for v in vars(ahead).values())
+    assert sorted(p.name for p in (tmp_path / "scored").iterdir()) == [
+        "epoch-00001.parquet", "epoch-00002.parquet"]
+    got = ahead.finish(2)
+    assert isinstance(got, pl.LazyFrame)
+    assert got.collect().equals(read_predictions(tmp_path, 2, _expected()))
+
+
 def test_read_ahead_leaves_errors_to_the_end(tmp_path):
-    ahead = lines.ReadAhead(tmp_path, epoch_reader(_expected()))
+    ahead = lines.ReadAhead(tmp_path, epoch_reader(_expected()), tmp_path / "scored")
     ahead.read(1)  # not written yet: nothing read, nothing raised
     _write(tmp_path / "predictions" / "epoch-001.jsonl", BAD["unknown id"](_good()))
     ahead.read(1)

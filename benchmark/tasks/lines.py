@@ -6,6 +6,7 @@ model ends its unit with a reason instead of a wrong score.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -151,7 +152,6 @@ def read_predictions(
 
 EpochReader = Callable[[Path, int], pl.DataFrame]  # (epoch file, its epoch) -> its checked rows
 FileId = tuple[int, int, int, int]
-Ready = dict[int, tuple[FileId, pl.DataFrame]]  # epoch -> the file it was read from, its rows
 Splits = dict[str, pl.DataFrame]  # as benchmark.tasks.spec's
 
 
@@ -161,21 +161,20 @@ def file_id(path: Path) -> FileId:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def read_all(folder: Path, epochs: int, reader: EpochReader, ready: Ready | None = None
-             ) -> pl.DataFrame:  # fmt: skip
-    """Epochs 1..epochs, each file read with ``reader`` unless ``ready`` holds its rows, read
-    from the same unchanged file; the model must have written exactly those epochs."""
+def _epoch_paths(folder: Path, epochs: int) -> list[tuple[int, Path]]:
+    """The files of epochs 1..epochs; the model must have written exactly those epochs."""
     files = epoch_files(folder)
     numbers = [e for e, _ in files]
     if numbers != list(range(1, epochs + 1)):
         raise ProtocolError(
             f"expected predictions for epochs 1..{epochs}, found {numbers or 'none'}"
         )
-    frames = []
-    for e, p in files:
-        have = (ready or {}).get(e)
-        frames.append(have[1] if have is not None and have[0] == file_id(p) else reader(p, e))
-    return pl.concat(frames)
+    return files
+
+
+def read_all(folder: Path, epochs: int, reader: EpochReader) -> pl.DataFrame:
+    """Epochs 1..epochs, each file read with ``reader``."""
+    return pl.concat([reader(p, e) for e, p in _epoch_paths(folder, epochs)])
 
 
 def all_epochs(
@@ -195,22 +194,37 @@ class ReadAhead:
     ``read`` at each ``epoch_end`` event and ``finish`` once the model is done, which reads
     only what is left, and again any file that changed since. A file that fails its checks
     early (``ValueError`` included, a scorer's) is left to ``finish``, which raises the error.
-    The reader may return each epoch's rows scored, so that an epoch's raw predictions are
-    never held beside the others'."""
+    The reader may return each epoch's rows scored. Each epoch's rows go to a parquet file in
+    ``spill`` as soon as they are read, so that the harness holds one epoch at a time, not
+    every epoch until the end (0.2 KB a row, tens of millions of rows at ``paper``)."""
 
-    def __init__(self, folder: Path, reader: EpochReader) -> None:
-        self.folder, self.reader = folder, reader
-        self.ready: Ready = {}
+    def __init__(self, folder: Path, reader: EpochReader, spill: Path) -> None:
+        self.folder, self.reader, self.spill = folder, reader, spill
+        self.ready: dict[int, FileId] = {}  # epoch -> the file its spilled rows were read from
+
+    def _spilled(self, epoch: int) -> Path:
+        return self.spill / f"epoch-{epoch:05d}.parquet"
+
+    def _keep(self, epoch: int, path: Path) -> None:
+        read_from = file_id(path)
+        rows = self.reader(path, epoch)
+        self.spill.mkdir(parents=True, exist_ok=True)
+        rows.write_parquet(self._spilled(epoch))
+        self.ready[epoch] = read_from
 
     def read(self, epoch: int) -> None:
-        path = epoch_file(self.folder, epoch)
-        try:
-            self.ready[epoch] = (file_id(path), self.reader(path, epoch))
-        except (ProtocolError, OSError, ValueError):
-            self.ready.pop(epoch, None)
+        self.ready.pop(epoch, None)
+        with contextlib.suppress(ProtocolError, OSError, ValueError):  # for finish to raise
+            self._keep(epoch, epoch_file(self.folder, epoch))
 
-    def finish(self, epochs: int) -> pl.DataFrame:
-        return read_all(self.folder, epochs, self.reader, self.ready)
+    def finish(self, epochs: int) -> pl.LazyFrame:
+        """Epochs 1..epochs as one lazy table over the spilled files, in epoch order."""
+        parts = []
+        for e, path in _epoch_paths(self.folder, epochs):
+            if self.ready.get(e) != file_id(path):
+                self._keep(e, path)
+            parts.append(pl.scan_parquet(self._spilled(e)))
+        return pl.concat(parts)
 
 
 def expected_ids(splits: dict[str, pl.DataFrame], extra: str | None = None) -> dict:
