@@ -12,7 +12,10 @@ local LIMIT = 3
 
 -- Jobs this script accepted that slurm.jobs does not show yet: slurmctld rebuilds that table
 -- only when a job changed in a later second than its last rebuild, so a job accepted in the
--- same second is missing from it. Each is marked (admin_comment) and counted here until seen.
+-- same second is missing from it. Each is marked (admin_comment) and counted here until seen,
+-- or for UNSEEN_S at most: the next job to start or end, a second later, rebuilds the table,
+-- and a job that ended unseen is purged from it after MinJobAge, so its mark would never go.
+local UNSEEN_S = 30
 local unseen = {}
 local accepted = 0
 
@@ -31,8 +34,11 @@ local function array_tasks(spec)
 			n = n + 1
 		end
 	end
-	for _, job in pairs(unseen) do
-		if job.user_id == user_id then
+	local now = os.time()
+	for mark, job in pairs(unseen) do
+		if now - job.at > UNSEEN_S then
+			unseen[mark] = nil
+		elseif job.user_id == user_id then
 			n = n + job.tasks
 		end
 	end
@@ -52,8 +58,11 @@ local function submitted(user_id)
 			n = n + ((tasks ~= nil and tasks > 0) and tasks or 1)
 		end
 	end
-	for _, job in pairs(unseen) do
-		if job.user_id == user_id then
+	local now = os.time()
+	for mark, job in pairs(unseen) do
+		if now - job.at > UNSEEN_S then
+			unseen[mark] = nil
+		elseif job.user_id == user_id then
 			n = n + job.tasks
 		end
 	end
@@ -73,7 +82,7 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
 	accepted = accepted + 1
 	local mark = string.format("%s-%d-%d", PARTITION, os.time(), accepted)
 	job_desc.admin_comment = mark
-	unseen[mark] = { user_id = job_desc.user_id, tasks = asked }
+	unseen[mark] = { user_id = job_desc.user_id, tasks = asked, at = os.time() }
 	return slurm.SUCCESS
 end
 
