@@ -372,7 +372,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         (staged / "run.json").write_text(json.dumps(run, indent=2))
         _remove(staged / "input")
         _remove(staged / "output")
-        _remove(staged / SCORED)
+        shutil.rmtree(staged / SCORED, ignore_errors=True)  # none for a task read at the end
         write_manifest(staged, settings_of(cfg, dataset.fingerprint))
         publish(staged, cfg.unit.path(cfg.results), replace=replace)
         return metrics

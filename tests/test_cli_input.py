@@ -319,24 +319,29 @@ def test_input_noise_that_can_change_nothing_is_one_line(tmp_path: Path):
 FULL_DISK = """
 import errno, os, sys
 import polars as pl
-real = pl.DataFrame.write_parquet
-def write(self, file, *args, **kwargs):  # the disk fills as the harness writes the scores
-    if str(file).endswith("samples.parquet"):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
-    return real(self, file, *args, **kwargs)
-pl.DataFrame.write_parquet = write
+FULL = sys.argv.pop(1)  # the file that finds the disk full
+def full(real):
+    def write(self, file, *args, **kwargs):  # the disk fills as the harness writes the scores
+        if str(file).endswith(FULL):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+        return real(self, file, *args, **kwargs)
+    return write
+pl.DataFrame.write_parquet = full(pl.DataFrame.write_parquet)
+pl.LazyFrame.sink_parquet = full(pl.LazyFrame.sink_parquet)
 sys.argv = ["bench", *sys.argv[1:]]
 from benchmark.cli import main
 main()
 """
 
 
-def test_a_full_disk_under_the_harness_fails_the_unit_in_one_line(tmp_path: Path):
-    """The harness's own writes failing (here samples.parquet: the disk is full) fail the unit
-    with the OS's reason and the file, keep its log under .failed, and print no traceback."""
+@pytest.mark.parametrize("file", ["samples.parquet", "scored/epoch-00002.parquet"])
+def test_a_full_disk_under_the_harness_fails_the_unit_in_one_line(tmp_path: Path, file: str):
+    """The harness's own writes failing (the disk is full as it writes samples.parquet, or an
+    epoch's scored rows as the model trains) fail the unit with the OS's reason and the file,
+    keep its log under .failed, and print no traceback."""
     results = tmp_path / "results"
-    argv = [sys.executable, "-c", FULL_DISK, "run", "--model", "baseline", "--profile", "smoke",
-            "--results", str(results)]  # fmt: skip
+    argv = [sys.executable, "-c", FULL_DISK, file, "run", "--model", "baseline", "--profile",
+            "smoke", "--results", str(results)]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
