@@ -34,14 +34,6 @@ local function array_tasks(spec)
 			n = n + 1
 		end
 	end
-	local now = os.time()
-	for mark, job in pairs(unseen) do
-		if now - job.at > UNSEEN_S then
-			unseen[mark] = nil
-		elseif job.user_id == user_id then
-			n = n + job.tasks
-		end
-	end
 	return n
 end
 
