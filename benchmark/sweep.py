@@ -168,7 +168,7 @@ class Sweep:
                 f"({why})",
                 highlight=False, soft_wrap=True,
             )  # fmt: skip
-        self.waiting += [k for k in keys if k not in self.waiting]
+        self.waiting += keys  # a unit is in one place at a time: todo, retry_at or waiting
         for key in keys:
             self._record(key).update(state="pending")
         self._freed, self._refused_at = 0, time.monotonic()
