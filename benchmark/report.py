@@ -349,7 +349,7 @@ def fig_losses(run: Run, out: Path) -> Figure_:
 
 def _samples(run: Run) -> pl.DataFrame:
     lf = pl.scan_parquet(run.folder / "samples.parquet")
-    return memorization.sample_signals(memorization.train_query(lf).collect())
+    return memorization.sample_signals(lf)
 
 
 def fig_cartography(run: Run, samples: pl.DataFrame, out: Path) -> Figure_:

@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from benchmark.metrics import epochs as epochs_of
 from benchmark.metrics import memorization
 from benchmark.metrics.summary import summarize
 from benchmark.metrics.sweep import mean_interval, normalized_area, robustness, run_folders
@@ -61,8 +63,8 @@ def test_per_epoch_gini_score_and_critical_ratio_by_hand() -> None:
 
 
 def samples(table: pl.DataFrame | None = None) -> pl.DataFrame:
-    train = memorization.train_query(hand_table().lazy() if table is None else table.lazy())
-    return memorization.sample_signals(train.collect()).sort("sample_id")
+    lf = hand_table().lazy() if table is None else table.lazy()
+    return memorization.sample_signals(lf).sort("sample_id")
 
 
 def test_sample_signals_by_hand() -> None:
@@ -77,14 +79,66 @@ def test_sample_signals_by_hand() -> None:
     assert s["loss"].to_list() == pytest.approx([2 / 3, 1.0, 4 / 3, 3.0])
 
 
-def test_any_row_order_gives_the_same_signals() -> None:
-    """A shuffled table (not whole epochs in order) takes the group_by path; same result."""
+def test_any_row_order_gives_the_same_signals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shuffled table (its epochs list the samples in different orders) takes the group_by
+    path; same result."""
     shuffled = hand_table().sample(fraction=1.0, shuffle=True, seed=3)
-    assert memorization._epoch_blocks(shuffled.filter(pl.col("split") == "train")) is None
-    fast, slow = samples(), samples(shuffled)
+    grouped: list[int] = []
+    group = memorization._grouped
+    monkeypatch.setattr(memorization, "_grouped", lambda t: grouped.append(t.height) or group(t))
+    fast = samples()
+    assert grouped == []
+    slow = samples(shuffled)
+    assert grouped == [12]
     assert fast.columns == slow.columns
     for column in fast.columns:
         assert fast[column].to_list() == pytest.approx(slow[column].to_list()), column
+
+
+def test_signals_read_an_epoch_at_a_time_are_numpys_over_the_whole_grid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Running sums, added epoch by epoch, give the bits np.nanmean and np.nanstd give on the
+    epochs x samples grid (what the summary computed holding every epoch's rows, and what
+    metrics.json held before), missing values included; per_epoch_frame sees one slice of
+    epochs at a time, and slices of any size give the same figures."""
+    rng = np.random.default_rng(5)
+    n, epochs = 257, 13
+    p = rng.random((epochs, n)) * rng.choice([1e-4, 1.0, 1e3], (epochs, n))
+    p[rng.random((epochs, n)) < 0.1] = np.nan
+    p[:, 7] = p[:, 8] = np.nan  # samples with no p_given: its fallback exp(-loss) for one,
+    loss = rng.random((epochs, n))
+    loss[:, 8] = np.nan  # and nothing for the other: its signals are null
+    correct = rng.random((epochs, n)) < 0.5
+    table = pl.DataFrame({
+        "sample_id": np.tile([f"s{i}" for i in range(n)], epochs),
+        "split": ["train"] * (n * epochs), "epoch": np.repeat(np.arange(1, epochs + 1), n),
+        "noisy": np.tile(np.arange(n) % 3 == 0, epochs), "correct_given": correct.ravel(),
+        "p_given": p.ravel(), "p_other": np.zeros(n * epochs), "loss": loss.ravel(),
+    }).with_columns(pl.col("p_given", "loss").fill_nan(None))  # fmt: skip
+    heights: list[int] = []
+    frame = memorization.per_epoch_frame
+    monkeypatch.setattr(memorization, "per_epoch_frame",
+                        lambda rows: heights.append(rows.height) or frame(rows))  # fmt: skip
+    slices = epochs_of.slices(table.lazy(), max_rows=3 * n + 1)
+    assert slices == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12], [13]]
+    per_epoch, got = memorization.signals(table.lazy(), slices)
+    assert heights == [0, 3 * n, 3 * n, 3 * n, 3 * n, n]  # the empty frame gives the schema
+    assert per_epoch["epoch"].to_list() == list(range(1, 14))
+    whole = memorization.signals(table.lazy(), [list(range(1, 14))])
+    assert whole.per_epoch.equals(per_epoch) and whole.samples.equals(got)
+    filled = np.where(np.isnan(p), np.exp(-loss), p)  # p_given's fallback, as train_query's
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's mean of no values
+        for column, want in (("confidence", np.nanmean(filled, axis=0)),
+                             ("variability", np.nanstd(filled, axis=0)),
+                             ("aum", np.nanmean(filled, axis=0)),  # p_other is 0
+                             ("loss", np.nanmean(loss, axis=0))):  # fmt: skip
+            assert np.array_equal(got[column].to_numpy(), want, equal_nan=True), column
+    assert got["confidence"][8] is None and got["confidence"][7] is not None
+    assert np.array_equal(got["correctness"].to_numpy(), correct.mean(axis=0))
+    assert got["forgetting"].to_list() == (correct[:-1] & ~correct[1:]).sum(axis=0).tolist()
+    assert got["learned"].to_list() == correct.any(axis=0).tolist()
 
 
 def test_auroc_auprc_match_sklearn() -> None:
@@ -271,16 +325,12 @@ def test_a_run_of_one_epoch_has_no_forgetting_and_no_variability() -> None:
     """Both need two epochs at least; with one they were written as 0.0, measured figures
     (found by probing). The others of the run stay."""
     one = hand_table().filter(pl.col("epoch") <= 1)
-    train = memorization.train_query(one.lazy()).collect()
-    out, _ = memorization.run_metrics(memorization.per_epoch_frame(train),
-                                      memorization.sample_signals(train), 1)  # fmt: skip
+    out, _ = memorization.run_metrics(*memorization.signals(one.lazy()), 1)
     assert out["forgetting_events"] == {"mean": None, "clean": None, "noisy": None,
                                         "never_learned": 0.5}  # fmt: skip
     assert out["cartography"]["variability"] == {"mean": None, "clean": None, "noisy": None}
     assert out["detection"]["forgetting"] == {"auroc": None, "auprc": None}
     assert out["cartography"]["confidence"]["mean"] == pytest.approx(0.45)
     assert out["detection"]["loss"]["auroc"] == 1.0
-    two, _ = memorization.run_metrics(
-        memorization.per_epoch_frame(memorization.train_query(hand_table().lazy()).collect()),
-        samples(), 1)  # fmt: skip
+    two, _ = memorization.run_metrics(*memorization.signals(hand_table().lazy()), 1)
     assert two["forgetting_events"]["mean"] is not None

@@ -313,6 +313,14 @@ def test_scoring_benchmark_measures_a_table_and_its_peak() -> None:
     assert out["table_mib"] > 0 and out["inputs_mib"] > 0 and out["peak_above_inputs_mib"] >= 0
 
 
+def test_metrics_benchmark_summarizes_a_table_or_a_scan_of_its_file() -> None:
+    for scan in ((), ("--scan",)):
+        out = run_json("metrics.py", "--rows", "20000", "--epochs", "4", *scan)
+        assert out["rows"] == 20000 and out["scan"] == bool(scan) and out["seconds"] > 0
+        assert out["peak_rss_mib"] >= out["table_peak_rss_mib"] > 0
+        assert out["summary_peak_mib"] >= 0
+
+
 def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
     done = subprocess.run([sys.executable, str(PERF / "padding.py"), "--model", "code2vec"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip

@@ -15,6 +15,8 @@ import pytest
 
 from benchmark import datasets, noise
 from benchmark.evaluator import score, scored
+from benchmark.metrics import epochs
+from benchmark.metrics.summary import summarize
 from benchmark.models import baseline
 from benchmark.noise import NOISE_KINDS
 from benchmark.numbers import logistic
@@ -103,10 +105,11 @@ def test_a_certain_neighbour_vote_has_finite_log_odds():
 
 
 @pytest.mark.parametrize("task", list(NOISE_KINDS))
-def test_scoring_epoch_by_epoch_gives_the_table_of_all_epochs_at_once(task, tmp_path):
+def test_scoring_epoch_by_epoch_gives_the_table_of_all_epochs_at_once(task, tmp_path, monkeypatch):
     """`bench run` scores each epoch file as the model writes it: for every task, the epochs'
     tables in order are the table that scoring every epoch at once gives, and samples.parquet
-    has the same bytes either way."""
+    has the same bytes either way. The summary reads it a slice of epochs at a time: a slice
+    per epoch gives the summary of one slice."""
     hooks, splits, labels = smoke_inputs(task, tmp_path / "in", epochs=3)
     out = tmp_path / "out"
     assert baseline.main(["--input", str(tmp_path / "in"), "--output", str(out)]) == 0
@@ -120,3 +123,7 @@ def test_scoring_epoch_by_epoch_gives_the_table_of_all_epochs_at_once(task, tmp_
     at_once.write_parquet(files[0], row_group_size=SAMPLES_ROW_GROUP)  # as bench run did
     by_epoch.sink_parquet(files[1], row_group_size=SAMPLES_ROW_GROUP)  # as it does
     assert files[0].read_bytes() == files[1].read_bytes()
+    whole = summarize(pl.scan_parquet(files[1]), task)
+    monkeypatch.setattr(epochs, "SLICE_ROWS", 1)
+    assert epochs.slices(pl.scan_parquet(files[1])) == [[1], [2], [3]]
+    assert summarize(pl.scan_parquet(files[1]), task) == whole

@@ -77,7 +77,7 @@ def _unit_rows(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         )
         .collect()
     )
-    signals = memorization.sample_signals(memorization.train_query(lf).collect())
+    signals = memorization.sample_signals(lf)
     return rows, signals.select("sample_id", *PROXIES)
 
 

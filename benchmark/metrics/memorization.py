@@ -32,14 +32,14 @@ Definitions (train samples only; epochs are the model's, 1-based):
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 
 from benchmark.exact import exact_mean, exact_sum
+from benchmark.metrics import epochs
 
 CSR_MARGIN = 0.1
 HALF = 0.5
@@ -77,8 +77,7 @@ def margin_expr(columns: Sequence[str]) -> pl.Expr:
 
 def train_query(lf: pl.LazyFrame) -> pl.LazyFrame:
     """The training rows with only the columns the signals need, `p_given` (with its fallback)
-    and `margin` derived; collect it once and pass it to `per_epoch_frame` and
-    `sample_signals`, so the full table is scanned once."""
+    and `margin` derived."""
     columns = lf.collect_schema().names()
     label, prob = CLASS_VIEW
     view = [label, prob] if label in columns and prob in columns else []
@@ -100,9 +99,9 @@ def train_query(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
-    """One row per epoch: Gini of the training loss, AUROC of the loss at finding the noisy
-    samples, mean p_given (all, clean and noisy samples), output critical sample ratio,
-    and mean loss of clean and noisy samples.
+    """One row per epoch of `train` (rows of `train_query`): Gini of the training loss, AUROC
+    of the loss at finding the noisy samples, mean p_given (all, clean and noisy samples),
+    output critical sample ratio, and mean loss of clean and noisy samples.
 
     Gini and AUROC share one average rank of the finite losses per epoch: Gini is
     2 sum(rank * loss) / (n sum(loss)) - (n + 1) / n (tied losses give the same sum under any
@@ -111,6 +110,8 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
     denominator, sum((2 rank - n - 1) * loss) / (n sum(loss)): the weights are whole or half
     numbers, so equal losses cancel exactly and the figure is 0, not the -2.2e-16 that
     subtracting (n + 1) / n left, which the checks then refused as outside [0, 1].
+    `signals` passes a slice of epochs at a time: the exact sums hold their groups' values as
+    Python floats.
     """
     loss = pl.col("loss")
     rank = pl.col("__rank")
@@ -125,102 +126,180 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
     )
     p = pl.col("p_given")
     finite = pl.when(loss.is_finite()).then(loss)
+    return (
+        train.lazy()
+        .with_columns(finite.rank("average").over("epoch").alias("__rank"))
+        .group_by("epoch")
+        .agg(
+            gini_train_loss=gini,
+            noise_detection_auroc=pl.when((positives > 0) & (negatives > 0)).then(mann_whitney),
+            mean_p_given=exact_mean(p),
+            mean_p_given_clean=exact_mean(p.filter(~noisy)),
+            mean_p_given_noisy=exact_mean(p.filter(noisy)),
+            output_critical_sample_ratio=(pl.col("margin").abs() < CSR_MARGIN)
+            .cast(pl.Float64)
+            .mean(),
+            train_loss_clean=exact_mean(loss.filter(~noisy)),
+            train_loss_noisy=exact_mean(loss.filter(noisy)),
+        )
+        .sort("epoch")
+        .collect()
+    )
 
-    def of(rows: pl.DataFrame) -> pl.DataFrame:
-        return (
-            rows.lazy()
-            .with_columns(finite.rank("average").over("epoch").alias("__rank"))
-            .group_by("epoch")
-            .agg(
-                gini_train_loss=gini,
-                noise_detection_auroc=pl.when((positives > 0) & (negatives > 0)).then(
-                    mann_whitney
-                ),
-                mean_p_given=exact_mean(p),
-                mean_p_given_clean=exact_mean(p.filter(~noisy)),
-                mean_p_given_noisy=exact_mean(p.filter(noisy)),
-                output_critical_sample_ratio=(pl.col("margin").abs() < CSR_MARGIN)
-                .cast(pl.Float64)
-                .mean(),
-                train_loss_clean=exact_mean(loss.filter(~noisy)),
-                train_loss_noisy=exact_mean(loss.filter(noisy)),
-            )
-            .collect()
+
+class _Sums:
+    """Each training sample's running sums over the epochs, added an epoch at a time.
+
+    Holds the scorers' layout: every epoch lists the same samples in the same order (`fits`).
+    Sums are added in the order numpy reduces an epochs x samples grid along its first axis,
+    so the means and spreads are the bits np.nanmean and np.nanstd give on the whole grid
+    (for two samples or more; one sample's column numpy sums pairwise), while no more than one
+    epoch's rows are held.
+    """
+
+    MEANS = ("loss", "margin", "p_given")
+
+    def __init__(self, first: pl.DataFrame, view: Sequence[str]) -> None:
+        n = first.height
+        self.view = list(view)
+        self.first = first.select("sample_id", "noisy", *self.view[:1])
+        columns = [*self.MEANS, *self.view[1:]]
+        self.sums = {c: np.zeros(n) for c in columns}
+        self.counts = {c: np.zeros(n, dtype=np.intp) for c in columns}
+        self.right = np.zeros(n, dtype=np.int64)
+        self.forgot = np.zeros(n, dtype=np.int64)
+        self.learned = np.zeros(n, dtype=bool)
+        self.previous: np.ndarray | None = None
+        self.squares = np.zeros(n)
+        self.epochs = 0
+
+    def fits(self, rows: pl.DataFrame) -> bool:
+        return rows.height == self.first.height and rows["sample_id"].equals(
+            self.first["sample_id"]
         )
 
-    # An epoch at a time: the exact sums hold their groups' values as Python floats, so that
-    # is an epoch's rows, not the training rows of every epoch (0.15 KB a row at once).
-    epochs = train["epoch"].unique().sort()
-    parts = [of(train.filter(pl.col("epoch") == e)) for e in epochs]
-    return (pl.concat(parts) if parts else of(train)).sort("epoch")
+    def add(self, rows: pl.DataFrame) -> None:
+        for column, total in self.sums.items():
+            values = rows[column].cast(pl.Float64).to_numpy()
+            seen = ~np.isnan(values)
+            total += np.where(seen, values, 0.0)
+            self.counts[column] += seen
+        correct = rows["correct_given"].fill_null(False).to_numpy()
+        self.right += correct
+        self.learned |= correct
+        if self.previous is not None:  # forgotten: right at the epoch before, wrong at this
+            self.forgot += self.previous & ~correct
+        self.previous = correct
+        self.epochs += 1
+
+    def mean(self, column: str) -> np.ndarray:
+        with np.errstate(all="ignore"):  # a sample with no value: NaN, written as null
+            return self.sums[column] / self.counts[column]
+
+    def add_spread(self, p_given: pl.Series) -> None:
+        """Second pass, after every epoch's `add`: p_given's squared deviations from its mean,
+        as np.nanvar sums them."""
+        values = p_given.cast(pl.Float64).to_numpy()
+        deviation = np.where(np.isnan(values), 0.0, values - self.mean("p_given"))
+        self.squares += deviation * deviation
+
+    def frame(self) -> pl.DataFrame:
+        with np.errstate(all="ignore"):
+            out = {
+                "sample_id": self.first["sample_id"],
+                "noisy": self.first["noisy"],
+                "loss": self.mean("loss"),
+                "aum": self.mean("margin"),
+                "confidence": self.mean("p_given"),
+                "variability": np.sqrt(self.squares / self.counts["p_given"]),
+                "correctness": self.right / self.epochs,
+                "forgetting": self.forgot,
+                "learned": self.learned,
+            }
+            if self.view:
+                out["class_given"] = self.first[self.view[0]].cast(pl.Int64)
+                out["p_class0"] = self.mean(self.view[1])
+        return pl.DataFrame(out).fill_nan(None)
 
 
-def _epoch_blocks(train: pl.DataFrame) -> int | None:
-    """Samples per epoch when the rows are whole epochs in ascending order, each listing the
-    same samples in the same order (how the scorers write the table); None otherwise."""
-    if train.height == 0:
-        return None
-    epochs = train["epoch"]
-    counts = epochs.value_counts()["count"]
-    if counts.n_unique() != 1 or not epochs.is_sorted():
-        return None
-    n = int(counts[0])
-    ids = train["sample_id"]
-    first = ids.slice(0, n)
-    same = all((ids.slice(k, n) == first).all() for k in range(n, train.height, n))
-    return n if same and first.n_unique() == n else None
-
-
-def sample_signals(train: pl.DataFrame) -> pl.DataFrame:
-    """One row per training sample with its signals over all epochs (see the module doc).
-
-    On the scorers' layout (`_epoch_blocks`) every column is reshaped to epochs x samples and
-    reduced with numpy, which is several times faster than grouping by the string id; any
-    other order takes the equivalent group_by.
-    """
+def _grouped(train: pl.DataFrame) -> pl.DataFrame:
+    """`sample_signals` of training rows in any order, by grouping on the sample id."""
     view = [c for c in CLASS_VIEW if c in train.columns]
-    n = _epoch_blocks(train)
-    if n is None:
-        correct = pl.col("correct_given").sort_by("epoch")
-        aggs = [
-            pl.col("noisy").first(),
-            exact_mean(pl.col("loss")).alias("loss"),
-            exact_mean(pl.col("margin")).alias("aum"),
-            exact_mean(pl.col("p_given")).alias("confidence"),
-            pl.col("p_given").std(ddof=0).alias("variability"),
-            pl.col("correct_given").cast(pl.Float64).mean().alias("correctness"),
-            (correct.shift(1) & ~correct).sum().cast(pl.Int64).alias("forgetting"),
-            pl.col("correct_given").any().alias("learned"),
+    correct = pl.col("correct_given").sort_by("epoch")
+    aggs = [
+        pl.col("noisy").first(),
+        exact_mean(pl.col("loss")).alias("loss"),
+        exact_mean(pl.col("margin")).alias("aum"),
+        exact_mean(pl.col("p_given")).alias("confidence"),
+        pl.col("p_given").std(ddof=0).alias("variability"),
+        pl.col("correct_given").cast(pl.Float64).mean().alias("correctness"),
+        (correct.shift(1) & ~correct).sum().cast(pl.Int64).alias("forgetting"),
+        pl.col("correct_given").any().alias("learned"),
+    ]
+    if view:
+        aggs += [
+            pl.col(view[0]).first().cast(pl.Int64).alias("class_given"),
+            pl.col(view[1]).cast(pl.Float64).mean().alias("p_class0"),
         ]
-        if view:
-            aggs += [
-                pl.col(view[0]).first().cast(pl.Int64).alias("class_given"),
-                pl.col(view[1]).cast(pl.Float64).mean().alias("p_class0"),
-            ]
-        return train.group_by("sample_id", maintain_order=True).agg(aggs)
+    return train.group_by("sample_id", maintain_order=True).agg(aggs)
 
-    def grid(column: str) -> np.ndarray:
-        return train[column].cast(pl.Float64).to_numpy().reshape(-1, n)
 
-    correct = train["correct_given"].fill_null(False).to_numpy().reshape(-1, n)
-    p = grid("p_given")
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-null samples give NaN -> null
-        out = {
-            "sample_id": train["sample_id"].slice(0, n),
-            "noisy": train["noisy"].slice(0, n),
-            "loss": np.nanmean(grid("loss"), axis=0),
-            "aum": np.nanmean(grid("margin"), axis=0),
-            "confidence": np.nanmean(p, axis=0),
-            "variability": np.nanstd(p, axis=0),
-            "correctness": correct.mean(axis=0),
-            "forgetting": (correct[:-1] & ~correct[1:]).sum(axis=0).astype(np.int64),
-            "learned": correct.any(axis=0),
-        }
-        if view:
-            out["class_given"] = train[view[0]].slice(0, n).cast(pl.Int64)
-            out["p_class0"] = np.nanmean(grid(view[1]), axis=0)
-    return pl.DataFrame(out).fill_nan(None)
+class Signals(NamedTuple):
+    """`per_epoch` has one row per epoch (`per_epoch_frame`; empty where not asked for),
+    `samples` one per training sample with its signals over all epochs (see the module doc)."""
+
+    per_epoch: pl.DataFrame
+    samples: pl.DataFrame
+
+
+def _by_epoch(rows: pl.DataFrame) -> list[pl.DataFrame]:
+    """A slice's rows of each epoch, in ascending epoch order."""
+    parts = rows.partition_by("epoch", as_dict=True, maintain_order=True)
+    return [parts[key] for key in sorted(parts)]
+
+
+def signals(
+    lf: pl.LazyFrame, slices: list[list[int]] | None = None, per_epoch: bool = True
+) -> Signals:
+    """Both kinds of signals of a per-sample table's training rows, read a slice of epochs at
+    a time (`benchmark.metrics.epochs`; its own slices where none are given).
+
+    The harness's table lists every epoch's samples in the same order; its samples' signals
+    are running sums (`_Sums`), so the summary holds one slice's rows, never the training rows
+    of every epoch. A table in any other order (a plugin's, shuffled) is collected whole and
+    grouped by sample id instead.
+    """
+    query = train_query(lf)
+    slices = epochs.slices(query) if slices is None else slices
+    view = [c for c in CLASS_VIEW if c in query.collect_schema().names()]
+    parts = [per_epoch_frame(query.head(0).collect())]
+    sums: _Sums | None = None
+    in_order = bool(slices)
+    for part in epochs.read(query, slices):
+        rows = part.collect()
+        if per_epoch:
+            parts.append(per_epoch_frame(rows))
+        for one in _by_epoch(rows) if in_order else ():
+            if sums is None:
+                sums = _Sums(one, view)
+                in_order = one["sample_id"].n_unique() == one.height
+            else:
+                in_order = sums.fits(one)
+            if not in_order:
+                break
+            sums.add(one)
+    frames = pl.concat(parts).sort("epoch")
+    if not in_order or sums is None:
+        return Signals(frames, _grouped(query.collect()))
+    for part in epochs.read(query.select("epoch", "p_given"), slices):  # as np.nanstd: twice
+        for one in _by_epoch(part.collect()):
+            sums.add_spread(one["p_given"])
+    return Signals(frames, sums.frame())
+
+
+def sample_signals(lf: pl.LazyFrame) -> pl.DataFrame:
+    """One row per training sample with its signals over all epochs (see the module doc)."""
+    return signals(lf, per_epoch=False).samples
 
 
 def preload() -> None:

@@ -19,6 +19,7 @@ import polars as pl
 from benchmark import metrics as task_metrics
 from benchmark.exact import exact_mean
 from benchmark.metrics import attacks, memorization
+from benchmark.metrics import epochs as epochs_of
 from benchmark.metrics.schema import SCHEMA_VERSION
 from benchmark.tasks import TASKS
 
@@ -149,27 +150,11 @@ def select_epoch(
     return best[1]
 
 
-def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
-    """Summarize a run's per-sample table into plain JSON-serializable Python.
-
-    Keys: `selected_epoch`, `selection`, the subsets of `SUBSETS` at the selected epoch
-    (metric name -> value), `memorization_rate` (selected epoch) and `memorization_rate_last`,
-    `generalization_gap` (train minus test primary metric, selected epoch),
-    `generalization_gap_last` (at the last epoch), `noise_detection_auroc` (of each train
-    sample's mean loss over all epochs), `per_epoch`, and the memorization signals of
-    `benchmark.metrics.memorization` (`memorization_half_epoch`, `gini_train_loss`,
-    `mean_p_given`, `output_critical_sample_ratio`, `forgetting_events`, `aum`, `cartography`,
-    `detection`), and the study's `avg_predicted_score` per split (docs/metrics.md).
-    Raises ValueError for an empty table, missing columns or when no epoch can be selected.
-    """
-    spec = task_metrics.get(task)
-    names = spec.METRICS
-    lf = table.lazy()
-    columns = lf.collect_schema().names()
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise ValueError(f"per-sample table lacks column(s): {', '.join(missing)}")
-
+def _queries(
+    lf: pl.LazyFrame, spec: task_metrics.TaskMetrics, columns: Sequence[str]
+) -> list[pl.LazyFrame]:
+    """The summary's queries of a table: the task's metrics of each subset (`_subset_frames`),
+    each epoch's training loss and memorization rate, and the top scores (`_top_scores`)."""
     is_train = pl.col("split") == "train"
     queries = [
         spec.aggregate(frame, side, by=("epoch", _SUBSET)) for frame, side in _subset_frames(lf)
@@ -186,16 +171,46 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
         .sort("epoch")
     )
     queries.append(_top_scores(lf, columns))
-    queries.append(memorization.train_query(lf))
-    # One query at a time: each holds its groups of the whole table, and side by side they
-    # held more than the table itself.
-    *subset_frames, per_epoch_train, top_scores, train_rows = [q.collect() for q in queries]
-    mem_epochs = memorization.per_epoch_frame(train_rows)
-    mem_samples = memorization.sample_signals(train_rows)
+    return queries
+
+
+def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
+    """Summarize a run's per-sample table into plain JSON-serializable Python.
+
+    Keys: `selected_epoch`, `selection`, the subsets of `SUBSETS` at the selected epoch
+    (metric name -> value), `memorization_rate` (selected epoch) and `memorization_rate_last`,
+    `generalization_gap` (train minus test primary metric, selected epoch),
+    `generalization_gap_last` (at the last epoch), `noise_detection_auroc` (of each train
+    sample's mean loss over all epochs), `per_epoch`, and the memorization signals of
+    `benchmark.metrics.memorization` (`memorization_half_epoch`, `gini_train_loss`,
+    `mean_p_given`, `output_critical_sample_ratio`, `forgetting_events`, `aum`, `cartography`,
+    `detection`), and the study's `avg_predicted_score` per split (docs/metrics.md).
+    The table is read a slice of whole epochs at a time (`benchmark.metrics.epochs`), so what
+    it holds is bounded by a slice's rows and the training samples, not by the table.
+    Raises ValueError for an empty table, missing columns or when no epoch can be selected.
+    """
+    spec = task_metrics.get(task)
+    names = spec.METRICS
+    lf = table.lazy()
+    columns = lf.collect_schema().names()
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"per-sample table lacks column(s): {', '.join(missing)}")
+
+    slices = epochs_of.slices(lf)
+    if not slices:
+        raise ValueError("per-sample table is empty: no epoch to summarize")
+    # A slice of epochs at a time, and in it one query at a time: each holds its groups' rows
+    # (the exact sums their values as Python floats), and side by side, or over every epoch,
+    # they held more than the table itself.
+    per_slice = [[q.collect() for q in _queries(part, spec, columns)]
+                 for part in epochs_of.read(lf, slices)]  # fmt: skip
+    *subset_frames, per_epoch_train, top_scores = [
+        pl.concat(frames, how="vertical_relaxed") for frames in zip(*per_slice, strict=True)
+    ]
+    mem_epochs, mem_samples = memorization.signals(lf, slices)
 
     epochs = [int(e) for e in per_epoch_train["epoch"]]
-    if not epochs:
-        raise ValueError("per-sample table is empty: no epoch to summarize")
     found = _by_epoch_and_subset(subset_frames, names)
     empty: MetricDict = dict.fromkeys(names)
 
