@@ -132,8 +132,10 @@ def scored_rows(unit: Path, split: str) -> tuple[dict[str, Any], pl.DataFrame]:
         raise ValueError(f"{unit}: metrics.json has no selected_epoch (an epoch number)")
     sample_schema(unit, ("sample_id", "split", "epoch"))
     try:
-        rows = pl.read_parquet(unit / "samples.parquet").filter(
-            (pl.col("split") == split) & (pl.col("epoch") == epoch)
+        rows = (  # a scan: only the row groups of the epoch are read, not every epoch's
+            pl.scan_parquet(unit / "samples.parquet")
+            .filter((pl.col("split") == split) & (pl.col("epoch") == epoch))
+            .collect()
         )
     except READ_ERRORS as e:
         raise ValueError(f"{unit}: samples.parquet cannot be read ({first_line(e)})") from None
