@@ -259,7 +259,9 @@ def _by_epoch(rows: pl.DataFrame) -> list[pl.DataFrame]:
 
 
 def signals(
-    lf: pl.LazyFrame, slices: list[list[int]] | None = None, per_epoch: bool = True
+    table: pl.DataFrame | pl.LazyFrame,
+    slices: list[list[int]] | None = None,
+    per_epoch: bool = True,
 ) -> Signals:
     """Both kinds of signals of a per-sample table's training rows, read a slice of epochs at
     a time (`benchmark.metrics.epochs`; its own slices where none are given).
@@ -269,14 +271,14 @@ def signals(
     of every epoch. A table in any other order (a plugin's, shuffled) is collected whole and
     grouped by sample id instead.
     """
-    query = train_query(lf)
-    slices = epochs.slices(query) if slices is None else slices
-    view = [c for c in CLASS_VIEW if c in query.collect_schema().names()]
-    parts = [per_epoch_frame(query.head(0).collect())]
+    slices = epochs.slices(table) if slices is None else slices
+    empty = train_query(table.lazy().head(0)).collect()
+    view = [c for c in CLASS_VIEW if c in empty.columns]
+    parts = [per_epoch_frame(empty)]
     sums: _Sums | None = None
     in_order = bool(slices)
-    for part in epochs.read(query, slices):
-        rows = part.collect()
+    for part in epochs.read(table, slices):
+        rows = train_query(part).collect()
         if per_epoch:
             parts.append(per_epoch_frame(rows))
         for one in _by_epoch(rows) if in_order else ():
@@ -290,16 +292,16 @@ def signals(
             sums.add(one)
     frames = pl.concat(parts).sort("epoch")
     if not in_order or sums is None:
-        return Signals(frames, _grouped(query.collect()))
-    for part in epochs.read(query.select("epoch", "p_given"), slices):  # as np.nanstd: twice
-        for one in _by_epoch(part.collect()):
+        return Signals(frames, _grouped(train_query(table.lazy()).collect()))
+    for part in epochs.read(table, slices):  # p_given again, as np.nanstd reads it twice
+        for one in _by_epoch(train_query(part).select("epoch", "p_given").collect()):
             sums.add_spread(one["p_given"])
     return Signals(frames, sums.frame())
 
 
-def sample_signals(lf: pl.LazyFrame) -> pl.DataFrame:
+def sample_signals(table: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per training sample with its signals over all epochs (see the module doc)."""
-    return signals(lf, per_epoch=False).samples
+    return signals(table, per_epoch=False).samples
 
 
 def preload() -> None:

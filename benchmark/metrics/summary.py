@@ -197,18 +197,18 @@ def summarize(table: pl.DataFrame | pl.LazyFrame, task: str) -> dict[str, Any]:
     if missing:
         raise ValueError(f"per-sample table lacks column(s): {', '.join(missing)}")
 
-    slices = epochs_of.slices(lf)
+    slices = epochs_of.slices(table)
     if not slices:
         raise ValueError("per-sample table is empty: no epoch to summarize")
     # A slice of epochs at a time, and in it one query at a time: each holds its groups' rows
     # (the exact sums their values as Python floats), and side by side, or over every epoch,
     # they held more than the table itself.
     per_slice = [[q.collect() for q in _queries(part, spec, columns)]
-                 for part in epochs_of.read(lf, slices)]  # fmt: skip
+                 for part in epochs_of.read(table, slices)]  # fmt: skip
     *subset_frames, per_epoch_train, top_scores = [
         pl.concat(frames, how="vertical_relaxed") for frames in zip(*per_slice, strict=True)
     ]
-    mem_epochs, mem_samples = memorization.signals(lf, slices)
+    mem_epochs, mem_samples = memorization.signals(table, slices)
 
     epochs = [int(e) for e in per_epoch_train["epoch"]]
     found = _by_epoch_and_subset(subset_frames, names)
