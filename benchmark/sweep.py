@@ -157,6 +157,7 @@ class Sweep:
                 for key in keys[start:]:
                     self.retry_at[key] = time.monotonic()
                     self._record(key)["state"] = "pending"
+                    self._record(key).pop("held", None)
                 raise
             start += len(batch)
 
@@ -170,7 +171,8 @@ class Sweep:
             )  # fmt: skip
         self.waiting += keys  # a unit is in one place at a time: todo, retry_at or waiting
         for key in keys:
-            self._record(key).update(state="pending")
+            self._record(key).update(state="pending", held=str(why))
+        self._save()
         self._freed, self._refused_at = 0, time.monotonic()
 
     def _submit_waiting(self) -> None:
@@ -200,8 +202,8 @@ class Sweep:
         for key, job, handle in zip(keys, jobs, handles, strict=True):
             rec = self._record(key)
             rec.update(state="queued", handle=handle, log=str(job.log), submitted=_now())
-            rec.pop("started", None)
-            rec.pop("started_at", None)
+            for past in ("started", "started_at", "held"):
+                rec.pop(past, None)
             self.active[handle] = key
             self.jobs[handle] = job
         self._changed_at = time.monotonic()
@@ -406,6 +408,8 @@ class Sweep:
         """Record how this invocation ended; on an interrupt, stop local units first."""
         with _ignoring_sigterm():
             try:
+                for key in self.waiting:  # held by this driver alone
+                    self._record(key).pop("held", None)
                 if interrupted is not None and self.state:
                     for key in self.retry_at:
                         self._record(key).update(state="pending")

@@ -50,6 +50,7 @@ _UNIT: dict[str, tuple[tuple[type, ...], bool]] = {
     "started": ((str,), False), "started_at": ((float,), False),
     "reason": ((str, _NULL), False), "reasons": ((list,), False),
     "seconds": ((float, _NULL), False), "skipped": ((bool,), False),
+    "held": ((str,), False),
 }  # fmt: skip
 
 
@@ -257,10 +258,13 @@ def _describe(spec: SweepSpec, state: dict, store: Store, results: Path) -> dict
             s, reason = _unit_state(unit.path(results), rec, alive or bool(state.get("detached")))
         except OSError as e:  # a state of an older bench: a folder name past 255 bytes
             s, reason = "failed", f"its results folder cannot be used ({e.strerror})"
+        # pending, held by a live driver until the executor takes more (a submit limit)
+        held = rec.get("held") if s == "pending" and alive else None
         units.append({"unit": key, "state": s, "attempts": rec.get("attempts", 0),
-                      "reason": reason, "log": rec.get("log")})  # fmt: skip
+                      "reason": reason, "held": held, "log": rec.get("log")})  # fmt: skip
     counts = {s: sum(u["state"] == s for u in units)
               for s in ("complete", "running", "queued", "failed", "pending")}  # fmt: skip
+    counts["held"] = sum(u["held"] is not None for u in units)
     seconds = [r["seconds"] for r in state.get("units", {}).values() if r.get("seconds")]
     eta = None
     left = counts["running"] + counts["queued"] + counts["pending"]

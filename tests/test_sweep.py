@@ -380,3 +380,38 @@ def test_a_cluster_is_polled_less_often_while_its_jobs_run_long(tmp_path):
     local = Sweep(grid(), tmp_path, LocalExecutor(1), poll_s=0.5)
     local._changed_at = time.monotonic() - 400
     assert local.delay() == 0.5
+
+
+def test_status_counts_the_units_held_at_a_submit_limit(tmp_path, capsys):
+    """Units the executor refused at its submit limit are pending, and `bench sweep status`
+    says how many of them the driver holds, and why, until it submits them."""
+    from benchmark.cli.sweep import sweep_status
+    from benchmark.executors.base import ExecutorBusy
+
+    seen: list[dict] = []
+
+    class OneQueued(LocalExecutor):  # a site's MaxSubmitJobsPerUser of 1
+        def submit(self, jobs):
+            if len(jobs) > 1 or self._queue or self._running:
+                raise ExecutorBusy("sbatch refused the array: job submit limit")
+            return super().submit(jobs)
+
+        def status(self, handles):
+            seen.append(status(tmp_path)[0])
+            if len(seen) == 1:
+                sweep_status(None, tmp_path, False)
+            return super().status(handles)
+
+    summary = Sweep(grid(("baseline",)), tmp_path, OneQueued(1), poll_s=0.1).run(False)
+    assert (summary["ok"], summary["complete"], summary["attempts"]) == (True, 4, 4), summary
+    first = seen[0]
+    assert (first["queued"] + first["running"], first["pending"], first["held"]) == (1, 3, 3)
+    assert {u["held"] for u in first["units"] if u["state"] == "pending"} == {
+        "sbatch refused the array: job submit limit"}
+    out, err = capsys.readouterr()
+    assert "3 (3 held)" in out
+    assert "held " + summary["sweep"] + ": 3 units wait for jobs to leave the queue (sbatch " \
+        "refused the array: job submit limit)" in " ".join(err.split())
+    assert seen[-1]["held"] == 0  # the last unit submitted, its driver still running
+    [after] = status(tmp_path)
+    assert after["held"] == 0 and all(u["held"] is None for u in after["units"])

@@ -166,12 +166,17 @@ def sweep_status(
         t.add_column(col, justify="left" if col in ("sweep", "state", "models") else "right")
     for s in sweeps:
         eta = "-" if s["eta_s"] is None else f"{s['eta_s'] // 60}m{s['eta_s'] % 60:02d}s"
+        pending = f"{s['pending']} ({s['held']} held)" if s["held"] else str(s["pending"])
         t.add_row(s["sweep"], s["state"], ",".join(s["models"]),
                   ",".join(f"{r:g}" for r in s["noise_rates"]), str(s["seeds"]), s["profile"],
                   f"{s['complete']}/{s['units_total']}", str(s["running"]), str(s["queued"]),
-                  str(s["failed"]), str(s["pending"]), eta)  # fmt: skip
+                  str(s["failed"]), pending, eta)  # fmt: skip
     console.out.print(t)
     for s in sweeps:
+        if held := [u["held"] for u in s["units"] if u["held"] is not None]:
+            console.err.print(f"[yellow]held[/] {s['sweep']}: {len(held)} units wait for jobs "
+                              f"to leave the queue ({held[0]})", highlight=False,
+                              soft_wrap=True)  # fmt: skip
         for u in s["units"]:
             if u["state"] == "failed":
                 what = f"{s['sweep']} {u['unit']} after {u['attempts']} attempts"
