@@ -150,11 +150,11 @@ def per_epoch_frame(train: pl.DataFrame) -> pl.DataFrame:
 class _Sums:
     """Each training sample's running sums over the epochs, added an epoch at a time.
 
-    Holds the scorers' layout: every epoch lists the same samples in the same order (`fits`).
+    Takes the scorers' layout: every epoch lists the same samples in the same order (`fits`).
     Sums are added in the order numpy reduces an epochs x samples grid along its first axis,
     so the means and spreads are the bits np.nanmean and np.nanstd give on the whole grid
-    (for two samples or more; one sample's column numpy sums pairwise), while no more than one
-    epoch's rows are held.
+    (for two samples or more; one sample's column numpy sums pairwise), while only a slice of
+    epochs is read at a time.
     """
 
     MEANS = ("loss", "margin", "p_given")
