@@ -15,6 +15,7 @@ import pytest
 from benchmark import datasets
 from benchmark import sweep as sw
 from benchmark.executors.local import LocalExecutor
+from benchmark.executors.local import cores as local_cores
 from benchmark.profiles import PROFILES
 from benchmark.results import Unit
 from benchmark.sweep import BadOption, Store, Sweep, SweepBusy, SweepSpec, make_spec, status
@@ -277,6 +278,28 @@ def test_unit_that_always_fails_is_reported_and_others_go_on(tmp_path):
 
 
 # --- the local executor on its own: real processes, no model --------------------------------
+
+
+def test_a_pool_wider_than_the_gpus_shares_them_evenly(tmp_path, monkeypatch):
+    """Small models leave a GPU idle most of an epoch: --max-parallel above the GPU count runs
+    several units on each, as evenly as they go, and splits the cores among all of them."""
+    from benchmark.executors.base import Job, JobState
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # a user's own setting is kept
+    executor = LocalExecutor(max_parallel=4, use_gpus=True)
+    assert executor.slots == 4
+    show = ("import os, time; time.sleep(1.0); "
+            "print(os.environ['CUDA_VISIBLE_DEVICES'], os.environ['OMP_NUM_THREADS'])")  # fmt: skip
+    jobs = [Job(str(i), (sys.executable, "-c", show), tmp_path / f"{i}.log") for i in range(4)]
+    handles = executor.submit(jobs)
+    assert all(s.state == JobState.RUNNING for s in executor.status(handles).values())
+    states = settle(executor, handles)
+    assert all(s.state == JobState.SUCCEEDED for s in states.values()), states
+    seen = sorted(executor.logs(h, j).split()[0] for h, j in zip(handles, jobs, strict=True))
+    assert seen == ["0", "0", "1", "1"]
+    threads = {executor.logs(h, j).split()[1] for h, j in zip(handles, jobs, strict=True)}
+    assert threads == {str(max(1, local_cores() // 4))}
 
 
 def test_local_pool_runs_jobs_reports_failures_and_cancels(tmp_path, monkeypatch):
