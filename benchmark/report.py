@@ -316,20 +316,23 @@ def spread(epochs: list[int]) -> list[int]:
 def fig_losses(run: Run, out: Path) -> Figure_:
     """Histograms of log(1 + loss) for clean and noisy training samples at evenly spread
     epochs: noisy samples start with high loss and are pulled down as they are memorized."""
-    lf = pl.scan_parquet(run.folder / "samples.parquet")
-    train = (
-        lf.filter(pl.col("split") == "train")
-        .select("epoch", "noisy", pl.col("loss").cast(pl.Float64).log1p().alias("x"))
-        .collect()
-    )
-    epochs = sorted(train["epoch"].unique().to_list())
-    picks = spread(epochs)
+    x = pl.col("loss").cast(pl.Float64).log1p().alias("x")
+    rows = pl.scan_parquet(run.folder / "samples.parquet").filter(pl.col("split") == "train")
+    # The epochs and the bins' reach first, then the rows of the drawn epochs alone: a paper
+    # unit has tens of epochs of millions of rows.
+    found = rows.select(epochs=pl.col("epoch").unique().implode(),
+                        top=x.filter(x.is_finite()).max()).collect().row(0)  # fmt: skip
+    picks = spread(sorted(found[0]))
     fig = Figure(figsize=(2.6 * len(picks), 2.8))
     axes = fig.subplots(1, len(picks), sharey=True)
     axes = np.atleast_1d(axes)
-    train = train.filter(pl.col("x").is_finite())  # a diverged model's losses are not drawn
-    x = train["x"]
-    bins = np.linspace(0.0, float(x.max()) if x.len() else 1.0, 30)
+    train = (
+        rows.filter(pl.col("epoch").is_in(picks))
+        .select("epoch", "noisy", x)
+        .filter(pl.col("x").is_finite())  # a diverged model's losses are not drawn
+        .collect()
+    )
+    bins = np.linspace(0.0, float(found[1]) if found[1] is not None else 1.0, 30)
     for ax, epoch in zip(axes, picks, strict=True):
         at = train.filter(pl.col("epoch") == epoch)
         for noisy, color, label in ((False, "tab:blue", "clean"), (True, "tab:red", "noisy")):
@@ -404,16 +407,16 @@ def fig_predicted_scores(run: Run, out: Path) -> Figure_ | None:
     lf = pl.scan_parquet(run.folder / "samples.parquet")
     if "top_score" not in lf.collect_schema().names():
         return None
-    test = (
+    scored = (
         lf.filter(pl.col("split") == "test")
         .select("epoch", pl.col("top_score").cast(pl.Float64))
         .drop_nulls()
-        .collect()
     )
-    epochs = sorted(test["epoch"].unique().to_list())
+    epochs = sorted(scored.select(pl.col("epoch").unique()).collect()["epoch"].to_list())
     if not epochs:
         return None
     picks = spread(epochs)
+    test = scored.filter(pl.col("epoch").is_in(picks)).collect()  # the drawn epochs alone
     cmap = matplotlib.colormaps["viridis"]
     fig = Figure(figsize=(5.2, 4.0))
     ax = fig.subplots()
