@@ -425,16 +425,17 @@ def test_status_counts_the_units_held_at_a_submit_limit(tmp_path, capsys):
                 sweep_status(None, tmp_path, False)
             return super().status(handles)
 
-    summary = Sweep(grid(("baseline",)), tmp_path, OneQueued(1), poll_s=0.1).run(False)
-    assert (summary["ok"], summary["complete"], summary["attempts"]) == (True, 4, 4), summary
+    spec = grid(("baseline",), seeds=1)  # two units: one submitted, one held
+    summary = Sweep(spec, tmp_path, OneQueued(1), poll_s=0.1).run(False)
+    assert (summary["ok"], summary["complete"], summary["attempts"]) == (True, 2, 2), summary
     first = seen[0]
-    assert (first["queued"] + first["running"], first["pending"], first["held"]) == (1, 3, 3)
+    assert (first["queued"] + first["running"], first["pending"], first["held"]) == (1, 1, 1)
     assert {u["held"] for u in first["units"] if u["state"] == "pending"} == {
         "sbatch refused the array: job submit limit"}
     out, err = capsys.readouterr()
-    assert "3 (3 held)" in out
-    assert "held " + summary["sweep"] + ": 3 units wait for jobs to leave the queue (sbatch " \
-        "refused the array: job submit limit)" in " ".join(err.split())
+    assert "1 (1 held)" in out
+    assert "held " + summary["sweep"] + ": units waiting for jobs to leave the queue: 1 " \
+        "(sbatch refused the array: job submit limit)" in " ".join(err.split())
     assert seen[-1]["held"] == 0  # the last unit submitted, its driver still running
     [after] = status(tmp_path)
     assert after["held"] == 0 and all(u["held"] is None for u in after["units"])

@@ -174,8 +174,8 @@ def sweep_status(
     console.out.print(t)
     for s in sweeps:
         if held := [u["held"] for u in s["units"] if u["held"] is not None]:
-            console.err.print(f"[yellow]held[/] {s['sweep']}: {len(held)} units wait for jobs "
-                              f"to leave the queue ({held[0]})", highlight=False,
+            console.err.print(f"[yellow]held[/] {s['sweep']}: units waiting for jobs to leave "
+                              f"the queue: {len(held)} ({held[0]})", highlight=False,
                               soft_wrap=True)  # fmt: skip
         for u in s["units"]:
             if u["state"] == "failed":
