@@ -163,6 +163,7 @@ class _Sums:
         n = first.height
         self.view = list(view)
         self.first = first.select("sample_id", "noisy", *self.view[:1])
+        self.unique = first["sample_id"].n_unique() == n
         columns = [*self.MEANS, *self.view[1:]]
         self.sums = {c: np.zeros(n) for c in columns}
         self.counts = {c: np.zeros(n, dtype=np.intp) for c in columns}
@@ -174,9 +175,9 @@ class _Sums:
         self.epochs = 0
 
     def fits(self, rows: pl.DataFrame) -> bool:
-        return rows.height == self.first.height and rows["sample_id"].equals(
-            self.first["sample_id"]
-        )
+        """Whether an epoch's rows are the first epoch's samples, each once, in its order."""
+        ids = self.first["sample_id"]
+        return self.unique and rows.height == ids.len() and rows["sample_id"].equals(ids)
 
     def add(self, rows: pl.DataFrame) -> None:
         for column, total in self.sums.items():
@@ -282,11 +283,8 @@ def signals(
         if per_epoch:
             parts.append(per_epoch_frame(rows))
         for one in _by_epoch(rows) if in_order else ():
-            if sums is None:
-                sums = _Sums(one, view)
-                in_order = one["sample_id"].n_unique() == one.height
-            else:
-                in_order = sums.fits(one)
+            sums = sums or _Sums(one, view)
+            in_order = sums.fits(one)
             if not in_order:
                 break
             sums.add(one)
