@@ -98,6 +98,10 @@ SPOILS: dict[str, tuple[Callable[[str], str], str]] = {
         _edit(lambda s: s["units"][UNIT].update(attempts="1")),
         f"""(units['{UNIT}'].attempts is "1", not a count)""",
     ),
+    "held as a number": (
+        _edit(lambda s: s["units"][UNIT].update(held=3)),
+        f"(units['{UNIT}'].held is 3, not a string)",
+    ),
     "a NaN": (
         _edit(lambda s: s["units"][UNIT].update(seconds=float("nan"))),
         "(it holds NaN, which is no JSON number)",
