@@ -540,12 +540,13 @@ class SlurmOptions:
     gpus_per_unit: int = 0
     cpus_per_unit: int = 1
     mem: str | None = None
+    units_per_job: int = 1
 
     def given(self) -> list[str]:
         """The flags set to something other than their default."""
         flags = {"partition": "--partition", "time_limit": "--time", "account": "--account",
                  "gpus_per_unit": "--gpus-per-unit", "cpus_per_unit": "--cpus-per-unit",
-                 "mem": "--mem"}  # fmt: skip
+                 "mem": "--mem", "units_per_job": "--units-per-job"}  # fmt: skip
         default = SlurmOptions()
         return [f for k, f in flags.items() if getattr(self, k) != getattr(default, k)]
 
@@ -563,10 +564,14 @@ def make_executor(
 
         return LocalExecutor(max_parallel, use_gpus=spec.device != "cpu")
     if name == "slurm":
-        from benchmark.executors.slurm import SlurmExecutor
+        from benchmark.executors.slurm import SlurmExecutor, times_memory
 
-        if slurm.gpus_per_unit < 0 or slurm.cpus_per_unit < 1:
-            raise BadOption("--gpus-per-unit must be >= 0 and --cpus-per-unit >= 1")
+        if slurm.gpus_per_unit < 0 or slurm.cpus_per_unit < 1 or slurm.units_per_job < 1:
+            raise BadOption("--gpus-per-unit must be >= 0, --cpus-per-unit and --units-per-job "
+                            ">= 1")  # fmt: skip
+        if max_parallel and max_parallel % slurm.units_per_job:
+            raise BadOption(f"--max-parallel {max_parallel} is not a multiple of --units-per-job "
+                            f"{slurm.units_per_job}: a job's units run at once")  # fmt: skip
         for flag, value in (("--partition", slurm.partition), ("--time", slurm.time_limit),
                             ("--account", slurm.account), ("--mem", slurm.mem)):  # fmt: skip
             # Each goes into an #SBATCH line of the batch script: a newline would end Slurm's
@@ -574,10 +579,15 @@ def make_executor(
             if value is not None and not SLURM_VALUE.fullmatch(value):
                 raise BadOption(f"{flag} {value!r} is not a Slurm value: use letters, digits "
                                 "and . _ - : , + = @ % / only")  # fmt: skip
+        if slurm.mem and slurm.units_per_job > 1:
+            try:
+                times_memory(slurm.mem, slurm.units_per_job)
+            except ValueError as e:
+                raise BadOption(f"--mem {e}, which --units-per-job multiplies") from None
         return SlurmExecutor(
             Store(results, spec.id).files / "slurm", f"bench-{spec.id}", slurm.partition,
             slurm.time_limit, slurm.account, slurm.gpus_per_unit, slurm.cpus_per_unit,
-            slurm.mem, max_parallel,
+            slurm.mem, max_parallel, slurm.units_per_job,
         )  # fmt: skip
     from benchmark.executors import EXECUTORS
 

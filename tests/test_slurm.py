@@ -193,7 +193,7 @@ def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
         return [Job(f"{tag}{i}", (sys.executable, "-c", code), tmp_path / "logs" / f"{tag}{i}.log")
                 for i in range(n)]  # fmt: skip
 
-    with pytest.raises(SlurmError, match=f"exceed one array \\(MaxArraySize = {size}\\)"):
+    with pytest.raises(SlurmError, match=f"exceed one array \\(MaxArraySize = {size}, 1 unit"):
         executor.submit(jobs("x", size + 1))
     first, second = jobs("a", size), jobs("b", 2)
     handles = executor.submit(first) + executor.submit(second)
@@ -209,6 +209,87 @@ def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
     [third] = executor.submit(jobs("c", 1))
     assert "--dependency" not in sorted((tmp_path / "slurm").glob("array-*.sh"))[-1].read_text()
     assert settle(executor, [third], 120, every=0.5)[third].state == JobState.SUCCEEDED
+
+
+def test_units_that_share_a_job_run_at_once_and_report_apart(slurm_cluster, tmp_path):
+    """--units-per-job 2: one array task runs two units side by side, each with its own
+    cores, log and exit status; a unit alone in the last task runs as well, and cancelling
+    a unit cancels its job."""
+    from benchmark.executors.base import Job, JobState
+    from benchmark.executors.slurm import SlurmExecutor
+
+    name = f"bench-test-shared-{os.getpid()}"
+    executor = SlurmExecutor(tmp_path / "slurm", name, units_per_job=2, max_parallel=2)
+    assert executor.most_per_submit() == 2 * _max_array_size()
+    code = ("import os, sys, time; print(time.time(), os.environ['OMP_NUM_THREADS']); "
+            "time.sleep(1); print(time.time()); sys.exit(sys.argv[1] or None)")  # fmt: skip
+    jobs = [Job(f"u{i}", (sys.executable, "-c", code, ["", "error: unit failed: boom", ""][i]),
+                tmp_path / "logs" / f"u{i}.log") for i in range(3)]  # fmt: skip
+    handles = executor.submit(jobs)
+    [script] = (tmp_path / "slurm").glob("array-*.sh")
+    text = script.read_text()
+    assert "#SBATCH --array=0-1%1" in text and "#SBATCH --cpus-per-task=2" in text, text
+    states = settle(executor, handles, 120, every=0.5)
+    assert [states[h].state for h in handles] == [JobState.SUCCEEDED, JobState.FAILED,
+                                                  JobState.SUCCEEDED]  # fmt: skip
+    assert states[handles[1]].reason == "boom"
+    assert len(list((tmp_path / "slurm").glob("slurm-*.out"))) == 2  # two jobs for three units
+    spans = []
+    for job in jobs:
+        first, last = job.log.read_text().splitlines()[:2]
+        start, threads = first.split()
+        assert threads == "1"  # --cpus-per-unit each, not the job's 2
+        spans.append((float(start), float(last)))
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans  # side by side
+    assert spans[2][0] >= max(spans[0][1], spans[1][1]), spans  # at most 2 units at once
+
+    slow = [Job(f"s{i}", (sys.executable, "-c", "import time; time.sleep(120)"),
+                tmp_path / "logs" / f"s{i}.log") for i in range(2)]  # fmt: skip
+    pair = executor.submit(slow)
+    deadline = time.monotonic() + 60
+    while executor.status(pair)[pair[0]].state != JobState.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    executor.cancel(pair[:1])
+    states = settle(executor, pair, 60, every=0.5)
+    assert all(s.state == JobState.CANCELLED for s in states.values()), states
+    assert _queue(name) == []
+
+
+def test_a_shared_jobs_units_spread_over_its_gpus(tmp_path):
+    """The batch script as a job with GPUs 3 and 5 runs it (no GPU here for Slurm to give):
+    its three units get 3, 5 and 3, and the job's status is its failed unit's."""
+    from benchmark.executors.base import Job
+    from benchmark.executors.slurm import SlurmExecutor
+
+    executor = SlurmExecutor(tmp_path / "slurm", "spread", gpus_per_unit=2, units_per_job=3)
+    code = "import os, sys; print(os.environ['CUDA_VISIBLE_DEVICES']); sys.exit(int(sys.argv[1]))"
+    jobs = [Job(f"u{i}", (sys.executable, "-c", code, str(3 * (i == 1))),
+                tmp_path / "logs" / f"u{i}.log") for i in range(4)]  # fmt: skip
+    script = tmp_path / "array.sh"
+    script.write_text(executor.script(jobs))
+    assert "#SBATCH --gres=gpu:2" in script.read_text()
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "0", "CUDA_VISIBLE_DEVICES": "3,5"}
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    logs = [job.log.read_text().strip() for job in jobs[:3]]
+    assert logs == ["3", "5", "3"]
+    assert [job.log.with_suffix(".rc").read_text().strip() for job in jobs[:3]] == ["0", "3", "0"]
+    assert not jobs[3].log.exists()  # the next task's
+
+
+@pytest.mark.slow
+def test_a_sweep_of_units_that_share_jobs_completes(slurm_cluster, tmp_path):
+    args = ["--models", "ggnn", "--profile", "smoke", "--epochs", "1", "--noise", "0,0.5",
+            "--seeds", "1", "--executor", "slurm", "--units-per-job", "2"]  # fmt: skip
+    rc, summary, err = sweep(tmp_path, *args)
+    assert rc == 0, err
+    assert (summary["units"], summary["complete"], summary["attempts"]) == (2, 2, 2), summary
+    assert len(completed(tmp_path)) == 2
+    files = tmp_path / ".sweeps" / summary["sweep"] / "slurm"
+    assert len(list(files.glob("slurm-*.out"))) == 1  # one job ran both
+    [state] = status(tmp_path)
+    assert (state["state"], state["complete"]) == ("complete", 2), state
 
 
 @pytest.mark.slow

@@ -85,11 +85,25 @@ def sweep(
         str | None, typer.Option(help="Time limit per unit (HH:MM:SS).", rich_help_panel=SLURM)
     ] = None,
     account: Annotated[str | None, typer.Option(help="Account.", rich_help_panel=SLURM)] = None,
-    gpus_per_unit: Annotated[int, typer.Option(help="GPUs per unit.", rich_help_panel=SLURM)] = 0,
+    gpus_per_unit: Annotated[
+        int,
+        typer.Option(
+            help="GPUs per unit; per job with --units-per-job, its units spread over them.",
+            rich_help_panel=SLURM,
+        ),
+    ] = 0,
     cpus_per_unit: Annotated[int, typer.Option(help="CPUs per unit.", rich_help_panel=SLURM)] = 1,
     mem: Annotated[
         str | None, typer.Option(help="Memory per unit (e.g. 8G).", rich_help_panel=SLURM)
     ] = None,
+    units_per_job: Annotated[
+        int,
+        typer.Option(
+            help="Units each job runs at once, sharing its GPUs: for models too small to keep "
+            "a GPU busy alone. The job asks for this many times the CPUs and memory.",
+            rich_help_panel=SLURM,
+        ),
+    ] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the sweep's summary as JSON on stdout.")
     ] = False,
@@ -105,7 +119,8 @@ def sweep(
     register(results)  # submitted models sweep by name, like the reference models
     if models is None:
         raise fail(f"--models is required; choose from: {', '.join(sorted(MODELS))}")
-    slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem)
+    slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem,
+                            units_per_job)  # fmt: skip
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
                             device, runner, weights, finetune, name, subsets,

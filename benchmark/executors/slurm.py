@@ -1,10 +1,14 @@
 """``--executor slurm``: the units of a sweep as Slurm job arrays, submitted with ``sbatch``.
 
 One array per batch of units, one array task per unit, each running ``bench run`` on a node;
-a batch is at most the cluster's ``MaxArraySize`` units, so a grid of any size is taken.
-Under ``--max-parallel`` each array waits for the one before it (``afterany``), as Slurm's
-``%N`` throttle holds within one array only. A refusal at a per-user submit limit is a
-``SubmitLimit``, on which the sweep sends smaller arrays or waits for its jobs to finish.
+a batch is at most the cluster's ``MaxArraySize`` tasks, so a grid of any size is taken. With
+``units_per_job`` K, each array task runs K units at once, which share its GPUs (spread over
+them where it has several) and have K times the CPUs and memory of one: a model too small to
+keep a GPU busy alone shares it, as in a local pool wider than the GPUs, and the sweep queues
+K times fewer jobs. Under ``--max-parallel`` each array waits for the one before it
+(``afterany``), as Slurm's ``%N`` throttle holds within one array only. A refusal at a
+per-user submit limit is a ``SubmitLimit``, on which the sweep sends smaller arrays or waits
+for its jobs to finish.
 The batch script writes the unit's exit status next to its log, so the outcome is known
 without Slurm's accounting database (many clusters keep it, many test clusters do not).
 Jobs belong to the cluster, not to the driver: a sweep whose driver is killed leaves its
@@ -94,6 +98,24 @@ def _rc_path(job: Job) -> Path:
     return job.log.with_suffix(".rc")
 
 
+def _task(handle: str) -> str:
+    """The Slurm array task (``<array>_<index>``) of a unit's handle: a unit that shares its
+    job with others is ``<array>_<index>+<place>``."""
+    return handle.split("+")[0]
+
+
+MEMORY = re.compile(r"(\d+)([KMGT]?)", re.IGNORECASE)
+
+
+def times_memory(mem: str, k: int) -> str:
+    """Slurm's ``--mem`` for K units of ``mem`` each: ``8G`` x 4 is ``32G`` (a bare number is
+    megabytes, as in Slurm). Raise ValueError where ``mem`` is not such a size."""
+    m = MEMORY.fullmatch(mem)
+    if m is None:
+        raise ValueError(f"{mem!r} is not a size in whole K, M, G or T")
+    return f"{int(m.group(1)) * k}{m.group(2)}"
+
+
 class SlurmExecutor(Executor):
     name = "slurm"
     detached = True
@@ -109,14 +131,19 @@ class SlurmExecutor(Executor):
         cpus_per_unit: int = 1,
         mem: str | None = None,
         max_parallel: int | None = None,
+        units_per_job: int = 1,
     ) -> None:
         if shutil.which("sbatch") is None:
             raise SlurmError("sbatch not found: --executor slurm needs a Slurm login node")
+        if units_per_job < 1 or (max_parallel and max_parallel % units_per_job):
+            raise ValueError("units_per_job must be >= 1 and divide max_parallel")
         self.workdir = workdir
         self.job_name = job_name
+        self.per_job = units_per_job
         self.options = {
-            "partition": partition, "time": time_limit, "account": account, "mem": mem,
-            "cpus-per-task": str(cpus_per_unit),
+            "partition": partition, "time": time_limit, "account": account,
+            "mem": times_memory(mem, units_per_job) if mem else None,
+            "cpus-per-task": str(cpus_per_unit * units_per_job),
             "gres": f"gpu:{gpus_per_unit}" if gpus_per_unit else None,
         }  # fmt: skip
         self.cpus_per_unit = cpus_per_unit
@@ -129,11 +156,16 @@ class SlurmExecutor(Executor):
 
     def describe(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.options.items() if v)
-        cap = f", at most {self.max_parallel} at once" if self.max_parallel else ""
-        return f"slurm job arrays ({opts}{cap})"
+        shared = f", {self.per_job} units per job" if self.per_job > 1 else ""
+        cap = f", at most {self.max_parallel} units at once" if self.max_parallel else ""
+        return f"slurm job arrays ({opts}{shared}{cap})"
 
     def most_per_submit(self) -> int:
-        """The cluster's ``MaxArraySize``: array indices run 0 .. MaxArraySize - 1."""
+        """The units of one array: the cluster's ``MaxArraySize`` tasks (indices 0 ..
+        MaxArraySize - 1), of ``units_per_job`` units each."""
+        return self._max_array_size() * self.per_job
+
+    def _max_array_size(self) -> int:
         if self._max_array is None:
             out = _run(["scontrol", "show", "config"])
             m = re.search(r"^MaxArraySize\s*=\s*(\d+)", out.stdout, re.M)
@@ -144,32 +176,51 @@ class SlurmExecutor(Executor):
         return self._max_array
 
     def script(self, jobs: Sequence[Job], after: int | None = None) -> str:
-        """The batch script of one array: one ``case`` branch per unit."""
-        array = f"0-{len(jobs) - 1}" + (f"%{self.max_parallel}" if self.max_parallel else "")
+        """The batch script of one array: one ``case`` branch per task, which starts its
+        units at once and waits for them all."""
+        tasks = [jobs[i : i + self.per_job] for i in range(0, len(jobs), self.per_job)]
+        cap = f"%{self.max_parallel // self.per_job}" if self.max_parallel else ""
+        threads = self.cpus_per_unit
+        spread = [
+            "  # the job's units spread over its GPUs",
+            '  ((${#gpus[@]})) && export CUDA_VISIBLE_DEVICES=${gpus[place % ${#gpus[@]}]}',
+        ]
         lines = [
             "#!/bin/bash",
             f"#SBATCH --job-name={self.job_name}",
-            f"#SBATCH --array={array}",
+            f"#SBATCH --array=0-{len(tasks) - 1}{cap}",
             *([f"#SBATCH --dependency=afterany:{after}"] if after else []),
             f"#SBATCH --output={self.workdir}/slurm-%A_%a.out",
             f"#SBATCH --chdir={Path.cwd()}",
             *(f"#SBATCH --{k}={v}" for k, v in self.options.items() if v),
-            "# Written by `bench sweep`: one array task per unit; the unit's exit status goes",
-            "# beside its log, so the sweep knows the outcome without Slurm's accounting.",
-            "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1} MKL_NUM_THREADS="
-            "${SLURM_CPUS_PER_TASK:-1} NUMBA_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}",
+            f"# Written by `bench sweep`: {self.per_job} unit(s) per array task, run at once;",
+            "# each unit's exit status goes beside its log, so the sweep knows the outcome",
+            "# without Slurm's accounting.",
+            f"export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
+            f"NUMBA_NUM_THREADS={threads}",
+            'IFS=, read -ra gpus <<<"${CUDA_VISIBLE_DEVICES:-}"',
+            "unit() {  # PLACE LOG ARGV...: one unit, its output in LOG, its status beside it",
+            "  local place=$1 log=$2; shift 2",
+            *(spread if self.per_job > 1 else []),
+            '  mkdir -p "$(dirname "$log")"',
+            '  "$@" >"$log" 2>&1',
+            "  local status=$?",
+            '  echo "$status" >"${log%.log}.rc.tmp" && mv "${log%.log}.rc.tmp" "${log%.log}.rc"',
+            '  return "$status"',
+            "}",
             'case "$SLURM_ARRAY_TASK_ID" in',
         ]
-        for i, job in enumerate(jobs):
-            cmd = " ".join(shlex.quote(a) for a in job.argv)
-            lines.append(f"{i}) log={shlex.quote(str(job.log))}; cmd=({cmd}) ;;")
+        for i, task in enumerate(tasks):
+            lines.append(f"{i})")
+            for k, job in enumerate(task):
+                argv = " ".join(shlex.quote(a) for a in job.argv)
+                lines.append(f"  unit {k} {shlex.quote(str(job.log))} {argv} &")
+            lines.append("  ;;")
         lines += [
             '*) echo "no unit for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
             "esac",
-            'mkdir -p "$(dirname "$log")"',
-            '"${cmd[@]}" >"$log" 2>&1',
-            "status=$?",
-            'echo "$status" >"${log%.log}.rc.tmp" && mv "${log%.log}.rc.tmp" "${log%.log}.rc"',
+            "status=0",
+            'for pid in $(jobs -p); do wait "$pid" || status=$?; done',
             'exit "$status"',
         ]
         return "\n".join(lines) + "\n"
@@ -177,8 +228,9 @@ class SlurmExecutor(Executor):
     def submit(self, jobs: Sequence[Job]) -> list[str]:
         if not jobs:
             return []
-        if len(jobs) > (size := self.most_per_submit()):
-            raise SlurmError(f"{len(jobs)} units exceed one array (MaxArraySize = {size})")
+        if len(jobs) > self.most_per_submit():
+            raise SlurmError(f"{len(jobs)} units exceed one array (MaxArraySize = "
+                             f"{self._max_array_size()}, {self.per_job} unit(s) a task)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         for job in jobs:
             _rc_path(job).unlink(missing_ok=True)
@@ -195,7 +247,10 @@ class SlurmExecutor(Executor):
         if not job_id.isdigit():
             raise SlurmError(f"sbatch answered {out.stdout.strip()!r}, not a job id")
         self._last_array = int(job_id)
-        handles = [f"{job_id}_{i}" for i in range(len(jobs))]
+        if self.per_job == 1:
+            handles = [f"{job_id}_{i}" for i in range(len(jobs))]
+        else:
+            handles = [f"{job_id}_{i // self.per_job}+{i % self.per_job}" for i in range(len(jobs))]
         self._jobs.update(zip(handles, jobs, strict=True))
         return handles
 
@@ -238,8 +293,8 @@ class SlurmExecutor(Executor):
         out = {}
         blocked = []
         for h in handles:
-            if h in queue:
-                state, why = queue[h]
+            if _task(h) in queue:
+                state, why = queue[_task(h)]
                 mapped = SLURM_STATES.get(state.split("+")[0])
                 if mapped == JobState.PENDING and never_starts(why):
                     blocked.append(h)
@@ -268,7 +323,7 @@ class SlurmExecutor(Executor):
             return JobStatus(JobState.FAILED, code, reason)
         # No exit status: the job was killed (time limit, pre-emption, scancel, node failure)
         # or the file system has not shown the status file yet.
-        state = self._controller_state(handle)
+        state = self._controller_state(_task(handle))
         if state == "CANCELLED":
             return JobStatus(JobState.CANCELLED, reason=f"slurm job {handle} was cancelled")
         if state and state not in ("COMPLETED", "PENDING", "RUNNING", "COMPLETING"):
@@ -286,7 +341,8 @@ class SlurmExecutor(Executor):
         return m.group(1) if m else None
 
     def cancel(self, handles: Sequence[str]) -> None:
+        """Cancel the units' jobs: a job's other units, where it runs several, with them."""
         if handles:
-            out = _run(["scancel", *handles])
+            out = _run(["scancel", *dict.fromkeys(_task(h) for h in handles)])
             if out.returncode != 0 and "already completed" not in out.stderr:
                 raise SlurmError(f"scancel failed: {last_line(out.stderr)}")
