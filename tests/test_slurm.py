@@ -213,8 +213,8 @@ def test_max_parallel_holds_across_arrays(slurm_cluster, tmp_path):
 
 def test_units_that_share_a_job_run_at_once_and_report_apart(slurm_cluster, tmp_path):
     """--units-per-job 2: one array task runs two units side by side, each with its own
-    cores, log and exit status; a unit alone in the last task runs as well, and cancelling
-    a unit cancels its job."""
+    cores, log and exit status; a unit alone in the last task runs as well; a unit done
+    before its job is settled at once, and cancelling a unit cancels its job."""
     from benchmark.executors.base import Job, JobState
     from benchmark.executors.slurm import SlurmExecutor
 
@@ -243,16 +243,19 @@ def test_units_that_share_a_job_run_at_once_and_report_apart(slurm_cluster, tmp_
     assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans  # side by side
     assert spans[2][0] >= max(spans[0][1], spans[1][1]), spans  # at most 2 units at once
 
-    slow = [Job(f"s{i}", (sys.executable, "-c", "import time; time.sleep(120)"),
-                tmp_path / "logs" / f"s{i}.log") for i in range(2)]  # fmt: skip
-    pair = executor.submit(slow)
+    # A unit that ends while the other of its job runs is settled then, not with the job.
+    pair = executor.submit([
+        Job("quick", (sys.executable, "-c", "print('hi')"), tmp_path / "logs" / "quick.log"),
+        Job("slow", (sys.executable, "-c", "import time; time.sleep(120)"),
+            tmp_path / "logs" / "slow.log"),
+    ])  # fmt: skip
     deadline = time.monotonic() + 60
-    while executor.status(pair)[pair[0]].state != JobState.RUNNING:
-        assert time.monotonic() < deadline
+    while (states := executor.status(pair))[pair[0]].state != JobState.SUCCEEDED:
+        assert time.monotonic() < deadline and not states[pair[0]].state.finished, states
         time.sleep(0.5)
-    executor.cancel(pair[:1])
-    states = settle(executor, pair, 60, every=0.5)
-    assert all(s.state == JobState.CANCELLED for s in states.values()), states
+    assert states[pair[1]].state == JobState.RUNNING
+    executor.cancel(pair[1:])
+    assert settle(executor, pair[1:], 60, every=0.5)[pair[1]].state == JobState.CANCELLED
     assert _queue(name) == []
 
 

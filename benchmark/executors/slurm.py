@@ -293,13 +293,20 @@ class SlurmExecutor(Executor):
         out = {}
         blocked = []
         for h in handles:
-            if _task(h) in queue:
-                state, why = queue[_task(h)]
+            task = _task(h)
+            if task in queue:
+                state, why = queue[task]
                 mapped = SLURM_STATES.get(state.split("+")[0])
                 if mapped == JobState.PENDING and never_starts(why):
                     blocked.append(h)
-                    out[h] = JobStatus(JobState.FAILED, reason=f"slurm will not start job {h} "
+                    out[h] = JobStatus(JobState.FAILED, reason=f"slurm will not start job {task} "
                                        f"as asked ({why}); it was cancelled")  # fmt: skip
+                    continue
+                code = self._exit_code(h)
+                # A unit that ended while others of its job run is settled now, not when the
+                # job ends; one ended by a signal waits for the job (it may be cancelled).
+                if mapped == JobState.RUNNING and code is not None and 0 <= code <= 128:
+                    out[h] = self._finished(h)
                     continue
                 if mapped is not None:
                     out[h] = JobStatus(mapped, reason=why if why not in ("", "None") else None)
@@ -308,31 +315,46 @@ class SlurmExecutor(Executor):
         self.cancel(blocked)
         return out
 
+    def _exit_code(self, handle: str) -> int | None:
+        """The unit's exit status as its job wrote it beside the log (-1 if unreadable), or
+        None while there is none."""
+        job = self._jobs.get(handle)
+        try:
+            text = _rc_path(job).read_text().strip() if job else None
+        except OSError:
+            return None
+        if text is None:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else -1
+
     def _finished(self, handle: str) -> JobStatus:
         job = self._jobs.get(handle)
+        task = _task(handle)
         if job is None:
-            return JobStatus(JobState.FAILED, reason=f"slurm job {handle} is not this sweep's")
-        rc = _rc_path(job)
-        if rc.is_file():
-            text = rc.read_text().strip()
-            code = int(text) if text.lstrip("-").isdigit() else -1
+            return JobStatus(JobState.FAILED, reason=f"slurm job {task} is not this sweep's")
+        code = self._exit_code(handle)
+        if code is not None:
             if code == 0:
                 return JobStatus(JobState.SUCCEEDED, 0)
+            # Ended by a signal (bench run exits 128 + its number): a cancelled job's signal
+            # may reach the unit before the shell that writes its status.
+            if code > 128 and self._controller_state(task) == "CANCELLED":
+                return JobStatus(JobState.CANCELLED, reason=f"slurm job {task} was cancelled")
             log = self.logs(handle, job)
             reason = reason_from_log(log) or f"bench run exited {code}: {last_line(log)}"
             return JobStatus(JobState.FAILED, code, reason)
         # No exit status: the job was killed (time limit, pre-emption, scancel, node failure)
         # or the file system has not shown the status file yet.
-        state = self._controller_state(_task(handle))
+        state = self._controller_state(task)
         if state == "CANCELLED":
-            return JobStatus(JobState.CANCELLED, reason=f"slurm job {handle} was cancelled")
+            return JobStatus(JobState.CANCELLED, reason=f"slurm job {task} was cancelled")
         if state and state not in ("COMPLETED", "PENDING", "RUNNING", "COMPLETING"):
-            return JobStatus(JobState.FAILED, reason=f"slurm job {handle} ended {state}")
+            return JobStatus(JobState.FAILED, reason=f"slurm job {task} ended {state}")
         first = self._gone_since.setdefault(handle, time.monotonic())
         if time.monotonic() - first < LOST_GRACE_S:
             return JobStatus(JobState.RUNNING)
         return JobStatus(
-            JobState.FAILED, reason=f"slurm job {handle} left the queue without an exit status"
+            JobState.FAILED, reason=f"slurm job {task} left the queue without an exit status"
         )
 
     def _controller_state(self, handle: str) -> str | None:
