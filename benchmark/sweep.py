@@ -18,7 +18,7 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,10 @@ from benchmark.sweep_store import (  # noqa: F401
 MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet and .json
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 SLURM_VALUE = re.compile(r"[\w.:,+=@%/-]+", re.ASCII)  # a partition, time, account or memory
+SBATCH_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]", re.ASCII)  # a long option of sbatch, no dashes
+# What the batch script sets itself, or a flag of its own sets: not for --sbatch to change.
+SBATCH_OWN = {"job-name", "array", "dependency", "output", "error", "chdir", "partition", "time",
+              "account", "mem", "cpus-per-task", "gres", "parsable", "wrap"}  # fmt: skip
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
 SLURM_POLL_MAX_S = 30.0  # the longest wait between two squeue calls of a sweep
 BUSY_RETRY_S = 60.0  # at a submit limit, try again this often even if none of ours finished
@@ -541,12 +545,14 @@ class SlurmOptions:
     cpus_per_unit: int = 1
     mem: str | None = None
     units_per_job: int = 1
+    sbatch: tuple[str, ...] = ()  # NAME=VALUE or NAME: more #SBATCH lines
 
     def given(self) -> list[str]:
         """The flags set to something other than their default."""
         flags = {"partition": "--partition", "time_limit": "--time", "account": "--account",
                  "gpus_per_unit": "--gpus-per-unit", "cpus_per_unit": "--cpus-per-unit",
-                 "mem": "--mem", "units_per_job": "--units-per-job"}  # fmt: skip
+                 "mem": "--mem", "units_per_job": "--units-per-job",
+                 "sbatch": "--sbatch"}  # fmt: skip
         default = SlurmOptions()
         return [f for k, f in flags.items() if getattr(self, k) != getattr(default, k)]
 
@@ -587,11 +593,31 @@ def make_executor(
         return SlurmExecutor(
             Store(results, spec.id).files / "slurm", f"bench-{spec.id}", slurm.partition,
             slurm.time_limit, slurm.account, slurm.gpus_per_unit, slurm.cpus_per_unit,
-            slurm.mem, max_parallel, slurm.units_per_job,
+            slurm.mem, max_parallel, slurm.units_per_job, sbatch_options(slurm.sbatch),
         )  # fmt: skip
     from benchmark.executors import EXECUTORS
 
     raise BadOption(f"unknown executor {name!r}; choose from: {', '.join(EXECUTORS)}")
+
+
+def sbatch_options(given: Sequence[str]) -> dict[str, str | None]:
+    """``--sbatch`` values as sbatch's long options (a bare NAME is a flag, such as
+    ``exclusive``); raise BadOption for one that is not, or that the sweep sets itself."""
+    out: dict[str, str | None] = {}
+    for text in given:
+        name, eq, value = text.partition("=")
+        if not SBATCH_NAME.fullmatch(name):
+            raise BadOption(f"--sbatch {text!r} is not NAME=VALUE or NAME, with NAME an sbatch "
+                            "long option without its dashes (qos=high, exclusive)")  # fmt: skip
+        if name in SBATCH_OWN:
+            raise BadOption(f"--sbatch {name}: bench sweep sets --{name} itself"
+                            + (f" (use --{name})" if name in ("partition", "time", "account",
+                                                             "mem") else ""))  # fmt: skip
+        if eq and not SLURM_VALUE.fullmatch(value):
+            raise BadOption(f"--sbatch {text!r}: {value!r} is not a Slurm value: use letters, "
+                            "digits and . _ - : , + = @ % / only")  # fmt: skip
+        out[name] = value if eq else None
+    return out
 
 
 def run_sweep(spec: SweepSpec, results: Path, executor: Executor, retries: int) -> dict:

@@ -121,6 +121,45 @@ def test_slurm_executor_submits_reports_failures_and_cancels(slurm_cluster, tmp_
     assert _queue(name) == []
 
 
+def test_sbatch_options_reach_every_job(slurm_cluster, tmp_path):
+    """--sbatch NAME=VALUE and a bare NAME become #SBATCH lines: a comment, and a hold that
+    keeps the job pending (JobHeldUser) until it is cancelled."""
+    from benchmark.executors.base import Job, JobState
+    from benchmark.executors.slurm import SlurmExecutor
+    from benchmark.sweep import sbatch_options
+
+    name = f"bench-test-sbatch-{os.getpid()}"
+    extra = sbatch_options(["comment=from-bench", "hold"])
+    executor = SlurmExecutor(tmp_path / "slurm", name, sbatch=extra)
+    assert "comment=from-bench, hold" in executor.describe()
+    jobs = [Job(f"held{i}", (sys.executable, "-c", "print('hello')"),
+                tmp_path / "logs" / f"held{i}.log") for i in range(3)]  # fmt: skip
+    handles = executor.submit(jobs)
+    states = executor.status(handles)
+    assert all((st.state, st.reason) == (JobState.PENDING, "JobHeldUser")
+               for st in states.values()), states  # fmt: skip
+    out = subprocess.run(["squeue", "--noheader", f"--name={name}", "--format=%k"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert set(out.stdout.split()) == {"from-bench"}
+    # A pending task has no record of its own: cancelled, it is read from its array's.
+    executor.cancel(handles[1:2])
+    assert settle(executor, handles[1:2], 60, every=0.5)[handles[1]].state == JobState.CANCELLED
+    assert executor.status(handles[::2])[handles[0]].state == JobState.PENDING
+    executor.cancel(handles[::2])
+    states = settle(executor, handles, 60, every=0.5)
+    assert all(st.state == JobState.CANCELLED for st in states.values()), states
+    assert not any(job.log.exists() for job in jobs)
+
+
+def test_an_array_task_id_is_read_as_scontrol_writes_it():
+    from benchmark.executors.slurm import NO_VAL, holds
+
+    assert holds("3", 3) and not holds("3", 2)
+    assert holds("0-7%2", 7) and not holds("0-7%2", 8)
+    assert holds("1,4-9:2", 6) and not holds("1,4-9:2", 5) and holds("1,4-9:2", 1)
+    assert holds(str(NO_VAL), 12) and not holds("", 0) and not holds("N/A", 0)
+
+
 def test_a_job_slurm_will_never_start_fails_its_unit_and_is_cancelled(slurm_cluster, tmp_path):
     """More CPUs than the one node has: the job would pend for ever (PartitionConfig here);
     its unit fails with Slurm's reason, and the job leaves the queue."""

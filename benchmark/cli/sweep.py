@@ -104,6 +104,14 @@ def sweep(
             rich_help_panel=SLURM,
         ),
     ] = 1,
+    sbatch: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another sbatch option for every job, NAME=VALUE or NAME (qos=high, "
+            "constraint=h100, exclusive); repeatable.",
+            rich_help_panel=SLURM,
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the sweep's summary as JSON on stdout.")
     ] = False,
@@ -120,7 +128,7 @@ def sweep(
     if models is None:
         raise fail(f"--models is required; choose from: {', '.join(sorted(MODELS))}")
     slurm = sw.SlurmOptions(partition, time, account, gpus_per_unit, cpus_per_unit, mem,
-                            units_per_job)  # fmt: skip
+                            units_per_job, tuple(sbatch or ()))  # fmt: skip
     try:
         spec = sw.make_spec(task, dataset, models, noise, noise_kind, seeds, profile, epochs,
                             device, runner, weights, finetune, name, subsets,

@@ -71,6 +71,24 @@ def at_submit_limit(refusal: str) -> bool:
     return SUBMIT_LIMIT.search(refusal) is not None and PER_JOB_LIMIT.search(refusal) is None
 
 
+NO_VAL = 4294967294  # Slurm's ArrayTaskId of a record that stands for the whole array
+
+
+def holds(task_ids: str, index: int) -> bool:
+    """Whether scontrol's ArrayTaskId (``3``, ``0-7%2``, ``1,4-9:2``, or NO_VAL) holds index."""
+    for part in task_ids.split("%")[0].split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part)
+        if m is None:
+            continue
+        first = int(m.group(1))
+        if first == NO_VAL:
+            return True
+        last, step = int(m.group(2) or first), int(m.group(3) or 1)
+        if first <= index <= last and (index - first) % step == 0:
+            return True
+    return False
+
+
 def never_starts(reason: str) -> bool:
     """Whether a pending job's Slurm reason says it cannot start as requested."""
     return reason in NEVER_STARTS or NEVER_STARTS_PATTERN.fullmatch(reason) is not None
@@ -132,6 +150,7 @@ class SlurmExecutor(Executor):
         mem: str | None = None,
         max_parallel: int | None = None,
         units_per_job: int = 1,
+        sbatch: dict[str, str | None] | None = None,
     ) -> None:
         if shutil.which("sbatch") is None:
             raise SlurmError("sbatch not found: --executor slurm needs a Slurm login node")
@@ -146,16 +165,19 @@ class SlurmExecutor(Executor):
             "cpus-per-task": str(cpus_per_unit * units_per_job),
             "gres": f"gpu:{gpus_per_unit}" if gpus_per_unit else None,
         }  # fmt: skip
+        self.sbatch = dict(sbatch or {})  # more options, as given (None: a flag)
         self.cpus_per_unit = cpus_per_unit
         self.max_parallel = max_parallel
         self.user = pwd.getpwuid(os.getuid()).pw_name
         self._jobs: dict[str, Job] = {}
         self._gone_since: dict[str, float] = {}
+        self._started: set[str] = set()  # array tasks seen running
         self._max_array: int | None = None
         self._last_array: int | None = None  # the newest array, which the next one waits for
 
     def describe(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items() if v)
+        opts = ", ".join([*(f"{k}={v}" for k, v in self.options.items() if v),
+                          *(k if v is None else f"{k}={v}" for k, v in self.sbatch.items())])
         shared = f", {self.per_job} units per job" if self.per_job > 1 else ""
         cap = f", at most {self.max_parallel} units at once" if self.max_parallel else ""
         return f"slurm job arrays ({opts}{shared}{cap})"
@@ -193,6 +215,7 @@ class SlurmExecutor(Executor):
             f"#SBATCH --output={self.workdir}/slurm-%A_%a.out",
             f"#SBATCH --chdir={Path.cwd()}",
             *(f"#SBATCH --{k}={v}" for k, v in self.options.items() if v),
+            *(f"#SBATCH --{k}" + ("" if v is None else f"={v}") for k, v in self.sbatch.items()),
             f"# Written by `bench sweep`: {self.per_job} unit(s) per array task, run at once;",
             "# each unit's exit status goes beside its log, so the sweep knows the outcome",
             "# without Slurm's accounting.",
@@ -302,6 +325,8 @@ class SlurmExecutor(Executor):
                     out[h] = JobStatus(JobState.FAILED, reason=f"slurm will not start job {task} "
                                        f"as asked ({why}); it was cancelled")  # fmt: skip
                     continue
+                if mapped == JobState.RUNNING:
+                    self._started.add(task)
                 code = self._exit_code(h)
                 # A unit that ended while others of its job run is settled now, not when the
                 # job ends; one ended by a signal waits for the job (it may be cancelled).
@@ -357,10 +382,27 @@ class SlurmExecutor(Executor):
             JobState.FAILED, reason=f"slurm job {task} left the queue without an exit status"
         )
 
-    def _controller_state(self, handle: str) -> str | None:
-        out = _run(["scontrol", "--oneliner", "show", "job", handle])
+    def _controller_state(self, task: str) -> str | None:
+        """The controller's JobState of an array task, or None where it does not know it.
+
+        A task gets a record of its own when it starts. One that never started is in its
+        array's record (a pending array cancelled whole is one record, with the index
+        NO_VAL); one in neither, while the array is known and the task was not seen running,
+        was taken out of the queue before it started, which only a cancellation does."""
+        out = _run(["scontrol", "--oneliner", "show", "job", task])
         m = re.search(r"\bJobState=(\S+)", out.stdout) if out.returncode == 0 else None
-        return m.group(1) if m else None
+        array, _, index = task.partition("_")
+        if m or not index.isdigit():
+            return m.group(1) if m else None
+        out = _run(["scontrol", "--oneliner", "show", "job", array])
+        records = out.stdout.splitlines() if out.returncode == 0 else []
+        for line in records:
+            ids = re.search(r"\bArrayTaskId=(\S+)", line)
+            state = re.search(r"\bJobState=(\S+)", line)
+            if ids and state and holds(ids.group(1), int(index)):
+                return state.group(1)
+        known = any(f"ArrayJobId={array} " in r for r in records)
+        return "CANCELLED" if known and task not in self._started else None
 
     def cancel(self, handles: Sequence[str]) -> None:
         """Cancel the units' jobs: a job's other units, where it runs several, with them."""
