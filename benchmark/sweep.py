@@ -63,9 +63,11 @@ MEMBERSHIP = "membership"  # a subset sweep's tables in .sweeps/<id>/: .parquet 
 RETRY_DELAY_S = 2.0  # a failed unit waits this long times its attempts before the next one
 SLURM_VALUE = re.compile(r"[\w.:,+=@%/-]+", re.ASCII)  # a partition, time, account or memory
 SBATCH_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]", re.ASCII)  # a long option of sbatch, no dashes
-# What the batch script sets itself, or a flag of its own sets: not for --sbatch to change.
-SBATCH_OWN = {"job-name", "array", "dependency", "output", "error", "chdir", "partition", "time",
-              "account", "mem", "cpus-per-task", "gres", "parsable", "wrap"}  # fmt: skip
+# What the batch script sets itself, or a flag of the sweep sets: not for --sbatch to change.
+SBATCH_OWN = {"job-name": "", "array": "", "dependency": "", "output": "", "chdir": "",
+              "parsable": "", "wrap": "", "cpus-per-task": " (use --cpus-per-unit)",
+              "partition": " (use --partition)", "time": " (use --time)",
+              "account": " (use --account)", "mem": " (use --mem)"}  # fmt: skip
 MAX_POLL_ERRORS = 10  # consecutive failures to query the executor before the sweep gives up
 SLURM_POLL_MAX_S = 30.0  # the longest wait between two squeue calls of a sweep
 BUSY_RETRY_S = 60.0  # at a submit limit, try again this often even if none of ours finished
@@ -593,16 +595,18 @@ def make_executor(
         return SlurmExecutor(
             Store(results, spec.id).files / "slurm", f"bench-{spec.id}", slurm.partition,
             slurm.time_limit, slurm.account, slurm.gpus_per_unit, slurm.cpus_per_unit,
-            slurm.mem, max_parallel, slurm.units_per_job, sbatch_options(slurm.sbatch),
+            slurm.mem, max_parallel, slurm.units_per_job,
+            sbatch_options(slurm.sbatch, gpus=slurm.gpus_per_unit > 0),
         )  # fmt: skip
     from benchmark.executors import EXECUTORS
 
     raise BadOption(f"unknown executor {name!r}; choose from: {', '.join(EXECUTORS)}")
 
 
-def sbatch_options(given: Sequence[str]) -> dict[str, str | None]:
+def sbatch_options(given: Sequence[str], gpus: bool = False) -> dict[str, str | None]:
     """``--sbatch`` values as sbatch's long options (a bare NAME is a flag, such as
-    ``exclusive``); raise BadOption for one that is not, or that the sweep sets itself."""
+    ``exclusive``); raise BadOption for one that is not, or that the sweep sets itself (gres
+    too where ``--gpus-per-unit`` sets it)."""
     out: dict[str, str | None] = {}
     for text in given:
         name, eq, value = text.partition("=")
@@ -611,8 +615,9 @@ def sbatch_options(given: Sequence[str]) -> dict[str, str | None]:
                             "long option without its dashes (qos=high, exclusive)")  # fmt: skip
         if name in SBATCH_OWN:
             raise BadOption(f"--sbatch {name}: bench sweep sets --{name} itself"
-                            + (f" (use --{name})" if name in ("partition", "time", "account",
-                                                             "mem") else ""))  # fmt: skip
+                            f"{SBATCH_OWN[name]}")  # fmt: skip
+        if name == "gres" and gpus:
+            raise BadOption("--sbatch gres: --gpus-per-unit sets --gres; give one of them")
         if eq and not SLURM_VALUE.fullmatch(value):
             raise BadOption(f"--sbatch {text!r}: {value!r} is not a Slurm value: use letters, "
                             "digits and . _ - : , + = @ % / only")  # fmt: skip

@@ -81,6 +81,8 @@ def test_make_spec_checks_and_dedupes():
          "--sbatch array: bench sweep sets --array itself"),
         (["--models", "ggnn", "--executor", "slurm", "--sbatch", "mem=9G"],
          "--sbatch mem: bench sweep sets --mem itself (use --mem)"),
+        (["--models", "ggnn", "--executor", "slurm", "--sbatch", "gres=gpu:a100:1",
+          "--gpus-per-unit", "1"], "--sbatch gres: --gpus-per-unit sets --gres; give one of them"),
         (["--models", "ggnn", "--executor", "slurm", "--sbatch", "--qos=high"],
          "--sbatch '--qos=high' is not NAME=VALUE or NAME"),
         (["--models", "ggnn", "--executor", "slurm", "--sbatch", "comment=a\nrm -rf ~"],
