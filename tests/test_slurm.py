@@ -151,6 +151,18 @@ def test_sbatch_options_reach_every_job(slurm_cluster, tmp_path):
     assert not any(job.log.exists() for job in jobs)
 
 
+def test_an_sbatch_option_that_sbatch_does_not_know_is_its_one_line(slurm_cluster, tmp_path):
+    from benchmark.executors.base import Job
+    from benchmark.executors.slurm import SlurmError, SlurmExecutor
+
+    executor = SlurmExecutor(tmp_path / "slurm", "bench-test-unknown", sbatch={"no-such": "1"})
+    job = Job("x", (sys.executable, "-c", "print('hello')"), tmp_path / "logs" / "x.log")
+    with pytest.raises(SlurmError) as refused:
+        executor.submit([job])
+    assert str(refused.value).endswith("unrecognized option '--no-such=1'"), refused.value
+    assert not list((tmp_path / "slurm").glob("array-*.sh"))
+
+
 def test_an_array_task_id_is_read_as_scontrol_writes_it():
     from benchmark.executors.slurm import NO_VAL, holds
 

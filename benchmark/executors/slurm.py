@@ -262,7 +262,9 @@ class SlurmExecutor(Executor):
         out = _run(["sbatch", "--parsable", str(path)])
         if out.returncode != 0:
             path.unlink(missing_ok=True)
-            why = f"sbatch refused the array: {last_line(out.stderr)}"
+            # sbatch follows a bad option with a hint to read its help: the reason is before it
+            said = "\n".join(ln for ln in out.stderr.splitlines() if not ln.startswith("Try "))
+            why = f"sbatch refused the array: {last_line(said)}"
             if at_submit_limit(out.stderr) and (len(jobs) > 1 or self._has_queued()):
                 raise SubmitLimit(why)  # fewer jobs may fit, or more once some have finished
             raise SlurmError(why)
