@@ -373,7 +373,8 @@ def test_the_gpu_session_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout[-3000:]
     assert {p.name for p in tmp_path.iterdir()} == {
         "hardware.txt", "paper.json", "default.json", "seed-noise.txt", "compiled.json",
-        "cpu-profile.json", "session.log"}  # fmt: skip
+        "cpu-profile.json", "shared.json", "session.log"}  # fmt: skip
+    assert len(list(tmp_path.iterdir())) <= 8  # what one device call brings back
     log = (tmp_path / "session.log").read_text()
     assert "skipped" not in log and "== done at" in log, log
     for name in ("paper.json", "compiled.json", "cpu-profile.json"):
@@ -394,6 +395,11 @@ def test_the_gpu_session_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> Non
     by = {(r["side"], r["seed"]): r["metrics"] for r in runs}
     for seed in (0, 1, 2):
         assert by[("cpu", seed)]["test"] == by[("gpu", seed)]["test"]
+    shared = json.loads((tmp_path / "shared.json").read_text())
+    assert [r["units"] for r in shared["rows"]] == [1, 2] and not shared["interrupted"]
+    for r in shared["rows"]:
+        assert r["complete"] == r["units"] and r["units_per_hour"] > 0, r
+        assert r["gpu_busy"] is None and "error" not in r, r  # the CPU has no busy share
     said = (tmp_path / "seed-noise.txt").read_text().splitlines()
     assert said[0] == "a: seeds [0, 1, 2]   b: seeds [0, 1, 2]"
     assert len(said) > 5 and all(" b - a +0.0000 " in line and line.endswith(

@@ -21,6 +21,9 @@
 #                         pays, and what it costs to compile
 #         cpu-profile.json  tests/perf/training.py --device cuda --profile cpu --trace 12, if
 #                         time is left (the default command's sizes: where its time goes)
+#         shared.json     tests/perf/sharing.py: 1, then 4 units of the default command (2
+#                         epochs each) at once on the GPU, as a sweep that shares it runs them:
+#                         wall time, units an hour and how busy the GPU was, if time is left
 #         session.log     everything the steps printed
 #
 # Each step has its own time limit and the whole stays under $BUDGET seconds (default 540), so
@@ -48,8 +51,10 @@ wheels() {
 run() {
     : "${OUT:?OUT must name the folder for the figures}"
     local budget=${BUDGET:-540} t0=$SECONDS device=cuda profile=paper samples=4096 run_profile=()
+    local shared=(--units 1,4 --profile cpu --epochs 2)
     if [ "${DRY:-}" = 1 ]; then
         device=cpu profile=smoke samples=64 run_profile=(--profile smoke)
+        shared=(--units 1,2 --profile smoke --epochs 1)
     fi
     left() { echo $((budget - (SECONDS - t0))); }
     step() {  # step NAME LIMIT FILE COMMAND...: stdout into FILE, at most LIMIT seconds and
@@ -144,6 +149,10 @@ PY
     step cpu-profile 150 "$OUT/cpu-profile.json" "$python" tests/perf/training.py \
         --device "$device" --profile cpu --samples "$samples" ${MODELS:+--models "$MODELS"} \
         --trace 12 --json
+
+    # 5. Units that share the GPU, as a sweep wider than the GPUs runs them.
+    step shared 150 "$OUT/shared.json" "$python" tests/perf/sharing.py --device "$device" \
+        "${shared[@]}" --json
     echo "== done at $((SECONDS - t0)) s"
 }
 
