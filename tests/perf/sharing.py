@@ -66,9 +66,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=0, help="0: the profile's")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    counts = [int(n) for n in args.units.split(",") if n]
-    if not counts or min(counts) < 1:
-        parser.error(f"--units {args.units!r}: counts of 1 or more")
+    parts = [n.strip() for n in args.units.split(",") if n.strip()]
+    if not parts or not all(n.isdigit() and int(n) >= 1 for n in parts):
+        parser.error(f"--units {args.units!r}: comma-separated counts of 1 or more")
+    counts = [int(n) for n in parts]
     device = torch.device(args.device)
     signal.signal(signal.SIGTERM, interrupt)
     rows: list[dict] = []
