@@ -582,11 +582,8 @@ def make_executor(
                             f"{slurm.units_per_job}: a job's units run at once")  # fmt: skip
         for flag, value in (("--partition", slurm.partition), ("--time", slurm.time_limit),
                             ("--account", slurm.account), ("--mem", slurm.mem)):  # fmt: skip
-            # Each goes into an #SBATCH line of the batch script: a newline would end Slurm's
-            # reading of those lines and run the rest as shell.
-            if value is not None and not SLURM_VALUE.fullmatch(value):
-                raise BadOption(f"{flag} {value!r} is not a Slurm value: use letters, digits "
-                                "and . _ - : , + = @ % / only")  # fmt: skip
+            if value is not None:
+                _slurm_value(f"{flag} {value!r}", value)
         if slurm.mem and slurm.units_per_job > 1:
             try:
                 times_memory(slurm.mem, slurm.units_per_job)
@@ -618,11 +615,18 @@ def sbatch_options(given: Sequence[str], gpus: bool = False) -> dict[str, str | 
                             f"{SBATCH_OWN[name]}")  # fmt: skip
         if name == "gres" and gpus:
             raise BadOption("--sbatch gres: --gpus-per-unit sets --gres; give one of them")
-        if eq and not SLURM_VALUE.fullmatch(value):
-            raise BadOption(f"--sbatch {text!r}: {value!r} is not a Slurm value: use letters, "
-                            "digits and . _ - : , + = @ % / only")  # fmt: skip
+        if eq:
+            _slurm_value(f"--sbatch {text!r}: {value!r}", value)
         out[name] = value if eq else None
     return out
+
+
+def _slurm_value(said: str, value: str) -> None:
+    """Refuse a value that is not one for an #SBATCH line: a newline would end Slurm's reading
+    of those lines and run the rest as shell on a node."""
+    if not SLURM_VALUE.fullmatch(value):
+        raise BadOption(f"{said} is not a Slurm value: use letters, digits and . _ - : , + = "
+                        "@ % / only")  # fmt: skip
 
 
 def run_sweep(spec: SweepSpec, results: Path, executor: Executor, retries: int) -> dict:

@@ -346,11 +346,11 @@ class SlurmExecutor(Executor):
         """The unit's exit status as its job wrote it beside the log (-1 if unreadable), or
         None while there is none."""
         job = self._jobs.get(handle)
-        try:
-            text = _rc_path(job).read_text().strip() if job else None
-        except OSError:
+        if job is None:
             return None
-        if text is None:
+        try:
+            text = _rc_path(job).read_text().strip()
+        except OSError:
             return None
         return int(text) if text.lstrip("-").isdigit() else -1
 
