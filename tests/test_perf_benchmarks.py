@@ -321,6 +321,34 @@ def test_metrics_benchmark_summarizes_a_table_or_a_scan_of_its_file() -> None:
         assert out["summary_peak_mib"] >= 0
 
 
+def test_inputs_benchmark_measures_what_each_model_program_holds() -> None:
+    out = run_json("inputs.py", "--models", "ggnn,code2vec", "--functions", "300,600",
+                   "--profile", "smoke")  # fmt: skip
+    assert out["profile"] == "smoke"
+    assert [(r["model"], r["train"]) for r in out["rows"]] == [
+        ("ggnn", 300), ("ggnn", 600), ("code2vec", 300), ("code2vec", 600)]  # fmt: skip
+    for r in out["rows"]:
+        assert "error" not in r and r["samples"] > r["train"] and r["seconds"] > 0
+        # the peak is the kernel's high-water mark, the held size a count of pages: they may
+        # differ by a page table's worth where nothing was freed
+        assert 0 < r["held_mib"] <= r["peak_mib"] + 1
+        rounding = 0.05 * 2**20 / r["samples"] + 1  # the MiB are printed to 0.1
+        for kind in ("held", "peak"):
+            per_sample = r[f"{kind}_mib"] * 2**20 / r["samples"]
+            assert abs(r[f"{kind}_bytes_per_sample"] - per_sample) <= rounding
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--models", "nope"), "--models: unknown nope"),
+    (("--functions", "0"), "--functions '0': comma-separated counts of 1 or more"),
+])  # fmt: skip
+def test_inputs_benchmark_checks_its_options_in_one_line(args: tuple[str, ...], said: str) -> None:
+    done = subprocess.run([sys.executable, str(PERF / "inputs.py"), *args],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert said in done.stderr.strip().splitlines()[-1]
+
+
 def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
     done = subprocess.run([sys.executable, str(PERF / "padding.py"), "--model", "code2vec"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
