@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from benchmark.models import code2seq, methodname
+from benchmark.models.methodname import methods_of
 from benchmark.numbers import logistic
 from benchmark.tasks import method_name
 from tests.test_code2vec import (
@@ -74,7 +75,8 @@ def test_a_batch_encodes_each_distinct_path_once() -> None:
         {"id": "a", "contexts": ["x|y,A|B,z", "x,A|B,q", "z,C,x"], "label": ["get", "x"]},
         {"id": "b", "contexts": ["q,A|B,x"], "label": ["set"]},
     ]
-    data = code2seq.Data({"train": rows, "valid": [], "test": []}, code2seq.DEFAULTS["smoke"])
+    hp = code2seq.DEFAULTS["smoke"]
+    data = code2seq.Data(methods_of({"train": rows, "valid": [], "test": []}, hp["contexts"]), hp)
     b = data.batch("train", np.arange(2), torch.device("cpu"), labelled=True)
     assert b.paths.shape[0] == 3  # A|B, C and the padding path
     assert b.terminals.shape[0] == 5  # x|y, z, x, q and the padding terminal
@@ -91,7 +93,7 @@ def test_greedy_asking_for_the_end_less_often_finds_the_same() -> None:
     rows = [{"id": str(i), "contexts": [f"x{i},A|B,y{i % 3}", f"z{i % 2},C,x{i}"],
              "label": ["get", f"w{i % 4}"]} for i in range(12)]  # fmt: skip
     hp = {**code2seq.DEFAULTS["smoke"], "dropout": 0.0}
-    data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
+    data = code2seq.Data(methods_of({"train": rows, "valid": [], "test": []}, hp["contexts"]), hp)
     torch.manual_seed(0)
     model = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).eval()
     eos = code2seq.TARGET_SPECIALS.index(code2seq.EOS)
@@ -126,7 +128,7 @@ def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
     rows = [{"id": str(i), "contexts": [f"x{i},A|B,y{i % 3}", f"z{i % 2},C,x{i}"],
              "label": ["get", f"w{i % 4}"] + ["value"] * (i % 2)} for i in range(6)]  # fmt: skip
     hp = {**code2seq.DEFAULTS["smoke"], "dropout": 0.0}
-    data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
+    data = code2seq.Data(methods_of({"train": rows, "valid": [], "test": []}, hp["contexts"]), hp)
     torch.manual_seed(0)
     model = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).eval()
     given = torch.from_numpy(data.given["train"])
@@ -152,7 +154,7 @@ def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
     for bonus, sure in ((0.0, False), (40.0, True)):
         model.step = raised(bonus)  # type: ignore[method-assign]
         with torch.no_grad():
-            lines = code2seq.batch_lines(model, rows, data, 6, "train", np.arange(len(rows)),
+            lines = code2seq.batch_lines(model, data, 6, "train", np.arange(len(rows)),
                                          torch.device("cpu"))  # fmt: skip
             b = data.batch("train", np.arange(len(rows)), torch.device("cpu"), labelled=True)
             steps = list(model.teacher_forced(b))

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark import trainer
-from benchmark.models import code2vec, odds
+from benchmark.models import code2vec, methodname, odds
 from benchmark.numbers import logistic
 from benchmark.tasks import method_name
 from tests.holdout_checks import check_holdout_epochs
@@ -148,10 +148,12 @@ def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
             return logits
 
     names = ["<pad>", "<unk>", "get|value", "set|value", "size"]
-    rows = [{"id": f"m{i}"} for i in range(4)]
-    lines = code2vec.batch_lines(Fixed(), rows, np.zeros((4, 1, 3), dtype=np.int64),  # type: ignore[arg-type]
-                                 given.numpy(), names, "train", np.arange(4),
-                                 torch.device("cpu"))  # fmt: skip
+    rows = [{"id": f"m{i}", "contexts": ["a,P,b"], "label": ["get"]} for i in range(4)]
+    methods = methodname.methods_of({"train": rows}, 1)["train"]
+    tokens, paths, _ = code2vec.vocabularies(methods, code2vec.DEFAULTS["smoke"])
+    inputs = code2vec.Encoded(methods, tokens, paths, 1)
+    lines = code2vec.batch_lines(Fixed(), inputs, given.numpy(), names, "train",  # type: ignore[arg-type]
+                                 np.arange(4), torch.device("cpu"))  # fmt: skip
     got = [json.loads(line) for line in lines]
     reference = reference_log_odds(logits, given).tolist()
     assert got[0]["p_given"] == 1.0 and got[2]["p_given"] == 0.0

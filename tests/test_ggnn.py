@@ -288,7 +288,7 @@ def test_subtokens() -> None:
 def test_vocabulary_from_training_tokens() -> None:
     vocab = Vocabulary.build([["fooBar", "foo", "baz"], ["foo_qux"]], size=4)
     assert vocab.words == ["<pad>", "<unk>", "foo", "bar"]
-    assert vocab.encode_tokens(["foo_baz"]).tolist() == [[2, 1, 0, 0, 0]]
+    assert vocab.table(["foo_baz"]).tolist() == [[2, 1, 0, 0, 0]]
 
 
 def hand_made_batch() -> tuple[GraphBatch, Pointers]:
@@ -311,7 +311,7 @@ def hand_made_batch() -> tuple[GraphBatch, Pointers]:
             "repair_targets": targets,
         }
         samples.append(parse_sample(obj, "hand", labelled=True))
-    batch = PackedSplit(samples, vocab, edge_types).batch([0, 1], torch.device("cpu"))
+    batch = PackedSplit.of(samples, vocab, edge_types).batch([0, 1], torch.device("cpu"))
     loc = torch.log(torch.tensor([1.0, 2, 3, 4] * 2))
     rep = torch.log(torch.tensor([1.0, 1, 2] * 2))
     seg_loc, seg_rep = batch.batch[batch.loc_index], batch.batch[batch.cand_index]
@@ -385,7 +385,7 @@ def test_var_misuse_logit_given_saturates_neither_way() -> None:
     samples = [Sample(id=f"s{i}", tokens=["x"] * n, edges=np.zeros((0, 3), np.int64),
                       candidates=cands, has_bug=at > 0, error_location=at, repair_targets=to)
                for i, (n, cands, at, to) in enumerate(made)]  # fmt: skip
-    batch = PackedSplit(samples).batch(list(range(len(samples))), torch.device("cpu"))
+    batch = PackedSplit.of(samples).batch(list(range(len(samples))), torch.device("cpu"))
     g = batch.num_graphs
     label = torch.isin(batch.loc_index, batch.label_index)
     target = torch.isin(batch.cand_index, batch.target_index)
@@ -444,7 +444,7 @@ def test_sample_without_candidates() -> None:
     location is 0 (certain) and the repair, not asked, is 0 with score 0."""
     obj = {"id": "x", "source_tokens": ["#NEWLINE#", "pass"], "edges": [[0, 1, 9]]}
     obj |= {"repair_candidates": [], "has_bug": False, "error_location": 0, "repair_targets": []}
-    packed = PackedSplit(
+    packed = PackedSplit.of(
         [parse_sample(obj, "hand", labelled=True)],
         Vocabulary.build([["pass"]], size=10),
         EdgeTypes(EDGE_TYPES, reverse=False),
@@ -488,7 +488,7 @@ def test_messages_per_node_and_per_type_agree(great_rows: list[dict]) -> None:
     samples = [parse_sample(r, "shard", labelled=True) for r in great_rows[:40]]
     edge_types = EdgeTypes(EDGE_TYPES, reverse=True)
     vocab = Vocabulary.build((s.tokens for s in samples), 500)
-    batch = PackedSplit(samples, vocab, edge_types).batch(range(40), torch.device("cpu"))
+    batch = PackedSplit.of(samples, vocab, edge_types).batch(range(40), torch.device("cpu"))
     torch.manual_seed(0)
     net = ggnn.GGNN(hidden=24, num_edge_types=len(edge_types), steps=3, dropout=0.0).double()
     h = torch.randn(batch.num_nodes, 24, dtype=torch.float64)

@@ -18,7 +18,7 @@ def test_attention_bias_is_the_sum_over_each_cells_edges() -> None:
     samples = [parse_sample(r, "shard", labelled=True) for r in shard_rows()[:12]]
     edge_types = EdgeTypes(EDGE_TYPES, reverse=True)
     vocab = Vocabulary.build((s.tokens for s in samples), 300)
-    batch = PackedSplit(samples, vocab, edge_types).batch(range(12), torch.device("cpu"))
+    batch = PackedSplit.of(samples, vocab, edge_types).batch(range(12), torch.device("cpu"))
     torch.manual_seed(0)
     heads, hidden = 4, 32
     great = GREAT(hidden, 1, heads, 64, 0.0, len(edge_types)).double()

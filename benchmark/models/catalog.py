@@ -55,7 +55,7 @@ def parameter_counts(name: str) -> dict[str, int]:
         edge_types = EdgeTypes(names, reverse=bool(hp["reverse_edges"]))
         vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
         model = build(int(hp["vocab_size"]), len(edge_types), hp)
-        batch = PackedSplit(samples, vocab, edge_types).batch(range(2), torch.device("cpu"))
+        batch = PackedSplit.of(samples, vocab, edge_types).batch(range(2), torch.device("cpu"))
         model.eval()
         with torch.inference_mode():
             pointers = model(batch)

@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from benchmark import trainer
 from benchmark.models import methodname, odds
 from benchmark.models.dropout import Dropout
-from benchmark.models.methodname import PAD, UNK, Index, contexts_of
+from benchmark.models.methodname import PAD, UNK, Index, Methods, counted
 
 SOS, EOS = "<s>", "</s>"
 TARGET_SPECIALS = (PAD, UNK, SOS, EOS)  # ids 0..3 of the target vocabulary
@@ -225,58 +225,46 @@ class Data:
     """Every split as context rows over two shared tables, the distinct terminals and paths of
     the whole input (terminals as sub-token ids, paths as node ids, both from the training
     vocabularies), so that a batch gathers each distinct one once; and the given names of the
-    labelled splits. Table rows are numbered in the order of ``rows`` (the holdout split last),
-    so a holdout's terminals and paths come after the others' and leave their batches as they
-    were without it."""
+    labelled splits. Table rows are the numbers of methodname.Strings (the holdout split's
+    last), so a holdout's terminals and paths come after the others' and leave their batches
+    as they were without it."""
 
-    def __init__(self, rows: dict[str, list[dict]], hp: dict[str, Any]) -> None:
-        limit = int(hp["contexts"])
-        sub_counts: Counter[str] = Counter()
-        node_counts: Counter[str] = Counter()
-        for src, path, dst in contexts_of(rows["train"], limit):
-            sub_counts.update(src.split("|")[:MAX_PARTS])
-            sub_counts.update(dst.split("|")[:MAX_PARTS])
-            node_counts.update(path.split("|"))
+    def __init__(self, methods: dict[str, Methods], hp: dict[str, Any]) -> None:
+        self.methods, self.limit = methods, int(hp["contexts"])
+        train, strings = methods["train"], methods["train"].strings
+        terminals, paths = strings.terminals.keys, strings.paths.keys
+        sub_counts = counted(terminals, train.counts([0, 2], strings.terminals),
+                             lambda t: t.split("|")[:MAX_PARTS])  # fmt: skip
+        node_counts = counted(paths, train.counts(1, strings.paths), lambda p: p.split("|"))
         self.subtokens = Index(sub_counts, int(hp["vocab_size"]))
         self.nodes = Index(node_counts, int(hp["node_vocab_size"]))
-        name_counts = Counter(t for r in rows["train"] for t in r["label"])
-        self.targets = Index(name_counts, int(hp["target_vocab_size"]), TARGET_SPECIALS)
-
-        terminal_ids: dict[str, int] = {"": 0}  # row 0: padding
-        path_ids: dict[str, int] = {"": 0}
-        self.contexts: dict[str, np.ndarray] = {}
-        for split, split_rows in rows.items():
-            out = np.zeros((len(split_rows), limit, 3), dtype=np.int64)
-            for i, r in enumerate(split_rows):
-                for j, (src, path, dst) in enumerate(contexts_of([r], limit)):
-                    out[i, j] = (terminal_ids.setdefault(src, len(terminal_ids)),
-                                 path_ids.setdefault(path, len(path_ids)),
-                                 terminal_ids.setdefault(dst, len(terminal_ids)))  # fmt: skip
-            self.contexts[split] = out
-        self.terminals = np.zeros((len(terminal_ids), MAX_PARTS), dtype=np.int64)
-        for text, k in terminal_ids.items():
+        labels = train.labels()
+        self.targets = Index(Counter(t for name in labels for t in name),
+                             int(hp["target_vocab_size"]), TARGET_SPECIALS)  # fmt: skip
+        self.terminals = np.zeros((len(terminals), MAX_PARTS), dtype=np.int64)
+        for k, text in enumerate(terminals):
             parts = [self.subtokens.get(p) for p in text.split("|")[:MAX_PARTS]] if text else []
             self.terminals[k, : len(parts)] = parts
-        longest = max(len(p.split("|")) for p in path_ids)
-        self.paths = np.zeros((len(path_ids), longest), dtype=np.int64)
-        self.path_lengths = np.ones(len(path_ids), dtype=np.int64)  # padding: one PAD node
-        for text, k in path_ids.items():
+        longest = max(len(p.split("|")) for p in paths)
+        self.paths = np.zeros((len(paths), longest), dtype=np.int64)
+        self.path_lengths = np.ones(len(paths), dtype=np.int64)  # padding: one PAD node
+        for k, text in enumerate(paths):
             if text:
                 nodes = [self.nodes.get(p) for p in text.split("|")]
                 self.paths[k, : len(nodes)] = nodes
                 self.path_lengths[k] = len(nodes)
-        self.given = {s: self.names(rows[s]) for s in rows if s in trainer.LABELLED}
+        self.given = {s: self.names(m.labels()) for s, m in methods.items() if m.names is not None}
 
-    def names(self, rows: list[dict]) -> np.ndarray:
+    def names(self, labels: list[tuple[str, ...]]) -> np.ndarray:
         """Given names: sub-tokens, end marker, PAD (never truncated, so the loss and p_given
         are of the whole given name; ``max_target`` bounds decoding only). A sub-token outside
         the target vocabulary (past the cap in train; in holdout also one train never had) is
         UNK, which stands for every such sub-token: the loss stays finite and is the model's
         probability of the name with each unknown sub-token as "one it does not know"."""
-        steps = max((len(r["label"]) for r in rows), default=0) + 1
-        out = np.zeros((len(rows), steps), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids = [self.targets.get(t) for t in r["label"]] + [TARGET_SPECIALS.index(EOS)]
+        steps = max((len(name) for name in labels), default=0) + 1
+        out = np.zeros((len(labels), steps), dtype=np.int64)
+        for i, name in enumerate(labels):
+            ids = [self.targets.get(t) for t in name] + [TARGET_SPECIALS.index(EOS)]
             out[i, : len(ids)] = ids
         return out
 
@@ -287,7 +275,7 @@ class Data:
         def upload(array: np.ndarray) -> Tensor:
             return trainer.to_device(torch.from_numpy(np.ascontiguousarray(array)), device)
 
-        ctx = self.contexts[split][idx]
+        ctx = self.methods[split].dense(idx, self.limit)
         width = max(1, int((ctx[:, :, 1] > 0).sum(1).max()))
         ctx = ctx[:, :width]
         terminals, term_at = np.unique(ctx[:, :, [0, 2]], return_inverse=True)
@@ -334,7 +322,6 @@ def train_epoch(
 
 def batch_lines(
     model: Code2Seq,
-    rows: list[dict],
     data: Data,
     max_target: int,
     split: str,
@@ -359,35 +346,35 @@ def batch_lines(
     lines = []
     for k, (ids, lp) in enumerate(zip(names_ids, name_lp, strict=True)):
         subtokens = [words[t] for t in ids if t]
-        lines.append(methodname.prediction_line(rows[idx[k]]["id"], split, subtokens,
+        lines.append(methodname.prediction_line(data.methods[split].ids[idx[k]], split, subtokens,
                                                 math.exp(lp), *labelled[k]))  # fmt: skip
     return lines
 
 
 def prediction_pieces(
     model: Code2Seq,
-    rows: dict[str, list[dict]],
     data: Data,
     hp: dict[str, Any],
     batch: int,
     device: torch.device,
 ) -> list[trainer.Piece]:
     """Every sample of every split, in file order, one piece per batch."""
-    return [partial(batch_lines, model, rows[s], data, int(hp["max_target"]), s, idx, device)
-            for s in rows for idx in methodname.batches(len(rows[s]), batch)]  # fmt: skip
+    return [partial(batch_lines, model, data, int(hp["max_target"]), split, idx, device)
+            for split, methods in data.methods.items()
+            for idx in methodname.batches(len(methods), batch)]  # fmt: skip
 
 
 def build(
-    task: dict[str, Any], hp: dict[str, Any], rows: dict[str, list[dict]], ctx: trainer.Context
+    task: dict[str, Any], hp: dict[str, Any], methods: dict[str, Methods], ctx: trainer.Context
 ) -> trainer.Fit:
     """Vocabularies of the training split, every split encoded once, the model and Adam."""
-    data = Data(rows, hp)
+    data = Data(methods, hp)
     model = Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp).to(ctx.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
                                  weight_decay=float(hp["weight_decay"]),
                                  **trainer.adam_options(ctx.device))  # fmt: skip
     # ``decay``: the rate falls linearly to 0 over the run's steps (checkpointed by trainer.fit).
-    total = max(1, int(hp["epochs"]) * math.ceil(len(rows["train"]) / int(hp["batch_size"])))
+    total = max(1, int(hp["epochs"]) * math.ceil(len(methods["train"]) / int(hp["batch_size"])))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: max(0.0, (total - step) / total) if hp["decay"] else 1.0
     )
@@ -398,9 +385,9 @@ def build(
         model=model,
         optimizer=optimizer,
         train_epoch=lambda order: train_epoch(model, optimizer, data, order, hp, ctx, schedule),
-        prediction_pieces=lambda net: prediction_pieces(net, rows, data, hp, eval_size, ctx.device),
+        prediction_pieces=lambda net: prediction_pieces(net, data, hp, eval_size, ctx.device),
         vocabularies=[data.subtokens.words, data.nodes.words, data.targets.words],
-        samples=len(rows["train"]),
+        samples=len(methods["train"]),
         schedule=schedule,
     )
 

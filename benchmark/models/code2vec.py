@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 from benchmark import trainer
 from benchmark.models import methodname, odds
 from benchmark.models.dropout import Dropout
-from benchmark.models.methodname import Index, contexts_of
+from benchmark.models.methodname import Index, Methods, counted
 
 # Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` follows
 # code2vec's release (128-wide token and path embeddings, a 384-wide code vector, 200 contexts,
@@ -79,35 +78,40 @@ class Code2Vec(nn.Module):
         return self.targets(code).float()
 
 
-def vocabularies(train: list[dict], hp: dict[str, Any]) -> tuple[Index, Index, Index]:
+def vocabularies(train: Methods, hp: dict[str, Any]) -> tuple[Index, Index, Index]:
     """Terminals, paths and names of the training split only (the contexts a model reads)."""
-    token_counts: Counter[str] = Counter()
-    path_counts: Counter[str] = Counter()
-    for src, path, dst in contexts_of(train, int(hp["contexts"])):
-        token_counts.update((src, dst))
-        path_counts[path] += 1
-    names = Counter("|".join(r["label"]) for r in train)
+    strings = train.strings
+    assert train.names is not None  # train is labelled
+    names = np.bincount(train.names, minlength=len(strings.names))
     return (
-        Index(token_counts, int(hp["vocab_size"])),
-        Index(path_counts, int(hp["vocab_size"])),
-        Index(names, int(hp["target_vocab_size"])),
-    )
+        Index(counted(strings.terminals.keys, train.counts([0, 2], strings.terminals)),
+              int(hp["vocab_size"])),
+        Index(counted(strings.paths.keys, train.counts(1, strings.paths)), int(hp["vocab_size"])),
+        Index(counted(("|".join(k) for k in strings.names.keys), names),
+              int(hp["target_vocab_size"])),
+    )  # fmt: skip
 
 
-def encode(rows: list[dict], tokens: Index, paths: Index, limit: int) -> np.ndarray:
-    """int64 [n, limit, 3] of (src, path, dst) ids, the first ``limit`` contexts, 0-padded."""
-    out = np.zeros((len(rows), limit, 3), dtype=np.int64)
-    for i, r in enumerate(rows):
-        for j, context in enumerate(r["contexts"][:limit]):
-            src, path, dst = methodname.split_context(context)
-            out[i, j] = (tokens.get(src), paths.get(path), tokens.get(dst))
-    return out
+class Encoded:
+    """A split's contexts as the model reads them: int64 [n, limit, 3] of (terminal, path,
+    terminal) vocabulary ids, 0-padded, made for the methods a batch asks for."""
+
+    def __init__(self, methods: Methods, tokens: Index, paths: Index, limit: int) -> None:
+        strings = methods.strings
+        self.methods, self.limit = methods, limit
+        self.terminals = np.array([tokens.get(k) for k in strings.terminals.keys], np.int64)
+        self.paths = np.array([paths.get(k) for k in strings.paths.keys], np.int64)
+
+    def __len__(self) -> int:
+        return len(self.methods)
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        return self.methods.dense(idx, self.limit, self.terminals, self.paths)
 
 
 def batch_lines(
     model: Code2Vec,
-    rows: list[dict],
-    inputs: np.ndarray,
+    inputs: Encoded,
     given: np.ndarray | None,
     names: list[str],
     split: str,
@@ -131,7 +135,7 @@ def batch_lines(
         labelled = [(-a, math.exp(a), b) for a, b in zip(lp, logits, strict=True)]
     lines = []
     for k, (score, target) in enumerate(zip(scores, targets, strict=True)):
-        lines.append(methodname.prediction_line(rows[idx[k]]["id"], split,
+        lines.append(methodname.prediction_line(inputs.methods.ids[idx[k]], split,
                                                 names[target + 2].split("|"), score,
                                                 *labelled[k]))  # fmt: skip
     return lines
@@ -139,19 +143,18 @@ def batch_lines(
 
 def prediction_pieces(
     model: Code2Vec,
-    rows: dict[str, list[dict]],
-    inputs: dict[str, np.ndarray],
+    inputs: dict[str, Encoded],
     given: dict[str, np.ndarray],
     names: list[str],
     batch: int,
     device: torch.device,
 ) -> list[trainer.Piece]:
     """Every sample of every split, in file order, one piece per batch."""
-    return [partial(batch_lines, model, rows[s], inputs[s], given.get(s), names, s, idx, device)
-            for s in rows for idx in methodname.batches(len(rows[s]), batch)]  # fmt: skip
+    return [partial(batch_lines, model, inputs[s], given.get(s), names, s, idx, device)
+            for s in inputs for idx in methodname.batches(len(inputs[s]), batch)]  # fmt: skip
 
 
-def batch(inputs: np.ndarray, given: np.ndarray, idx: np.ndarray, device: torch.device
+def batch(inputs: Encoded, given: np.ndarray, idx: np.ndarray, device: torch.device
           ) -> tuple[Tensor, Tensor]:  # fmt: skip
     """Methods ``idx``'s contexts and given classes, on ``device``."""
     x = trainer.to_device(torch.from_numpy(inputs[idx]), device)
@@ -161,7 +164,7 @@ def batch(inputs: np.ndarray, given: np.ndarray, idx: np.ndarray, device: torch.
 def train_epoch(
     model: Code2Vec,
     optimizer: torch.optim.Optimizer,
-    inputs: np.ndarray,
+    inputs: Encoded,
     given: np.ndarray,
     order: np.ndarray,
     hp: dict[str, Any],
@@ -178,20 +181,19 @@ def train_epoch(
 
 
 def build(
-    task: dict[str, Any], hp: dict[str, Any], rows: dict[str, list[dict]], ctx: trainer.Context
+    task: dict[str, Any], hp: dict[str, Any], methods: dict[str, Methods], ctx: trainer.Context
 ) -> trainer.Fit:
-    """Vocabularies of the training split, every split encoded once, the model and Adam."""
-    tokens, paths, targets = vocabularies(rows["train"], hp)
-    inputs = {s: encode(rows[s], tokens, paths, int(hp["contexts"])) for s in rows}
+    """Vocabularies of the training split, every split's contexts read through them, the
+    model and Adam."""
+    tokens, paths, targets = vocabularies(methods["train"], hp)
+    inputs = {s: Encoded(methods[s], tokens, paths, int(hp["contexts"])) for s in methods}
     # The given name's class in each labelled split. A name outside the target vocabulary (past
     # the cap in train; in holdout also one train never had) is the UNK class, which stands for
     # every such name: its loss and p_given are the model's (finite) probability of "a name
     # it does not know", as for a training name past the cap.
-    given = {
-        s: np.array([targets.get("|".join(r["label"])) for r in rows[s]], dtype=np.int64)
-        for s in rows
-        if s in trainer.LABELLED
-    }
+    name_ids = np.array([targets.get("|".join(k)) for k in methods["train"].strings.names.keys],
+                        dtype=np.int64)  # fmt: skip
+    given = {s: name_ids[m.names] for s, m in methods.items() if m.names is not None}
     model = Code2Vec(len(tokens), len(paths), len(targets), hp).to(ctx.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(hp["lr"]),
                                  weight_decay=float(hp["weight_decay"]),
@@ -204,10 +206,10 @@ def build(
             model, optimizer, inputs["train"], given["train"], order, hp, ctx
         ),
         prediction_pieces=lambda net: prediction_pieces(
-            net, rows, inputs, given, targets.words, eval_size, ctx.device
+            net, inputs, given, targets.words, eval_size, ctx.device
         ),
         vocabularies=[tokens.words, paths.words, targets.words],
-        samples=len(rows["train"]),
+        samples=len(methods["train"]),
     )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from benchmark import trainer
 from benchmark.models import odds
+from benchmark.models.flat import Numbering, offsets, spans
 from benchmark.trainer import InputError, jsonl
 
 PAD, UNK = "<pad>", "<unk>"
@@ -43,9 +46,9 @@ class Index:
         return self.ids.get(word, 1)
 
 
-def read_rows(path: Path, labelled: bool) -> list[dict[str, Any]]:
+def iter_rows(path: Path, labelled: bool) -> Iterator[dict[str, Any]]:
     """The lines of one split, checked for what the method_name models read."""
-    rows, seen = [], set()
+    seen = set()
     for where, r in jsonl(path):
         if not isinstance(r, dict) or "id" not in r:
             raise InputError(f"{where}: not a JSON object with an 'id'")
@@ -62,8 +65,7 @@ def read_rows(path: Path, labelled: bool) -> list[dict[str, Any]]:
         if str(r["id"]) in seen:
             raise InputError(f"{where}: repeated id {r['id']!r}")
         seen.add(str(r["id"]))
-        rows.append({"id": str(r["id"]), "contexts": contexts, "label": label})
-    return rows
+        yield {"id": str(r["id"]), "contexts": contexts, "label": label}
 
 
 def split_context(context: str) -> tuple[str, str, str]:
@@ -73,11 +75,97 @@ def split_context(context: str) -> tuple[str, str, str]:
     return src, path, dst
 
 
-def contexts_of(rows: Iterable[dict], limit: int) -> Iterator[tuple[str, str, str]]:
-    """The (src, path, dst) of the first ``limit`` contexts of every row."""
+@dataclass
+class Strings:
+    """The distinct terminals, paths and given names of every split, numbered as the splits
+    are read (the holdout's last, so that its own come after the others' and leave their
+    numbers as they were without it). Number 0 of the terminals and the paths is the empty
+    string, which code2seq's tables keep as padding."""
+
+    terminals: Numbering[str] = field(default_factory=lambda: Numbering([""]))
+    paths: Numbering[str] = field(default_factory=lambda: Numbering([""]))
+    names: Numbering[tuple[str, ...]] = field(default_factory=Numbering)
+
+
+@dataclass
+class Methods:
+    """One split's methods as flat arrays: their ids, their given names' numbers (labelled
+    splits) and their first ``limit`` contexts, (terminal, path, terminal) numbers in
+    ``strings``, method i's in rows ``offsets[i]:offsets[i + 1]``. Held as Python strings a
+    context took some 100 bytes; here 12."""
+
+    strings: Strings
+    ids: list[str]
+    names: np.ndarray | None  # int32 [n]
+    offsets: np.ndarray  # int64 [n + 1]
+    contexts: np.ndarray  # int32 [C, 3]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def labels(self) -> list[tuple[str, ...]]:
+        """Each method's given name (a labelled split's)."""
+        assert self.names is not None
+        keys = self.strings.names.keys
+        return [keys[k] for k in self.names.tolist()]
+
+    def counts(self, column: int | list[int], numbering: Numbering) -> np.ndarray:
+        """int64 [len(numbering)]: how often this split's contexts hold each number in
+        ``column`` (0 and 2: the terminals; 1: the paths)."""
+        return np.bincount(self.contexts[:, column].ravel(), minlength=len(numbering))
+
+    def dense(self, idx: np.ndarray, limit: int,
+              terminals: np.ndarray | None = None, paths: np.ndarray | None = None
+              ) -> np.ndarray:  # fmt: skip
+        """int64 [len(idx), limit, 3]: methods ``idx``'s contexts, 0-padded; with
+        ``terminals`` and ``paths`` (ids by number), as those ids."""
+        counts = self.offsets[idx + 1] - self.offsets[idx]
+        triples = self.contexts[spans(self.offsets[idx], counts)].astype(np.int64)
+        if terminals is not None and paths is not None:
+            triples = np.stack([terminals[triples[:, 0]], paths[triples[:, 1]],
+                                terminals[triples[:, 2]]], axis=-1)  # fmt: skip
+        out = np.zeros((len(idx), limit, 3), dtype=np.int64)
+        slot = spans(np.zeros(len(idx), dtype=np.int64), counts)
+        out[np.repeat(np.arange(len(idx)), counts), slot] = triples
+        return out
+
+
+def numbered(rows: Iterable[dict[str, Any]], labelled: bool, limit: int,
+             strings: Strings) -> Methods:  # fmt: skip
+    """The Methods of checked ``rows`` (iter_rows'), numbered in ``strings`` as they come."""
+    ids: list[str] = []
+    names, counts, flat = array("i"), array("q"), array("i")
+    terminals, paths = strings.terminals, strings.paths
     for r in rows:
-        for context in r["contexts"][:limit]:
-            yield split_context(context)
+        ids.append(r["id"])
+        if labelled:
+            names.append(strings.names.row(tuple(r["label"])))
+        kept = r["contexts"][:limit]
+        counts.append(len(kept))
+        for context in kept:
+            src, path, dst = split_context(context)
+            flat.extend((terminals.row(src), paths.row(path), terminals.row(dst)))
+    return Methods(strings, ids, np.frombuffer(names, np.int32) if labelled else None,
+                   offsets(np.frombuffer(counts, np.int64)),
+                   np.frombuffer(flat, np.int32).reshape(-1, 3))  # fmt: skip
+
+
+def methods_of(rows: dict[str, list[dict[str, Any]]], limit: int) -> dict[str, Methods]:
+    """Splits of rows in memory (tests, benchmarks) as a run reads its files."""
+    strings = Strings()
+    return {s: numbered(r, s in trainer.LABELLED, limit, strings) for s, r in rows.items()}
+
+
+def counted(keys: Iterable[str], counts: np.ndarray,
+            parts: Callable[[str], list[str]] = lambda key: [key]) -> Counter[str]:  # fmt: skip
+    """How often each part of the keys occurs, from each distinct key's count: what counting
+    every occurrence gives (a vocabulary's counts)."""
+    out: Counter[str] = Counter()
+    for key, n in zip(keys, counts.tolist(), strict=True):
+        if n:
+            for part in parts(key):
+                out[part] += n
+    return out
 
 
 def read_task(input_dir: Path, model: str) -> dict[str, Any]:
@@ -113,9 +201,9 @@ def batches(n: int, size: int) -> Iterator[np.ndarray]:
         yield np.arange(start, min(start + size, n))
 
 
-# (task, hyperparameters, rows per split of trainer.splits_of, context) -> the model ready for
-# trainer.fit
-Build = Callable[[dict[str, Any], dict[str, Any], dict[str, list[dict]], trainer.Context],
+# (task, hyperparameters, methods per split of trainer.splits_of, context) -> the model ready
+# for trainer.fit
+Build = Callable[[dict[str, Any], dict[str, Any], dict[str, Methods], trainer.Context],
                  trainer.Fit]  # fmt: skip
 
 
@@ -135,11 +223,13 @@ def run(
     files = trainer.split_files(task)
     started = time.perf_counter()
     splits = trainer.splits_of(task)
-    rows = {s: read_rows(input_dir / files[s], labelled=s in trainer.LABELLED) for s in splits}
-    if not rows["train"]:
+    strings, limit = Strings(), int(settings.hp["contexts"])
+    methods = {s: numbered(iter_rows(input_dir / files[s], s in trainer.LABELLED),
+                           s in trainer.LABELLED, limit, strings) for s in splits}  # fmt: skip
+    if not len(methods["train"]):
         raise InputError(f"{files['train']} holds no samples")
-    run = build(task, settings.hp, rows, settings.ctx)
-    trainer.log(f"read {', '.join(f'{len(rows[s])} {s}' for s in splits)} methods in "
+    run = build(task, settings.hp, methods, settings.ctx)
+    trainer.log(f"read {', '.join(f'{len(methods[s])} {s}' for s in splits)} methods in "
                 f"{time.perf_counter() - started:.1f}s, vocabularies of "
                 f"{', '.join(str(len(v)) for v in run.vocabularies)}; "
                 f"hyperparameters {json.dumps(settings.hp)}")  # fmt: skip

@@ -4,18 +4,19 @@ PyG's ``Batch.from_data_list`` collated one ``Data`` object per function at ever
 CUDA a tenth of a paper-profile step was that host work, with the GPU waiting, and the models
 then asked the device for what the host already knew (the longest function, the edges of each
 type, which padded slots hold tokens), each one a synchronisation that drained the GPU's queue.
-Here a split is one set of numpy arrays (sub-token ids, edges, pointer positions, labels, each
-with per-function offsets); a batch is a few vectorised gathers into one int64 buffer, copied
-to the device at once (from pinned memory on CUDA, without waiting), plus those host-side
-facts. Its tensors hold what ``Batch.from_data_list`` gave for the same functions, element for
-element (tests/test_packed.py), so that CPU runs keep their bytes.
+Here a split is one set of flat arrays (its tokens as numbers into the distinct tokens, with one
+table of their sub-token ids; edges, pointer positions, labels; each with per-function
+offsets), filled as the split is read; a batch is a few vectorised gathers into one int64
+buffer, copied to the device at once (from pinned memory on CUDA, without waiting), plus
+those host-side facts. Its tensors hold what ``Batch.from_data_list`` gave for the same
+functions, element for element (tests/test_packed.py), so that CPU runs keep their bytes.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Protocol
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 from torch import Tensor
 
 from benchmark import trainer
+from benchmark.models.flat import Numbering, offsets, spans
 
 
 # What packing reads of varmisuse's Sample, Vocabulary and EdgeTypes (which import this module).
@@ -37,18 +39,15 @@ class Sample(Protocol):
 
 
 class Vocabulary(Protocol):
-    def encode_tokens(self, tokens: Sequence[str]) -> np.ndarray: ...
+    def table(self, tokens: Sequence[str]) -> np.ndarray: ...
 
 
 class EdgeTypes(Protocol):
+    names: list[str]
+    reverse: bool
+
     def __len__(self) -> int: ...
-    def convert(self, edges: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The ranges ``start, ..., start + length - 1`` of each pair, concatenated in order."""
-    ends = np.cumsum(lengths)
-    return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
+    def types(self, edges: np.ndarray, where: str) -> np.ndarray: ...
 
 
 def pointable_targets(sample: Sample) -> list[int]:
@@ -58,11 +57,6 @@ def pointable_targets(sample: Sample) -> list[int]:
         return []
     candidates = set(sample.candidates)
     return [t for t in sample.repair_targets or () if t in candidates]
-
-
-def offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
-    """int64 [n + 1]: where each of n runs of ``counts`` starts, and the total last."""
-    return np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))]).astype(np.int64)
 
 
 @dataclass
@@ -117,37 +111,131 @@ class GraphBatch:
         return padded.reshape(-1, *padded.shape[2:]).index_select(0, self.dense_index)
 
 
+class Packer:
+    """A split's functions added one at a time to flat, growing buffers (``array``'s, a few
+    bytes an entry), so that reading a split of millions holds no Python object per function
+    or token beyond its id; ``split`` then makes the PackedSplit."""
+
+    def __init__(self, tokens: Numbering[str] | None = None, edge_types: EdgeTypes | None = None,
+                 labelled: bool = False) -> None:  # fmt: skip
+        """With ``tokens`` and ``edge_types``, the tokens and edges are kept too (a model that
+        reads the graph), else only the pointer positions and labels; with ``labelled`` (the
+        training and holdout splits) the labels."""
+        self.tokens = tokens if edge_types is not None else None
+        self.edge_types = edge_types
+        self.labelled = labelled
+        self.ids: list[str] = []
+        self.sizes = array("q")
+        self.token_rows = array("i")
+        self.edge_counts = array("q")
+        self.edges = array("i")  # (src, dst, type) per edge, GREAT's direction, types 0..T-1
+        self.cand_counts = array("q")
+        self.cand = array("q")
+        self.label = array("q")
+        self.has_bug = array("q")
+        self.target_counts = array("q")
+        self.target = array("q")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, sample: Sample) -> None:
+        """Append one function."""
+        self.ids.append(sample.id)
+        self.sizes.append(len(sample.tokens))
+        if self.tokens is not None and self.edge_types is not None:
+            self.token_rows.extend(self.tokens.rows(sample.tokens))
+            types = self.edge_types.types(sample.edges, f"sample {sample.id!r}")
+            triples = np.column_stack([sample.edges[:, :2], types]).astype(np.int32)
+            self.edge_counts.append(len(types))
+            self.edges.frombytes(triples.tobytes())
+        self.cand_counts.append(len(sample.candidates))
+        self.cand.extend(sample.candidates)
+        if self.labelled:
+            assert sample.error_location is not None and sample.has_bug is not None
+            kept = pointable_targets(sample)
+            self.label.append(sample.error_location)
+            self.has_bug.append(int(sample.has_bug))
+            self.target_counts.append(len(kept))
+            self.target.extend(kept)
+
+    def token_counts(self) -> np.ndarray:
+        """int64 [len(tokens)]: how often this split holds each distinct token (a training
+        split's, for its vocabulary)."""
+        assert self.tokens is not None
+        return np.bincount(np.frombuffer(self.token_rows, np.int32), minlength=len(self.tokens))
+
+    def split(self, table: np.ndarray | None = None) -> PackedSplit:
+        """The PackedSplit of what was added; ``table`` (int64 [len(tokens), MAX_SUBTOKENS]:
+        each distinct token's sub-token ids) where the tokens were kept."""
+        return PackedSplit(self, table)
+
+
 class PackedSplit:
     """One split's functions as flat arrays with per-function offsets; ``batch`` gathers any
     of them into a GraphBatch."""
 
-    def __init__(self, samples: Sequence[Sample], vocab: Vocabulary | None = None,
-                 edge_types: EdgeTypes | None = None) -> None:  # fmt: skip
+    def __init__(self, packer: Packer, table: np.ndarray | None) -> None:
+        """Takes ``packer``'s buffers (without copying them); ``of`` packs a list."""
+        self.ids = packer.ids
+        self.nodes = offsets(np.frombuffer(packer.sizes, np.int64))
+        self.table = table if packer.tokens is not None else None
+        self.token_rows = np.frombuffer(packer.token_rows, np.int32)
+        self.edges = offsets(np.frombuffer(packer.edge_counts, np.int64))
+        self.edge_triples = np.frombuffer(packer.edges, np.int32).reshape(-1, 3)
+        edge_types = packer.edge_types
+        self.base_types = 0 if edge_types is None else len(edge_types.names)
+        self.reverse = edge_types is not None and edge_types.reverse
+        self.num_edge_types = 0 if self.table is None or edge_types is None else len(edge_types)
+        self.cand = np.frombuffer(packer.cand, np.int64)
+        self.cands = offsets(np.frombuffer(packer.cand_counts, np.int64))
+        self.labelled = packer.labelled and len(packer) > 0
+        if self.labelled:
+            self.label = np.frombuffer(packer.label, np.int64)
+            self.has_bug = np.frombuffer(packer.has_bug, np.int64)
+            self.target = np.frombuffer(packer.target, np.int64)
+            self.targets = offsets(np.frombuffer(packer.target_counts, np.int64))
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample], vocab: Vocabulary | None = None,
+           edge_types: EdgeTypes | None = None) -> PackedSplit:  # fmt: skip
         """Pack ``samples``; with ``vocab`` and ``edge_types``, their tokens and edges too (a
         model that reads the graph), else only the pointer positions and labels."""
-        self.nodes = offsets([len(s.tokens) for s in samples])
-        self.x: np.ndarray | None = None
-        self.edge_index: np.ndarray | None = None
-        self.edge_type: np.ndarray | None = None
-        self.edges = np.zeros(len(samples) + 1, dtype=np.int64)
-        self.num_edge_types = 0
-        if vocab is not None and edge_types is not None:
-            self.x = vocab.encode_tokens(list(chain.from_iterable(s.tokens for s in samples)))
-            converted = [edge_types.convert(s.edges, f"sample {s.id!r}") for s in samples]
-            self.edges = offsets([len(t) for _, t in converted])
-            self.edge_index = np.concatenate([np.zeros((2, 0), np.int64),
-                                              *(i for i, _ in converted)], axis=1)  # fmt: skip
-            self.edge_type = np.concatenate([np.zeros(0, np.int64), *(t for _, t in converted)])
-            self.num_edge_types = len(edge_types)
-        self.cand = np.fromiter(chain.from_iterable(s.candidates for s in samples), np.int64)
-        self.cands = offsets([len(s.candidates) for s in samples])
-        self.labelled = bool(samples) and samples[0].has_bug is not None
-        if self.labelled:
-            self.label = np.array([s.error_location for s in samples], dtype=np.int64)
-            self.has_bug = np.array([s.has_bug for s in samples], dtype=np.int64)
-            kept = [pointable_targets(s) for s in samples]
-            self.target = np.fromiter(chain.from_iterable(kept), np.int64)
-            self.targets = offsets([len(t) for t in kept])
+        graph = vocab is not None and edge_types is not None
+        tokens: Numbering[str] | None = Numbering() if graph else None
+        labelled = bool(samples) and samples[0].has_bug is not None
+        packer = Packer(tokens, edge_types if graph else None, labelled)
+        for sample in samples:
+            packer.add(sample)
+        table = vocab.table(tokens.keys) if vocab is not None and tokens is not None else None
+        return packer.split(table)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def sizes(self) -> np.ndarray:
+        """int64 [n]: each function's token count."""
+        return np.diff(self.nodes)
+
+    def _edges(self, idx: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """edge_index [2, E] (batch node ids) and edge_type [E] of functions ``idx`` starting at
+        ``start``: each function's edges as given, then, with ``reverse``, the same edges the
+        other way with the types T..2T-1 (GREAT's layout)."""
+        counts = self.edges[idx + 1] - self.edges[idx]
+        if not self.reverse:
+            rows = spans(self.edges[idx], counts)
+            triples = self.edge_triples[rows].astype(np.int64)
+            return triples[:, :2].T + np.repeat(start, counts), triples[:, 2]
+        out = 2 * counts
+        at = spans(np.zeros(len(idx), np.int64), out)  # position within the function's 2c
+        per = np.repeat(counts, out)
+        back = at >= per
+        rows = np.repeat(self.edges[idx], out) + np.where(back, at - per, at)
+        triples = self.edge_triples[rows].astype(np.int64)
+        src = np.where(back, triples[:, 1], triples[:, 0])
+        dst = np.where(back, triples[:, 0], triples[:, 1])
+        types = triples[:, 2] + back * self.base_types
+        return np.stack([src, dst]) + np.repeat(start, out), types
 
     def batch(self, indices: Sequence[int] | np.ndarray, device: torch.device) -> GraphBatch:
         """The functions ``indices``, in that order, as one GraphBatch on ``device``."""
@@ -174,13 +262,9 @@ class PackedSplit:
             "dense_index": graph * max_nodes + position,
         }  # fmt: skip
         edge_type: np.ndarray | None = None
-        if self.x is not None:
-            assert self.edge_index is not None and self.edge_type is not None
-            edge_counts = self.edges[idx + 1] - self.edges[idx]
-            rows = spans(self.edges[idx], edge_counts)
-            edge_type = self.edge_type[rows]
-            parts["x"] = self.x[spans(self.nodes[idx], sizes)]
-            parts["edge_index"] = self.edge_index[:, rows] + np.repeat(start, edge_counts)
+        if self.table is not None:
+            parts["x"] = self.table[self.token_rows[spans(self.nodes[idx], sizes)]]
+            parts["edge_index"], edge_type = self._edges(idx, start)
             parts["edge_type"] = edge_type
         if self.labelled:
             target_counts = self.targets[idx + 1] - self.targets[idx]

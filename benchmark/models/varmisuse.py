@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,8 @@ from benchmark import trainer
 from benchmark.models import odds
 from benchmark.models.batching import prediction_windows, similar_length_batches
 from benchmark.models.dropout import Dropout
-from benchmark.models.packed import GraphBatch, PackedSplit
+from benchmark.models.flat import Numbering
+from benchmark.models.packed import GraphBatch, PackedSplit, Packer
 from benchmark.trainer import InputError, jsonl
 
 PAD, UNK = "<pad>", "<unk>"
@@ -164,16 +165,28 @@ def parse_sample(obj: object, where: str, labelled: bool) -> Sample:
     )
 
 
-def read_samples(path: Path, labelled: bool) -> list[Sample]:
-    """Every sample of one ``great-jsonl`` file, with labels when ``labelled`` (train)."""
-    samples, seen = [], set()
+def iter_samples(path: Path, labelled: bool) -> Iterator[Sample]:
+    """Each sample of one ``great-jsonl`` file, with labels when ``labelled`` (train)."""
+    seen = set()
     for where, obj in jsonl(path):
         sample = parse_sample(obj, where, labelled)
         if sample.id in seen:
             raise InputError(f"{where}: repeated id {sample.id!r}")
         seen.add(sample.id)
-        samples.append(sample)
-    return samples
+        yield sample
+
+
+def read_samples(path: Path, labelled: bool) -> list[Sample]:
+    """Every sample of one ``great-jsonl`` file, in memory (hf, which tokenizes them)."""
+    return list(iter_samples(path, labelled))
+
+
+def read_split(path: Path, labelled: bool, tokens: Numbering[str], edge_types: EdgeTypes) -> Packer:
+    """One file packed as it is read, a function at a time."""
+    packer = Packer(tokens, edge_types, labelled)
+    for sample in iter_samples(path, labelled):
+        packer.add(sample)
+    return packer
 
 
 class Vocabulary:
@@ -183,19 +196,22 @@ class Vocabulary:
     def __init__(self, words: Sequence[str]) -> None:
         self.words = [PAD, UNK, *words]
         self.index = {w: i for i, w in enumerate(self.words)}
-        # Each distinct token's padded sub-token ids, one row each, so that a sample's tokens
-        # are encoded by one gather rather than a row written per token.
-        self._rows: dict[str, int] = {}
-        self._table = np.zeros((1024, MAX_SUBTOKENS), dtype=np.int64)
 
     @classmethod
     def build(cls, token_lists: Iterable[Sequence[str]], size: int) -> Vocabulary:
-        counts: Counter[str] = Counter()
-        for tokens in token_lists:
-            for token, n in Counter(tokens).items():
+        tokens: Numbering[str] = Numbering()
+        rows = [r for t in token_lists for r in tokens.rows(t)]
+        return cls.count(tokens.keys, np.bincount(rows, minlength=len(tokens)), size)
+
+    @classmethod
+    def count(cls, tokens: Sequence[str], counts: np.ndarray, size: int) -> Vocabulary:
+        """From each distinct training token and how often it occurs."""
+        parts: Counter[str] = Counter()
+        for token, n in zip(tokens, counts.tolist(), strict=True):
+            if n:
                 for part in subtokens(token):
-                    counts[part] += n
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                    parts[part] += n
+        ranked = sorted(parts.items(), key=lambda kv: (-kv[1], kv[0]))
         return cls([w for w, _ in ranked[: max(0, size - 2)]])
 
     def __len__(self) -> int:
@@ -205,22 +221,14 @@ class Vocabulary:
         """Sub-token ids of ``token``, unknown sub-tokens as UNK."""
         return [self.index.get(p, 1) for p in subtokens(token)]
 
-    def _row(self, token: str) -> int:
-        """The table row of ``token``, added on first sight."""
-        row = self._rows.get(token)
-        if row is None:
-            row = len(self._rows)
-            if row == len(self._table):
-                self._table = np.concatenate([self._table, np.zeros_like(self._table)])
+    def table(self, tokens: Sequence[str]) -> np.ndarray:
+        """int64 [len(tokens), MAX_SUBTOKENS]: each token's sub-token ids, right-padded with
+        PAD (id 0)."""
+        out = np.zeros((len(tokens), MAX_SUBTOKENS), dtype=np.int64)
+        for row, token in enumerate(tokens):
             ids = self.encode(token)
-            self._table[row, : len(ids)] = ids
-            self._rows[token] = row
-        return row
-
-    def encode_tokens(self, tokens: Sequence[str]) -> np.ndarray:
-        """int64 [len(tokens), MAX_SUBTOKENS], right-padded with PAD (id 0)."""
-        rows = [self._row(t) for t in tokens]
-        return self._table[rows]
+            out[row, : len(ids)] = ids
+        return out
 
 
 class EdgeTypes:
@@ -242,19 +250,16 @@ class EdgeTypes:
     def __len__(self) -> int:
         return len(self.names) * (2 if self.reverse else 1)
 
-    def convert(self, edges: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-        """edge_index int64 [2, E'] and edge_type int64 [E'] for GREAT-style ``edges``."""
+    def types(self, edges: np.ndarray, where: str) -> np.ndarray:
+        """Each of GREAT-style ``edges``' type as 0..T-1 (the reverses, T..2T-1, are made as
+        batches are, packed.PackedSplit)."""
         raw = edges[:, 2]
         bad = (raw < 0) | (raw >= len(self.lookup))
         types = self.lookup[np.where(bad, 0, raw)]
         if bad.any() or (types < 0).any():
             unknown = sorted(set(raw[bad | (types < 0)].tolist()))
             raise InputError(f"{where}: edge type(s) {unknown} are not in task.json's edge_types")
-        index = edges[:, :2].T
-        if self.reverse:
-            index = np.concatenate([index, index[::-1]], axis=1)
-            types = np.concatenate([types, types + len(self.names)])
-        return np.ascontiguousarray(index), types
+        return types
 
 
 def scatter(values: Tensor, segment: Tensor, num_segments: int,
@@ -528,7 +533,6 @@ def train_epoch(
 
 def window_lines(
     model: VarMisuseModel,
-    samples: list[Sample],
     graphs: PackedSplit,
     window: Sequence[np.ndarray],
     split: str,
@@ -542,21 +546,20 @@ def window_lines(
         batch = graphs.batch(indices, device)
         outs = predictions(model(batch), batch, labelled)
         for i, out in zip(indices.tolist(), outs, strict=True):
-            lines[i] = json.dumps({"id": samples[i].id, "split": split, **out}) + "\n"
+            lines[i] = json.dumps({"id": graphs.ids[i], "split": split, **out}) + "\n"
     return [lines[i] for i in sorted(lines)]
 
 
 def prediction_pieces(
     model: VarMisuseModel,
-    samples: dict[str, list[Sample]],
     graphs: dict[str, PackedSplit],
     windows: dict[str, list[list[np.ndarray]]],
     device: torch.device,
 ) -> list[trainer.Piece]:
     """The epoch file's lines, one piece per window: every sample of every split, in file
     order."""
-    return [partial(window_lines, model, samples[s], graphs[s], window, s, device)
-            for s in samples for window in windows[s]]  # fmt: skip
+    return [partial(window_lines, model, graphs[s], window, s, device)
+            for s in graphs for window in windows[s]]  # fmt: skip
 
 
 # (sub-token vocabulary size, edge type count, hyperparameters) -> the model
@@ -572,15 +575,18 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
     files = trainer.split_files(task)
     splits = trainer.splits_of(task)
     started = time.perf_counter()
-    samples = {s: read_samples(input_dir / files[s], labelled=s in trainer.LABELLED)
-               for s in splits}  # fmt: skip
-    if not samples["train"]:
-        raise InputError(f"{files['train']} holds no samples")
-    vocab = Vocabulary.build((s.tokens for s in samples["train"]), int(hp["vocab_size"]))
+    tokens: Numbering[str] = Numbering()
     edge_types = EdgeTypes(task["edge_types"], reverse=bool(hp["reverse_edges"]))
-    graphs = {s: PackedSplit(samples[s], vocab, edge_types) for s in splits}
-    sizes = {s: np.array([len(x.tokens) for x in samples[s]]) for s in splits}
-    counts = ", ".join(f"{len(samples[s])} {s}" for s in splits)
+    packers = {s: read_split(input_dir / files[s], s in trainer.LABELLED, tokens, edge_types)
+               for s in splits}  # fmt: skip
+    if not len(packers["train"]):
+        raise InputError(f"{files['train']} holds no samples")
+    vocab = Vocabulary.count(tokens.keys, packers["train"].token_counts(), int(hp["vocab_size"]))
+    table = vocab.table(tokens.keys)
+    graphs = {s: packers[s].split(table) for s in splits}
+    del packers
+    sizes = {s: graphs[s].sizes() for s in splits}
+    counts = ", ".join(f"{len(graphs[s])} {s}" for s in splits)
     seconds = time.perf_counter() - started
     trainer.log(f"read {counts} samples, {len(vocab)} sub-tokens, {len(edge_types)} edge types "
                 f"in {seconds:.1f}s; hyperparameters {json.dumps(hp)}")  # fmt: skip
@@ -601,9 +607,9 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
         model=model,
         optimizer=optimizer,
         train_epoch=epoch,
-        prediction_pieces=lambda net: prediction_pieces(net, samples, graphs, windows, device),
+        prediction_pieces=lambda net: prediction_pieces(net, graphs, windows, device),
         vocabularies=[vocab.words],
-        samples=len(samples["train"]),
+        samples=len(graphs["train"]),
     )
     trainer.fit(run, settings, task, fingerprint, output_dir, events)
 

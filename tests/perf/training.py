@@ -449,13 +449,13 @@ def training_samples(profile: str, n: int) -> list:
 
 def method_rows(profile: str, n: int) -> list[dict]:
     """The first ``n`` method_name training samples (jdk), written and read back as code2vec
-    and code2seq read them in a run at noise 0."""
+    and code2seq read them in a run at noise 0 (before numbering)."""
     splits = select_splits(datasets.load("jdk").samples, PROFILES[profile])
     splits["train"] = splits["train"].head(n)
     splits, _ = method_name.prepare(splits, noise.mask(splits["train"].height, 0.0, 0), "label", 0)
     with tempfile.TemporaryDirectory() as tmp:
         method_name.write_inputs(Path(tmp), {"task": "method_name"}, splits)
-        return methodname.read_rows(Path(tmp) / "train.jsonl", labelled=True)
+        return list(methodname.iter_rows(Path(tmp) / "train.jsonl", labelled=True))
 
 
 def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch.device,
@@ -463,8 +463,9 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch
     hp = dict(code2vec.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0, device)
-    tokens, paths, targets = code2vec.vocabularies(rows, hp)
-    inputs = code2vec.encode(rows, tokens, paths, int(hp["contexts"]))
+    methods = methodname.methods_of({"train": rows}, int(hp["contexts"]))["train"]
+    tokens, paths, targets = code2vec.vocabularies(methods, hp)
+    inputs = code2vec.Encoded(methods, tokens, paths, int(hp["contexts"]))
     given = np.array([targets.get("|".join(r["label"])) for r in rows], dtype=np.int64)
     net = code2vec.Code2Vec(len(tokens), len(paths), len(targets), hp).to(device)
     optimizer = torch.optim.Adam(
@@ -479,7 +480,7 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
                            min(size, len(order)), peak, trace=trace)  # fmt: skip
-    contexts = int((inputs[:, :, 1] > 0).sum())
+    contexts = len(methods.contexts)
 
     def produce() -> int:
         batches = slices(order, size)
@@ -497,7 +498,7 @@ def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch
     hp = dict(code2seq.DEFAULTS[profile])
     torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
     trainer.seed_everything(0, device)
-    data = code2seq.Data({"train": rows, "valid": [], "test": []}, hp)
+    data = code2seq.Data(methodname.methods_of({"train": rows}, int(hp["contexts"])), hp)
     net = code2seq.Code2Seq(len(data.subtokens), len(data.nodes), len(data.targets), hp)
     net = net.to(device)
     optimizer = torch.optim.Adam(
@@ -513,7 +514,7 @@ def measure_code2seq(profile: str, rows: list[dict], threads: int, device: torch
 
     timing = time_training(device, run(order[: 3 * size]), run(order), run(order[:size]),
                            min(size, len(order)), peak, trace=trace)  # fmt: skip
-    contexts = int((data.contexts["train"][:, :, 1] > 0).sum())
+    contexts = len(data.methods["train"].contexts)
 
     def produce() -> int:
         batches = slices(order, size)
@@ -672,7 +673,7 @@ def measure(model: str, profile: str, samples: list, threads: int, device: torch
     trainer.seed_everything(0, device)
     vocab = Vocabulary.build((s.tokens for s in samples), int(hp["vocab_size"]))
     edge_types = EdgeTypes({str(k): v for k, v in EDGE_TYPES.items()}, bool(hp["reverse_edges"]))
-    graphs = PackedSplit(samples, vocab, edge_types)
+    graphs = PackedSplit.of(samples, vocab, edge_types)
     net = getattr(module, VAR_MISUSE[model])(len(vocab), len(edge_types), hp).to(device)
     optimizer = torch.optim.Adam(
         net.parameters(), lr=float(hp["lr"]), **trainer.adam_options(device)

@@ -161,7 +161,7 @@ class VarMisuse:
     def __init__(self, samples: dict[str, list[Sample]], net: Network, room: int) -> None:
         self.samples, self.net = samples, net
         self.inputs = {s: [self.encode(x, room) for x in samples[s]] for s in samples}
-        self.graphs = {s: PackedSplit(samples[s]) for s in samples}
+        self.graphs = {s: PackedSplit.of(samples[s]) for s in samples}
 
     def encode(self, sample: Sample, room: int) -> tuple[list[int], list[int]]:
         """The function's ids as the family reads them, and where each token's pointer
