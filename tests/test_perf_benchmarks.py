@@ -338,6 +338,17 @@ def test_inputs_benchmark_measures_what_each_model_program_holds() -> None:
             assert abs(r[f"{kind}_bytes_per_sample"] - per_sample) <= rounding
 
 
+def test_harness_benchmark_measures_what_a_unit_holds_while_its_model_trains() -> None:
+    out = run_json("harness.py", "--functions", "400,800")
+    assert (out["task"], out["model"], out["profile"]) == ("var_misuse", "baseline", "paper")
+    assert [r["functions"] for r in out["rows"]] == [400, 800]
+    for r in out["rows"]:
+        assert "error" not in r and r["seconds"] > 0 and r["peak_mib"] > 0
+        assert r["while_training_mib"] <= r["peak_mib"] + 1
+        per_function = r["while_training_mib"] * 2**20 / r["functions"]
+        assert abs(r["while_training_bytes_per_function"] - per_function) <= 0.05 * 2**20 / 400 + 1
+
+
 @pytest.mark.parametrize(("args", "said"), [
     (("--models", "nope"), "--models: unknown nope"),
     (("--functions", "0"), "--functions '0': comma-separated counts of 1 or more"),
