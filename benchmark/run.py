@@ -292,6 +292,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         if cfg.weights is not None:
             task["weights"] = str(cfg.weights)
         hooks.write_inputs(staged / "input", task, splits)
+        sizes = {s: splits[s].height for s in present(splits)}
         # Each epoch file is read and scored as its epoch ends, while the model trains on, and
         # its rows go to disk: the raw predictions (var_misuse's repair distributions,
         # generated token lists) and the scored rows are held an epoch at a time.
@@ -299,6 +300,10 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
         if hooks.epoch_reader is not None:
             reader = scored(cfg.task, labels, hooks.epoch_reader(splits))
             ahead = ReadAhead(staged / "output", reader, staged / SCORED)
+            # The reader holds what it checks the epoch files against (ids, candidates), so
+            # the splits (tokens, graphs, path contexts: kilobytes a sample, gigabytes at
+            # `paper`) are let go, not held beside the model for the whole run.
+            splits = {}
         # The unit's inputs (the splits, each sample's id and candidates, the labels: millions
         # of Python objects at `paper`) live to the end: set aside from the cyclic garbage
         # collector, whose full collections would walk them again and again while the epochs
@@ -338,7 +343,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "profile": cfg.profile,
             "noise": {"kind": cfg.noise_kind, "rate": cfg.noise_rate, "n_train": n_train,
                       "n_changeable": n_changeable, "n_noisy": n_noisy,
-                      "n_holdout": splits[HOLDOUT].height if HOLDOUT in splits else 0},
+                      "n_holdout": sizes.get(HOLDOUT, 0)},
             **summarize(samples, cfg.task),
         }  # fmt: skip
         if cfg.subset is not None:
@@ -363,7 +368,7 @@ def run_unit(cfg: RunConfig, replace: bool = False) -> dict:
             "noise": {"kind": cfg.noise_kind, "version": noise.version(cfg.task, cfg.noise_kind),
                       "changeable": int(changeable.sum())},
             "dataset": {"name": cfg.dataset, "fingerprint": dataset.fingerprint,
-                        "sizes": {s: splits[s].height for s in present(splits)}},
+                        "sizes": sizes},
             "hardware": {**_hardware(), "device": start.get("device"),
                          "parameters": start.get("parameters")},
             "started": started.isoformat(),
