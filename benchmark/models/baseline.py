@@ -31,6 +31,7 @@ from benchmark.trainer import Events, write_predictions
 
 K = 5
 ALPHA = 0.1
+CHUNK_CELLS = 1 << 24  # similarities held at once: 128 MiB of float64
 
 
 def _read(path: Path) -> list[dict]:
@@ -56,37 +57,61 @@ def _log_odds(hit: float, miss: float) -> float:
     return round(math.log(max(hit, tiny)) - math.log(max(miss, tiny)), 6)
 
 
+def _nearest(sims: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` most similar (ties: the earlier first), most similar first: the first ``k`` of
+    a stable argsort of ``-sims``, found in linear time."""
+    if len(sims) <= k:
+        return np.argsort(-sims, kind="stable")
+    kth = np.partition(sims, len(sims) - k)[len(sims) - k]  # the k-th largest
+    above = np.flatnonzero(sims > kth)
+    ties = np.flatnonzero(sims == kth)[: k - len(above)]
+    chosen = np.concatenate([above, ties])
+    return chosen[np.argsort(-sims[chosen], kind="stable")]
+
+
 def _knn(train: list[dict], key: str, labels: list[tuple], data: dict) -> dict[str, list]:
     """Per split: (label, p(label), p(given) or None, its log-odds or None) from the k nearest
     training samples; p(given) for the labelled splits (train, holdout), each row against its
-    own label."""
+    own label. Similarities are made CHUNK_CELLS at a time: a split's whole matrix against
+    train is samples x training samples, 38 GiB at 80,000 methods."""
     vec = _vectorizer().fit([_doc(r["source_tokens"]) for r in train])
     xtr = vec.transform([_doc(r["source_tokens"]) for r in train])
     n_labels = len(set(labels))
+    step = max(1, CHUNK_CELLS // max(xtr.shape[0], 1))
     out = {}
     for split, rows in data.items():
-        sims = (vec.transform([_doc(r["source_tokens"]) for r in rows]) @ xtr.T).toarray()
-        if split == "train":
-            np.fill_diagonal(sims, -np.inf)  # leave one out
+        x = vec.transform([_doc(r["source_tokens"]) for r in rows])
         res = []
-        for i, row in enumerate(sims):
-            near = np.argsort(-row, kind="stable")[:K]
-            counts: dict[tuple, float] = {}
-            for j in near.tolist():
-                counts[labels[j]] = counts.get(labels[j], 0) + 1
-            denom = len(near) + ALPHA * n_labels
-            best = max(counts, key=lambda y: (counts[y], -near.tolist().index(
-                next(j for j in near.tolist() if labels[j] == y))))  # fmt: skip
-            p_given = logit_given = None
-            if split in trainer.LABELLED:
-                c = counts.get(tuple(rows[i][key]), 0)
-                p_given = (c + ALPHA) / denom
-                # 1 - p_given's numerator, denom - c - ALPHA, summed so that it is exactly 0
-                # where p_given is 1 (a single training label), not a rounding error below it
-                logit_given = _log_odds(c + ALPHA, (len(near) - c) + ALPHA * (n_labels - 1))
-            res.append((list(best), (counts[best] + ALPHA) / denom, p_given, logit_given))
+        for start in range(0, len(rows), step):
+            sims = (x[start : start + step] @ xtr.T).toarray()
+            if split == "train":  # leave one out
+                own = np.arange(sims.shape[0])
+                sims[own, start + own] = -np.inf
+            for i, row in enumerate(sims, start):
+                given = tuple(rows[i][key]) if split in trainer.LABELLED else None
+                res.append(_vote(_nearest(row, K).tolist(), labels, n_labels, given))
         out[split] = res
     return out
+
+
+def _vote(near: list[int], labels: list[tuple], n_labels: int,
+          given: tuple | None) -> tuple:  # fmt: skip
+    """(label, p(label), p(given), its log-odds) under the ``near`` neighbours' smoothed label
+    distribution; p(given) and its log-odds None without a ``given`` label."""
+    counts: dict[tuple, float] = {}
+    for j in near:
+        counts[labels[j]] = counts.get(labels[j], 0) + 1
+    denom = len(near) + ALPHA * n_labels
+    best = max(counts, key=lambda y: (counts[y], -near.index(
+        next(j for j in near if labels[j] == y))))  # fmt: skip
+    p_given = logit_given = None
+    if given is not None:
+        c = counts.get(given, 0)
+        p_given = (c + ALPHA) / denom
+        # 1 - p_given's numerator, denom - c - ALPHA, summed so that it is exactly 0 where
+        # p_given is 1 (a single training label), not a rounding error below it
+        logit_given = _log_odds(c + ALPHA, (len(near) - c) + ALPHA * (n_labels - 1))
+    return list(best), (counts[best] + ALPHA) / denom, p_given, logit_given
 
 
 def _seq_task(inp: Path, key: str, field: str, task: dict) -> dict[str, list[dict]]:
