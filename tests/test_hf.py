@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,7 @@ def test_every_labelled_line_carries_logit_given(
     meta = read_task(tmp_path / "held")
     hp = trainer.hyperparameters(meta, DEFAULTS, POSITIVE)
     rows, codes, _ = read_inputs(tmp_path / "held", meta)
-    rows = {s: v[:32] for s, v in rows.items() if s in trainer.LABELLED}
+    rows = {s: list(islice(v, 32)) for s, v in rows.items() if s in trainer.LABELLED}
     torch.manual_seed(0)
     _, net, data = build(meta, hp, rows, codes, torch.device("cpu"))
     with torch.inference_mode():

@@ -349,7 +349,19 @@ def test_harness_benchmark_measures_what_a_unit_holds_while_its_model_trains() -
         assert abs(r["while_training_bytes_per_function"] - per_function) <= 0.05 * 2**20 / 400 + 1
 
 
+def test_inputs_benchmark_measures_hf_with_the_weights_it_is_given(tmp_path: Path) -> None:
+    from tests.test_hf import build_tiny
+
+    weights = build_tiny("roberta", tmp_path / "tiny")
+    out = run_json("inputs.py", "--models", "hf", "--hf-weights", str(weights),
+                   "--functions", "200", "--profile", "smoke")  # fmt: skip
+    ((row,),) = [out["rows"]]
+    assert (row["model"], row["train"]) == ("hf", 200) and "error" not in row
+    assert row["seconds"] > 0 and 0 < row["held_mib"] <= row["peak_mib"] + 1
+
+
 @pytest.mark.parametrize(("args", "said"), [
+    (("--models", "hf"), "--models hf needs --hf-weights, a checkpoint folder"),
     (("--models", "nope"), "--models: unknown nope"),
     (("--functions", "0"), "--functions '0': comma-separated counts of 1 or more"),
 ])  # fmt: skip

@@ -1,7 +1,7 @@
 """Memory and time of a model program's reading of its input files, at a dataset's scale.
 
     python tests/perf/inputs.py [--models ggnn,code2vec,code2seq] [--functions N,N]
-                                [--profile paper] [--json]
+                                [--profile paper] [--hf-weights DIR] [--json]
 
 The study's datasets hold millions of training samples (GREAT's variable-misuse data, code2seq's
 java-large), and a model program holds its inputs in memory for the whole run. For each model
@@ -10,7 +10,8 @@ and each N, the protocol's input folder is written from the task's offline defau
 code2vec and code2seq), its training file tiled to N functions (copies under new ids; so the
 distinct tokens stay those of the dataset, which at real scale grow with it). The model program
 then runs in a child process as the harness starts it, up to the point where its training would
-begin: there it reports the seconds its reading took (parsing, vocabularies, packing), the
+begin (hf: on var_misuse, with the weights of ``--hf-weights``, which it loads first): there
+it reports the seconds its reading took (parsing, vocabularies, packing), the
 memory it holds then and the most it held on the way (resident set above the process's own
 before reading; malloc keeps freed memory, as the model programs set it, so the peak is
 also what training starts with), each also per sample of all splits. Trains nothing; never
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 TASK_OF = {"ggnn": "var_misuse", "great": "var_misuse", "transformer": "var_misuse",
-           "rnn": "var_misuse", "code2vec": "method_name", "code2seq": "method_name"}  # fmt: skip
+           "rnn": "var_misuse", "code2vec": "method_name", "code2seq": "method_name",
+           "hf": "var_misuse"}  # fmt: skip
 
 
 class Reached(Exception):
@@ -112,6 +115,19 @@ def tile(source: Path, target: Path, n: int) -> None:
             f.write(json.dumps(obj) + "\n")
 
 
+def weighed(folder: Path, weights: Path) -> Path:
+    """A copy of the input folder (its files linked) whose task.json names hf's weights."""
+    out = folder.with_name(folder.name + "-hf")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    for name in os.listdir(folder):
+        if name != "task.json":
+            os.link(folder / name, out / name)
+    task = json.loads((folder / "task.json").read_text())
+    (out / "task.json").write_text(json.dumps({**task, "model": "hf", "weights": str(weights)}))
+    return out
+
+
 def measure(model: str, folder: Path, samples: int) -> dict:
     """One child's report, or its error."""
     report = folder / f"report-{model}.json"
@@ -136,6 +152,7 @@ def main() -> None:
                         help="comma-separated training set sizes")  # fmt: skip
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--hf-weights", type=Path, help="a checkpoint folder, for --models hf")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -146,6 +163,8 @@ def main() -> None:
     unknown = sorted(set(models) - set(TASK_OF))
     if unknown:
         parser.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(TASK_OF)})")
+    if "hf" in models and (args.hf_weights is None or not args.hf_weights.is_dir()):
+        parser.error("--models hf needs --hf-weights, a checkpoint folder")
     parts = [n.strip() for n in args.functions.split(",") if n.strip()]
     if not parts or not all(n.isdigit() and int(n) >= 1 for n in parts):
         parser.error(f"--functions {args.functions!r}: comma-separated counts of 1 or more")
@@ -165,10 +184,12 @@ def main() -> None:
                 total = n + counts["valid"] + counts["test"]
                 for model in (m for m in models if TASK_OF[m] == task):
                     row = {"model": model, "train": n, "samples": total}
-                    row |= measure(model, folder, total)
+                    row |= measure(model, weighed(folder, args.hf_weights.resolve())
+                                   if model == "hf" else folder, total)  # fmt: skip
                     print(json.dumps(row), file=sys.stderr, flush=True)
                     rows.append(row)
                 os.unlink(folder / "train.jsonl")
+                shutil.rmtree(folder.with_name(folder.name + "-hf"), ignore_errors=True)
     out = {"profile": args.profile, "rows": rows}
     if args.json:
         print(json.dumps(out, indent=1))

@@ -638,17 +638,17 @@ def measure_hf_task(weights: Path, mode: str, task: str, profile: str, n: int, t
         hp = trainer.hyperparameters(meta, DEFAULTS, POSITIVE)
         hf.check_hyperparameters(hp)
         rows, codes, _ = hf.read_inputs(Path(tmp), meta)
-    torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
-    trainer.seed_everything(0, device)
-    loaded, net, data = hf.build(meta, hp, rows, codes, device)
+        torch.set_num_threads(threads or int(hp["threads"]) or torch.get_num_threads())
+        trainer.seed_everything(0, device)
+        loaded, net, data = hf.build(meta, hp, rows, codes, device)  # var_misuse reads here
     if isinstance(data, VarMisuse):
-        tokens = sum(len(ids) for ids, _ in data.inputs["train"])
+        tokens = len(data.inputs["train"].ids)
     elif isinstance(data, Generation):
         tokens = sum(map(len, data.source["train"])) + sum(map(len, data.target))
     else:
         pairs = zip(data.query["train"], data.code["train"], strict=True)
         tokens = sum(len(data.pair(q, c)[0]) for q, c in pairs)
-    count, size = len(rows["train"]), int(hp["batch_size"])
+    count, size = data.counts()["train"], int(hp["batch_size"])
     optimizer, schedule = hf.optimizer_and_schedule(net, hp, 2 * math.ceil(count / size) + 3)
     ctx = trainer.Context(device)
     order = np.random.default_rng(0).permutation(count)

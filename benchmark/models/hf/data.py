@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ from benchmark.models.codebert.data import (
 )
 from benchmark.models.hf.config import GENERATION
 from benchmark.models.hf.network import Network
-from benchmark.models.packed import GraphBatch, PackedSplit
+from benchmark.models.packed import GraphBatch, PackedSplit, Packer
 from benchmark.models.varmisuse import Sample, predictions, sample_losses
 from benchmark.trainer import LABELLED, to_device, to_host
 
@@ -50,6 +51,9 @@ class Generation:
         self.targets = {s: [[*words.ids(r[target], cut), words.eos] for r in rows[s]]
                         for s in rows if s in LABELLED}  # fmt: skip
         self.target = self.targets["train"]
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(r) for s, r in self.rows.items()}
 
     def losses(self, model: Network, idx: Sequence[int], device: torch.device) -> Tensor:
         lp, mask = model.token_log_probs([self.source["train"][i] for i in idx],
@@ -113,6 +117,9 @@ class CodeSearch:
         self.level = idf_levels(self.query["train"] + self.code["train"], len(w),
                                 int(hp["overlap"]), sorted(w.specials | {w.unk}))  # fmt: skip
 
+    def counts(self) -> dict[str, int]:
+        return {s: len(r) for s, r in self.rows.items()}
+
     def pair(self, query: list[int], code: list[int]) -> tuple[list[int], list[int]]:
         """The pair's ids and each position's overlap level (codebert's ``pair``)."""
         code = code[: max(int(self.hp["max_source"]) - len(query) - 3, 0)]
@@ -158,10 +165,21 @@ class VarMisuse:
     function keeps the tokens whose sub-words fit in ``room``; a token past it has a learned
     state, so that it still gets its probabilities."""
 
-    def __init__(self, samples: dict[str, list[Sample]], net: Network, room: int) -> None:
-        self.samples, self.net = samples, net
-        self.inputs = {s: [self.encode(x, room) for x in samples[s]] for s in samples}
-        self.graphs = {s: PackedSplit.of(samples[s]) for s in samples}
+    def __init__(self, samples: dict[str, Iterable[Sample]], net: Network, room: int) -> None:
+        """Each split encoded and packed a function at a time as ``samples`` yields it (a
+        file read line by line), so that no split is held as Python objects."""
+        self.net = net
+        self.inputs: dict[str, Functions] = {}
+        self.graphs: dict[str, PackedSplit] = {}
+        for split, stream in samples.items():
+            packer, functions = Packer(labelled=split in LABELLED), Functions()
+            for sample in stream:
+                packer.add(sample)
+                functions.add(*self.encode(sample, room))
+            self.inputs[split], self.graphs[split] = functions, packer.split()
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(g) for s, g in self.graphs.items()}
 
     def encode(self, sample: Sample, room: int) -> tuple[list[int], list[int]]:
         """The function's ids as the family reads them, and where each token's pointer
@@ -193,13 +211,41 @@ class VarMisuse:
         return losses.mean()
 
     def lines(self, model: Network, size: int, device: torch.device) -> Iterator[str]:
-        for split in self.samples:
-            out: list[dict[str, Any]] = [{} for _ in self.samples[split]]
+        for split, graphs in self.graphs.items():
+            out: list[dict[str, Any]] = [{} for _ in range(len(graphs))]
             inputs = self.inputs[split]
-            for idx in length_batches([len(x[0]) for x in inputs], size):
+            for idx in length_batches(inputs.lengths(), size):
                 batch = self.batch(split, idx, device)
                 p = model.pointers([inputs[i] for i in idx], batch, device)
                 for i, line in zip(idx, predictions(p, batch, split in LABELLED), strict=True):
                     out[i] = line
-            for sample, line in zip(self.samples[split], out, strict=True):
-                yield json.dumps({"id": sample.id, "split": split, **line}) + "\n"
+            for sample_id, line in zip(graphs.ids, out, strict=True):
+                yield json.dumps({"id": sample_id, "split": split, **line}) + "\n"
+
+
+class Functions:
+    """A split's functions as the checkpoint reads them, flat: each one's ids and the position
+    of each of its tokens' pointer sub-word (VarMisuse.encode), int32 with offsets; as Python
+    lists they took some 36 bytes an entry."""
+
+    def __init__(self) -> None:
+        self.ids, self.at = array("i"), array("i")
+        self.id_ends, self.at_ends = array("q", [0]), array("q", [0])
+
+    def add(self, ids: list[int], at: list[int]) -> None:
+        self.ids.extend(ids)
+        self.at.extend(at)
+        self.id_ends.append(len(self.ids))
+        self.at_ends.append(len(self.at))
+
+    def __len__(self) -> int:
+        return len(self.id_ends) - 1
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
+        return (self.ids[self.id_ends[i] : self.id_ends[i + 1]].tolist(),
+                self.at[self.at_ends[i] : self.at_ends[i + 1]].tolist())  # fmt: skip
+
+    def lengths(self) -> list[int]:
+        """Each function's count of ids."""
+        ends = self.id_ends
+        return [ends[i + 1] - ends[i] for i in range(len(self))]

@@ -30,7 +30,7 @@ from benchmark.models.hf.config import (
 from benchmark.models.hf.data import CodeSearch, Generation, VarMisuse
 from benchmark.models.hf.network import Network
 from benchmark.models.hf.tokens import Words
-from benchmark.models.varmisuse import read_samples
+from benchmark.models.varmisuse import iter_samples
 from benchmark.trainer import InputError
 from benchmark.weights import weights_fingerprint
 
@@ -63,15 +63,15 @@ def check_hyperparameters(hp: dict[str, Any]) -> None:
 
 def read_inputs(input_dir: Path, task: dict[str, Any]) -> tuple[dict, dict, dict[str, str]]:
     """The splits (train, valid, test and, in protocol 3, holdout, labelled as train is) as
-    rows, or var_misuse's samples, and code_search's candidate codes; the files read."""
+    rows, or var_misuse's samples (each file read as they are taken), and code_search's
+    candidate codes; the files read."""
     if task["task"] not in ("method_name", "var_misuse"):
         return read_codebert_inputs(input_dir, task)
     files, splits = trainer.split_files(task), trainer.splits_of(task)
-    if task["task"] == "var_misuse":  # varmisuse.py's samples, checked as ggnn's are
-        samples = {s: read_samples(input_dir / files[s], labelled=s in trainer.LABELLED)
+    if task["task"] == "var_misuse":  # varmisuse.py's samples, checked as ggnn's are, read
+        # as VarMisuse encodes them (the checkpoint's tokenizer first): a file at a time
+        samples = {s: iter_samples(input_dir / files[s], labelled=s in trainer.LABELLED)
                    for s in splits}  # fmt: skip
-        if not samples["train"]:
-            raise InputError(f"{files['train']} holds no samples")
         return samples, {}, files
     labelled, unlabelled = {"source_tokens": True, "label": True}, {"source_tokens": True}
     rows = {s: read_rows(input_dir / files[s], labelled if s in trainer.LABELLED else unlabelled)
@@ -180,14 +180,17 @@ def run(input_dir: Path, output_dir: Path, events: trainer.Events) -> None:
     rows, codes, files = read_inputs(input_dir, task)
     weights = Path(task["weights"])
     loaded, net, data = build(task, hp, rows, codes, ctx.device)
+    counts = data.counts()
+    if not counts["train"]:
+        raise InputError(f"{files['train']} holds no samples")
     trainable = net.trainable_parameters()
-    trainer.log(f"read {', '.join(f'{len(v)} {s}' for s, v in rows.items())} samples; a "
+    trainer.log(f"read {', '.join(f'{n} {s}' for s, n in counts.items())} samples; a "
                 f"{loaded.family} model from {weights}, {trainable} of "
                 f"{sum(p.numel() for p in net.parameters())} parameters trained "
                 f"({hp['finetune']}) in {time.perf_counter() - started:.1f}s; hyperparameters "
                 f"{json.dumps(hp)}")  # fmt: skip
 
-    n, size = len(rows["train"]), int(hp["batch_size"])
+    n, size = counts["train"], int(hp["batch_size"])
     optimizer, schedule = optimizer_and_schedule(net, hp, int(hp["epochs"]) * math.ceil(n / size))
     # code_search scores (query, code) pairs in one forward pass, with no decoder: 8x larger.
     widen = 8 if name == "code_search" else 1
