@@ -2,8 +2,9 @@
 of varying length (a function's tokens, a method's contexts) as one array with offsets.
 
 A model program holds its inputs for the whole run, and the study's datasets hold millions of
-samples (GREAT's 200 million tokens, java-large's path contexts): held as Python strings, a
-token or a context took some 100 bytes; as a number into one list of the distinct ones, 4.
+samples (GREAT's variable-misuse data, code2seq's java-large): held as Python strings, a token
+or a context took some 100 bytes; as numbers into lists of the distinct ones, 4 bytes a token
+and 12 a context.
 Numbering needs no vocabulary, so a split is numbered as it is read, and a vocabulary is
 counted afterwards from the distinct strings and how often each occurs (``np.bincount`` of a
 split's numbers), which gives the counts that counting every occurrence gave.
