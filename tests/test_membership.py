@@ -121,6 +121,18 @@ def test_the_bootstrap_core_equals_the_figures_of_each_resample() -> None:
         assert tpr_01[r] == pytest.approx(mi.tpr_at_fpr(m, n, 0.001))
 
 
+def test_a_bootstrap_drawn_a_few_resamples_at_a_time_is_the_same(monkeypatch) -> None:
+    """The integer draws of a chunk's resamples are made _DRAW_CELLS items at a time (1000
+    resamples of a million scores at once were 16 GB): the same intervals, for scores of a
+    few distinct values (the baseline's, whose chunks hold every resample) and of many."""
+    rng = np.random.default_rng(3)
+    cases = [(rng.integers(0, 4, 301).astype(float), rng.integers(0, 4, 203).astype(float)),
+             (rng.normal(1.0, 1.0, 301), rng.normal(0.0, 1.0, 203))]  # fmt: skip
+    whole = [mi.attack_figures(m, n, seed=2, resamples=200) for m, n in cases]
+    monkeypatch.setattr(mi, "_DRAW_CELLS", 3 * 301)  # 3 member resamples, 4 non-member ones
+    assert [mi.attack_figures(m, n, seed=2, resamples=200) for m, n in cases] == whole
+
+
 def test_attack_figures_are_seeded_and_bracket_the_value() -> None:
     rng = np.random.default_rng(5)
     members, nonmembers = rng.normal(1.0, 1.0, 300), rng.normal(0.0, 1.0, 400)

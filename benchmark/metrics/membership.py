@@ -39,6 +39,9 @@ MIN_SIDE = 10  # independent members and non-members each, for a bootstrap inter
 # Cells (resamples x groups) of one bootstrap chunk: bounds memory (a few arrays of 16 MiB)
 # whatever the sizes, while each numpy call still covers many resamples.
 _CHUNK_CELLS = 1 << 21
+# Items one integer draw of the bootstrap makes at most (32 MiB of int64, and as much again
+# for their groups): a chunk's resamples are drawn a few at a time when the samples are many.
+_DRAW_CELLS = 1 << 22
 # Below this a standard deviation is taken as this: identical observations then give a very
 # narrow but finite Gaussian, not an infinite log-likelihood.
 _MIN_SD = 1e-6
@@ -114,11 +117,18 @@ def _roc_figures(
 
 def _draw(rng: np.random.Generator, groups: np.ndarray, width: int, size: int) -> np.ndarray:
     """[size, width] counts per group of `size` resamples, each drawing len(groups) items
-    with replacement: one integer draw and one bincount for all of them."""
+    with replacement: one integer draw and one bincount for as many resamples as
+    _DRAW_CELLS items allow (the draws of a few groups over a million samples would be
+    1000 x 1,000,000 items at once), the same draws in the same order whatever the split."""
     n = groups.size
-    pick = groups[rng.integers(0, n, size=(size, n))]
-    pick += (np.arange(size, dtype=pick.dtype) * width)[:, None]
-    return np.bincount(pick.ravel(), minlength=size * width).reshape(size, width)
+    rows = max(1, _DRAW_CELLS // max(n, 1))
+    out = np.empty((size, width), dtype=np.intp)
+    for start in range(0, size, rows):
+        k = min(rows, size - start)
+        pick = groups[rng.integers(0, n, size=(k, n))]
+        pick += (np.arange(k, dtype=pick.dtype) * width)[:, None]
+        out[start : start + k] = np.bincount(pick.ravel(), minlength=k * width).reshape(k, width)
+    return out
 
 
 def _chunks(resamples: int, width: int) -> list[int]:
