@@ -151,7 +151,7 @@ def test_log_odds_of_a_confident_name_do_not_saturate() -> None:
     rows = [{"id": f"m{i}", "contexts": ["a,P,b"], "label": ["get"]} for i in range(4)]
     methods = methodname.methods_of({"train": rows}, 1)["train"]
     tokens, paths, _ = code2vec.vocabularies(methods, code2vec.DEFAULTS["smoke"])
-    inputs = code2vec.Encoded(methods, tokens, paths, 1)
+    inputs = code2vec.Encoded(methods, *code2vec.vocabulary_ids(methods.strings, tokens, paths), 1)
     lines = code2vec.batch_lines(Fixed(), inputs, given.numpy(), names, "train",  # type: ignore[arg-type]
                                  np.arange(4), torch.device("cpu"))  # fmt: skip
     got = [json.loads(line) for line in lines]

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from benchmark import trainer
 from benchmark.models import methodname, odds
 from benchmark.models.dropout import Dropout
-from benchmark.models.methodname import Index, Methods, counted
+from benchmark.models.methodname import Index, Methods, Strings, counted
 
 # Per-profile defaults; task.json's ``hyperparameters`` override any of them. ``paper`` follows
 # code2vec's release (128-wide token and path embeddings, a 384-wide code vector, 200 contexts,
@@ -92,15 +92,22 @@ def vocabularies(train: Methods, hp: dict[str, Any]) -> tuple[Index, Index, Inde
     )  # fmt: skip
 
 
+def vocabulary_ids(strings: Strings, tokens: Index, paths: Index) -> tuple[np.ndarray, np.ndarray]:
+    """Each numbered terminal's and path's vocabulary id (UNK outside it): one lookup a
+    distinct string, for every split (they share ``strings``)."""
+    return (np.array([tokens.get(k) for k in strings.terminals.keys], np.int64),
+            np.array([paths.get(k) for k in strings.paths.keys], np.int64))  # fmt: skip
+
+
 class Encoded:
     """A split's contexts as the model reads them: int64 [n, limit, 3] of (terminal, path,
-    terminal) vocabulary ids, 0-padded, made for the methods a batch asks for."""
+    terminal) vocabulary ids, 0-padded, made for the methods a batch asks for; ``terminals``
+    and ``paths`` are vocabulary_ids'."""
 
-    def __init__(self, methods: Methods, tokens: Index, paths: Index, limit: int) -> None:
-        strings = methods.strings
+    def __init__(self, methods: Methods, terminals: np.ndarray, paths: np.ndarray,
+                 limit: int) -> None:  # fmt: skip
         self.methods, self.limit = methods, limit
-        self.terminals = np.array([tokens.get(k) for k in strings.terminals.keys], np.int64)
-        self.paths = np.array([paths.get(k) for k in strings.paths.keys], np.int64)
+        self.terminals, self.paths = terminals, paths
 
     def __len__(self) -> int:
         return len(self.methods)
@@ -186,7 +193,8 @@ def build(
     """Vocabularies of the training split, every split's contexts read through them, the
     model and Adam."""
     tokens, paths, targets = vocabularies(methods["train"], hp)
-    inputs = {s: Encoded(methods[s], tokens, paths, int(hp["contexts"])) for s in methods}
+    ids = vocabulary_ids(methods["train"].strings, tokens, paths)
+    inputs = {s: Encoded(methods[s], *ids, int(hp["contexts"])) for s in methods}
     # The given name's class in each labelled split. A name outside the target vocabulary (past
     # the cap in train; in holdout also one train never had) is the UNK class, which stands for
     # every such name: its loss and p_given are the model's (finite) probability of "a name

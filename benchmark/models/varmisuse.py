@@ -581,8 +581,9 @@ def run(name: str, defaults: dict[str, dict[str, Any]], build: Build, input_dir:
                for s in splits}  # fmt: skip
     if not len(packers["train"]):
         raise InputError(f"{files['train']} holds no samples")
-    vocab = Vocabulary.count(tokens.keys, packers["train"].token_counts(), int(hp["vocab_size"]))
-    table = vocab.table(tokens.keys)
+    distinct = tokens.keys
+    vocab = Vocabulary.count(distinct, packers["train"].token_counts(), int(hp["vocab_size"]))
+    table = vocab.table(distinct)
     graphs = {s: packers[s].split(table) for s in splits}
     del packers
     sizes = {s: graphs[s].sizes() for s in splits}

@@ -465,7 +465,8 @@ def measure_code2vec(profile: str, rows: list[dict], threads: int, device: torch
     trainer.seed_everything(0, device)
     methods = methodname.methods_of({"train": rows}, int(hp["contexts"]))["train"]
     tokens, paths, targets = code2vec.vocabularies(methods, hp)
-    inputs = code2vec.Encoded(methods, tokens, paths, int(hp["contexts"]))
+    ids = code2vec.vocabulary_ids(methods.strings, tokens, paths)
+    inputs = code2vec.Encoded(methods, *ids, int(hp["contexts"]))
     given = np.array([targets.get("|".join(r["label"])) for r in rows], dtype=np.int64)
     net = code2vec.Code2Vec(len(tokens), len(paths), len(targets), hp).to(device)
     optimizer = torch.optim.Adam(
