@@ -28,17 +28,15 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from inputs import rss_mib  # a sibling benchmark, on the path above
 
 DATASET = {"var_misuse": "python-stdlib", "method_name": "jdk"}
 # polars' allocator (jemalloc; polars sets its decay to 0.5-1 s on import) hands freed pages
 # back to the kernel a moment later; a unit's harness lives for hours, so the child hands them
 # back at once, and what it holds is what this measures, not what it freed a moment before.
 PURGE = {**os.environ, "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
-
-
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def tiled(task: str, n: int, folder: Path) -> Path:
