@@ -18,6 +18,15 @@ import pytest
 PERF = Path(__file__).resolve().parent / "perf"
 
 
+def usage_error(script: str, *args: str, timeout: int = 300) -> str:
+    """The last line a benchmark prints when its options are refused (exit status 2, no
+    traceback)."""
+    done = subprocess.run([sys.executable, str(PERF / script), *args],
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
 def run_json(script: str, *args: str) -> dict:
     done = subprocess.run([sys.executable, str(PERF / script), *args, "--json"],
                           capture_output=True, text=True, timeout=900)  # fmt: skip
@@ -85,10 +94,7 @@ def test_training_benchmark_traces_a_batch_and_times_a_compiled_encoder() -> Non
     (("--trace", "-1"), "error: --trace takes a count of operators >= 0, not -1"),
 ])  # fmt: skip
 def test_the_diagnostics_options_are_checked_in_one_line(args: tuple[str, ...], said: str) -> None:
-    done = subprocess.run([sys.executable, str(PERF / "training.py"), *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].endswith(said)
+    assert usage_error("training.py", *args, timeout=120).endswith(said)
 
 
 def test_a_trace_that_fails_costs_its_own_figure_not_the_row(
@@ -366,17 +372,11 @@ def test_inputs_benchmark_measures_hf_with_the_weights_it_is_given(tmp_path: Pat
     (("--functions", "0"), "--functions '0': comma-separated counts of 1 or more"),
 ])  # fmt: skip
 def test_inputs_benchmark_checks_its_options_in_one_line(args: tuple[str, ...], said: str) -> None:
-    done = subprocess.run([sys.executable, str(PERF / "inputs.py"), *args],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert said in done.stderr.strip().splitlines()[-1]
+    assert said in usage_error("inputs.py", *args)
 
 
 def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
-    done = subprocess.run([sys.executable, str(PERF / "padding.py"), "--model", "code2vec"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "invalid choice: 'code2vec'" in done.stderr.strip().splitlines()[-1]
+    assert "invalid choice: 'code2vec'" in usage_error("padding.py", "--model", "code2vec")
 
 
 def test_seed_noise_says_whether_the_difference_of_means_is_inside_its_interval(
