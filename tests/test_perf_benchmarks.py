@@ -375,6 +375,14 @@ def test_inputs_benchmark_checks_its_options_in_one_line(args: tuple[str, ...], 
     assert said in usage_error("inputs.py", *args)
 
 
+@pytest.mark.parametrize(("args", "said"), [
+    (("--model", "nope"), "--model: unknown nope"),
+    (("--functions", "abc"), "--functions 'abc': comma-separated counts of 1 or more"),
+])  # fmt: skip
+def test_harness_benchmark_checks_its_options_in_one_line(args: tuple[str, ...], said: str) -> None:
+    assert said in usage_error("harness.py", *args)
+
+
 def test_padding_benchmark_names_an_unknown_model_in_one_line() -> None:
     assert "invalid choice: 'code2vec'" in usage_error("padding.py", "--model", "code2vec")
 

@@ -97,6 +97,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from benchmark.models import MODELS
+
+    if args.model not in MODELS:
+        parser.error(f"--model: unknown {args.model} (known: {', '.join(MODELS)})")
     parts = [n.strip() for n in args.functions.split(",") if n.strip()]
     if not parts or not all(n.isdigit() and int(n) >= 1 for n in parts):
         parser.error(f"--functions {args.functions!r}: comma-separated counts of 1 or more")
